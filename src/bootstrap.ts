@@ -1,0 +1,53 @@
+import Http from "node:http";
+import {inject, logger} from "@tsed/di";
+import {$log} from "@tsed/logger";
+import "@tsed/logger/layouts/JsonLayout.js";
+import {PlatformExpress} from "@tsed/platform-express";
+import type {PlatformBuilder} from "@tsed/platform-http";
+import {buildConfiguration} from "../tsed.config.js";
+import {env, type Env} from "./config/env.js";
+import {Server} from "./server.js";
+
+/** Boots the platform and installs graceful shutdown on SIGTERM/SIGINT. */
+export async function startServer(overrides: Partial<Env> = {}): Promise<PlatformBuilder> {
+  const settings = {...env(), ...overrides};
+  if (settings.nodeEnv === "production") useJsonLogs();
+  const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(settings));
+  await platform.listen();
+  installGracefulShutdown(platform, settings.shutdownTimeoutMs);
+  return platform;
+}
+
+/** Production logs are one JSON object per line (stdout below warn, stderr from warn up). */
+export function useJsonLogs() {
+  $log.appenders.set("stdout", {type: "stdout", levels: ["debug", "info"], layout: {type: "json"}});
+  $log.appenders.set("stderr", {type: "stderr", levels: ["trace", "warn", "error", "fatal"], layout: {type: "json"}});
+}
+
+/**
+ * SIGTERM: stop accepting connections, let in-flight requests finish (bounded), then close the
+ * ORMs, Redis and BullMQ workers (Ts.ED's $onDestroy hooks) and exit 0. `platform.stop()` alone
+ * would destroy the providers before the server stops, failing requests still in flight.
+ */
+export function installGracefulShutdown(platform: PlatformBuilder, timeoutMs: number) {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger().info({event: "SHUTDOWN_STARTED", signal});
+    const server = inject<Http.Server>(Http.Server);
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    // Keep-alive connections that finish a request are closed instead of waiting for the next one.
+    server?.on("request", (_req, res) => res.setHeader("Connection", "close"));
+    const timer = setTimeout(() => server?.closeAllConnections(), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+    await platform.stop();
+    logger().info({event: "SHUTDOWN_COMPLETE"});
+    await logger().shutdown?.();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+}

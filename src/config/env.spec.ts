@@ -1,0 +1,37 @@
+import {describe, expect, it} from "vitest";
+import {EnvError, parseEnv} from "./env.js";
+
+describe("parseEnv", () => {
+  it("applies DESIGN.md's defaults", () => {
+    const env = parseEnv({NODE_ENV: "production"});
+    expect(env).toMatchObject({
+      port: 8083,
+      databaseUrl: "postgres://postgres@localhost:5432/smart_thermo",
+      analyticsDatabaseUrl: "postgres://postgres@localhost:5432/smart_thermo_analytics",
+      redisUrl: "redis://localhost:6379",
+      db: {poolMin: 2, poolMax: 10, statementTimeoutMs: 30000},
+      auth: {issuer: "http://localhost:8080/realms/smart-thermo", audience: "smart-thermo-api", tenantClaim: "tenantId", devIssuer: false}
+    });
+  });
+
+  it("uses the development issuer only outside production and without AUTH_ISSUER", () => {
+    expect(parseEnv({NODE_ENV: "development"}).auth).toMatchObject({devIssuer: true, issuer: "http://localhost/smart-thermo-dev-issuer"});
+    expect(parseEnv({NODE_ENV: "development", AUTH_ISSUER: "https://idp.example/realms/x"}).auth.devIssuer).toBe(false);
+    expect(parseEnv({NODE_ENV: "production"}).auth.devIssuer).toBe(false);
+  });
+
+  it("derives the analytics database from DATABASE_URL", () => {
+    expect(parseEnv({DATABASE_URL: "postgres://u:p@db:6543/app"}).analyticsDatabaseUrl).toBe("postgres://u:p@db:6543/app_analytics");
+  });
+
+  it("names every bad variable at once", () => {
+    try {
+      parseEnv({PORT: "http", DB_POOL_MIN: "20", DB_POOL_MAX: "5", DATABASE_URL: "mysql://x/y", NODE_ENV: "staging"});
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(EnvError);
+      const message = (error as Error).message;
+      for (const name of ["PORT", "DB_POOL_MIN", "DATABASE_URL", "NODE_ENV"]) expect(message).toContain(name);
+    }
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * The one place that reads process.env. Every variable of DESIGN.md is parsed and validated once;
+ * a bad value stops the process at boot with a message naming the variable, instead of failing
+ * later on the first request that needs it.
+ */
+
+export type NodeEnv = "development" | "production" | "test";
+
+export interface Env {
+  nodeEnv: NodeEnv;
+  port: number;
+  databaseUrl: string;
+  analyticsDatabaseUrl: string;
+  redisUrl: string;
+  auth: {
+    issuer: string;
+    jwksUri: string;
+    audience: string;
+    tenantClaim: string;
+    /** The server signs and serves its own development tokens (never in production). */
+    devIssuer: boolean;
+  };
+  db: {
+    poolMin: number;
+    poolMax: number;
+    statementTimeoutMs: number;
+  };
+  logLevel: string;
+  /** Run BullMQ workers inside the API process (DESIGN: the default; `npm run worker` at scale). */
+  runWorkers: boolean;
+  /** Schedule the nightly aggregation (cron pattern, evaluated in UTC). */
+  nightlyCron: string;
+  bodyLimit: string;
+  /** Redis key prefix of BullMQ queues (tests use their own so runs never share jobs). */
+  queuePrefix: string;
+  /**
+   * BullMQ job lock: a worker that dies mid-job loses its lock after this long, and the job is
+   * handed to another worker (stalled-job check at the same interval).
+   */
+  jobLockMs: number;
+  /** Ingestion requests allowed per minute per device and per tenant (0 = unlimited), across instances. */
+  rateLimit: {devicePerMinute: number; tenantPerMinute: number};
+  /** How long SIGTERM waits for in-flight requests before closing anyway. */
+  shutdownTimeoutMs: number;
+}
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n  - ${problems.join("\n  - ")}`);
+    this.name = "EnvError";
+  }
+}
+
+const KEYCLOAK_REALM = "http://localhost:8080/realms/smart-thermo";
+export const DEFAULT_AUDIENCE = "smart-thermo-api";
+export const DEV_ISSUER_PATH = "/dev-auth";
+export const DEV_ISSUER = "http://localhost/smart-thermo-dev-issuer";
+
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const problems: string[] = [];
+  const read = (name: string) => {
+    const value = source[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const url = (name: string, fallback: string, protocols: string[]) => {
+    const raw = read(name) ?? fallback;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) {
+        problems.push(`${name} must use ${protocols.join(" or ")} (got "${parsed.protocol}")`);
+      }
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return raw;
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
+
+  const nodeEnvRaw = read("NODE_ENV") ?? "development";
+  if (!["development", "production", "test"].includes(nodeEnvRaw)) {
+    problems.push(`NODE_ENV must be development, production or test (got "${nodeEnvRaw}")`);
+  }
+  const nodeEnv = (["development", "production", "test"].includes(nodeEnvRaw) ? nodeEnvRaw : "development") as NodeEnv;
+  const port = int("PORT", 8083, 0, 65535);
+
+  const pg = ["postgres:", "postgresql:"];
+  const databaseUrl = url("DATABASE_URL", "postgres://postgres@localhost:5432/smart_thermo", pg);
+  const analyticsDatabaseUrl = url("ANALYTICS_DATABASE_URL", deriveAnalyticsUrl(databaseUrl), pg);
+  const redisUrl = url("REDIS_URL", "redis://localhost:6379", ["redis:", "rediss:"]);
+
+  const explicitIssuer = read("AUTH_ISSUER");
+  const devIssuer = nodeEnv !== "production" && explicitIssuer === undefined;
+  // The development issuer's name does not depend on PORT, so `npm run token` works for any port.
+  const issuer = explicitIssuer ?? (devIssuer ? DEV_ISSUER : KEYCLOAK_REALM);
+  const jwksUri = url(
+    "AUTH_JWKS_URI",
+    devIssuer ? `http://127.0.0.1:${port}${DEV_ISSUER_PATH}/jwks.json` : `${issuer}/protocol/openid-connect/certs`,
+    ["http:", "https:"]
+  );
+  const audience = read("AUTH_AUDIENCE") ?? DEFAULT_AUDIENCE;
+  const tenantClaim = read("AUTH_TENANT_CLAIM") ?? "tenantId";
+
+  const poolMin = int("DB_POOL_MIN", 2, 0, 1000);
+  const poolMax = int("DB_POOL_MAX", 10, 1, 1000);
+  if (poolMin > poolMax) problems.push(`DB_POOL_MIN (${poolMin}) must not exceed DB_POOL_MAX (${poolMax})`);
+  const statementTimeoutMs = int("DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
+
+  const logLevel = read("LOG_LEVEL") ?? (nodeEnv === "test" ? "warn" : "info");
+  if (!["debug", "info", "warn", "error", "off"].includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be debug, info, warn, error or off (got "${logLevel}")`);
+  }
+
+  const env: Env = {
+    nodeEnv,
+    port,
+    databaseUrl,
+    analyticsDatabaseUrl,
+    redisUrl,
+    auth: {issuer, jwksUri, audience, tenantClaim, devIssuer},
+    db: {poolMin, poolMax, statementTimeoutMs},
+    logLevel,
+    runWorkers: bool("RUN_WORKERS", true),
+    nightlyCron: read("NIGHTLY_CRON") ?? "15 0 * * *",
+    bodyLimit: read("BODY_LIMIT") ?? "1mb",
+    queuePrefix: read("QUEUE_PREFIX") ?? "smart-thermo",
+    shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
+    jobLockMs: int("JOB_LOCK_MS", 30_000, 1_000, 3_600_000),
+    rateLimit: {
+      devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
+      tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000)
+    }
+  };
+  if (problems.length) throw new EnvError(problems);
+  return env;
+}
+
+/** The analytics database defaults to a sibling database on the same server: `<name>_analytics`. */
+export function deriveAnalyticsUrl(databaseUrl: string): string {
+  try {
+    const parsed = new URL(databaseUrl);
+    const name = parsed.pathname.replace(/^\//, "") || "smart_thermo";
+    parsed.pathname = `/${name}_analytics`;
+    return parsed.toString();
+  } catch {
+    return databaseUrl;
+  }
+}
+
+let cached: Env | undefined;
+
+/** The validated environment of this process; exits with a clear message when it is wrong. */
+export function env(): Env {
+  if (!cached) {
+    try {
+      cached = parseEnv();
+    } catch (error) {
+      if (error instanceof EnvError) {
+        console.error(error.message);
+        process.exit(1);
+      }
+      throw error;
+    }
+  }
+  return cached;
+}

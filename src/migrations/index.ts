@@ -1,0 +1,28 @@
+import type {MigrationObject} from "@mikro-orm/core";
+import {Migration20261122000200_daily_stats} from "./analytics/Migration20261122000200_daily_stats.js";
+import {Migration20261122000000_tenant_registry} from "./platform/Migration20261122000000_tenant_registry.js";
+import {Migration20261122000100_tenant_base} from "./tenant/Migration20261122000100_tenant_base.js";
+import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migration20261122010000_readings_recorded_at_brin.js";
+import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
+
+/*
+ * Migrations are listed explicitly (not discovered from disk) so that they run the same from
+ * src/ under SWC, from dist/, and inside the tests. Append new ones at the end of their list.
+ */
+
+/** `public` schema of the default database: the tenant registry. */
+export const platformMigrations: MigrationObject[] = [
+  {name: "Migration20261122000000_tenant_registry", class: Migration20261122000000_tenant_registry}
+];
+
+/** Applied to every tenant schema, each keeping its own `mikro_orm_migrations` table. */
+export const tenantMigrations: MigrationObject[] = [
+  {name: "Migration20261122000100_tenant_base", class: Migration20261122000100_tenant_base},
+  {name: "Migration20261122010000_readings_recorded_at_brin", class: Migration20261122010000_readings_recorded_at_brin},
+  {name: "Migration20261122020000_readings_without_device_fk", class: Migration20261122020000_readings_without_device_fk}
+];
+
+/** The analytics database. */
+export const analyticsMigrations: MigrationObject[] = [
+  {name: "Migration20261122000200_daily_stats", class: Migration20261122000200_daily_stats}
+];

@@ -1,0 +1,78 @@
+import {Inject} from "@tsed/di";
+import {Orm} from "@tsed/mikro-orm";
+import type {MikroORM} from "@mikro-orm/postgresql";
+import {Controller} from "@tsed/di";
+import {Context} from "@tsed/platform-params";
+import {Description, Enum, Get, Name, Property, Required, Returns, Summary} from "@tsed/schema";
+import {ANALYTICS_CONTEXT} from "../../config/mikro-orm.config.js";
+import {RedisClient} from "../cache/redis.provider.js";
+
+type Status = "up" | "down";
+
+export class LiveBody {
+  @Required() @Enum("ok") status!: "ok";
+}
+
+export class ReadyChecks {
+  @Required() @Enum("up", "down") @Description("Tenant database (default context)") database!: Status;
+  @Required() @Enum("up", "down") @Description("Analytics database (analytics context)") analytics!: Status;
+  @Required() @Enum("up", "down") redis!: Status;
+}
+
+export class ReadyBody {
+  @Required() @Enum("ready", "unavailable") status!: "ready" | "unavailable";
+  @Required() @Property() checks!: ReadyChecks;
+}
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+@Controller("/health")
+@Name("Health")
+export class HealthController {
+  @Orm()
+  private orm!: MikroORM;
+
+  @Orm(ANALYTICS_CONTEXT)
+  private analytics!: MikroORM;
+
+  @Inject(RedisClient)
+  private redis!: RedisClient;
+
+  @Get("/live")
+  @Summary("Liveness: the process is up")
+  @Returns(200, LiveBody)
+  live(): LiveBody {
+    return {status: "ok"};
+  }
+
+  @Get("/ready")
+  @Summary("Readiness: Postgres (both contexts) and Redis answer")
+  @Returns(200, ReadyBody)
+  @(Returns(503, ReadyBody).Description("A backing service is down"))
+  async ready(@Context() $ctx: Context): Promise<ReadyBody> {
+    const [database, analytics, redis] = await Promise.all([
+      probe(() => this.orm.em.getConnection().execute("select 1")),
+      probe(() => this.analytics.em.getConnection().execute("select 1")),
+      probe(() => this.redis.ping())
+    ]);
+    const checks = {database, analytics, redis};
+    const ready = Object.values(checks).every((status) => status === "up");
+    if (!ready) $ctx.response.status(503);
+    return {status: ready ? "ready" : "unavailable", checks};
+  }
+}
+
+async function probe(check: () => Promise<unknown>): Promise<Status> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timeout")), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return "up";
+  } catch {
+    return "down";
+  } finally {
+    clearTimeout(timer);
+  }
+}

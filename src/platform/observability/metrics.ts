@@ -1,0 +1,42 @@
+import {Counter, collectDefaultMetrics, Histogram, Registry} from "prom-client";
+
+/**
+ * Prometheus metrics (prom-client). One registry per process; the metric objects are module
+ * singletons because prom-client requires a metric name to be registered once.
+ */
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({register: metricsRegistry});
+
+export const httpRequestDuration = new Histogram({
+  name: "http_request_duration_seconds",
+  help: "HTTP request latency by route template and status",
+  labelNames: ["method", "route", "status"] as const,
+  buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry]
+});
+
+export const readingsIngested = new Counter({
+  name: "readings_ingested_total",
+  help: "Readings stored (duplicates excluded)",
+  registers: [metricsRegistry]
+});
+
+export const readingDuplicates = new Counter({
+  name: "reading_duplicates_total",
+  help: "Readings received again for an existing (device, recordedAt) and not stored",
+  registers: [metricsRegistry]
+});
+
+export const alertsOpened = new Counter({
+  name: "alerts_opened_total",
+  help: "Alert episodes opened",
+  registers: [metricsRegistry]
+});
+
+export const jobDuration = new Histogram({
+  name: "job_duration_seconds",
+  help: "BullMQ job run time by queue, job name and outcome",
+  labelNames: ["queue", "name", "outcome"] as const,
+  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900],
+  registers: [metricsRegistry]
+});

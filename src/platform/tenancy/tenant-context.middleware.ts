@@ -1,0 +1,33 @@
+import {Inject} from "@tsed/di";
+import {Forbidden, Unauthorized} from "@tsed/exceptions";
+import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
+import {Context} from "@tsed/platform-params";
+import type {AuthUser} from "../auth/auth-user.js";
+import {isValidTenantId} from "./tenant-id.js";
+import {TenantContext} from "./tenant-context.js";
+import {TenantProvisioner} from "./tenant-provisioner.service.js";
+
+/**
+ * Runs right after token verification: takes the tenant from the verified token only, validates
+ * it before it can name a schema, provisions the schema on first sight, and binds the request's
+ * entity manager to it.
+ */
+@Middleware()
+export class TenantContextMiddleware implements MiddlewareMethods {
+  @Inject()
+  private provisioner!: TenantProvisioner;
+
+  @Inject()
+  private tenantContext!: TenantContext;
+
+  async use(@Context() $ctx: Context) {
+    // @Authorize (passport.authorize) puts the verified user on req.account.
+    const user = ($ctx.request.raw as {account?: AuthUser}).account;
+    if (!user) throw new Unauthorized("Missing or invalid bearer token");
+    if (!isValidTenantId(user.tenantClaim)) {
+      throw new Forbidden("The token carries no valid tenant (lower-case identifier, not a reserved schema)");
+    }
+    await this.provisioner.ensure(user.tenantClaim);
+    this.tenantContext.bind(user.tenantClaim, user);
+  }
+}

@@ -1,0 +1,27 @@
+import {Entity, OptionalProps, PrimaryKey, Property} from "@mikro-orm/core";
+import {Description, Example, Format, ReadOnly} from "@tsed/schema";
+
+/**
+ * The tenant registry: platform metadata in the `public` schema of the default database, never
+ * tenant data. Nightly aggregation and `npm run migrate` walk it.
+ */
+@Entity({tableName: "tenants", schema: "public"})
+export class Tenant {
+  [OptionalProps]?: "timezone" | "createdAt";
+
+  @PrimaryKey({length: 63})
+  @ReadOnly()
+  @Description("The tenant id; also the name of its Postgres schema")
+  @Example("building_a")
+  id!: string;
+
+  @Property({length: 64, default: "UTC"})
+  @Description("IANA timezone; DailyStats days are local days in it")
+  @Example("Europe/Berlin")
+  timezone: string = "UTC";
+
+  @Property({type: "datetime", defaultRaw: "now()"})
+  @ReadOnly()
+  @Format("date-time")
+  createdAt: Date = new Date();
+}

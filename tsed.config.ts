@@ -1,0 +1,95 @@
+import express from "express";
+import {RetryStrategy} from "@tsed/mikro-orm";
+import {analyticsOrmOptions, defaultOrmOptions} from "./src/config/mikro-orm.config.js";
+import {DEV_ISSUER_PATH, type Env} from "./src/config/env.js";
+import {redisOptions} from "./src/platform/cache/redis.provider.js";
+import {ALL_QUEUES} from "./src/platform/queue/queues.js";
+import {HealthController} from "./src/platform/health/health.controller.js";
+import {DevIssuerController} from "./src/platform/auth/dev-issuer.controller.js";
+import {BEARER_SCHEME} from "./src/platform/auth/authenticated.decorator.js";
+import {apiControllers} from "./src/modules/index.js";
+import {MetricsController} from "./src/platform/observability/metrics.controller.js";
+import {requestObserver} from "./src/platform/observability/request-observer.js";
+import {ExponentialBackoffRetryStrategy} from "./src/platform/db/exponential-backoff.retry-strategy.js";
+
+export const API_PREFIX = "/api/v1";
+
+/** Swagger UI groups operations by these tags (controllers name theirs with @Name). */
+const API_TAGS = [
+  {name: "Me", description: "The caller's own user"},
+  {name: "Devices", description: "Thermometers of the tenant"},
+  {name: "Readings", description: "Ingestion (single and batch) and history"},
+  {name: "Alerts", description: "Alert rules and alert episodes"},
+  {name: "Stats", description: "Hourly, daily and weekly statistics"},
+  {name: "Admin", description: "Tenant administration (role admin)"},
+  {name: "Health", description: "Liveness and readiness (public)"},
+  {name: "Metrics", description: "Prometheus metrics (public)"}
+];
+
+/**
+ * The Ts.ED configuration, built from the validated environment only: port, mounts, Swagger, both
+ * MikroORM contexts, BullMQ and passport.
+ */
+export function buildConfiguration(env: Env): Partial<TsED.Configuration> {
+  return {
+    env,
+    auth: env.auth,
+    httpPort: env.port,
+    httpsPort: false,
+    acceptMimes: ["application/json"],
+    disableComponentsScan: true,
+    logger: {
+      level: env.logLevel as "info",
+      disableRoutesSummary: env.nodeEnv !== "development",
+      disableBootstrapLog: env.nodeEnv === "test",
+      jsonIndentation: 0,
+      ignoreUrlPatterns: ["^/health/", "^/doc"]
+    },
+    middlewares: [requestObserver, express.json({limit: env.bodyLimit, strict: true})],
+    mount: {
+      [API_PREFIX]: apiControllers as never[],
+      "/": [HealthController, MetricsController],
+      ...(env.auth.devIssuer ? {[DEV_ISSUER_PATH]: [DevIssuerController]} : {})
+    },
+    passport: {disableSession: true},
+    jsonMapper: {additionalProperties: false},
+    ajv: {returnsCoercedValues: true},
+    mikroOrm: [defaultOrmOptions(env), analyticsOrmOptions(env)],
+    // @OverrideProvider(RetryStrategy) resolves to null (STACK-NOTES): register ours here.
+    imports: [{token: RetryStrategy, useClass: ExponentialBackoffRetryStrategy}],
+    bullmq: {
+      queues: ALL_QUEUES,
+      // BullMQ's own reconnect backoff grows to 20 s; after a Redis outage jobs should resume within ~2 s.
+      connection: redisOptions(env.redisUrl, {maxRetriesPerRequest: null, connectionName: "smart-thermo-bullmq", retryStrategy: (attempt: number) => Math.min(attempt * 250, 2_000)}),
+      disableWorker: !env.runWorkers,
+      defaultQueueOptions: {prefix: env.queuePrefix},
+      defaultWorkerOptions: {prefix: env.queuePrefix, lockDuration: env.jobLockMs, stalledInterval: env.jobLockMs, maxStalledCount: 2},
+      logLevel: "warn"
+    },
+    swagger: [
+      {
+        path: "/doc",
+        specVersion: "3.0.1",
+        spec: {
+          info: {
+            title: "smart-thermo API",
+            version: "1.0.0",
+            license: {name: "Proprietary"},
+            description:
+              "Multi-tenant backend for smart thermometers. Every `/api/v1` route needs a bearer access token (RS256) whose `tenantId` claim names the caller's tenant; errors share one shape: `{ status, name, message, errors }`."
+          },
+          servers: [{url: "/", description: "This server"}],
+          // Public routes (health, metrics) need no token; every /api/v1 operation declares bearer itself.
+          security: [],
+          tags: API_TAGS,
+          components: {
+            securitySchemes: {
+              [BEARER_SCHEME]: {type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Keycloak access token, or `npm run token` in development"}
+            }
+          }
+        } as never,
+        showExplorer: false
+      }
+    ]
+  };
+}
