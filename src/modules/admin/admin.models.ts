@@ -1,0 +1,55 @@
+import {Description, Enum, Example, Format, Integer, MaxLength, MinLength, Nullable, Pattern, Property, Required} from "@tsed/schema";
+
+export class TenantSettingsPatch {
+  @Required()
+  @MinLength(1)
+  @MaxLength(64)
+  @Description("IANA timezone name; DailyStats days are local days in it (existing rows keep the days they were computed for)")
+  @Example("Europe/Berlin")
+  timezone!: string;
+}
+
+export class AggregationRequest {
+  @Format("date")
+  @Description("The local day to recompute (default: yesterday in the tenant's timezone)")
+  @Example("2026-03-28")
+  date?: string;
+}
+
+export class AggregationAccepted {
+  @Required() @Example("manual.building_a.2026-03-28.6f1c2a9e-8d0b-4b7a-9c55-1f2e3d4c5b6a") jobId!: string;
+}
+
+export const JOB_ID_PATTERN = /^[a-z0-9_.-]{1,200}$/;
+
+export class AggregationResultBody {
+  @Required() tenantId!: string;
+  @Required() @Format("date") date!: string;
+  @Required() @Integer() devices!: number;
+  @Required() @Integer() readings!: number;
+  @Required() @Integer() @Description("DailyStats rows inserted or changed") statsWritten!: number;
+  @Required() @Integer() @Description("DailyStats rows removed (no readings that day any more)") statsDeleted!: number;
+}
+
+export class AggregationStatusBody {
+  @Required() @Pattern(JOB_ID_PATTERN) jobId!: string;
+  @Required() tenantId!: string;
+  @Required() @Format("date") date!: string;
+  @Required() @Enum("nightly", "manual") trigger!: string;
+  @Required() @Enum("waiting", "active", "completed", "failed", "delayed", "unknown") state!: string;
+  @Required() @Integer() @Description("Percent of the tenant's devices done") progress!: number;
+  @Required() @Nullable(Number) devicesDone!: number | null;
+  @Required() @Nullable(Number) devicesTotal!: number | null;
+  @Required() @Integer() attemptsMade!: number;
+  @Property(AggregationResultBody) @Description("Only once completed") result?: AggregationResultBody;
+  @Required() @Nullable(String) failedReason!: string | null;
+  @Required() @Format("date-time") enqueuedAt!: Date;
+  @Required() @Nullable(Date) @Format("date-time") finishedAt!: Date | null;
+}
+
+export class TenantSettings {
+  @Required() @Example("building_a") id!: string;
+  @Required() @Example("Europe/Berlin") timezone!: string;
+  @Required() @Format("date-time") createdAt!: Date;
+}
+

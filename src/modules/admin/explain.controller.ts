@@ -1,0 +1,25 @@
+import {Controller, Inject} from "@tsed/di";
+import {QueryParams} from "@tsed/platform-params";
+import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
+import {ErrorBody} from "../../common/error-body.model.js";
+import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {ExplainReadingsQuery, ExplainResult} from "../readings/reading-history.models.js";
+import {ReadingHistoryService} from "../readings/reading-history.service.js";
+
+@Controller("/admin/explain")
+@Name("Admin")
+@Authenticated({role: "admin"})
+export class ExplainController {
+  @Inject()
+  private history!: ReadingHistoryService;
+
+  @Get("/readings")
+  @Summary("Postgres' plan of the history query")
+  @Description("The plan (JSON) of the statement `GET /devices/{deviceId}/readings` runs: expect an Index Scan (Backward) on the (device_id, recorded_at) index, never a Seq Scan.")
+  @Returns(200, ExplainResult)
+  @(Returns(400, ErrorBody).Description("Invalid device id or instant"))
+  @(Returns(404, ErrorBody).Description("No such device in this tenant"))
+  readings(@QueryParams() query: ExplainReadingsQuery) {
+    return this.history.explain(query.deviceId, query.from, query.analyze);
+  }
+}

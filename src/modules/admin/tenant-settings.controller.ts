@@ -1,0 +1,30 @@
+import {Controller, Inject} from "@tsed/di";
+import {BodyParams} from "@tsed/platform-params";
+import {Get, Name, Patch, Required, Returns, Summary} from "@tsed/schema";
+import {ErrorBody} from "../../common/error-body.model.js";
+import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {TenantSettings, TenantSettingsPatch} from "./admin.models.js";
+import {TenantSettingsService} from "./tenant-settings.service.js";
+
+@Controller("/admin/tenant")
+@Name("Admin")
+@Authenticated({role: "admin"})
+export class TenantSettingsController {
+  @Inject()
+  private settings!: TenantSettingsService;
+
+  @Get("/")
+  @Summary("The caller's tenant settings")
+  @Returns(200, TenantSettings)
+  get() {
+    return this.settings.get();
+  }
+
+  @Patch("/")
+  @Summary("Change the tenant's timezone")
+  @Returns(200, TenantSettings)
+  @(Returns(400, ErrorBody).Description("Not an IANA timezone name"))
+  update(@BodyParams() @Required() body: TenantSettingsPatch) {
+    return this.settings.setTimezone(body.timezone);
+  }
+}

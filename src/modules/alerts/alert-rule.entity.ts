@@ -1,0 +1,46 @@
+import {Entity, Enum, ManyToOne, Property} from "@mikro-orm/core";
+import {Default, Description, Enum as JsonEnum, Example, Format, Groups, Maximum, Minimum, ReadOnly, Required, RequiredGroups} from "@tsed/schema";
+import {BaseEntity} from "../../common/base.entity.js";
+import {Device} from "../devices/device.entity.js";
+import {JsonNumbers} from "../readings/json-numbers.keyword.js";
+import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../readings/reading.entity.js";
+
+export enum AlertCondition {
+  ABOVE = "above",
+  BELOW = "below"
+}
+
+/** Fires when a reading of its device is above (or below) the threshold. */
+@Entity({tableName: "alert_rules", schema: "*"})
+@JsonNumbers("thresholdCelsius")
+export class AlertRule extends BaseEntity<"isEnabled"> {
+  @ManyToOne(() => Device, {mapToPk: true, fieldName: "device_id", deleteRule: "cascade"})
+  @Groups("!create", "!update")
+  @ReadOnly()
+  @Required()
+  @Format("uuid")
+  deviceId!: string;
+
+  @Enum({items: () => AlertCondition, nativeEnumName: undefined})
+  @Required()
+  @JsonEnum(AlertCondition)
+  @Description("`above`: fires when temperature > threshold; `below`: when temperature < threshold")
+  @Example("above")
+  condition!: AlertCondition;
+
+  @Property({type: "double"})
+  @Required()
+  @Minimum(MIN_TEMPERATURE_CELSIUS)
+  @Maximum(MAX_TEMPERATURE_CELSIUS)
+  @Description("Threshold in degrees Celsius")
+  @Example(30)
+  thresholdCelsius!: number;
+
+  @Property({default: true})
+  @Default(true)
+  // Always in responses; optional when creating (defaults to true) or patching.
+  @Required()
+  @RequiredGroups("!create", "!update")
+  @Description("Disabled rules are not evaluated")
+  isEnabled!: boolean;
+}

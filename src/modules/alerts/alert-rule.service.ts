@@ -1,0 +1,63 @@
+import {Inject, Injectable} from "@tsed/di";
+import {Transactional} from "@tsed/mikro-orm";
+import {NotFoundError} from "../../common/errors.js";
+import {DeviceService} from "../devices/device.service.js";
+import type {AlertRule} from "./alert-rule.entity.js";
+import {AlertRuleRepository} from "./alert-rule.repository.js";
+import {ALERT_RULE_UPDATABLE} from "./alert.models.js";
+import {AlertRepository} from "./alert.repository.js";
+
+export type NewAlertRule = Pick<AlertRule, "condition" | "thresholdCelsius"> & Partial<Pick<AlertRule, "isEnabled">>;
+export type AlertRuleChanges = Partial<Pick<AlertRule, (typeof ALERT_RULE_UPDATABLE)[number]>>;
+
+@Injectable()
+export class AlertRuleService {
+  @Inject()
+  private devices!: DeviceService;
+
+  @Inject()
+  private rules!: AlertRuleRepository;
+
+  @Inject()
+  private alerts!: AlertRepository;
+
+  /** Rules attach to active devices only (an inactive one takes no readings). */
+  async create(deviceId: string, input: NewAlertRule): Promise<AlertRule> {
+    await this.devices.getActive(deviceId);
+    return this.rules.insert({deviceId, condition: input.condition, thresholdCelsius: input.thresholdCelsius, isEnabled: input.isEnabled ?? true});
+  }
+
+  async listForDevice(deviceId: string): Promise<AlertRule[]> {
+    await this.devices.get(deviceId);
+    return this.rules.listForDevice(deviceId);
+  }
+
+  async get(ruleId: string): Promise<AlertRule> {
+    const rule = await this.rules.findById(ruleId);
+    if (!rule) throw new NotFoundError("Alert rule", ruleId);
+    return rule;
+  }
+
+  /**
+   * Changes only the fields sent. Disabling a rule or flipping its condition ends its open episode
+   * (resolvedAt = now): a disabled rule is not evaluated any more, so nothing else would ever close
+   * it, and an `above` episode cannot go on as a `below` one. A new threshold keeps the episode; the
+   * next reading is judged against the new threshold.
+   */
+  @Transactional({retry: true})
+  async update(ruleId: string, changes: AlertRuleChanges): Promise<AlertRule> {
+    const rule = await this.get(ruleId);
+    const endsEpisode = (changes.isEnabled === false && rule.isEnabled) || (changes.condition !== undefined && changes.condition !== rule.condition);
+    for (const key of ALERT_RULE_UPDATABLE) {
+      if (changes[key] !== undefined) Object.assign(rule, {[key]: changes[key]});
+    }
+    await this.rules.save(rule);
+    if (endsEpisode) await this.alerts.resolveOpen(rule.id, new Date());
+    return rule;
+  }
+
+  /** Deletes the rule and, with it, its alert history (the alerts' foreign key cascades). */
+  async remove(ruleId: string): Promise<void> {
+    await this.rules.remove(await this.get(ruleId));
+  }
+}

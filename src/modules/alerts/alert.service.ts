@@ -1,0 +1,32 @@
+import {Inject, Injectable} from "@tsed/di";
+import {NotFoundError} from "../../common/errors.js";
+import {DeviceService} from "../devices/device.service.js";
+import {UserService} from "../users/user.service.js";
+import type {Alert} from "./alert.entity.js";
+import {type AlertFilter, AlertRepository} from "./alert.repository.js";
+
+@Injectable()
+export class AlertService {
+  @Inject()
+  private devices!: DeviceService;
+
+  @Inject()
+  private users!: UserService;
+
+  @Inject()
+  private alerts!: AlertRepository;
+
+  /** Newest first (by firedAt), at most 50. */
+  async listForDevice(deviceId: string, filter: AlertFilter): Promise<Alert[]> {
+    await this.devices.get(deviceId);
+    return this.alerts.listForDevice(deviceId, filter);
+  }
+
+  /** Records who acknowledged and when; acknowledging again keeps the first acknowledgement. */
+  async acknowledge(alertId: string): Promise<Alert> {
+    const user = await this.users.current();
+    const alert = await this.alerts.acknowledge(alertId, user.id, new Date());
+    if (!alert) throw new NotFoundError("Alert", alertId);
+    return alert;
+  }
+}

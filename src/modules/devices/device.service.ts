@@ -1,0 +1,71 @@
+import {UniqueConstraintViolationException} from "@mikro-orm/core";
+import {Inject, Injectable} from "@tsed/di";
+import {ConflictError, NotFoundError} from "../../common/errors.js";
+import {UserService} from "../users/user.service.js";
+import type {Device} from "./device.entity.js";
+import {DEVICE_UPDATABLE} from "./device.models.js";
+import {DeviceRepository} from "./device.repository.js";
+
+export type NewDevice = Pick<Device, "serialNumber"> & Partial<Pick<Device, "name" | "location">>;
+export type DeviceChanges = Partial<Pick<Device, (typeof DEVICE_UPDATABLE)[number]>>;
+
+@Injectable()
+export class DeviceService {
+  @Inject()
+  private devices!: DeviceRepository;
+
+  @Inject()
+  private users!: UserService;
+
+  async register(input: NewDevice): Promise<Device> {
+    const owner = await this.users.current();
+    try {
+      return await this.devices.insert({
+        serialNumber: input.serialNumber,
+        name: input.name ?? `Sensor-${input.serialNumber}`,
+        location: input.location ?? null,
+        ownerId: owner.id
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        throw new ConflictError(`A device with serial number "${input.serialNumber}" is already registered`);
+      }
+      throw error;
+    }
+  }
+
+  async list(page: number, pageSize: number) {
+    const [items, total] = await this.devices.listActive(page, pageSize);
+    return {items, total, page, pageSize};
+  }
+
+  async get(id: string): Promise<Device> {
+    const device = await this.devices.findById(id);
+    if (!device) throw new NotFoundError("Device", id);
+    return device;
+  }
+
+  /** The device if it exists in the tenant and is active; readings and rules need one. */
+  async getActive(id: string): Promise<Device> {
+    const device = await this.devices.findActiveById(id);
+    if (!device) throw new NotFoundError("Device", id);
+    return device;
+  }
+
+  async update(id: string, changes: DeviceChanges): Promise<Device> {
+    const device = await this.get(id);
+    // Only the fields the client sent: absent means unchanged, null clears `location`.
+    for (const key of DEVICE_UPDATABLE) {
+      if (changes[key] !== undefined) Object.assign(device, {[key]: changes[key]});
+    }
+    return this.devices.save(device);
+  }
+
+  /** DELETE deactivates: the device and its history stay, it leaves the list and takes no readings. */
+  async deactivate(id: string): Promise<void> {
+    const device = await this.get(id);
+    if (!device.isActive) return;
+    device.isActive = false;
+    await this.devices.save(device);
+  }
+}

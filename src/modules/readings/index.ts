@@ -1,0 +1,4 @@
+import {ReadingController} from "./reading.controller.js";
+
+/** Controllers of the readings feature, mounted under /api/v1. */
+export const readingControllers: unknown[] = [ReadingController];

@@ -1,0 +1,100 @@
+import {Inject, Injectable} from "@tsed/di";
+import {InvalidInputError, NotFoundError} from "../../common/errors.js";
+import {DeviceService} from "../devices/device.service.js";
+import type {TemperatureReading} from "./reading.entity.js";
+import {DEFAULT_HISTORY_LIMIT} from "./reading-history.models.js";
+import {type HistoryFilter, type HistoryRow, ReadingHistoryRepository} from "./reading-history.repository.js";
+
+export interface HistoryRequest {
+  limit: number;
+  cursor?: string;
+  from?: Date;
+  to?: Date;
+  minTemp?: number;
+}
+
+export interface HistoryPage {
+  data: TemperatureReading[];
+  hasNextPage: boolean;
+  nextCursor: string | null;
+  count: number;
+}
+
+const CURSOR_VERSION = 1;
+const CURSOR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/**
+ * The cursor is opaque to clients: base64url of `{v, t}` where `t` is the last row's recordedAt
+ * at microsecond precision. Anything else is a 400, never a 500 or a silently wrong page.
+ */
+export function encodeCursor(recordedAt: string): string {
+  return Buffer.from(JSON.stringify({v: CURSOR_VERSION, t: recordedAt})).toString("base64url");
+}
+
+export function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as {v?: unknown; t?: unknown};
+    if (parsed?.v === CURSOR_VERSION && typeof parsed.t === "string" && CURSOR_INSTANT.test(parsed.t) && !Number.isNaN(Date.parse(parsed.t))) {
+      return parsed.t;
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidInputError("Invalid cursor: pass the `nextCursor` of a previous page unchanged", [{field: "cursor"}]);
+}
+
+@Injectable()
+export class ReadingHistoryService {
+  @Inject()
+  private devices!: DeviceService;
+
+  @Inject()
+  private history!: ReadingHistoryRepository;
+
+  /** Two statements whatever the page size: the device check and the page. */
+  async page(deviceId: string, request: HistoryRequest): Promise<HistoryPage> {
+    const filter = this.toFilter(deviceId, request);
+    await this.devices.get(deviceId);
+    // One row more than asked tells whether another page follows, without a count.
+    const rows = await this.history.page({...filter, limit: request.limit + 1});
+    const hasNextPage = rows.length > request.limit;
+    const data = rows.slice(0, request.limit);
+    return {
+      data: data.map(toReading),
+      hasNextPage,
+      nextCursor: hasNextPage ? encodeCursor(data.at(-1)!.cursorAt) : null,
+      count: data.length
+    };
+  }
+
+  async latest(deviceId: string): Promise<TemperatureReading> {
+    await this.devices.get(deviceId);
+    const [row] = await this.history.page({deviceId, limit: 1});
+    if (!row) throw new NotFoundError("Reading of device", deviceId);
+    return toReading(row);
+  }
+
+  async explain(deviceId: string, from: Date | undefined, analyze: boolean) {
+    await this.devices.get(deviceId);
+    // The statement of a first page of the default size (+1, as `page` asks for).
+    return this.history.explain({deviceId, from, limit: DEFAULT_HISTORY_LIMIT + 1}, analyze);
+  }
+
+  private toFilter(deviceId: string, request: HistoryRequest): HistoryFilter {
+    if (request.from && request.to && request.from.getTime() >= request.to.getTime()) {
+      throw new InvalidInputError("`from` must be before `to` (from is inclusive, to exclusive)", [{field: "from"}, {field: "to"}]);
+    }
+    return {
+      deviceId,
+      before: request.cursor === undefined ? undefined : decodeCursor(request.cursor),
+      from: request.from,
+      to: request.to,
+      minTemp: request.minTemp,
+      limit: request.limit
+    };
+  }
+}
+
+function toReading({cursorAt: _cursorAt, ...reading}: HistoryRow): TemperatureReading {
+  return reading as TemperatureReading;
+}

@@ -1,0 +1,125 @@
+import {CollectionOf, Description, Enum, Example, ForwardGroups, Format, Integer, MaxItems, MinItems, Minimum, Property, Required} from "@tsed/schema";
+import {Alert} from "../alerts/alert.entity.js";
+import {TemperatureReading} from "./reading.entity.js";
+
+/** Largest batch firmware may send in one request. */
+export const MAX_BATCH_SIZE = 1_000;
+
+/** How far in the future (device clock ahead of ours) a recordedAt may be. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/** The stored columns of a reading, as returned by the API (the TemperatureReading model). */
+export type ReadingData = Pick<TemperatureReading, "id" | "deviceId" | "temperatureCelsius" | "humidity" | "batteryLevel" | "recordedAt" | "createdAt">;
+
+/** What the client sends for one reading: the `create` group of TemperatureReading. */
+export type ReadingInput = Pick<TemperatureReading, "temperatureCelsius" | "humidity" | "batteryLevel" | "recordedAt">;
+
+/** A reading as it arrives on the wire, once validated against the `create` group of TemperatureReading. */
+export interface ReadingJson {
+  temperatureCelsius: number;
+  humidity?: number | null;
+  batteryLevel?: number | null;
+  /** ISO 8601 with an offset (format `date-time`, checked by the schema). */
+  recordedAt: string;
+}
+
+/**
+ * The ingestion routes validate their body against the models (AJV, the same schema as the
+ * OpenAPI document) but skip json-mapper, which would build a MikroORM entity instance per reading
+ * (~14 ms per 1,000): this makes the input from the validated JSON, and nothing else is read.
+ */
+export function readingInputOf(json: ReadingJson): ReadingInput {
+  return {temperatureCelsius: json.temperatureCelsius, humidity: json.humidity ?? null, batteryLevel: json.batteryLevel ?? null, recordedAt: new Date(json.recordedAt)};
+}
+
+const EXAMPLE_READINGS = [
+  {temperatureCelsius: 21.5, humidity: 45.2, batteryLevel: 0.87, recordedAt: "2026-03-28T10:30:00Z"},
+  {temperatureCelsius: 21.7, humidity: 45.0, batteryLevel: 0.87, recordedAt: "2026-03-28T10:30:30Z"}
+];
+
+export class ReadingBatch {
+  @Required()
+  @MinItems(1)
+  @MaxItems(MAX_BATCH_SIZE)
+  @CollectionOf(TemperatureReading)
+  @ForwardGroups()
+  @Description(
+    `1 to ${MAX_BATCH_SIZE} readings of one device, in any order (alert rules see them in recordedAt order). ` +
+      "All or nothing: one invalid item rejects the whole batch with 400, naming each bad index and field."
+  )
+  @Example(EXAMPLE_READINGS)
+  readings!: TemperatureReading[];
+}
+
+export class ReadingCreated {
+  @Required()
+  @Property(TemperatureReading)
+  @Description("The stored reading (for a duplicate: the one stored first)")
+  reading!: TemperatureReading;
+
+  @Required()
+  @CollectionOf(Alert)
+  @Description("Alerts this reading opened, updated or resolved (empty for a duplicate)")
+  alerts!: Alert[];
+
+  @Required()
+  @Description("True when a reading with the same recordedAt was already stored; nothing was written")
+  @Example(false)
+  duplicate!: boolean;
+}
+
+export enum ReceiptStatus {
+  ACCEPTED = "accepted",
+  DUPLICATE = "duplicate"
+}
+
+/** Per item of a batch: firmware may drop a reading from its buffer once it has a receipt. */
+export class ReadingReceipt {
+  @Required()
+  @Integer()
+  @Minimum(0)
+  @Description("Position of the item in the request's `readings`")
+  @Example(0)
+  index!: number;
+
+  @Required()
+  @Format("date-time")
+  @Example("2026-03-28T10:30:00.000Z")
+  recordedAt!: Date;
+
+  @Required()
+  @Enum(ReceiptStatus)
+  @Description("`accepted`: stored now; `duplicate`: this device already had a reading at this recordedAt (stored earlier or earlier in this batch), nothing was written")
+  @Example("accepted")
+  status!: ReceiptStatus;
+
+  @Property()
+  @Description("Id of the stored reading (accepted items only)")
+  @Example("1048576")
+  id?: string;
+}
+
+export class BatchReceipt {
+  @Required()
+  @Integer()
+  @Description("Readings stored by this request")
+  @Example(998)
+  inserted!: number;
+
+  @Required()
+  @Integer()
+  @Description("Readings that were already stored (retries), not stored again")
+  @Example(2)
+  duplicates!: number;
+
+  @Required()
+  @Integer()
+  @Description("Alert episodes this batch opened")
+  @Example(1)
+  alertsFired!: number;
+
+  @Required()
+  @CollectionOf(ReadingReceipt)
+  @Description("One receipt per item, in request order")
+  items!: ReadingReceipt[];
+}

@@ -1,0 +1,105 @@
+import {Inject, Injectable} from "@tsed/di";
+import {pgArray, queryRows, toDate} from "../../platform/db/sql.js";
+import {TenantContext} from "../../platform/tenancy/tenant-context.js";
+import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
+import {type EpisodeState, ruleStateSubquery, type StateRow, toEpisodeState} from "../alerts/alert.repository.js";
+import {TemperatureReading} from "./reading.entity.js";
+import type {ReadingData, ReadingInput} from "./reading.models.js";
+
+/** What one ingest statement did and saw. */
+export interface IngestResult {
+  /** The device exists in the tenant and is active. When it is not, nothing was inserted. */
+  deviceActive: boolean;
+  /** The transaction's `now()`: the created_at of every reading it inserts. */
+  createdAt: Date;
+  /** The device's enabled rules (now locked FOR SHARE) and its newest reading before this insert. */
+  state: EpisodeState;
+  /** Id of each reading inserted, by recordedAt (epoch ms); duplicates are absent. */
+  insertedIds: Map<number, string>;
+}
+
+interface IngestRow {
+  deviceActive: boolean;
+  now: string;
+  watermark: string | null;
+  rules: StateRow[];
+  /** Ids of the inserted readings, comma-separated (null when none was), */
+  ids: string | null;
+  /** and their recordedAt in epoch ms, in the same order. */
+  instants: string | null;
+}
+
+@Injectable()
+export class ReadingRepository {
+  @Inject()
+  private tenant!: TenantContext;
+
+  /**
+   * The whole database side of an ingest, in one statement and one round trip:
+   * - the device check (exists in the tenant and is active) — the INSERT takes its device id from
+   *   it, so readings of an unknown or inactive device are never stored;
+   * - the alert rule state (ruleStateSubquery, rules locked FOR SHARE) and the device's newest
+   *   recordedAt, both read from the statement's snapshot, i.e. before its own INSERT;
+   * - one INSERT … SELECT FROM unnest(…) of every reading (four arrays whatever the batch size).
+   *   A reading whose (device, recordedAt) already exists is skipped by ON CONFLICT DO NOTHING,
+   *   also when a concurrent transaction is inserting it at this moment (Postgres waits for that
+   *   one to finish).
+   * Only the ids and instants of inserted rows come back, as two comma-separated lists (one
+   * aggregate pass, so in the same order): the caller has the rest, and 1,000 result rows (or a
+   * JSON array of them) cost more to build and parse than the INSERT's planning.
+   */
+  async ingest(deviceId: string, readings: readonly ReadingInput[]): Promise<IngestResult> {
+    const s = quoteTenantSchema(this.tenant.tenantId);
+    // Evaluated left to right: the rules are locked before the INSERT (the `stored` CTE) runs.
+    const [row] = await queryRows<IngestRow>(
+      this.tenant.em,
+      `with "device" as (
+         select d."id" from ${s}."devices" d where d."id" = ?::uuid and d."is_active"
+       ), "stored" as (
+         insert into ${s}."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
+         select "device"."id", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'
+           from "device", unnest(?::float8[], ?::float8[], ?::float8[], ?::float8[]) as v("t", "h", "b", "ms")
+         on conflict ("device_id", "recorded_at") do nothing
+         returning "id", "recorded_at"
+       ), "inserted" as (
+         select string_agg(st."id"::text, ',') as "ids", string_agg((date_part('epoch', st."recorded_at") * 1000)::bigint::text, ',') as "instants" from "stored" st
+       )
+       select exists (select 1 from "device") as "deviceActive",
+              now() as "now",
+              (select max(tr."recorded_at") from ${s}."temperature_readings" tr where tr."device_id" = ?::uuid) as "watermark",
+              ${ruleStateSubquery(s)} as "rules",
+              (select "ids" from "inserted") as "ids",
+              (select "instants" from "inserted") as "instants"`,
+      [
+        deviceId,
+        pgArray(readings.map((r) => r.temperatureCelsius)),
+        pgArray(readings.map((r) => r.humidity)),
+        pgArray(readings.map((r) => r.batteryLevel)),
+        // Instants as epoch milliseconds: exact (integers well below 2^53), and neither side formats or parses text.
+        pgArray(readings.map((r) => r.recordedAt.getTime())),
+        deviceId,
+        deviceId
+      ]
+    );
+    const insertedIds = new Map<number, string>();
+    if (row!.ids !== null && row!.instants !== null) {
+      const ids = row!.ids.split(",");
+      const instants = row!.instants.split(",");
+      for (let i = 0; i < ids.length; i++) insertedIds.set(Number(instants[i]), ids[i]!);
+    }
+    return {
+      deviceActive: row!.deviceActive,
+      createdAt: toDate(row!.now),
+      state: toEpisodeState(row!.rules, row!.watermark === null ? null : toDate(row!.watermark)),
+      insertedIds
+    };
+  }
+
+  /** The stored reading of a device at exactly this instant (the one a duplicate collided with). */
+  async findByRecordedAt(deviceId: string, recordedAt: Date): Promise<ReadingData | null> {
+    const reading = await this.tenant.em.findOne(TemperatureReading, {deviceId, recordedAt});
+    if (!reading) return null;
+    const {id, temperatureCelsius, humidity, batteryLevel, createdAt} = reading;
+    return {id, deviceId, temperatureCelsius, humidity: humidity ?? null, batteryLevel: batteryLevel ?? null, recordedAt: reading.recordedAt, createdAt};
+  }
+}

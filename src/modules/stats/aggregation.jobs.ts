@@ -1,0 +1,42 @@
+import {Inject} from "@tsed/di";
+import {JobController, type JobMethods} from "@tsed/bullmq";
+import type {Job} from "bullmq";
+import {jobDuration} from "../../platform/observability/metrics.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../../platform/queue/queues.js";
+import {type AggregationPayload, AggregationService} from "./aggregation.service.js";
+import type {RecomputeResult} from "./daily-stats-refresher.service.js";
+
+/** Fired by the nightly job scheduler: one aggregation job per registered tenant. */
+@JobController(AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_QUEUE)
+export class NightlyFanOutJob implements JobMethods<Record<string, never>, {tenants: number}> {
+  @Inject()
+  private aggregations!: AggregationService;
+
+  handle(_payload: Record<string, never>, job: Job) {
+    return timed(job, () => this.aggregations.fanOut(job));
+  }
+}
+
+/** Recomputes one local day of one tenant's DailyStats (nightly or on an admin's request). */
+@JobController(AGGREGATION_JOBS.tenant, AGGREGATION_QUEUE)
+export class AggregateTenantJob implements JobMethods<AggregationPayload, RecomputeResult> {
+  @Inject()
+  private aggregations!: AggregationService;
+
+  handle(payload: AggregationPayload, job: Job<AggregationPayload, RecomputeResult>) {
+    return timed(job, () => this.aggregations.run(payload, job));
+  }
+}
+
+/** `job_duration_seconds{queue,name,outcome}` for every run, failed ones included. */
+async function timed<T>(job: Job, run: () => Promise<T>): Promise<T> {
+  const end = jobDuration.startTimer({queue: job.queueName, name: job.name});
+  try {
+    const result = await run();
+    end({outcome: "completed"});
+    return result;
+  } catch (error) {
+    end({outcome: "failed"});
+    throw error;
+  }
+}

@@ -1,0 +1,138 @@
+import type {MikroORM} from "@mikro-orm/postgresql";
+import {Inject, Injectable} from "@tsed/di";
+import {Orm} from "@tsed/mikro-orm";
+import {pgArray} from "../../platform/db/sql.js";
+import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
+import {TenantContext} from "../../platform/tenancy/tenant-context.js";
+import type {ReadingsWritten} from "../readings/readings-written.js";
+
+/** The statistics of one device over one local day, computed from its raw readings. */
+export interface DayAggregate {
+  deviceId: string;
+  /** Local day in the tenant's timezone, YYYY-MM-DD. */
+  date: string;
+  readingCount: number;
+  avgTemperatureCelsius: number;
+  minTemperatureCelsius: number;
+  maxTemperatureCelsius: number;
+}
+
+export interface HourAggregate {
+  start: Date;
+  readingCount: number;
+  avgTemperatureCelsius: number;
+  minTemperatureCelsius: number;
+  maxTemperatureCelsius: number;
+}
+
+/** The nightly GROUP BY of a large tenant may outlast the API's statement timeout. */
+const NIGHTLY_STATEMENT_TIMEOUT_MS = 15 * 60_000;
+
+/** The tenant's timezone, read in the same statement (UTC when the tenant is not registered). */
+const TENANT_TZ = `select coalesce((select t."timezone" from "public"."tenants" t where t."id" = ?), 'UTC') as "name"`;
+
+/**
+ * Set-based reads of raw readings for statistics. The hook and the nightly job have no
+ * tenant-bound request context: they pass the tenant explicitly and use a fork of the default ORM
+ * with the validated, quoted schema. Request-path queries go through the request's TenantContext.
+ */
+@Injectable()
+export class ReadingAggregatesRepository {
+  @Orm()
+  private orm!: MikroORM;
+
+  @Inject()
+  private tenant!: TenantContext;
+
+  /**
+   * The statistics of exactly the readings a transaction inserted, per (device, local day of the
+   * tenant's current timezone), in one statement, from the values the write recorded: nothing is
+   * read back from the readings table, so the cost follows the size of the write, not the number
+   * of readings the day already has. Only devices of the tenant are aggregated (one key lookup
+   * per device).
+   */
+  aggregateWritten(tenantId: string, byDevice: ReadingsWritten["byDevice"]): Promise<DayAggregate[]> {
+    const schema = quoteTenantSchema(tenantId);
+    const sql = `with tz as (${TENANT_TZ}),
+      d as (
+        select dev."id" as "device_id", x."n" from unnest(?::uuid[]) with ordinality as x("id", "n")
+        join ${schema}."devices" dev on dev."id" = x."id"
+      ),
+      w as (
+        select * from unnest(?::int[], ?::float8[], ?::float8[]) as w("n", "ms", "t")
+      )
+      select d."device_id" as "deviceId",
+        ((timestamptz 'epoch' + w."ms" * interval '1 millisecond') at time zone tz."name")::date::text as "date",
+        count(*)::int as "readingCount",
+        avg(w."t") as "avgTemperatureCelsius",
+        min(w."t") as "minTemperatureCelsius",
+        max(w."t") as "maxTemperatureCelsius"
+      from w
+      join d on d."n" = w."n"
+      cross join tz
+      group by 1, 2
+      order by 1, 2`;
+    // One array element per reading: the device's position (1-based) in the device array, the instant in epoch ms, the temperature.
+    const devices: string[] = [];
+    const positions: number[] = [];
+    const instants: number[] = [];
+    const temperatures: number[] = [];
+    for (const [deviceId, readings] of byDevice) {
+      devices.push(deviceId);
+      for (const reading of readings) {
+        positions.push(devices.length);
+        instants.push(reading.recordedAt.getTime());
+        temperatures.push(reading.temperatureCelsius);
+      }
+    }
+    return this.orm.em.fork().execute<DayAggregate[]>(sql, [tenantId, pgArray(devices), pgArray(positions), pgArray(instants), pgArray(temperatures)]);
+  }
+
+  /**
+   * One local day of every device of the tenant, in one GROUP BY (one row per device that has
+   * readings that day, ordered by device id). The day's rows are found through the BRIN index on
+   * recorded_at (or a sequential scan when the day is most of the table), never one index probe
+   * per device; Node receives one row per device, however many readings there are. A large
+   * tenant's day may take longer than the API's statement timeout: this statement gets its own.
+   */
+  forDay(tenantId: string, date: string, timezone: string): Promise<DayAggregate[]> {
+    const schema = quoteTenantSchema(tenantId);
+    // The bounds are constants of the statement (the timezone is a parameter, not a subquery), so
+    // the planner estimates the day's rows and can choose the BRIN range or a parallel scan.
+    const sql = `select r."device_id" as "deviceId", ?::date::text as "date",
+        count(*)::int as "readingCount",
+        avg(r."temperature_celsius") as "avgTemperatureCelsius",
+        min(r."temperature_celsius") as "minTemperatureCelsius",
+        max(r."temperature_celsius") as "maxTemperatureCelsius"
+      from ${schema}."temperature_readings" r
+      where r."recorded_at" >= (?::date::timestamp at time zone ?)
+        and r."recorded_at" < ((?::date + 1)::timestamp at time zone ?)
+      group by r."device_id"
+      order by r."device_id"`;
+    return this.orm.em.fork().transactional(async (em) => {
+      await em.execute(`set local statement_timeout = ${NIGHTLY_STATEMENT_TIMEOUT_MS}`);
+      return em.execute<DayAggregate[]>(sql, [date, date, timezone, date, timezone]);
+    });
+  }
+
+  /**
+   * Hourly buckets of one device of the request's tenant over the last `hours` local hours (the
+   * current one included), in one GROUP BY. `date_trunc(.., zone)` cuts at local hour boundaries
+   * (e.g. :30 UTC for Asia/Kolkata) and keeps the two 01:00 hours of a fall-back night apart.
+   */
+  hourly(deviceId: string, hours: number, timezone: string): Promise<HourAggregate[]> {
+    const schema = quoteTenantSchema(this.tenant.tenantId);
+    const sql = `select date_trunc('hour', r."recorded_at", ?) as "start",
+        count(*)::int as "readingCount",
+        avg(r."temperature_celsius") as "avgTemperatureCelsius",
+        min(r."temperature_celsius") as "minTemperatureCelsius",
+        max(r."temperature_celsius") as "maxTemperatureCelsius"
+      from ${schema}."temperature_readings" r
+      where r."device_id" = ?
+        and r."recorded_at" >= date_trunc('hour', now(), ?) - (? - 1) * interval '1 hour'
+        and r."recorded_at" < date_trunc('hour', now(), ?) + interval '1 hour'
+      group by 1
+      order by 1`;
+    return this.tenant.em.execute<HourAggregate[]>(sql, [timezone, deviceId, timezone, hours, timezone]);
+  }
+}

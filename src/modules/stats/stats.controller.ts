@@ -1,0 +1,45 @@
+import {Controller, Inject} from "@tsed/di";
+import {PathParams, QueryParams} from "@tsed/platform-params";
+import {Description, Format, Get, Name, Returns, Summary} from "@tsed/schema";
+import {ErrorBody} from "../../common/error-body.model.js";
+import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {DailyStats} from "./daily-stats.entity.js";
+import {DailyStatsQuery, HourlyQuery, HourlyStats, WeeklyStats} from "./stats.models.js";
+import {StatsService} from "./stats.service.js";
+
+@Controller("/devices/:deviceId/stats")
+@Name("Stats")
+@Authenticated()
+export class StatsController {
+  @Inject()
+  private stats!: StatsService;
+
+  @Get("/daily")
+  @Summary("DailyStats rows of a device")
+  @Description("Local days of the tenant's timezone, both ends inclusive, oldest first. Days without readings have no row.")
+  @(Returns(200, Array).Of(DailyStats))
+  @(Returns(400, ErrorBody).Description("Invalid date or range"))
+  @(Returns(404, ErrorBody).Description("No such device in this tenant"))
+  daily(@PathParams("deviceId") @Format("uuid") deviceId: string, @QueryParams() query: DailyStatsQuery) {
+    return this.stats.daily(deviceId, query.from, query.to);
+  }
+
+  @Get("/weekly")
+  @Summary("The last 7 local days of a device (cached)")
+  @Description("Served from Redis when cached; any change to the device's DailyStats invalidates it.")
+  @Returns(200, WeeklyStats)
+  @(Returns(404, ErrorBody).Description("No such device in this tenant"))
+  weekly(@PathParams("deviceId") @Format("uuid") deviceId: string) {
+    return this.stats.weekly(deviceId);
+  }
+
+  @Get("/hourly")
+  @Summary("Hourly avg/min/max/count from the raw readings")
+  @Description("Buckets are local hours of the tenant's timezone; hours without readings are absent.")
+  @Returns(200, HourlyStats)
+  @Returns(400, ErrorBody)
+  @(Returns(404, ErrorBody).Description("No such device in this tenant"))
+  hourly(@PathParams("deviceId") @Format("uuid") deviceId: string, @QueryParams() query: HourlyQuery) {
+    return this.stats.hourly(deviceId, query.hours);
+  }
+}

@@ -1,0 +1,40 @@
+import type {MikroORM} from "@mikro-orm/postgresql";
+import {Injectable} from "@tsed/di";
+import {Orm} from "@tsed/mikro-orm";
+import {Tenant} from "../../platform/tenancy/tenant.entity.js";
+
+/**
+ * The tenant registry (`public.tenants`), read by requests, the after-commit hook and the nightly
+ * job alike. The hook and jobs run without a tenant-bound request context, so this works on an
+ * explicit fork of the default ORM; the registry is platform metadata, never in a tenant schema.
+ */
+@Injectable()
+export class TenantSettingsRepository {
+  @Orm()
+  private orm!: MikroORM;
+
+  find(tenantId: string): Promise<Tenant | null> {
+    return this.orm.em.fork().findOne(Tenant, {id: tenantId});
+  }
+
+  async timezoneOf(tenantId: string): Promise<string> {
+    return (await this.find(tenantId))?.timezone ?? "UTC";
+  }
+
+  async setTimezone(tenantId: string, timezone: string): Promise<Tenant | null> {
+    const em = this.orm.em.fork();
+    await em.nativeUpdate(Tenant, {id: tenantId}, {timezone});
+    return em.findOne(Tenant, {id: tenantId});
+  }
+
+  /** Postgres must know the zone too: every local day is computed in SQL with it. */
+  async isKnownToPostgres(timezone: string): Promise<boolean> {
+    const [row] = await this.orm.em.fork().execute<{known: boolean}[]>(`select exists (select 1 from pg_timezone_names where name = ?) as "known"`, [timezone]);
+    return Boolean(row?.known);
+  }
+
+  /** Registered tenants in id order, one page at a time (keyset), so a fan-out never loads them all. */
+  listPage(afterId: string, limit: number): Promise<Pick<Tenant, "id" | "timezone">[]> {
+    return this.orm.em.fork().execute(`select "id", "timezone" from "public"."tenants" where "id" > ? order by "id" limit ?`, [afterId, limit]);
+  }
+}

@@ -1,0 +1,140 @@
+import {Inject, Injectable} from "@tsed/di";
+import {Logger} from "@tsed/logger";
+import {RedisClient} from "../../platform/cache/redis.provider.js";
+
+export const WEEKLY_TTL_SECONDS = 10 * 60;
+/** Outlives every cached value (refreshed on each write), so a generation never restarts under a live value. */
+const GENERATION_TTL_SECONDS = 24 * 60 * 60;
+/** Invalidations that failed while Redis was down, retried before the cache is trusted again. */
+const MAX_PENDING = 10_000;
+
+export const weeklyKey = (tenantId: string, deviceId: string) => `stats:weekly:${tenantId}:${deviceId}`;
+const generationKey = (tenantId: string, deviceId: string) => `stats:weekly-gen:${tenantId}:${deviceId}`;
+
+interface Entry<T> {
+  gen: string;
+  body: T;
+}
+
+/**
+ * The weekly summaries in Redis (JSON per tenant and device, with a TTL).
+ *
+ * A reader must never see a summary older than the last committed write, including when a write
+ * commits between a reader's database read and its cache fill. Each key therefore has a
+ * generation counter: invalidating bumps it and deletes the value, and a value stored under an
+ * older generation than the current one is ignored. Reading value and generation is one MGET.
+ *
+ * Redis down: every method degrades to "no cache" (logged once per outage), never throws. An
+ * invalidation that could not be delivered is kept and replayed before the cache is trusted again.
+ */
+@Injectable()
+export class WeeklyStatsCache {
+  @Inject(RedisClient)
+  private redis!: RedisClient;
+
+  @Inject()
+  private logger!: Logger;
+
+  private pending = new Set<string>();
+  private pendingOverflow = false;
+  private degraded = false;
+
+  /** The cached body and the generation it must be stored under on a miss. */
+  async get<T>(tenantId: string, deviceId: string): Promise<{body?: T; gen: string} | undefined> {
+    try {
+      if (!(await this.replayPending())) return undefined;
+      const [raw, gen] = await this.redis.mget(weeklyKey(tenantId, deviceId), generationKey(tenantId, deviceId));
+      this.recovered();
+      const current = gen ?? "0";
+      const entry = raw ? (JSON.parse(raw) as Entry<T>) : undefined;
+      return {body: entry?.gen === current ? entry.body : undefined, gen: current};
+    } catch (error) {
+      this.failed("get", error);
+      return undefined;
+    }
+  }
+
+  async set<T>(tenantId: string, deviceId: string, gen: string, body: T): Promise<void> {
+    try {
+      await this.redis.set(weeklyKey(tenantId, deviceId), JSON.stringify({gen, body} satisfies Entry<T>), "EX", WEEKLY_TTL_SECONDS);
+    } catch (error) {
+      this.failed("set", error);
+    }
+  }
+
+  /** After the devices' DailyStats changed (and committed). Never throws. */
+  async invalidate(tenantId: string, deviceIds: Iterable<string>): Promise<void> {
+    const keys = [...deviceIds].map((deviceId) => `${tenantId}:${deviceId}`);
+    if (keys.length === 0) return;
+    try {
+      await this.bump(keys);
+      this.recovered();
+    } catch (error) {
+      this.failed("invalidate", error);
+      for (const key of keys) this.pending.add(key);
+      if (this.pending.size > MAX_PENDING) {
+        this.pending.clear();
+        this.pendingOverflow = true;
+      }
+    }
+  }
+
+  /** Every weekly summary of a tenant (its timezone changed: all days moved). */
+  async invalidateTenant(tenantId: string): Promise<void> {
+    try {
+      await this.deleteMatching(`stats:weekly:${tenantId}:*`);
+    } catch (error) {
+      this.failed("invalidateTenant", error);
+      this.pendingOverflow = true;
+    }
+  }
+
+  private async bump(keys: string[]) {
+    const tx = this.redis.multi();
+    for (const key of keys) {
+      const [tenantId, deviceId] = key.split(":") as [string, string];
+      tx.incr(generationKey(tenantId, deviceId)).expire(generationKey(tenantId, deviceId), GENERATION_TTL_SECONDS).del(weeklyKey(tenantId, deviceId));
+    }
+    const results = await tx.exec();
+    const failure = results?.find(([error]) => error)?.[0];
+    if (!results || failure) throw failure ?? new Error("Redis transaction aborted");
+  }
+
+  /** True when no invalidation is outstanding (so cached values can be trusted). */
+  private async replayPending(): Promise<boolean> {
+    if (!this.pendingOverflow && this.pending.size === 0) return true;
+    if (this.pendingOverflow) {
+      // Too many lost invalidations to replay one by one: drop every weekly summary.
+      await this.deleteMatching("stats:weekly:*");
+      this.pendingOverflow = false;
+      this.pending.clear();
+    } else {
+      const keys = [...this.pending];
+      await this.bump(keys);
+      for (const key of keys) this.pending.delete(key);
+    }
+    this.logger.info({event: "STATS_CACHE_INVALIDATIONS_REPLAYED"});
+    return true;
+  }
+
+  private async deleteMatching(pattern: string) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      if (keys.length) await this.redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  }
+
+  private failed(operation: string, error: unknown) {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.logger.warn({event: "STATS_CACHE_BYPASSED", operation, error_message: (error as Error)?.message});
+  }
+
+  private recovered() {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.logger.info({event: "STATS_CACHE_RESTORED"});
+  }
+}

@@ -1,0 +1,31 @@
+import {Controller, Inject} from "@tsed/di";
+import {PathParams, QueryParams} from "@tsed/platform-params";
+import {Default, Delete, Description, Format, Get, Name, Returns, Summary} from "@tsed/schema";
+import {ErrorBody} from "../../common/error-body.model.js";
+import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {User} from "./user.entity.js";
+import {UserService} from "./user.service.js";
+
+@Controller("/admin/users")
+@Name("Admin")
+@Authenticated({role: "admin"})
+export class AdminUsersController {
+  @Inject()
+  private users!: UserService;
+
+  @Get("/")
+  @Summary("Users of the caller's tenant")
+  @(Returns(200, Array).Of(User))
+  list(@QueryParams("withDeleted") @Default(false) @Description("Include soft-deleted users (audit)") withDeleted: boolean = false) {
+    return this.users.list(withDeleted);
+  }
+
+  @Delete("/:userId")
+  @Summary("Soft-delete a user (GDPR)")
+  @Description("The user disappears from every query and its tokens get 403; the row stays for audit.")
+  @Returns(204)
+  @(Returns(404, ErrorBody).Description("No such user in this tenant"))
+  async remove(@PathParams("userId") @Format("uuid") userId: string): Promise<void> {
+    await this.users.softDelete(userId);
+  }
+}
