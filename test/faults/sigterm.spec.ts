@@ -1,0 +1,55 @@
+import pg from "pg";
+import {afterAll, describe, expect, it} from "vitest";
+import {newTenant} from "../helpers/tokens.js";
+import {type AppProcess, startApp} from "./helpers/processes.js";
+import {call, countBy, ingestContinuously, tenantAuth} from "./helpers/load.js";
+
+describe("fault: SIGTERM under load", () => {
+  let app: AppProcess | undefined;
+  afterAll(async () => {
+    await app?.stop("SIGKILL");
+  });
+
+  it("finishes in-flight requests, refuses new ones, closes everything, exits 0 and loses no acknowledged write", async () => {
+    app = await startApp({RATE_LIMIT_DEVICE_PER_MINUTE: "0", RATE_LIMIT_TENANT_PER_MINUTE: "0"});
+    const tenant = newTenant("sigterm");
+    const auth = await tenantAuth(tenant);
+    const device = await call(app.baseUrl, auth, "POST", "/api/v1/devices", {serialNumber: "SIGTERM-1"});
+
+    let exitCode: number | null | undefined;
+    void app.exited.then((code) => (exitCode = code));
+    let stopLoad = false;
+    const load = ingestContinuously({baseUrl: app.baseUrl, auth, deviceId: device.id, workers: 8, timeoutMs: 10_000, until: () => stopLoad, start: Date.now()});
+    await new Promise((r) => setTimeout(r, 1_500));
+    const signalledAt = Date.now();
+    app.child.kill("SIGTERM");
+    await app.exited;
+    const exitedAt = Date.now();
+    // Keep knocking a little after exit: those must be refused, not hang.
+    await new Promise((r) => setTimeout(r, 300));
+    stopLoad = true;
+    const outcomes = await load;
+
+    const counts = countBy(outcomes);
+    console.log(JSON.stringify({fault: "sigterm", sent: outcomes.length, counts, shutdownMs: exitedAt - signalledAt}));
+    expect(exitCode).toBe(0);
+    expect(app.output()).toContain("SHUTDOWN_COMPLETE");
+    // Nothing but success, or a refused connection once the listener closed: no 5xx, no timeouts.
+    for (const status of Object.keys(counts)) expect(["201", "0"]).toContain(status);
+    expect(outcomes.filter((o) => o.status === 0).every((o) => o.ms < 10_000)).toBe(true);
+    expect(outcomes.some((o) => o.status === 201 && o.at >= signalledAt - 50)).toBe(true);
+
+    const acknowledged = outcomes.filter((o) => o.status === 201).map((o) => o.recordedAt);
+    const client = new pg.Client({connectionString: process.env.DATABASE_URL});
+    await client.connect();
+    try {
+      const rows = await client.query(`select recorded_at from "${tenant}".temperature_readings where device_id = $1`, [device.id]);
+      const stored = new Set(rows.rows.map((r: {recorded_at: Date}) => r.recorded_at.toISOString()));
+      const lost = acknowledged.filter((recordedAt) => !stored.has(recordedAt));
+      console.log(JSON.stringify({fault: "sigterm", acknowledged: acknowledged.length, lost: lost.length}));
+      expect(lost).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+});

@@ -1,0 +1,334 @@
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {bearer, newTenant} from "../helpers/tokens.js";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {createDevice} from "../helpers/factories.js";
+import {collectRetries, minute, TenantDb} from "./readings-db.js";
+
+interface AlertBody {
+  id: string;
+  ruleId: string;
+  readingId: string | null;
+  temperatureCelsius: number;
+  firedAt: string;
+  lastReadingAt: string;
+  peakTemperatureCelsius: number;
+  readingCount: number;
+  resolvedAt: string | null;
+  acknowledgedAt: string | null;
+  acknowledgedById: string | null;
+}
+
+describe("alert rules and alert episodes", () => {
+  let api: Api;
+  let tenant: string;
+  let auth: Record<string, string>;
+  let db: TenantDb;
+
+  const newDevice = (serialNumber: string, as = auth) => createDevice(api, as, serialNumber);
+  const newRule = async (deviceId: string, body: object, as = auth) => {
+    const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(as).send(body);
+    expect(res.status).toBe(201);
+    return res.body.id as string;
+  };
+  const post = (deviceId: string, temperatureCelsius: number, at: number) => api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius, recordedAt: minute(at)});
+  const postBatch = (deviceId: string, readings: [number, number][]) =>
+    api
+      .post(`/api/v1/devices/${deviceId}/readings/batch`)
+      .set(auth)
+      .send({readings: readings.map(([temperatureCelsius, at]) => ({temperatureCelsius, recordedAt: minute(at)}))});
+  const alertsOf = async (deviceId: string, query = ""): Promise<AlertBody[]> => {
+    const res = await api.get(`/api/v1/devices/${deviceId}/alerts${query}`).set(auth);
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+
+  beforeAll(async () => {
+    api = await startTestServer();
+    tenant = newTenant("alert");
+    auth = await bearer(tenant);
+    await api.get("/api/v1/me").set(auth);
+    db = await new TenantDb(tenant).connect();
+  });
+  afterAll(async () => {
+    await db?.close();
+    await stopTestServer();
+  });
+
+  describe("rules", () => {
+    it("creates, lists, patches only the fields sent, and deletes rules", async () => {
+      const deviceId = await newDevice("AR-CRUD");
+      const created = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30, deviceId: "x", id: "y"});
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({deviceId, condition: "above", thresholdCelsius: 30, isEnabled: true});
+      const ruleId = created.body.id;
+      expect(ruleId).not.toBe("y");
+      await newRule(deviceId, {condition: "below", thresholdCelsius: 2, isEnabled: false});
+
+      const list = await api.get(`/api/v1/devices/${deviceId}/alert-rules`).set(auth);
+      expect(list.body.map((r: {condition: string; isEnabled: boolean}) => [r.condition, r.isEnabled])).toEqual([
+        ["above", true],
+        ["below", false]
+      ]);
+
+      const patched = await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({thresholdCelsius: 28.5});
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({condition: "above", thresholdCelsius: 28.5, isEnabled: true, deviceId});
+
+      expect((await api.delete(`/api/v1/alert-rules/${ruleId}`).set(auth)).status).toBe(204);
+      expect((await api.delete(`/api/v1/alert-rules/${ruleId}`).set(auth)).status).toBe(404);
+      expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: false})).status).toBe(404);
+    });
+
+    it.each([
+      ["an unknown condition", {condition: "sideways", thresholdCelsius: 30}],
+      ["a missing threshold", {condition: "above"}],
+      ["a threshold out of range", {condition: "below", thresholdCelsius: -300}],
+      ["a null threshold", {condition: "below", thresholdCelsius: null}]
+    ])("rejects %s with 400", async (_label, body) => {
+      const deviceId = await newDevice(`AR-BAD-${Math.random().toString(36).slice(2, 10)}`);
+      const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(body);
+      expect(res.status).toBe(400);
+      expect(res.body.errors.length).toBeGreaterThan(0);
+      expect(await db.count("alert_rules", "device_id = $1", [deviceId])).toBe(0);
+    });
+
+    it("rejects an unknown condition in PATCH too", async () => {
+      const deviceId = await newDevice("AR-PATCH-BAD");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({condition: "sideways"})).status).toBe(400);
+    });
+
+    it("keeps rules, alerts and devices of other tenants out of reach (404)", async () => {
+      const deviceId = await newDevice("AR-TENANT");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await post(deviceId, 40, 1);
+      const [alert] = await alertsOf(deviceId);
+      const stranger = await bearer(newTenant("alert2"));
+      expect((await api.get(`/api/v1/devices/${deviceId}/alert-rules`).set(stranger)).status).toBe(404);
+      expect((await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(stranger).send({condition: "above", thresholdCelsius: 1})).status).toBe(404);
+      expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(stranger).send({isEnabled: false})).status).toBe(404);
+      expect((await api.delete(`/api/v1/alert-rules/${ruleId}`).set(stranger)).status).toBe(404);
+      expect((await api.get(`/api/v1/devices/${deviceId}/alerts`).set(stranger)).status).toBe(404);
+      expect((await api.post(`/api/v1/alerts/${alert!.id}/acknowledge`).set(stranger)).status).toBe(404);
+      expect((await alertsOf(deviceId))[0]!.acknowledgedAt).toBeNull();
+    });
+
+    it("takes no new rules on an inactive device", async () => {
+      const deviceId = await newDevice("AR-INACTIVE");
+      await api.delete(`/api/v1/devices/${deviceId}`).set(auth);
+      expect((await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(404);
+    });
+  });
+
+  describe("episodes", () => {
+    it("opens an alert on the first violation, updates it with the next ones and resolves it with the first reading back inside", async () => {
+      const deviceId = await newDevice("EP-LIFECYCLE");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+
+      expect((await post(deviceId, 25, 0)).body.alerts).toEqual([]);
+      const opened = await post(deviceId, 31, 1);
+      expect(opened.status).toBe(201);
+      expect(opened.body.alerts).toEqual([
+        expect.objectContaining({ruleId, deviceId, readingId: opened.body.reading.id, temperatureCelsius: 31, firedAt: minute(1), lastReadingAt: minute(1), peakTemperatureCelsius: 31, readingCount: 1, resolvedAt: null})
+      ]);
+      const alertId = opened.body.alerts[0].id;
+
+      const updated = await post(deviceId, 36, 2);
+      expect(updated.body.alerts).toEqual([expect.objectContaining({id: alertId, lastReadingAt: minute(2), peakTemperatureCelsius: 36, readingCount: 2, resolvedAt: null})]);
+      await post(deviceId, 33, 3);
+
+      const resolved = await post(deviceId, 29, 4);
+      expect(resolved.body.alerts).toEqual([expect.objectContaining({id: alertId, firedAt: minute(1), lastReadingAt: minute(3), peakTemperatureCelsius: 36, readingCount: 3, resolvedAt: minute(4)})]);
+      expect((await post(deviceId, 28, 5)).body.alerts).toEqual([]);
+
+      const again = await post(deviceId, 32, 6);
+      expect(again.body.alerts).toEqual([expect.objectContaining({firedAt: minute(6), readingCount: 1, resolvedAt: null})]);
+      expect(again.body.alerts[0].id).not.toBe(alertId);
+
+      const all = await alertsOf(deviceId);
+      expect(all.map((a) => [a.firedAt, a.resolvedAt])).toEqual([
+        [minute(6), null],
+        [minute(1), minute(4)]
+      ]);
+      expect((await alertsOf(deviceId, "?open=true")).map((a) => a.firedAt)).toEqual([minute(6)]);
+      expect((await alertsOf(deviceId, "?open=false")).map((a) => a.firedAt)).toEqual([minute(1)]);
+    });
+
+    it("evaluates a batch in recordedAt order whatever the order sent, and counts the episodes it opened", async () => {
+      const deviceId = await newDevice("EP-BATCH-ORDER");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      const res = await postBatch(deviceId, [
+        [29, 13],
+        [34, 14],
+        [31, 11],
+        [25, 10],
+        [35, 12]
+      ]);
+      expect(res.body).toMatchObject({inserted: 5, duplicates: 0, alertsFired: 2});
+      const alerts = await alertsOf(deviceId);
+      expect(alerts.map((a) => ({firedAt: a.firedAt, lastReadingAt: a.lastReadingAt, peak: a.peakTemperatureCelsius, count: a.readingCount, resolvedAt: a.resolvedAt, ruleId: a.ruleId}))).toEqual([
+        {firedAt: minute(14), lastReadingAt: minute(14), peak: 34, count: 1, resolvedAt: null, ruleId},
+        {firedAt: minute(11), lastReadingAt: minute(12), peak: 35, count: 2, resolvedAt: minute(13), ruleId}
+      ]);
+    });
+
+    it("does not re-evaluate duplicates", async () => {
+      const deviceId = await newDevice("EP-DUPLICATES");
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      const batch: [number, number][] = [
+        [31, 1],
+        [32, 2]
+      ];
+      await postBatch(deviceId, batch);
+      const retried = await postBatch(deviceId, batch);
+      expect(retried.body).toMatchObject({inserted: 0, duplicates: 2, alertsFired: 0});
+      expect((await post(deviceId, 31, 1)).body).toMatchObject({duplicate: true, alerts: []});
+      const [alert] = await alertsOf(deviceId);
+      expect(alert).toMatchObject({readingCount: 2, peakTemperatureCelsius: 32});
+    });
+
+    it("applies `below` rules with the lowest temperature as peak, and each rule keeps its own episode", async () => {
+      const deviceId = await newDevice("EP-BELOW");
+      const below = await newRule(deviceId, {condition: "below", thresholdCelsius: 2});
+      const above = await newRule(deviceId, {condition: "above", thresholdCelsius: 8});
+      const res = await postBatch(deviceId, [
+        [1.5, 1],
+        [-4, 2],
+        [2, 3],
+        [9, 4]
+      ]);
+      expect(res.body.alertsFired).toBe(2);
+      const alerts = await alertsOf(deviceId);
+      expect(alerts.find((a) => a.ruleId === below)).toMatchObject({peakTemperatureCelsius: -4, readingCount: 2, resolvedAt: minute(3)});
+      expect(alerts.find((a) => a.ruleId === above)).toMatchObject({peakTemperatureCelsius: 9, readingCount: 1, resolvedAt: null});
+    });
+
+    it("handles late readings: a late in-threshold one does not resolve, a late violation joins an open episode but opens none", async () => {
+      const deviceId = await newDevice("EP-LATE");
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await post(deviceId, 31, 10);
+      await post(deviceId, 32, 12);
+      // Older than the open alert's last violation: stale, the episode stays open.
+      expect((await post(deviceId, 20, 11)).body.alerts).toEqual([]);
+      // A late violation belongs to the ongoing episode.
+      expect((await post(deviceId, 40, 9)).body.alerts).toEqual([expect.objectContaining({readingCount: 3, peakTemperatureCelsius: 40, lastReadingAt: minute(12), resolvedAt: null})]);
+      await post(deviceId, 25, 13);
+      // After the episode ended, a violation older than the newest reading opens nothing.
+      const late = await post(deviceId, 45, 8);
+      expect(late.status).toBe(201);
+      expect(late.body.alerts).toEqual([]);
+      const alerts = await alertsOf(deviceId);
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toMatchObject({firedAt: minute(10), resolvedAt: minute(13), readingCount: 3});
+    });
+
+    it("disabling a rule resolves its open alert and stops evaluating it; changing only the threshold keeps the episode", async () => {
+      const deviceId = await newDevice("EP-DISABLE");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await post(deviceId, 35, 1);
+      await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({thresholdCelsius: 33});
+      expect((await alertsOf(deviceId, "?open=true"))).toHaveLength(1);
+      expect((await post(deviceId, 34, 2)).body.alerts).toEqual([expect.objectContaining({readingCount: 2})]);
+
+      expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: false})).status).toBe(200);
+      expect(await alertsOf(deviceId, "?open=true")).toEqual([]);
+      expect((await alertsOf(deviceId))[0]!.resolvedAt).not.toBeNull();
+      expect((await post(deviceId, 50, 3)).body.alerts).toEqual([]);
+
+      await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: true});
+      expect((await post(deviceId, 51, 4)).body.alerts).toEqual([expect.objectContaining({firedAt: minute(4), readingCount: 1})]);
+    });
+
+    it("keeps one open alert per rule when concurrent violating readings race to open it, and loses no count", async () => {
+      const deviceId = await newDevice("EP-RACE");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      const temperatures = [31, 32, 33, 34, 35, 36, 37, 38, 39, 40];
+      // All ten evaluate "no open alert", then wait on the alerts table; released together they
+      // collide on the partial unique index, and the losers' transactions are retried.
+      const {result: responses, retries} = await collectRetries(() =>
+        db.overlapOn("alerts", 10, () => Promise.all(temperatures.map((t, i) => post(deviceId, t, 100 + i))))
+      );
+      expect(responses.map((r) => r.status)).toEqual(Array(10).fill(201));
+      expect(retries.filter((r) => r.reason === "unique_violation:alerts_one_open_per_rule").length).toBeGreaterThanOrEqual(9);
+      expect(await db.count("alerts", "rule_id = $1 and resolved_at is null", [ruleId])).toBe(1);
+      const [alert] = await alertsOf(deviceId);
+      expect(alert).toMatchObject({readingCount: 10, peakTemperatureCelsius: 40, lastReadingAt: minute(109), resolvedAt: null});
+    });
+
+    it("stays consistent when violations and a resolving reading race on an open alert", async () => {
+      const deviceId = await newDevice("EP-RACE-RESOLVE");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await post(deviceId, 31, 0);
+      // Five violations and one in-threshold reading (the newest) update the open alert at once.
+      const readings: [number, number][] = [
+        [32, 1],
+        [33, 2],
+        [34, 3],
+        [35, 4],
+        [36, 5],
+        [20, 6]
+      ];
+      const responses = await db.overlapOn("alerts", 6, () => Promise.all(readings.map(([t, at]) => post(deviceId, t, at))));
+      expect(responses.map((r) => r.status)).toEqual(Array(6).fill(201));
+      expect(await db.count("alerts", "rule_id = $1 and resolved_at is null", [ruleId])).toBe(0);
+      const alerts = await alertsOf(deviceId);
+      // Whatever order they committed in: one episode, closed by the in-threshold reading, holding every violation.
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toMatchObject({readingCount: 6, peakTemperatureCelsius: 36, lastReadingAt: minute(5), resolvedAt: minute(6)});
+    });
+  });
+
+  describe("listing and acknowledging", () => {
+    it("records who acknowledged and when; acknowledging again keeps the first; filters by acknowledged", async () => {
+      const deviceId = await newDevice("ACK-1");
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await postBatch(deviceId, [
+        [31, 1],
+        [20, 2],
+        [31, 3]
+      ]);
+      const [newest, oldest] = await alertsOf(deviceId);
+      const me = (await api.get("/api/v1/me").set(auth)).body;
+
+      const before = Date.now();
+      const acked = await api.post(`/api/v1/alerts/${oldest!.id}/acknowledge`).set(auth);
+      const after = Date.now();
+      expect(acked.status).toBe(200);
+      expect(acked.body).toMatchObject({id: oldest!.id, acknowledgedById: me.id});
+      const acknowledgedAt = new Date(acked.body.acknowledgedAt).getTime();
+      expect(acknowledgedAt >= before && acknowledgedAt <= after).toBe(true);
+
+      const colleague = await bearer(tenant);
+      const again = await api.post(`/api/v1/alerts/${oldest!.id}/acknowledge`).set(colleague);
+      expect(again.body).toMatchObject({acknowledgedById: me.id, acknowledgedAt: acked.body.acknowledgedAt});
+
+      expect((await alertsOf(deviceId, "?acknowledged=true")).map((a) => a.id)).toEqual([oldest!.id]);
+      expect((await alertsOf(deviceId, "?acknowledged=false")).map((a) => a.id)).toEqual([newest!.id]);
+      expect((await alertsOf(deviceId, "?acknowledged=false&open=false"))).toEqual([]);
+      expect((await api.get(`/api/v1/devices/${deviceId}/alerts?open=maybe`).set(auth)).status).toBe(400);
+      expect((await api.post(`/api/v1/alerts/6b1f3c1e-0000-4000-8000-000000000000/acknowledge`).set(auth)).status).toBe(404);
+    });
+
+    it("lists at most 50 alerts, newest first", async () => {
+      const deviceId = await newDevice("ACK-MANY");
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      // 60 episodes: violation, recovery, violation, ...
+      const readings = Array.from({length: 120}, (_, i): [number, number] => [i % 2 === 0 ? 31 : 20, i]);
+      expect((await postBatch(deviceId, readings)).body.alertsFired).toBe(60);
+      const alerts = await alertsOf(deviceId);
+      expect(alerts).toHaveLength(50);
+      expect(alerts[0]!.firedAt).toBe(minute(118));
+      const fired = alerts.map((a) => a.firedAt);
+      expect(fired).toEqual([...fired].sort().reverse());
+    });
+  });
+
+  it("documents the rule and alert models with constraints and examples", async () => {
+    const schemas = (await api.get("/doc/swagger.json")).body.components.schemas;
+    expect(schemas.AlertRuleCreate.properties.condition).toMatchObject({enum: ["above", "below"], example: "above"});
+    expect(schemas.AlertRuleCreate.properties.thresholdCelsius).toMatchObject({minimum: -273.15, maximum: 1000, example: 30});
+    expect(schemas.AlertRuleCreate.required).toEqual(expect.arrayContaining(["condition", "thresholdCelsius"]));
+    expect(schemas.AlertRuleUpdatePartial.required ?? []).toEqual([]);
+    expect(schemas.Alert.properties).toMatchObject({peakTemperatureCelsius: {example: 37.1}, readingCount: {type: "integer"}, resolvedAt: {format: "date-time", nullable: true}});
+  });
+});

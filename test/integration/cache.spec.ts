@@ -1,0 +1,139 @@
+import {PlatformTest} from "@tsed/platform-http/testing";
+import {Redis} from "ioredis";
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {DailyStatsRefresher} from "../../src/modules/stats/daily-stats-refresher.service.js";
+import {addDays} from "../../src/modules/stats/local-time.js";
+import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
+import {RedisClient} from "../../src/platform/cache/redis.provider.js";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {bearer, newTenant} from "../helpers/tokens.js";
+import {analyticsDb, closeDbs, countStatements, createDevice, insertReadings, writeThroughHook} from "./stats-fixtures.js";
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+describe("weekly stats cache (Redis)", () => {
+  let api: Api;
+  let redis: Redis;
+  beforeAll(async () => {
+    api = await startTestServer();
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await stopTestServer();
+    await closeDbs();
+  });
+
+  async function setup(label: string) {
+    const tenant = newTenant(label);
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, `${label}-1`);
+    return {tenant, auth, device};
+  }
+
+  it("serves a hit from Redis without any SQL, and shows a write as soon as it committed", async () => {
+    const {tenant, auth, device} = await setup("hit");
+    const threeDaysAgo = addDays(today(), -3);
+    await writeThroughHook(tenant, device, [
+      {recordedAt: `${threeDaysAgo}T10:00:00Z`, temperatureCelsius: 19},
+      {recordedAt: `${today()}T00:00:01Z`, temperatureCelsius: 21}
+    ]);
+
+    const miss = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    expect(miss.status).toBe(200);
+    expect(miss.body).toMatchObject({deviceId: device, timezone: "UTC", from: addDays(today(), -6), to: today(), summary: {readingCount: 2, daysWithData: 2, minTemperatureCelsius: 19, maxTemperatureCelsius: 21}});
+    expect(miss.body.days.map((d: {date: string}) => d.date)).toEqual([threeDaysAgo, today()]);
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
+
+    // Changed behind the application's back: a hit must not see it (it is served from Redis).
+    await analyticsDb().query(`update "daily_stats" set "max_temperature_celsius" = 99 where "tenant_id" = $1 and "device_id" = $2 and "date" = $3`, [tenant, device, threeDaysAgo]);
+    const hit = await countStatements(() => api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth));
+    expect(hit.statements).toEqual([]);
+    expect(hit.result.body).toEqual(miss.body);
+
+    // A committed write invalidates: the next read is computed again (and sees the database as it is).
+    await writeThroughHook(tenant, device, [{recordedAt: `${today()}T00:00:02Z`, temperatureCelsius: 23}]);
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
+    const after = await countStatements(() => api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth));
+    expect(after.statements.length).toBeGreaterThan(0);
+    expect(after.result.body.summary).toMatchObject({readingCount: 3, maxTemperatureCelsius: 99});
+    expect(after.result.body.days.at(-1)).toMatchObject({date: today(), readingCount: 2, maxTemperatureCelsius: 23});
+  });
+
+  it("is invalidated by a nightly recompute that changes the device's stats, and kept by one that changes nothing", async () => {
+    const {tenant, auth, device} = await setup("nightly");
+    const yesterday = addDays(today(), -1);
+    await writeThroughHook(tenant, device, [{recordedAt: `${yesterday}T08:00:00Z`, temperatureCelsius: 20}]);
+    const refresher = PlatformTest.get<DailyStatsRefresher>(DailyStatsRefresher);
+
+    await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    const unchanged = await refresher.recomputeDay(tenant, yesterday);
+    expect(unchanged).toMatchObject({devices: 1, readings: 1, statsWritten: 0, statsDeleted: 0});
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
+
+    // Readings that arrived without the hook (e.g. while the refresh failed): the nightly job catches up.
+    await insertReadings(tenant, device, [{recordedAt: `${yesterday}T09:00:00Z`, temperatureCelsius: 30}]);
+    const changed = await refresher.recomputeDay(tenant, yesterday);
+    expect(changed).toMatchObject({statsWritten: 1});
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
+    const weekly = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    expect(weekly.body.summary).toMatchObject({readingCount: 2, maxTemperatureCelsius: 30, avgTemperatureCelsius: 25});
+  });
+
+  it("is invalidated by a reading posted through the ingestion API", async () => {
+    const {tenant, auth, device} = await setup("post");
+    const first = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    expect(first.body.summary).toEqual({readingCount: 0, daysWithData: 0, avgTemperatureCelsius: null, minTemperatureCelsius: null, maxTemperatureCelsius: null});
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
+    const posted = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21.5, recordedAt: `${today()}T00:00:01Z`});
+    expect(posted.status).toBe(201);
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
+    const second = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    expect(second.body.summary).toMatchObject({readingCount: 1, avgTemperatureCelsius: 21.5});
+  });
+
+  it("ignores a value filled from a read that raced with an invalidation", async () => {
+    const cache = PlatformTest.get<WeeklyStatsCache>(WeeklyStatsCache);
+    const tenant = newTenant("race");
+    const device = "6b1f3c1e-0000-4000-8000-000000000001";
+    // A reader misses and reads the database...
+    const reader = await cache.get<string>(tenant, device);
+    expect(reader).toEqual({body: undefined, gen: "0"});
+    // ...a write commits and invalidates...
+    await cache.invalidate(tenant, [device]);
+    // ...then the reader stores what it read before the write.
+    await cache.set(tenant, device, reader!.gen, "stale summary");
+    expect(await cache.get<string>(tenant, device)).toEqual({body: undefined, gen: "1"});
+    await cache.set(tenant, device, "1", "fresh summary");
+    expect(await cache.get<string>(tenant, device)).toEqual({body: "fresh summary", gen: "1"});
+  });
+
+  it("replays an invalidation lost while Redis was unreachable before trusting the cache again", async () => {
+    const {tenant, auth, device} = await setup("replay");
+    expect((await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth)).body.summary).toMatchObject({readingCount: 0});
+    const client = PlatformTest.get<RedisClient>(RedisClient);
+    client.disconnect();
+    try {
+      // The write commits and refreshes analytics; its invalidation cannot reach Redis.
+      await writeThroughHook(tenant, device, [{recordedAt: `${today()}T00:00:01Z`, temperatureCelsius: 20}]);
+      expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
+      const during = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+      expect(during.status).toBe(200);
+      expect(during.body.summary).toMatchObject({readingCount: 1});
+    } finally {
+      await client.connect();
+    }
+    // Back: the stale summary still sits in Redis, but the lost invalidation is replayed first.
+    const after = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    expect(after.body.summary).toMatchObject({readingCount: 1});
+    expect(JSON.parse((await redis.get(weeklyKey(tenant, device)))!).body.summary).toMatchObject({readingCount: 1});
+  });
+
+  it("keeps weekly summaries per tenant: the same device id elsewhere is a miss and a 404", async () => {
+    const {auth, device} = await setup("own");
+    await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    const stranger = await bearer(newTenant("own_other"));
+    const res = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(stranger);
+    expect(res.status).toBe(404);
+  });
+});

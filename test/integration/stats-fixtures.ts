@@ -1,0 +1,129 @@
+import {Connection} from "@mikro-orm/core";
+import type {MikroORM} from "@mikro-orm/postgresql";
+import {DIContext, Injectable, runInContext} from "@tsed/di";
+import {Orm, Transactional} from "@tsed/mikro-orm";
+import {PlatformTest} from "@tsed/platform-http/testing";
+import pg from "pg";
+import {recordReadingsWritten} from "../../src/modules/readings/readings-written.js";
+import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
+import {bearer} from "../helpers/tokens.js";
+
+/**
+ * Fixtures of the history/stats/aggregation specs. Until ingestion lands, readings are inserted
+ * with plain SQL (bound parameters) into the tenant's schema, and the after-commit refresh is
+ * exercised through `ReadingsWriterForTests`, a @Transactional write that records what it inserted
+ * exactly as the ingestion service does.
+ */
+
+export interface ReadingRow {
+  recordedAt: string | Date;
+  temperatureCelsius: number;
+}
+
+let pool: pg.Pool | undefined;
+let analyticsPool: pg.Pool | undefined;
+
+export function tenantDb(): pg.Pool {
+  pool ??= new pg.Pool({connectionString: process.env.DATABASE_URL, max: 4});
+  return pool;
+}
+
+export function analyticsDb(): pg.Pool {
+  analyticsPool ??= new pg.Pool({connectionString: process.env.ANALYTICS_DATABASE_URL, max: 2});
+  return analyticsPool;
+}
+
+export async function closeDbs() {
+  await Promise.all([pool?.end(), analyticsPool?.end()]);
+  pool = analyticsPool = undefined;
+}
+
+export async function adminAuth(tenant: string) {
+  return bearer(tenant, {roles: ["user", "admin"]});
+}
+
+export {createDevice} from "../helpers/factories.js";
+
+/** Inserts readings directly (no hook): the nightly job and the history endpoints read them. */
+export async function insertReadings(tenant: string, deviceId: string, rows: ReadingRow[]): Promise<void> {
+  await tenantDb().query(
+    `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
+     select $1, x.t, x.r from unnest($2::float8[], $3::timestamptz[]) as x(t, r)`,
+    [deviceId, rows.map((r) => r.temperatureCelsius), rows.map((r) => (r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt))]
+  );
+}
+
+export async function setTimezone(tenant: string, timezone: string) {
+  await tenantDb().query(`update "public"."tenants" set "timezone" = $1 where "id" = $2`, [timezone, tenant]);
+}
+
+export interface DailyRow {
+  date: string;
+  readingCount: number;
+  avg: number;
+  min: number;
+  max: number;
+  updatedAt: Date;
+}
+
+export async function dailyRows(tenant: string, deviceId: string): Promise<DailyRow[]> {
+  const {rows} = await analyticsDb().query(
+    `select "date"::text as "date", "reading_count" as "readingCount", "avg_temperature_celsius" as "avg",
+       "min_temperature_celsius" as "min", "max_temperature_celsius" as "max", "updated_at" as "updatedAt"
+     from "daily_stats" where "tenant_id" = $1 and "device_id" = $2 order by "date"`,
+    [tenant, deviceId]
+  );
+  return rows;
+}
+
+/** What the day's stats must be, computed independently of the application in JS. */
+export function expectedDay(rows: ReadingRow[]) {
+  const temps = rows.map((r) => r.temperatureCelsius);
+  return {readingCount: temps.length, avg: temps.reduce((a, b) => a + b, 0) / temps.length, min: Math.min(...temps), max: Math.max(...temps)};
+}
+
+/**
+ * A @Transactional write of readings that records them for the after-commit hook, as the
+ * ingestion service does. Test-only: registered when a spec imports this file.
+ */
+@Injectable()
+export class ReadingsWriterForTests {
+  @Orm()
+  private orm!: MikroORM;
+
+  @Transactional()
+  async write(tenant: string, deviceId: string, rows: ReadingRow[], recordAs: string = tenant): Promise<void> {
+    const em = this.orm.em.getContext();
+    const inserted = await em.execute<{recordedAt: Date; temperatureCelsius: number}[]>(
+      `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
+       select ?, (x->>'t')::float8, (x->>'r')::timestamptz from jsonb_array_elements(?::jsonb) as x
+       on conflict do nothing
+       returning "recorded_at" as "recordedAt", "temperature_celsius" as "temperatureCelsius"`,
+      [deviceId, JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt})))]
+    );
+    recordReadingsWritten(recordAs, deviceId, inserted.map((row) => ({recordedAt: new Date(row.recordedAt), temperatureCelsius: row.temperatureCelsius})));
+  }
+}
+
+/** Runs the writer the way a request does: inside a DI context of its own. */
+export function writeThroughHook(tenant: string, deviceId: string, rows: ReadingRow[], recordAs?: string) {
+  const writer = PlatformTest.get<ReadingsWriterForTests>(ReadingsWriterForTests);
+  return runInContext(new DIContext({id: `test-${Date.now()}`}), () => writer.write(tenant, deviceId, rows, recordAs));
+}
+
+/** SQL statements issued by MikroORM (both contexts) while `task` runs. */
+export async function countStatements<T>(task: () => Promise<T>): Promise<{result: T; statements: string[]}> {
+  const statements: string[] = [];
+  // Every statement of either ORM, raw or not, goes through Connection.executeQuery (protected).
+  const proto = Connection.prototype as unknown as {executeQuery: (this: unknown, query: string, ...rest: unknown[]) => Promise<unknown>};
+  const original = proto.executeQuery;
+  proto.executeQuery = function (query, ...rest) {
+    statements.push(query);
+    return original.call(this, query, ...rest);
+  };
+  try {
+    return {result: await task(), statements};
+  } finally {
+    proto.executeQuery = original;
+  }
+}

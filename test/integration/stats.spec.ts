@@ -1,0 +1,217 @@
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {bearer, newTenant} from "../helpers/tokens.js";
+import {closeDbs, countStatements, createDevice, dailyRows, expectedDay, insertReadings, type ReadingRow, setTimezone, writeThroughHook} from "./stats-fixtures.js";
+
+const HOUR = 3_600_000;
+
+/** Readings every `stepMinutes` in [startIso, endIso), temperatures from a deterministic sequence. */
+function every(startIso: string, endIso: string, stepMinutes: number, offset = 0): ReadingRow[] {
+  const rows: ReadingRow[] = [];
+  for (let t = Date.parse(startIso), i = 0; t < Date.parse(endIso); t += stepMinutes * 60_000, i++) {
+    rows.push({recordedAt: new Date(t), temperatureCelsius: 18 + ((i * 7 + offset) % 50) / 10});
+  }
+  return rows;
+}
+
+describe("stats: hourly from raw readings, daily stats refreshed after commit", () => {
+  let api: Api;
+  beforeAll(async () => {
+    api = await startTestServer();
+  });
+  afterAll(async () => {
+    await stopTestServer();
+    await closeDbs();
+  });
+
+  it("buckets readings by local hour of a non-UTC timezone (Asia/Kolkata, +05:30)", async () => {
+    const tenant = newTenant("hourly");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "HR-1");
+    await setTimezone(tenant, "Asia/Kolkata");
+    // Local hours of Kolkata start at :30 UTC. Readings every 10 min over the last ~5 hours.
+    const now = Date.now();
+    const currentLocalHour = Math.floor((now - 30 * 60_000) / HOUR) * HOUR + 30 * 60_000;
+    const rows = every(new Date(currentLocalHour - 4 * HOUR - 20 * 60_000).toISOString(), new Date(now - 60_000).toISOString(), 10);
+    await insertReadings(tenant, device, rows);
+
+    const res = await api.get(`/api/v1/devices/${device}/stats/hourly?hours=3`).set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({deviceId: device, timezone: "Asia/Kolkata", hours: 3});
+    const expectedStarts = [currentLocalHour - 2 * HOUR, currentLocalHour - HOUR, currentLocalHour].filter((start) =>
+      rows.some((r) => +new Date(r.recordedAt) >= start && +new Date(r.recordedAt) < start + HOUR)
+    );
+    expect(res.body.buckets.map((b: {start: string}) => Date.parse(b.start))).toEqual(expectedStarts);
+    for (const bucket of res.body.buckets) {
+      const start = Date.parse(bucket.start);
+      const inHour = rows.filter((r) => +new Date(r.recordedAt) >= start && +new Date(r.recordedAt) < start + HOUR);
+      const expected = expectedDay(inHour);
+      expect(bucket).toMatchObject({readingCount: expected.readingCount, minTemperatureCelsius: expected.min, maxTemperatureCelsius: expected.max});
+      expect(bucket.avgTemperatureCelsius).toBeCloseTo(expected.avg, 9);
+      expect(bucket.localStart).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00:00\+05:30$/);
+      expect(new Date(start).getUTCMinutes()).toBe(30);
+    }
+    expect((await api.get(`/api/v1/devices/${device}/stats/hourly?hours=0`).set(auth)).status).toBe(400);
+    expect((await api.get(`/api/v1/devices/${device}/stats/hourly?hours=169`).set(auth)).status).toBe(400);
+    expect((await api.get(`/api/v1/devices/${device}/stats/hourly`).set(auth)).body.hours).toBe(24);
+  });
+
+  it("refreshes the touched day right after a write commits, in two statements whatever the day holds", async () => {
+    const tenant = newTenant("daily");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "D-1");
+    const first = every("2026-03-10T00:00:00Z", "2026-03-10T06:00:00Z", 30);
+    await writeThroughHook(tenant, device, first);
+    expect(await dailyRows(tenant, device)).toMatchObject([{date: "2026-03-10", readingCount: 12, min: expectedDay(first).min, max: expectedDay(first).max}]);
+
+    // A second write is merged into what is there: the row covers both writes.
+    const second = every("2026-03-10T12:00:00Z", "2026-03-10T14:00:00Z", 30, 3);
+    const {statements} = await countStatements(() => writeThroughHook(tenant, device, second));
+    const [row] = await dailyRows(tenant, device);
+    const expected = expectedDay([...first, ...second]);
+    expect(row).toMatchObject({date: "2026-03-10", readingCount: expected.readingCount, min: expected.min, max: expected.max});
+    expect(row!.avg).toBeCloseTo(expected.avg, 10);
+    // The write itself (1 insert) plus the refresh: 1 aggregate of the values the write recorded
+    // (it reads no readings back), 1 upsert in analytics. A hook that re-triggered itself, or worked
+    // per device or per reading, would issue more.
+    expect(statements).toHaveLength(3);
+    expect(statements.filter((sql) => /temperature_readings/.test(sql))).toHaveLength(1);
+    expect(statements.filter((sql) => /daily_stats/.test(sql))).toHaveLength(1);
+
+    const daily = await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-01&to=2026-03-31`).set(auth);
+    expect(daily.status).toBe(200);
+    expect(daily.body).toHaveLength(1);
+    expect(daily.body[0]).toMatchObject({deviceId: device, date: "2026-03-10", readingCount: expected.readingCount});
+  });
+
+  it("merges concurrent writes to the same day without losing one", async () => {
+    const tenant = newTenant("concurrent");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "C-1");
+    const writes = Array.from({length: 20}, (_, w) => every(`2026-03-12T${String(w).padStart(2, "0")}:00:00Z`, `2026-03-12T${String(w).padStart(2, "0")}:05:00Z`, 1, w));
+    await Promise.all(writes.map((rows) => writeThroughHook(tenant, device, rows)));
+    const expected = expectedDay(writes.flat());
+    const [row] = await dailyRows(tenant, device);
+    expect(row).toMatchObject({date: "2026-03-12", readingCount: 100, min: expected.min, max: expected.max});
+    expect(row!.avg).toBeCloseTo(expected.avg, 9);
+  });
+
+  it("coalesces the refreshes of concurrent writes: fewer merges than writes, every reading counted once, each write answered after its own", async () => {
+    const tenant = newTenant("coalesce");
+    const auth = await bearer(tenant);
+    const devices = await Promise.all(Array.from({length: 4}, (_, d) => createDevice(api, auth, `CO-${d}`)));
+    const writes = Array.from({length: 24}, (_, w) => ({device: devices[w % 4]!, rows: every(`2026-03-13T${String(w).padStart(2, "0")}:00:00Z`, `2026-03-13T${String(w).padStart(2, "0")}:10:00Z`, 2, w)}));
+    const {statements} = await countStatements(() =>
+      Promise.all(
+        writes.map(async ({device, rows}) => {
+          await writeThroughHook(tenant, device, rows);
+          // When the write returns, the refresh that holds its readings has run.
+          const [row] = await dailyRows(tenant, device);
+          expect(row!.readingCount).toBeGreaterThanOrEqual(rows.length);
+        })
+      )
+    );
+    expect(statements.filter((sql) => /daily_stats/.test(sql)).length).toBeLessThan(writes.length);
+    for (const [d, device] of devices.entries()) {
+      const mine = writes.filter((w) => w.device === device).flatMap((w) => w.rows);
+      expect(await dailyRows(tenant, device), `device ${d}`).toMatchObject([{date: "2026-03-13", readingCount: mine.length, min: expectedDay(mine).min, max: expectedDay(mine).max}]);
+    }
+  });
+
+  it("refreshes daily stats right after readings are posted through the ingestion API", async () => {
+    const tenant = newTenant("ingest");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "I-1");
+    const batch = every("2026-03-10T08:00:00Z", "2026-03-10T10:00:00Z", 15);
+    const posted = await api
+      .post(`/api/v1/devices/${device}/readings/batch`)
+      .set(auth)
+      .send({readings: batch.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: (r.recordedAt as Date).toISOString()}))});
+    expect(posted.status).toBe(200);
+    let daily = await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-10&to=2026-03-10`).set(auth);
+    expect(daily.body).toMatchObject([{date: "2026-03-10", readingCount: 8, minTemperatureCelsius: expectedDay(batch).min, maxTemperatureCelsius: expectedDay(batch).max}]);
+
+    const single = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 42.5, recordedAt: "2026-03-10T23:59:59Z"});
+    expect(single.status).toBe(201);
+    daily = await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-10&to=2026-03-10`).set(auth);
+    expect(daily.body).toMatchObject([{readingCount: 9, maxTemperatureCelsius: 42.5}]);
+
+    // A retried (duplicate) post stores nothing and changes nothing.
+    const [before] = await dailyRows(tenant, device);
+    expect((await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 42.5, recordedAt: "2026-03-10T23:59:59Z"})).status).toBe(200);
+    expect(await dailyRows(tenant, device)).toEqual([before]);
+  });
+
+  it("refreshes only the touched (device, day) pairs, one row per local day", async () => {
+    const tenant = newTenant("pairs");
+    const auth = await bearer(tenant);
+    const [a, b] = [await createDevice(api, auth, "P-A"), await createDevice(api, auth, "P-B")];
+    await setTimezone(tenant, "America/New_York");
+    // 03:00Z on March 12 is still March 11 in New York (UTC-4 after the March 8 change).
+    await insertReadings(tenant, b, every("2026-03-11T00:00:00Z", "2026-03-11T02:00:00Z", 30));
+    await writeThroughHook(tenant, a, [
+      {recordedAt: "2026-03-12T03:00:00Z", temperatureCelsius: 20},
+      {recordedAt: "2026-03-12T05:00:00Z", temperatureCelsius: 22}
+    ]);
+    expect(await dailyRows(tenant, a)).toMatchObject([
+      {date: "2026-03-11", readingCount: 1, avg: 20},
+      {date: "2026-03-12", readingCount: 1, avg: 22}
+    ]);
+    // Device b's readings were inserted behind the hook's back: it was not touched, so no row yet.
+    expect(await dailyRows(tenant, b)).toEqual([]);
+  });
+
+  it("counts a 23-hour and a 25-hour local day right (Europe/Berlin DST changes)", async () => {
+    const tenant = newTenant("dst");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "DST-1");
+    await setTimezone(tenant, "Europe/Berlin");
+    // Every 30 min from 2026-03-28 00:00 to 2026-03-31 00:00 local, and around the October change.
+    const spring = every("2026-03-27T23:00:00Z", "2026-03-30T22:00:00Z", 30);
+    const autumn = every("2026-10-23T22:00:00Z", "2026-10-26T23:00:00Z", 30);
+    await writeThroughHook(tenant, device, [...spring, ...autumn]);
+    const rows = await dailyRows(tenant, device);
+    expect(rows.map((r) => [r.date, r.readingCount])).toEqual([
+      ["2026-03-28", 48],
+      ["2026-03-29", 46], // 23 hours: 02:00-03:00 does not exist
+      ["2026-03-30", 48],
+      ["2026-10-24", 48],
+      ["2026-10-25", 50], // 25 hours: 02:00-03:00 happens twice
+      ["2026-10-26", 48]
+    ]);
+    const march29 = spring.filter((r) => +new Date(r.recordedAt) >= Date.parse("2026-03-28T23:00:00Z") && +new Date(r.recordedAt) < Date.parse("2026-03-29T22:00:00Z"));
+    expect(rows[1]).toMatchObject({min: expectedDay(march29).min, max: expectedDay(march29).max});
+    expect(rows[1]!.avg).toBeCloseTo(expectedDay(march29).avg, 10);
+  });
+
+  it("never fails the write when the refresh fails: the readings stay committed", async () => {
+    const tenant = newTenant("fail");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "F-1");
+    // Recorded under a tenant that has no schema: the refresh's query fails after the commit.
+    await expect(writeThroughHook(tenant, device, [{recordedAt: "2026-03-10T10:00:00Z", temperatureCelsius: 21}], newTenant("ghost"))).resolves.toBeUndefined();
+    const history = await api.get(`/api/v1/devices/${device}/readings`).set(auth);
+    expect(history.body.count).toBe(1);
+    expect(await dailyRows(tenant, device)).toEqual([]);
+  });
+
+  it("answers daily stats by local date range, and 400/404 for bad input", async () => {
+    const tenant = newTenant("range");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "R-1");
+    await writeThroughHook(tenant, device, [
+      {recordedAt: "2026-03-01T10:00:00Z", temperatureCelsius: 20},
+      {recordedAt: "2026-03-02T10:00:00Z", temperatureCelsius: 21},
+      {recordedAt: "2026-03-05T10:00:00Z", temperatureCelsius: 22}
+    ]);
+    const res = await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-02&to=2026-03-05`).set(auth);
+    expect(res.body.map((r: {date: string}) => r.date)).toEqual(["2026-03-02", "2026-03-05"]);
+    expect((await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-05&to=2026-03-02`).set(auth)).status).toBe(400);
+    expect((await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-02-30`).set(auth)).status).toBe(400);
+    expect((await api.get(`/api/v1/devices/${device}/stats/daily?from=2024-01-01&to=2026-01-01`).set(auth)).status).toBe(400);
+    const stranger = await bearer(newTenant("range_other"));
+    expect((await api.get(`/api/v1/devices/${device}/stats/daily`).set(stranger)).status).toBe(404);
+    expect((await api.get(`/api/v1/devices/${device}/stats/hourly`).set(stranger)).status).toBe(404);
+    expect((await api.get(`/api/v1/devices/${device}/stats/weekly`).set(stranger)).status).toBe(404);
+  });
+});
