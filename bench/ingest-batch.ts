@@ -1,0 +1,149 @@
+/**
+ * ingest-batch: readings/s through HTTP in 1,000-reading batches, next to single-connection COPY
+ * of the same rows into an identical table, measured in the same run.
+ *
+ *   npm run bench:ingest-batch
+ *
+ * Subject: the compiled API as its own process (production mode; startApi), a real RS256 JWT from
+ * a loopback JWKS, full validation, alert evaluation (every device has an `above 30 °C` rule and
+ * its readings cross it now and then) and the after-commit DailyStats refresh. BENCH_CONCURRENCY
+ * connections (default 4) each post BENCH_BATCHES (default 12) batches of 1,000 readings for a
+ * device of their own, one after the other; readings/s = rows stored / wall time of the round.
+ * Ingestion rate limits are off (RATE_LIMIT_*=0, set by startApi).
+ * Baseline: `psql \copy` (one connection, CSV file written before the clock starts, timed by
+ * psql's `\timing`) of as many rows for the same devices into a table identical to the tenant's
+ * readings table (same columns, primary key, indexes and foreign keys).
+ * Environment: BENCH_DATABASE_URL (server), REDIS_URL, BENCH_ROUNDS (default 5).
+ */
+import {execFileSync} from "node:child_process";
+import {mkdtempSync, rmSync, writeFileSync} from "node:fs";
+import {tmpdir} from "node:os";
+import {join} from "node:path";
+import {startApi} from "./lib/app.js";
+import {startJwks} from "./lib/auth.js";
+import {freshDatabases, withClient} from "./lib/db.js";
+import {median, runMain, runPart} from "./lib/harness.js";
+import {ALERT_THRESHOLD, callJson, httpClient, identicalReadingsTable, percentile, postgresCpuSeconds, processCpuSeconds, readingSeries} from "./lib/ingest.js";
+
+const NAME = "ingest-batch";
+const TENANT = "bench_ingest_batch";
+const COPY_SCHEMA = "bench_copy";
+const BATCH_SIZE = 1_000;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 12);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROWS_PER_ROUND = CONCURRENCY * BATCHES * BATCH_SIZE;
+const STEP_MS = 30_000;
+
+async function main() {
+  const started = Date.now();
+  const {url, analyticsUrl} = await freshDatabases("st_bench_ingest_batch");
+  const jwks = await startJwks();
+  const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri});
+  const client = httpClient(api.baseUrl, CONCURRENCY + 1);
+  const headers = {authorization: `Bearer ${await jwks.token(TENANT, ["user"])}`};
+  const dir = mkdtempSync(join(tmpdir(), "bench-ingest-batch-"));
+  try {
+    const devices: string[] = [];
+    for (let c = 0; c < CONCURRENCY; c++) {
+      const device = await callJson<{id: string}>(client, headers, "POST", "/api/v1/devices", {serialNumber: `BENCH-BATCH-${c}`}, 201);
+      await callJson(client, headers, "POST", `/api/v1/devices/${device.id}/alert-rules`, {condition: "above", thresholdCelsius: ALERT_THRESHOLD}, 201);
+      devices.push(device.id);
+    }
+    const table = await withClient(url, (db) => identicalReadingsTable(db, TENANT, COPY_SCHEMA));
+
+    // Every round writes the next BATCHES × 1,000 readings (30 s apart) of each device; all in the past.
+    const rounds = 1 + ROUNDS; // warm-up included
+    const firstMs = Date.now() - (rounds + 1) * BATCHES * BATCH_SIZE * STEP_MS;
+    let httpRound = 0;
+    let copyRound = 0;
+    const latencies: number[] = [];
+    let alertsFired = 0;
+    const apiCpuMsPerBatch: number[] = [];
+    const postgresCpuMsPerBatch: number[] = [];
+
+    const subject = async () => {
+      const round = httpRound++;
+      const bodies = devices.map((_, c) =>
+        Array.from({length: BATCHES}, (_, b) => {
+          const offset = (round * BATCHES + b) * BATCH_SIZE;
+          return JSON.stringify({readings: readingSeries(BATCH_SIZE, firstMs + offset * STEP_MS, offset + c * 7)});
+        })
+      );
+      const apiCpu0 = processCpuSeconds(api.child.pid!);
+      const postgresCpu0 = postgresCpuSeconds();
+      const t0 = process.hrtime.bigint();
+      const inserted = await Promise.all(
+        devices.map(async (deviceId, c) => {
+          let rows = 0;
+          for (const body of bodies[c]!) {
+            const sent = process.hrtime.bigint();
+            const res = await client.request("POST", `/api/v1/devices/${deviceId}/readings/batch`, headers, body);
+            latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
+            if (res.status !== 200) throw new Error(`batch → ${res.status} ${res.body.slice(0, 300)}`);
+            rows += Number(/"inserted":(\d+)/.exec(res.body)?.[1]);
+            alertsFired += Number(/"alertsFired":(\d+)/.exec(res.body)?.[1]);
+          }
+          return rows;
+        })
+      );
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const apiCpu1 = processCpuSeconds(api.child.pid!);
+      const postgresCpu1 = postgresCpuSeconds();
+      const batches = CONCURRENCY * BATCHES;
+      if (apiCpu0 !== undefined && apiCpu1 !== undefined) apiCpuMsPerBatch.push(((apiCpu1 - apiCpu0) * 1000) / batches);
+      if (postgresCpu0 !== undefined && postgresCpu1 !== undefined) postgresCpuMsPerBatch.push(((postgresCpu1 - postgresCpu0) * 1000) / batches);
+      const total = inserted.reduce((a, b) => a + b, 0);
+      if (total !== ROWS_PER_ROUND) throw new Error(`stored ${total} readings, expected ${ROWS_PER_ROUND}`);
+      return total / seconds;
+    };
+
+    const baseline = async () => {
+      const round = copyRound++;
+      const file = join(dir, `copy-${round}.csv`);
+      const lines: string[] = [];
+      devices.forEach((deviceId, c) => {
+        const offset = round * BATCHES * BATCH_SIZE;
+        for (const r of readingSeries(BATCHES * BATCH_SIZE, firstMs + offset * STEP_MS, offset + c * 7)) {
+          lines.push(`${deviceId},${r.temperatureCelsius},${r.humidity},${r.batteryLevel},${r.recordedAt}`);
+        }
+      });
+      writeFileSync(file, lines.join("\n") + "\n");
+      const output = execFileSync(
+        "psql",
+        [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", `\\copy "${COPY_SCHEMA}"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at") from '${file}' with (format csv)`],
+        {encoding: "utf8"}
+      );
+      rmSync(file);
+      const ms = Number(/Time: ([\d.]+) ms/.exec(output)?.[1]);
+      if (!ms) throw new Error(`unexpected psql output: ${output}`);
+      return ROWS_PER_ROUND / (ms / 1000);
+    };
+
+    console.log(`${NAME}: ${CONCURRENCY} connections × ${BATCHES} batches × ${BATCH_SIZE} readings per round (${ROWS_PER_ROUND} rows), ${ROUNDS} rounds + 1 warm-up`);
+    console.log(`  subject: HTTP POST /readings/batch, RS256 JWT, validation, alert rule per device, after-commit stats refresh; ingestion rate limits off (RATE_LIMIT_*=0)`);
+    console.log(`  baseline: psql \\copy, one connection, into ${COPY_SCHEMA}.temperature_readings (${table})`);
+    await runPart({
+      name: NAME,
+      unit: "readings/s",
+      target: ">= 0.60",
+      rounds: ROUNDS,
+      subject: {label: `HTTP batches, ${CONCURRENCY} connections`, run: subject},
+      baseline: {label: "COPY, 1 connection", run: baseline},
+      notes: () => ({
+        concurrency: `${CONCURRENCY} HTTP connections (the baseline is one COPY connection)`,
+        "batch latency ms (p50 / p95 / max)": `${percentile(latencies, 50).toFixed(1)} / ${percentile(latencies, 95).toFixed(1)} / ${Math.max(...latencies).toFixed(1)}`,
+        "alert episodes opened": alertsFired,
+        "CPU per 1,000-reading batch, median ms (API process / all postgres processes)": `${median(apiCpuMsPerBatch).toFixed(1)} / ${median(postgresCpuMsPerBatch).toFixed(1)}`,
+        "wall time s": ((Date.now() - started) / 1000).toFixed(0)
+      })
+    });
+  } finally {
+    client.close();
+    rmSync(dir, {recursive: true, force: true});
+    await api.stop();
+    await jwks.close();
+  }
+}
+
+runMain(main);

@@ -1,0 +1,180 @@
+/**
+ * ingest-orm: rows/s of the project's own batch write path without HTTP, next to a raw
+ * `INSERT … SELECT FROM unnest(…)` of the same 1,000-row batches, measured in the same run.
+ *
+ *   npm run bench:ingest-orm
+ *
+ * The application is booted in this process (Ts.ED injector, both MikroORM contexts, migrations;
+ * no HTTP listener, no workers); every call runs the way a request runs it, in a DI context of its
+ * own with the tenant bound, one batch after the other, for already-validated readings.
+ * Subject (RESULT): the repository call of the batch write path, `ReadingRepository.ingest` — the
+ *   one statement that checks the device, reads the alert rule state and inserts the 1,000
+ *   readings idempotently, returning their ids (autocommitted here; the service runs it in its
+ *   transaction).
+ * Baseline (RESULT): one `pg` connection, a plain `INSERT … SELECT FROM unnest($2::float8[], …)`
+ *   per batch, autocommitted, into a table identical to the tenant's readings table.
+ * Also measured in the same rounds and printed (not in RESULT): the whole service call
+ *   `ReadingService.recordBatch` (transaction, alert evaluation — every device has an `above
+ *   30 °C` rule its readings cross now and then — and the after-commit stats refresh), and the
+ *   raw INSERT with the write path's contract, `… ON CONFLICT (device_id, recorded_at) DO NOTHING
+ *   RETURNING id, recorded_at` (idempotent per device and instant, ids for the receipts; results
+ *   left as text), which shows what Postgres itself charges for that contract.
+ * Environment: BENCH_DATABASE_URL, REDIS_URL, BENCH_ROUNDS (default 7), BENCH_BATCHES (batches
+ * per round, default 40).
+ */
+import {DIContext, inject, runInContext} from "@tsed/di";
+import {PlatformExpress} from "@tsed/platform-express";
+import pg from "pg";
+import {buildConfiguration} from "../tsed.config.js";
+import {parseEnv} from "../src/config/env.js";
+import type {ReadingInput} from "../src/modules/readings/reading.models.js";
+import {ReadingRepository} from "../src/modules/readings/reading.repository.js";
+import {ReadingService} from "../src/modules/readings/reading.service.js";
+import {TenantContext} from "../src/platform/tenancy/tenant-context.js";
+import {TenantProvisioner} from "../src/platform/tenancy/tenant-provisioner.service.js";
+import {Server} from "../src/server.js";
+import {benchEnvironment} from "./lib/app.js";
+import {freshDatabases} from "./lib/db.js";
+import {median, runMain, runPart} from "./lib/harness.js";
+import {ALERT_THRESHOLD, identicalReadingsTable, readingSeries} from "./lib/ingest.js";
+
+const NAME = "ingest-orm";
+const TENANT = "bench_ingest_orm";
+const RAW_SCHEMA = "bench_raw";
+const DEVICES = 4;
+const BATCH_SIZE = 1_000;
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 40);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const STEP_MS = 30_000;
+
+async function main() {
+  const started = Date.now();
+  const {url, analyticsUrl} = await freshDatabases("st_bench_ingest_orm");
+  const env = parseEnv({...process.env, ...benchEnvironment({url, analyticsUrl, queuePrefix: `bench-orm-${process.pid}`})});
+  const platform = await PlatformExpress.bootstrap(Server, buildConfiguration({...env, runWorkers: false}));
+  const db = new pg.Client({connectionString: url});
+  try {
+    await platform.listen(false); // lifecycle hooks only: no HTTP listener
+    await inject(TenantProvisioner).ensure(TENANT);
+    await db.connect();
+    const s = `"${TENANT}"`;
+    const {rows: devices} = await db.query<{id: string}>(
+      `with u as (insert into ${s}."users" ("id", "created_at", "updated_at", "subject") values (gen_random_uuid(), now(), now(), 'bench') returning "id"),
+       d as (insert into ${s}."devices" ("id", "created_at", "updated_at", "serial_number", "name", "owner_id")
+             select gen_random_uuid(), now(), now(), 'BENCH-ORM-' || g, 'BENCH-ORM-' || g, u."id" from u, generate_series(1, $1) g returning "id"),
+       r as (insert into ${s}."alert_rules" ("id", "created_at", "updated_at", "device_id", "condition", "threshold_celsius")
+             select gen_random_uuid(), now(), now(), d."id", 'above', $2 from d returning "device_id")
+       select "device_id" as "id" from r order by 1`,
+      [DEVICES, ALERT_THRESHOLD]
+    );
+    const table = await identicalReadingsTable(db, TENANT, RAW_SCHEMA);
+    const repository = inject(ReadingRepository);
+    const service = inject(ReadingService);
+    const tenant = inject(TenantContext);
+
+    // Each measured run writes the next BATCHES × 1,000 readings of the devices (30 s apart, in
+    // turn, all in the past); every run of a round has its own stretch of time, so none collides.
+    const perDevice = BATCHES / DEVICES;
+    const runs = (ROUNDS + 1) * 2; // warm-up included, two runs per round on each side
+    const firstMs = Date.now() - (runs + 1) * perDevice * BATCH_SIZE * STEP_MS;
+    const batchesOf = (run: number) =>
+      Array.from({length: BATCHES}, (_, b) => {
+        const device = b % DEVICES;
+        const offset = (run * perDevice + Math.floor(b / DEVICES)) * BATCH_SIZE;
+        return {deviceId: devices[device]!.id, readings: readingSeries(BATCH_SIZE, firstMs + offset * STEP_MS, offset + device * 7)};
+      });
+    const inputsOf = (run: number) =>
+      batchesOf(run).map(({deviceId, readings}) => ({
+        deviceId,
+        inputs: readings.map((r): ReadingInput => ({temperatureCelsius: r.temperatureCelsius, humidity: r.humidity, batteryLevel: r.batteryLevel, recordedAt: new Date(r.recordedAt)}))
+      }));
+    const paramsOf = (run: number) =>
+      batchesOf(run).map(({deviceId, readings}) => [
+        deviceId,
+        readings.map((r) => r.temperatureCelsius),
+        readings.map((r) => r.humidity),
+        readings.map((r) => r.batteryLevel),
+        readings.map((r) => r.recordedAt)
+      ]);
+    const expectAll = (what: string, stored: number) => {
+      if (stored !== BATCHES * BATCH_SIZE) throw new Error(`${what} stored ${stored} rows, expected ${BATCHES * BATCH_SIZE}`);
+    };
+    /** Rows/s of `write` over every batch of `batches`, one after the other. */
+    const timed = async <T>(batches: T[], write: (batch: T) => Promise<number>) => {
+      let stored = 0;
+      const t0 = process.hrtime.bigint();
+      for (const batch of batches) stored += await write(batch);
+      return {stored, rate: stored / (Number(process.hrtime.bigint() - t0) / 1e9)};
+    };
+    const inContext = async <T>(task: () => Promise<T>): Promise<T> =>
+      runInContext(new DIContext({id: "bench-ingest-orm"}), () => {
+        tenant.bind(TENANT);
+        return task();
+      });
+    // Returned values stay text (no Date parsing): the baseline pays for nothing it does not need.
+    const asText = {getTypeParser: () => (value: string) => value};
+    const rawInsert = (suffix: string) => (params: unknown[]) =>
+      db
+        .query({
+          text: `insert into "${RAW_SCHEMA}"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
+           select $1, v.* from unnest($2::float8[], $3::float8[], $4::float8[], $5::timestamptz[]) as v ${suffix}`,
+          values: params,
+          rowMode: "array",
+          types: asText
+        })
+        .then((result) => result.rowCount ?? 0);
+
+    let subjectRun = 0;
+    let baselineRun = 0;
+    const serviceRates: number[] = [];
+    const contractRates: number[] = [];
+
+    const subject = async () => {
+      const own = inputsOf(subjectRun++ * 2);
+      const viaService = inputsOf(subjectRun * 2 - 1);
+      const repo = await timed(own, ({deviceId, inputs}) => inContext(() => repository.ingest(deviceId, inputs)).then((r) => r.insertedIds.size));
+      expectAll("ReadingRepository.ingest", repo.stored);
+      const full = await timed(viaService, ({deviceId, inputs}) => inContext(() => service.recordBatch(deviceId, inputs)).then((r) => r.inserted));
+      expectAll("ReadingService.recordBatch", full.stored);
+      serviceRates.push(full.rate);
+      return repo.rate;
+    };
+
+    const baseline = async () => {
+      const plainParams = paramsOf(baselineRun++ * 2);
+      const contractParams = paramsOf(baselineRun * 2 - 1);
+      const plain = await timed(plainParams, rawInsert(""));
+      expectAll("raw INSERT", plain.stored);
+      const contract = await timed(contractParams, rawInsert(`on conflict ("device_id", "recorded_at") do nothing returning "id", "recorded_at"`));
+      expectAll("raw INSERT … ON CONFLICT … RETURNING", contract.stored);
+      contractRates.push(contract.rate);
+      return plain.rate;
+    };
+
+    console.log(`${NAME}: ${BATCHES} batches × ${BATCH_SIZE} readings per run (${BATCHES * BATCH_SIZE} rows, ${DEVICES} devices in turn), one batch at a time, ${ROUNDS} rounds + 1 warm-up`);
+    console.log(`  subject: ReadingRepository.ingest (in-process, no HTTP, DI context with the tenant bound): device check, alert rule state, INSERT … ON CONFLICT DO NOTHING, ids back`);
+    console.log(`  baseline: pg, one connection, plain INSERT … SELECT FROM unnest(4 arrays), autocommit, into ${RAW_SCHEMA}.temperature_readings (${table})`);
+    const result = await runPart({
+      name: NAME,
+      unit: "rows/s",
+      target: ">= 0.90",
+      rounds: ROUNDS,
+      subject: {label: "ReadingRepository.ingest, 1,000 rows", run: subject},
+      baseline: {label: "raw unnest INSERT, 1,000 rows", run: baseline},
+      notes: () => ({
+        "ReadingService.recordBatch rows/s (median; transaction, alerts, stats refresh)": median(serviceRates).toFixed(0),
+        "raw unnest INSERT … ON CONFLICT DO NOTHING RETURNING id, recorded_at rows/s (median)": median(contractRates).toFixed(0),
+        "wall time s": ((Date.now() - started) / 1000).toFixed(0)
+      })
+    });
+    console.log(
+      `  ratios to the raw INSERT with the same contract (ON CONFLICT … RETURNING): ReadingRepository.ingest ${(result.value / median(contractRates)).toFixed(3)}, ` +
+        `ReadingService.recordBatch ${(median(serviceRates) / median(contractRates)).toFixed(3)}; to the plain raw INSERT: recordBatch ${(median(serviceRates) / result.baseline).toFixed(3)}`
+    );
+  } finally {
+    await db.end().catch(() => undefined);
+    await platform.stop();
+  }
+}
+
+runMain(main);

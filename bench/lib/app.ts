@@ -1,0 +1,69 @@
+import {type ChildProcess, spawn, spawnSync} from "node:child_process";
+import net from "node:net";
+import {join} from "node:path";
+import {BENCH_AUDIENCE, BENCH_ISSUER} from "./auth.js";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const {port} = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let built = false;
+export function build() {
+  if (built) return;
+  const result = spawnSync("npm", ["run", "--silent", "build"], {cwd: ROOT, stdio: "inherit"});
+  if (result.status !== 0) throw new Error("build failed");
+  built = true;
+}
+
+/**
+ * The environment every benchmark gives the app (API process, worker or in-process injector):
+ * production mode, its own databases and queue prefix, the loopback issuer, no rate limits.
+ */
+export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUri?: string; queuePrefix?: string}): Record<string, string> {
+  return {
+    NODE_ENV: "production",
+    LOG_LEVEL: "warn",
+    DATABASE_URL: env.url,
+    ANALYTICS_DATABASE_URL: env.analyticsUrl,
+    AUTH_ISSUER: BENCH_ISSUER,
+    AUTH_AUDIENCE: BENCH_AUDIENCE,
+    // Benchmarks that never verify a token point at a closed port.
+    AUTH_JWKS_URI: env.jwksUri ?? "http://127.0.0.1:9/jwks.json",
+    RATE_LIMIT_DEVICE_PER_MINUTE: "0",
+    RATE_LIMIT_TENANT_PER_MINUTE: "0",
+    QUEUE_PREFIX: env.queuePrefix ?? `bench-${process.pid}`
+  };
+}
+
+/** The compiled API as its own process (production mode), so the load generator doesn't share its event loop. */
+export async function startApi(env: {url: string; analyticsUrl: string; jwksUri: string; extra?: Record<string, string>}) {
+  build();
+  const port = await freePort();
+  // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it stops (where the time goes).
+  const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, join(ROOT, "dist/src/index.js")], {
+    cwd: ROOT,
+    env: {...process.env, ...benchEnvironment(env), PORT: String(port), ...env.extra},
+    stdio: ["ignore", "ignore", "inherit"]
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if ((await fetch(`${baseUrl}/health/live`).catch(() => undefined))?.ok) break;
+    if (child.exitCode !== null) throw new Error(`API exited with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    baseUrl,
+    child,
+    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+  };
+}

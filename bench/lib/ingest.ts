@@ -1,0 +1,178 @@
+import {readdirSync, readFileSync} from "node:fs";
+import http from "node:http";
+import type pg from "pg";
+
+/** What a device sends for one reading (the API's `create` group of TemperatureReading). */
+export interface ReadingBody {
+  temperatureCelsius: number;
+  humidity: number;
+  batteryLevel: number;
+  recordedAt: string;
+}
+
+/** Alert rule every benchmark device gets: `above` this many °C. */
+export const ALERT_THRESHOLD = 30;
+
+/**
+ * `count` readings 30 s apart starting at `startMs`: a slow sine around 22 °C with a short spike
+ * above the alert threshold every ~1,000 readings, so ingestion opens and resolves alert episodes
+ * the way a real building does now and then.
+ */
+export function readingSeries(count: number, startMs: number, offset = 0): ReadingBody[] {
+  return Array.from({length: count}, (_, k) => {
+    const i = offset + k;
+    return {
+      temperatureCelsius: Math.round((22 + 6 * Math.sin(i / 240) + (i % 997 < 20 ? 10 : 0)) * 100) / 100,
+      humidity: 40 + (i % 20),
+      batteryLevel: 0.9,
+      recordedAt: new Date(startMs + k * 30_000).toISOString()
+    };
+  });
+}
+
+/**
+ * Creates `schema`.temperature_readings identical to the tenant's readings table — same columns,
+ * defaults, identity, checks, primary key and indexes (`like … including all`), and the same
+ * foreign keys if the real table has any — and returns a one-line description of what it holds.
+ */
+export async function identicalReadingsTable(db: pg.Client, tenant: string, schema: string): Promise<string> {
+  const source = `"${tenant}"."temperature_readings"`;
+  const target = `"${schema}"."temperature_readings"`;
+  await db.query(`create schema if not exists "${schema}"`);
+  await db.query(`drop table if exists ${target}`);
+  await db.query(`create table ${target} (like ${source} including all)`);
+  const {rows: fks} = await db.query<{name: string; def: string}>(
+    `select conname as name, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f' order by conname`,
+    [source]
+  );
+  for (const fk of fks) await db.query(`alter table ${target} add constraint "${fk.name}" ${fk.def}`);
+  return describeTable(db, target);
+}
+
+/** Indexes and foreign keys of a table, for the printed report. */
+export async function describeTable(db: pg.Client, table: string): Promise<string> {
+  const {rows: indexes} = await db.query<{def: string}>(
+    `select regexp_replace(pg_get_indexdef(indexrelid), '^.* USING ', '') as def from pg_index where indrelid = $1::regclass order by indexrelid`,
+    [table]
+  );
+  const {rows: fks} = await db.query<{def: string}>(`select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [table]);
+  return `indexes: ${indexes.map((i) => i.def).join("; ")}; foreign keys: ${fks.length ? fks.map((f) => f.def.replace(/ ON UPDATE.*$/, "")).join("; ") : "none"}`;
+}
+
+/** A small keep-alive HTTP client on loopback: no fetch/undici machinery in the load generator's path. */
+export function httpClient(baseUrl: string, maxSockets: number) {
+  const {hostname, port} = new URL(baseUrl);
+  const agent = new http.Agent({keepAlive: true, maxSockets});
+  return {
+    request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<{status: number; body: string}> {
+      return new Promise((resolve, reject) => {
+        const req = http.request({host: hostname, port, method, path, agent, headers: body === undefined ? headers : {...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body)}}, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8")}));
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    },
+    close: () => agent.destroy()
+  };
+}
+
+export type HttpClient = ReturnType<typeof httpClient>;
+
+/** POSTs/GETs JSON and fails loudly on an unexpected status. */
+export async function callJson<T>(client: HttpClient, headers: Record<string, string>, method: string, path: string, body: unknown, expected: number): Promise<T> {
+  const res = await client.request(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
+  if (res.status !== expected) throw new Error(`${method} ${path} → ${res.status} ${res.body.slice(0, 300)}`);
+  return JSON.parse(res.body) as T;
+}
+
+export const percentile = (values: number[], p: number) => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+
+/**
+ * An open-loop load at a steady rate: one request every 1/rate s, spread over up to `connections`
+ * keep-alive sockets, whatever the responses do. Latency counts from when the request was due, so
+ * a server (or a driver) that falls behind shows it (no coordinated omission). autocannon's
+ * `overallRate` instead lets every connection fire its share at the start of each second: its
+ * p99 is the tail of a once-a-second burst, not the latency at that rate.
+ */
+export async function pacedLoad(
+  baseUrl: string,
+  options: {rate: number; seconds: number; connections: number},
+  next: () => {path: string; headers: Record<string, string>; body: string}
+): Promise<{latenciesMs: number[]; failed: number; sent: number; seconds: number}> {
+  const client = httpClient(baseUrl, options.connections);
+  const latenciesMs: number[] = [];
+  let failed = 0;
+  let sent = 0;
+  const interval = 1000 / options.rate;
+  const total = Math.round(options.rate * options.seconds);
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && started + sent * interval <= now) {
+        const due = started + sent * interval;
+        const {path, headers, body} = next();
+        sent++;
+        pending.push(
+          client.request("POST", path, headers, body).then(
+            (res) => {
+              if (res.status >= 300) failed++;
+              latenciesMs.push(performance.now() - due);
+            },
+            () => void failed++
+          )
+        );
+      }
+      if (sent >= total) return resolve();
+      setTimeout(tick, Math.max(0, started + sent * interval - performance.now()));
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const seconds = (performance.now() - started) / 1000;
+  client.close();
+  return {latenciesMs, failed, sent, seconds};
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere.
+ * Taken before and after a round it says where a round's time went: the API process, or Postgres.
+ */
+export function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of every running `postgres` process (backends and background workers). */
+export function postgresCpuSeconds(): number | undefined {
+  let total = 0;
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/cmdline`, "utf8").startsWith("postgres")) total += processCpuSeconds(Number(entry)) ?? 0;
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return total;
+}
+
+/** USER_HZ: Linux reports process times in 1/100 s on every platform Node supports. */
+const CLOCK_TICKS_PER_SECOND = 100;
