@@ -5,8 +5,9 @@
  * line, not vitest's own summary). Exits with vitest's status.
  */
 import {spawnSync} from "node:child_process";
-import {existsSync, readFileSync, rmSync} from "node:fs";
+import {rmSync} from "node:fs";
 import {join} from "node:path";
+import {countResults, summaryLine} from "./vitest-report.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const faults = process.argv.includes("--faults");
@@ -17,18 +18,9 @@ rmSync(report, {force: true});
 const args = ["vitest", "run", ...(faults ? ["--config", "vitest.faults.config.ts"] : []), "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...extra];
 const run = spawnSync("npx", args, {cwd: root, stdio: "inherit", env: {...process.env, FORCE_COLOR: process.env.CI ? "0" : process.env.FORCE_COLOR}});
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-if (existsSync(report)) {
-  const results = JSON.parse(readFileSync(report, "utf8"));
-  passed = results.numPassedTests ?? 0;
-  failed = (results.numFailedTests ?? 0) + (results.numFailedTestSuites ?? 0);
-  skipped = (results.numPendingTests ?? 0) + (results.numTodoTests ?? 0);
-} else {
-  failed = 1;
-}
+const counts = countResults(report);
+if (!counts.found) counts.failed = 1;
 const status = run.status ?? 1;
-if (status !== 0 && failed === 0) failed = 1; // vitest failed outside any test (setup, config)
-console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+if (status !== 0 && counts.failed === 0) counts.failed = 1; // vitest failed outside any file (setup, config)
+console.log(`\n${summaryLine(counts)}`);
 process.exit(status);
