@@ -82,7 +82,13 @@ function sanitizeValidationError(error: unknown): Record<string, unknown> {
 
 const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004"]);
 
-/** Postgres down, restarting, out of connections, or the pool timing out waiting for one. */
+/**
+ * Postgres down, restarting, out of connections, or the pool timing out waiting for one.
+ *
+ * "Transaction query already complete" is knex's answer to a query on a transaction whose BEGIN
+ * already failed because the connection died (seen under a Postgres restart): nothing was
+ * written, so it is "retry later", like the connection error behind it.
+ */
 export function isUnavailable(error: unknown): boolean {
   if (error instanceof ServiceUnavailableError || error instanceof ConnectionException) return true;
   const candidate = error as {code?: unknown; name?: unknown; message?: unknown; sqlState?: unknown};
@@ -91,6 +97,6 @@ export function isUnavailable(error: unknown): boolean {
   const message = String(candidate?.message ?? "");
   return (
     candidate?.name === "KnexTimeoutError" ||
-    /Timeout acquiring a connection|Connection terminated|terminating connection|the database system is (starting up|shutting down)|Client has encountered a connection error/i.test(message)
+    /Timeout acquiring a connection|Connection terminated|Transaction query already complete|terminating connection|the database system is (starting up|shutting down)|Client has encountered a connection error/i.test(message)
   );
 }

@@ -3,6 +3,14 @@ import {newTenant} from "../helpers/tokens.js";
 import {type AppProcess, startApp, startOwnPostgres} from "./helpers/processes.js";
 import {call, countBy, ingestContinuously, tenantAuth} from "./helpers/load.js";
 
+/** The server's UNHANDLED_ERROR log records (JSON lines), to explain an unexpected 500. */
+function unhandledErrors(output: string) {
+  return output
+    .split("\n")
+    .filter((line) => line.includes("UNHANDLED_ERROR"))
+    .join("\n");
+}
+
 describe("fault: Postgres restarted under load", () => {
   let pg: Awaited<ReturnType<typeof startOwnPostgres>>;
   let app: AppProcess;
@@ -44,6 +52,8 @@ describe("fault: Postgres restarted under load", () => {
 
     const counts = countBy(outcomes);
     console.log(JSON.stringify({fault: "postgres-restart", sent: outcomes.length, counts, outageMs: outageEnd - outageStart}));
+    // A 5xx other than 503 is a bug in the error mapping: show what the server logged for it.
+    if (outcomes.some((o) => o.status >= 500 && o.status !== 503)) console.log(unhandledErrors(app.output()));
     // Only success or "retry later": never a 500, never a hang past the bound.
     expect(Object.keys(counts).sort()).toEqual(expect.arrayContaining(["201", "503"]));
     for (const status of Object.keys(counts)) expect(["201", "503"]).toContain(status);
