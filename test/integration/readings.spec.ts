@@ -1,3 +1,4 @@
+import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -171,6 +172,58 @@ describe("readings ingestion", () => {
     });
   });
 
+  describe("transactions", () => {
+    /**
+     * The SQL every pg client of the in-process server sent during `task`, reduced to what tells
+     * a lone statement from a transaction: BEGIN, COMMIT and the INSERTs of readings.
+     */
+    async function probeStandalone<T>(task: () => Promise<T>): Promise<{result: T; sent: string[]}> {
+      const sent: string[] = [];
+      const proto = pg.Client.prototype as unknown as {query: (config: unknown, ...rest: unknown[]) => unknown};
+      const original = proto.query;
+      proto.query = function (config, ...rest) {
+        const text = typeof config === "string" ? config : String((config as {text?: unknown})?.text ?? "");
+        if (/^\s*(begin|commit)\b/i.test(text)) sent.push(text.trim().toLowerCase().replace(/;$/, ""));
+        else if (/insert into "[^"]+"\."temperature_readings"/.test(text)) sent.push("insert readings");
+        return original.call(this, config, ...rest);
+      };
+      try {
+        return {result: await task(), sent};
+      } finally {
+        proto.query = original;
+      }
+    }
+
+    it("stores readings that cannot change an alert with one autocommitted statement, and opens alerts inside a transaction", async () => {
+      const deviceId = await newDevice("T-STANDALONE");
+      const rule = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30});
+      expect(rule.status).toBe(201);
+
+      // Inside the threshold and no open alert: nothing to decide, the INSERT is the whole write.
+      const calm = await probeStandalone(() => post(deviceId, {temperatureCelsius: 21, recordedAt: minute(600)}));
+      expect(calm.result.status).toBe(201);
+      expect(calm.result.body.alerts).toEqual([]);
+      expect(calm.sent).toEqual(["insert readings"]);
+
+      // A violation: the lone statement declines (inserts nothing), the transaction stores the reading and opens the alert.
+      const hot = await probeStandalone(() => post(deviceId, {temperatureCelsius: 35, recordedAt: minute(601)}));
+      expect(hot.result.status).toBe(201);
+      expect(hot.result.body.alerts).toEqual([expect.objectContaining({ruleId: rule.body.id, resolvedAt: null})]);
+      expect(hot.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
+
+      // Back inside the threshold while the alert is open: resolving it needs the transaction too.
+      const back = await probeStandalone(() => post(deviceId, {temperatureCelsius: 22, recordedAt: minute(602)}));
+      expect(back.result.body.alerts).toEqual([expect.objectContaining({ruleId: rule.body.id, resolvedAt: minute(602)})]);
+      expect(back.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
+
+      // A batch with no violation after that: one autocommitted statement again.
+      const batch = await probeStandalone(() => postBatch(deviceId, [20, 21, 22].map((t, i) => ({temperatureCelsius: t, recordedAt: minute(610 + i)}))));
+      expect(batch.result.body).toMatchObject({inserted: 3, alertsFired: 0});
+      expect(batch.sent).toEqual(["insert readings"]);
+      expect(await readingsOf(deviceId)).toBe(6);
+    });
+  });
+
   describe("under concurrency", () => {
     it("stores one row when 10 identical requests race, answering one 201 and nine duplicates", async () => {
       const deviceId = await newDevice("C-RACE");
@@ -194,12 +247,13 @@ describe("readings ingestion", () => {
 
     it("retries a serialization failure with growing delays and then succeeds", async () => {
       const deviceId = await newDevice("C-SERIALIZATION");
-      // Test-only trigger: the first two INSERTs into the table fail with SQLSTATE 40001. The
-      // sequence counts across rolled-back attempts.
+      // Test-only trigger: the first three INSERTs into the table fail with SQLSTATE 40001 — the
+      // autocommitted single statement, then two attempts of the transaction it falls back to.
+      // The sequence counts across rolled-back attempts.
       await db.query(`create sequence ${db.schema}."probe_attempts"`);
       await db.query(`create function ${db.schema}."probe_fail_twice"() returns trigger language plpgsql as $$
         begin
-          if nextval('${db.schema}."probe_attempts"') <= 2 then
+          if nextval('${db.schema}."probe_attempts"') <= 3 then
             raise exception 'forced serialization failure' using errcode = '40001';
           end if;
           return null;
@@ -215,7 +269,7 @@ describe("readings ingestion", () => {
         expect(retries[1]!.ceilingMs).toBeGreaterThan(retries[0]!.ceilingMs);
         expect(retries[1]!.delayMs).toBeGreaterThanOrEqual(retries[0]!.delayMs);
         const [{n}] = (await db.query<{n: string}>(`select last_value as n from ${db.schema}."probe_attempts"`)) as [{n: string}];
-        expect(Number(n)).toBe(3);
+        expect(Number(n)).toBe(4);
         expect(await readingsOf(deviceId)).toBe(1);
       } finally {
         await db.query(`drop trigger "probe_fail_twice" on ${db.schema}."temperature_readings"`);

@@ -12,7 +12,7 @@ export interface EpisodeOutcome {
 
 /**
  * Applies alert rules to freshly stored readings, inside the ingest transaction: the rules' state
- * comes from the ingest statement itself (read before its INSERT, see ruleStateSubquery), the plan
+ * comes from the ingest statement itself (read before its INSERT, see ruleStateRows), the plan
  * is made in memory (alert-episodes.ts) and written with set-based statements.
  */
 @Injectable()

@@ -73,23 +73,36 @@ interface AlertRow {
 }
 
 /**
- * A scalar subquery (one JSON array of StateRow) of the device's enabled rules with their open
- * alert, for the ingest statement (ReadingRepository.ingest) to read in the same round trip as its
- * INSERT; the one `?` is the device id. Rule rows are locked FOR SHARE until the transaction ends:
+ * The device's enabled rules with their open alert (rows of StateRow), as the body of a CTE of the
+ * ingest statement (ReadingRepository.ingest), read in the same round trip as its INSERT; the one
+ * `?` is the device id. Rule rows are locked FOR SHARE until the statement's transaction ends:
  * concurrent ingests share the lock, while disabling or changing a rule waits for them (and they
  * for it), so an alert is never opened for a rule that has just been disabled.
  */
-export function ruleStateSubquery(schema: string): string {
-  return `(select coalesce(json_agg(x order by x."rule_id"), '[]'::json) from (
-      select r."id" as "rule_id", r."condition", r."threshold_celsius", a."id" as "alert_id", a."fired_at", a."last_reading_at"
+export function ruleStateRows(schema: string): string {
+  return `select r."id" as "rule_id", r."condition", r."threshold_celsius", a."id" as "alert_id", a."fired_at", a."last_reading_at"
         from ${schema}."alert_rules" r
         left join ${schema}."alerts" a on a."rule_id" = r."id" and a."resolved_at" is null
        where r."device_id" = ? and r."is_enabled"
-       order by r."id"
-         for share of r) x)`;
+         for share of r`;
 }
 
-/** The rows of ruleStateSubquery and the device's newest reading time before the write, as EpisodeState. */
+/**
+ * SQL: can these readings change an alert episode? True when one of the rules (a relation of
+ * ruleStateRows) has an open alert, which a reading could extend or resolve, or when a reading
+ * (a relation with temperature column "t") violates a rule, the same test as `violates` in
+ * alert-episodes.ts. When it is false, planEpisodes has nothing to do: the ingest statement may
+ * then stand alone, without a transaction around it for the alert writes.
+ */
+export function alertChangePossible(rules: string, readings: string): string {
+  return `exists (
+      select 1 from ${rules} r
+       where r."alert_id" is not null
+          or exists (select 1 from ${readings} v
+                      where case r."condition" when 'above' then v."t" > r."threshold_celsius" else v."t" < r."threshold_celsius" end))`;
+}
+
+/** The rows of ruleStateRows and the device's newest reading time before the write, as EpisodeState. */
 export function toEpisodeState(rows: readonly StateRow[], watermark: Date | null): EpisodeState {
   return {
     watermark,

@@ -2,7 +2,7 @@ import {Inject, Injectable} from "@tsed/di";
 import {pgArray, queryRows, toDate} from "../../platform/db/sql.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
-import {type EpisodeState, ruleStateSubquery, type StateRow, toEpisodeState} from "../alerts/alert.repository.js";
+import {alertChangePossible, type EpisodeState, ruleStateRows, type StateRow, toEpisodeState} from "../alerts/alert.repository.js";
 import {TemperatureReading} from "./reading.entity.js";
 import type {ReadingData, ReadingInput} from "./reading.models.js";
 
@@ -16,6 +16,19 @@ export interface IngestResult {
   state: EpisodeState;
   /** Id of each reading inserted, by recordedAt (epoch ms); duplicates are absent. */
   insertedIds: Map<number, string>;
+  /**
+   * An enabled rule has an open alert, or one of the readings violates an enabled rule: the
+   * readings may change an alert episode. With `onlyWithoutAlertChange`, nothing was inserted then.
+   */
+  alertChangePossible: boolean;
+}
+
+export interface IngestOptions {
+  /**
+   * Insert only when the readings cannot change an alert episode (see alertChangePossible), so
+   * that the statement can run on its own, autocommitted: it is then the whole write.
+   */
+  onlyWithoutAlertChange?: boolean;
 }
 
 interface IngestRow {
@@ -23,6 +36,7 @@ interface IngestRow {
   now: string;
   watermark: string | null;
   rules: StateRow[];
+  alertChangePossible: boolean;
   /** Ids of the inserted readings, comma-separated (null when none was), */
   ids: string | null;
   /** and their recordedAt in epoch ms, in the same order. */
@@ -38,27 +52,36 @@ export class ReadingRepository {
    * The whole database side of an ingest, in one statement and one round trip:
    * - the device check (exists in the tenant and is active) — the INSERT takes its device id from
    *   it, so readings of an unknown or inactive device are never stored;
-   * - the alert rule state (ruleStateSubquery, rules locked FOR SHARE) and the device's newest
-   *   recordedAt, both read from the statement's snapshot, i.e. before its own INSERT;
+   * - the alert rule state (ruleStateRows, rules locked FOR SHARE) and the device's newest
+   *   recordedAt, both read from the statement's snapshot, i.e. before its own INSERT, and whether
+   *   the readings can change an alert episode at all;
    * - one INSERT … SELECT FROM unnest(…) of every reading (four arrays whatever the batch size).
    *   A reading whose (device, recordedAt) already exists is skipped by ON CONFLICT DO NOTHING,
    *   also when a concurrent transaction is inserting it at this moment (Postgres waits for that
-   *   one to finish).
+   *   one to finish). With `onlyWithoutAlertChange` it inserts nothing when an episode may change.
    * Only the ids and instants of inserted rows come back, as two comma-separated lists (one
    * aggregate pass, so in the same order): the caller has the rest, and 1,000 result rows (or a
    * JSON array of them) cost more to build and parse than the INSERT's planning.
    */
-  async ingest(deviceId: string, readings: readonly ReadingInput[]): Promise<IngestResult> {
+  async ingest(deviceId: string, readings: readonly ReadingInput[], options: IngestOptions = {}): Promise<IngestResult> {
     const s = quoteTenantSchema(this.tenant.tenantId);
-    // Evaluated left to right: the rules are locked before the INSERT (the `stored` CTE) runs.
+    // The target list is evaluated left to right: the rules are locked before the INSERT (the
+    // `stored` CTE, pulled by the last two columns) runs, also when no guard reads them first.
     const [row] = await queryRows<IngestRow>(
       this.tenant.em,
       `with "device" as (
          select d."id" from ${s}."devices" d where d."id" = ?::uuid and d."is_active"
+       ), "input" as (
+         select * from unnest(?::float8[], ?::float8[], ?::float8[], ?::float8[]) as v("t", "h", "b", "ms")
+       ), "rules" as (
+         ${ruleStateRows(s)}
+       ), "alert_change" as (
+         select ${alertChangePossible(`"rules"`, `"input"`)} as "possible"
        ), "stored" as (
          insert into ${s}."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
          select "device"."id", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'
-           from "device", unnest(?::float8[], ?::float8[], ?::float8[], ?::float8[]) as v("t", "h", "b", "ms")
+           from "device", "input" v
+          where not (?::boolean and (select "possible" from "alert_change"))
          on conflict ("device_id", "recorded_at") do nothing
          returning "id", "recorded_at"
        ), "inserted" as (
@@ -67,7 +90,8 @@ export class ReadingRepository {
        select exists (select 1 from "device") as "deviceActive",
               now() as "now",
               (select max(tr."recorded_at") from ${s}."temperature_readings" tr where tr."device_id" = ?::uuid) as "watermark",
-              ${ruleStateSubquery(s)} as "rules",
+              (select coalesce(json_agg(r order by r."rule_id"), '[]'::json) from "rules" r) as "rules",
+              (select "possible" from "alert_change") as "alertChangePossible",
               (select "ids" from "inserted") as "ids",
               (select "instants" from "inserted") as "instants"`,
       [
@@ -78,6 +102,7 @@ export class ReadingRepository {
         // Instants as epoch milliseconds: exact (integers well below 2^53), and neither side formats or parses text.
         pgArray(readings.map((r) => r.recordedAt.getTime())),
         deviceId,
+        options.onlyWithoutAlertChange === true,
         deviceId
       ]
     );
@@ -91,7 +116,8 @@ export class ReadingRepository {
       deviceActive: row!.deviceActive,
       createdAt: toDate(row!.now),
       state: toEpisodeState(row!.rules, row!.watermark === null ? null : toDate(row!.watermark)),
-      insertedIds
+      insertedIds,
+      alertChangePossible: row!.alertChangePossible
     };
   }
 

@@ -37,8 +37,17 @@ export class DailyStatsRefreshHook implements AfterTransactionCommit {
   async $afterTransactionCommit(em: EntityManager): Promise<EntityManager> {
     if (em.name !== DEFAULT_CONTEXT) return em;
     const written = takeReadingsWritten();
-    if (!written) return em;
-    // The refresh never throws; the budget only bounds how long a slow analytics database can hold the response.
+    if (written) await this.refreshCommitted(written);
+    return em;
+  }
+
+  /**
+   * The refresh of readings that are committed: called by the hook above, and directly by the
+   * ingestion for a write that was a single autocommitted statement (no transaction, no hook).
+   * It never throws; the budget only bounds how long a slow analytics database can hold the
+   * response.
+   */
+  async refreshCommitted(written: ReadingsWritten): Promise<void> {
     const refresh = this.coalesced(written);
     let timer: NodeJS.Timeout | undefined;
     const budget = new Promise<"late">((resolve) => {
@@ -47,7 +56,6 @@ export class DailyStatsRefreshHook implements AfterTransactionCommit {
     const outcome = await Promise.race([refresh, budget]);
     clearTimeout(timer);
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
-    return em;
   }
 
   private readonly lanes = new Map<string, Lane>();
