@@ -1,8 +1,8 @@
-import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {createDevice} from "../helpers/factories.js";
+import {countStatements} from "../helpers/sql-statements.js";
 import {collectRetries, minute, TenantDb} from "./readings-db.js";
 
 describe("readings ingestion", () => {
@@ -173,25 +173,13 @@ describe("readings ingestion", () => {
   });
 
   describe("transactions", () => {
-    /**
-     * The SQL every pg client of the in-process server sent during `task`, reduced to what tells
-     * a lone statement from a transaction: BEGIN, COMMIT and the INSERTs of readings.
-     */
+    /** BEGIN, COMMIT and the INSERTs of readings that the server sent while `task` ran. */
     async function probeStandalone<T>(task: () => Promise<T>): Promise<{result: T; sent: string[]}> {
-      const sent: string[] = [];
-      const proto = pg.Client.prototype as unknown as {query: (config: unknown, ...rest: unknown[]) => unknown};
-      const original = proto.query;
-      proto.query = function (config, ...rest) {
-        const text = typeof config === "string" ? config : String((config as {text?: unknown})?.text ?? "");
-        if (/^\s*(begin|commit)\b/i.test(text)) sent.push(text.trim().toLowerCase().replace(/;$/, ""));
-        else if (/insert into "[^"]+"\."temperature_readings"/.test(text)) sent.push("insert readings");
-        return original.call(this, config, ...rest);
-      };
-      try {
-        return {result: await task(), sent};
-      } finally {
-        proto.query = original;
-      }
+      const {result, statements} = await countStatements(task, {transactionControl: true});
+      const sent = statements
+        .map((sql) => (/^(begin|commit)\b/i.test(sql) ? sql.toLowerCase().replace(/;$/, "") : /insert into "[^"]+"\."temperature_readings"/.test(sql) ? "insert readings" : ""))
+        .filter(Boolean);
+      return {result, sent};
     }
 
     it("stores readings that cannot change an alert with one autocommitted statement, and opens alerts inside a transaction", async () => {

@@ -1,4 +1,3 @@
-import {Connection} from "@mikro-orm/core";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {DIContext, Injectable, runInContext} from "@tsed/di";
 import {Orm, Transactional} from "@tsed/mikro-orm";
@@ -111,19 +110,4 @@ export function writeThroughHook(tenant: string, deviceId: string, rows: Reading
   return runInContext(new DIContext({id: `test-${Date.now()}`}), () => writer.write(tenant, deviceId, rows, recordAs));
 }
 
-/** SQL statements issued by MikroORM (both contexts) while `task` runs. */
-export async function countStatements<T>(task: () => Promise<T>): Promise<{result: T; statements: string[]}> {
-  const statements: string[] = [];
-  // Every statement of either ORM, raw or not, goes through Connection.executeQuery (protected).
-  const proto = Connection.prototype as unknown as {executeQuery: (this: unknown, query: string, ...rest: unknown[]) => Promise<unknown>};
-  const original = proto.executeQuery;
-  proto.executeQuery = function (query, ...rest) {
-    statements.push(query);
-    return original.call(this, query, ...rest);
-  };
-  try {
-    return {result: await task(), statements};
-  } finally {
-    proto.executeQuery = original;
-  }
-}
+export {countStatements} from "../helpers/sql-statements.js";

@@ -1,0 +1,25 @@
+import pg from "pg";
+
+/**
+ * The SQL every pg client of this process sends while `task` runs (both MikroORM contexts,
+ * entity queries, raw and prepared statements alike: they all end in pg's Client.query). BEGIN,
+ * COMMIT, ROLLBACK and savepoints are left out unless `transactionControl` is set, so counts
+ * say how much work a request does, not how it is wrapped.
+ */
+export async function countStatements<T>(task: () => Promise<T>, options: {transactionControl?: boolean} = {}): Promise<{result: T; statements: string[]}> {
+  const statements: string[] = [];
+  const proto = pg.Client.prototype as unknown as {query: (this: unknown, config: unknown, ...rest: unknown[]) => unknown};
+  const original = proto.query;
+  proto.query = function (config, ...rest) {
+    const text = (typeof config === "string" ? config : String((config as {text?: unknown} | null)?.text ?? "")).trim();
+    if (options.transactionControl || !TRANSACTION_CONTROL.test(text)) statements.push(text);
+    return original.call(this, config, ...rest);
+  };
+  try {
+    return {result: await task(), statements};
+  } finally {
+    proto.query = original;
+  }
+}
+
+const TRANSACTION_CONTROL = /^(begin|start transaction|commit|rollback|savepoint|release savepoint)\b/i;
