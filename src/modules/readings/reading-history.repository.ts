@@ -1,4 +1,5 @@
 import {Inject, Injectable} from "@tsed/di";
+import {queryRows} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import type {TemperatureReading} from "./reading.entity.js";
@@ -37,7 +38,7 @@ export class ReadingHistoryRepository {
   /** `limit` rows of the page, in one statement. */
   page(filter: HistoryFilter): Promise<HistoryRow[]> {
     const {sql, params} = this.historyQuery(filter);
-    return this.tenant.em.execute<HistoryRow[]>(sql, params);
+    return queryRows<HistoryRow>(this.tenant.em, sql, params);
   }
 
   /** Postgres' plan of exactly the statement `page` runs. */
@@ -45,7 +46,7 @@ export class ReadingHistoryRepository {
     const {sql, params} = this.historyQuery(filter);
     const em = this.tenant.em;
     const options = analyze ? "analyze, buffers, format json" : "format json";
-    const [row] = await em.execute<{"QUERY PLAN": Record<string, unknown>[]}[]>(`explain (${options}) ${sql}`, params);
+    const [row] = await queryRows<{"QUERY PLAN": Record<string, unknown>[]}>(em, `explain (${options}) ${sql}`, params);
     return {query: em.getPlatform().formatQuery(sql, params), plan: row?.["QUERY PLAN"] ?? []};
   }
 

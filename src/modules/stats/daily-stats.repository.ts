@@ -2,6 +2,7 @@ import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
 import {ANALYTICS_CONTEXT} from "../../config/mikro-orm.config.js";
+import {queryRows} from "../../platform/db/sql.js";
 import {DailyStats} from "./daily-stats.entity.js";
 import type {DayAggregate} from "./reading-aggregates.repository.js";
 
@@ -69,7 +70,8 @@ export class DailyStatsRepository {
       on conflict ("tenant_id", "device_id", "date") do update set ${assignments}
       ${condition}
       returning ds."device_id" as "deviceId"`;
-    const changed = await this.orm.em.fork().execute<{deviceId: string}[]>(sql, [tenantId, JSON.stringify(filled)]);
+    // Prepared: the merge runs after every ingest.
+    const changed = await queryRows<{deviceId: string}>(this.orm.em.fork(), sql, [tenantId, JSON.stringify(filled)], {prepare: true});
     return [...new Set(changed.map((row) => row.deviceId))];
   }
 
@@ -93,7 +95,7 @@ export class DailyStatsRepository {
       conditions.push(`"device_id" not in (select jsonb_array_elements_text(?::jsonb)::uuid)`);
       params.push(JSON.stringify(keep));
     }
-    const deleted = await this.orm.em.fork().execute<{deviceId: string}[]>(`delete from "daily_stats" where ${conditions.join(" and ")} returning "device_id" as "deviceId"`, params);
+    const deleted = await queryRows<{deviceId: string}>(this.orm.em.fork(), `delete from "daily_stats" where ${conditions.join(" and ")} returning "device_id" as "deviceId"`, params);
     return deleted.map((row) => row.deviceId);
   }
 

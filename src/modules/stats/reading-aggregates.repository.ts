@@ -1,7 +1,7 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Inject, Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
-import {pgArray} from "../../platform/db/sql.js";
+import {pgArray, queryRows} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import type {ReadingsWritten} from "../readings/readings-written.js";
@@ -85,7 +85,8 @@ export class ReadingAggregatesRepository {
         temperatures.push(reading.temperatureCelsius);
       }
     }
-    return this.orm.em.fork().execute<DayAggregate[]>(sql, [tenantId, pgArray(devices), pgArray(positions), pgArray(instants), pgArray(temperatures)]);
+    // Prepared: it runs after every ingest (the statement names the tenant schema, so one per tenant).
+    return queryRows<DayAggregate>(this.orm.em.fork(), sql, [tenantId, pgArray(devices), pgArray(positions), pgArray(instants), pgArray(temperatures)], {prepare: true});
   }
 
   /**
@@ -111,7 +112,7 @@ export class ReadingAggregatesRepository {
       order by r."device_id"`;
     return this.orm.em.fork().transactional(async (em) => {
       await em.execute(`set local statement_timeout = ${NIGHTLY_STATEMENT_TIMEOUT_MS}`);
-      return em.execute<DayAggregate[]>(sql, [date, date, timezone, date, timezone]);
+      return queryRows<DayAggregate>(em, sql, [date, date, timezone, date, timezone]);
     });
   }
 
@@ -133,6 +134,6 @@ export class ReadingAggregatesRepository {
         and r."recorded_at" < date_trunc('hour', now(), ?) + interval '1 hour'
       group by 1
       order by 1`;
-    return this.tenant.em.execute<HourAggregate[]>(sql, [timezone, deviceId, timezone, hours, timezone]);
+    return queryRows<HourAggregate>(this.tenant.em, sql, [timezone, deviceId, timezone, hours, timezone]);
   }
 }

@@ -1,6 +1,7 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
+import {queryRows} from "../../platform/db/sql.js";
 import {Tenant} from "../../platform/tenancy/tenant.entity.js";
 
 /**
@@ -29,12 +30,12 @@ export class TenantSettingsRepository {
 
   /** Postgres must know the zone too: every local day is computed in SQL with it. */
   async isKnownToPostgres(timezone: string): Promise<boolean> {
-    const [row] = await this.orm.em.fork().execute<{known: boolean}[]>(`select exists (select 1 from pg_timezone_names where name = ?) as "known"`, [timezone]);
+    const [row] = await queryRows<{known: boolean}>(this.orm.em.fork(), `select exists (select 1 from pg_timezone_names where name = ?) as "known"`, [timezone]);
     return Boolean(row?.known);
   }
 
   /** Registered tenants in id order, one page at a time (keyset), so a fan-out never loads them all. */
   listPage(afterId: string, limit: number): Promise<Pick<Tenant, "id" | "timezone">[]> {
-    return this.orm.em.fork().execute(`select "id", "timezone" from "public"."tenants" where "id" > ? order by "id" limit ?`, [afterId, limit]);
+    return queryRows(this.orm.em.fork(), `select "id", "timezone" from "public"."tenants" where "id" > ? order by "id" limit ?`, [afterId, limit]);
   }
 }
