@@ -3,7 +3,9 @@ import {DIContext, Injectable, runInContext} from "@tsed/di";
 import {Orm, Transactional} from "@tsed/mikro-orm";
 import {PlatformTest} from "@tsed/platform-http/testing";
 import pg from "pg";
-import {recordReadingsWritten} from "../../src/modules/readings/readings-written.js";
+import {type DayTotal, recordReadingsWritten} from "../../src/modules/readings/readings-written.js";
+import {dayTotalsQuery} from "../../src/modules/readings/reading.repository.js";
+import {queryRows} from "../../src/platform/db/sql.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {bearer} from "../helpers/tokens.js";
 
@@ -82,8 +84,9 @@ export function expectedDay(rows: ReadingRow[]) {
 }
 
 /**
- * A @Transactional write of readings that records them for the after-commit hook, as the
- * ingestion service does. Test-only: registered when a spec imports this file.
+ * A @Transactional write of readings that records their day totals for the after-commit hook,
+ * as the ingestion service does (with the same totals query). Test-only: registered when a spec
+ * imports this file.
  */
 @Injectable()
 export class ReadingsWriterForTests {
@@ -91,23 +94,27 @@ export class ReadingsWriterForTests {
   private orm!: MikroORM;
 
   @Transactional()
-  async write(tenant: string, deviceId: string, rows: ReadingRow[], recordAs: string = tenant): Promise<void> {
+  async write(tenant: string, deviceId: string, rows: ReadingRow[], alterRecorded: (days: DayTotal[]) => DayTotal[] = (days) => days): Promise<void> {
     const em = this.orm.em.getContext();
-    const inserted = await em.execute<{recordedAt: Date; temperatureCelsius: number}[]>(
-      `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
-       select ?, (x->>'t')::float8, (x->>'r')::timestamptz from jsonb_array_elements(?::jsonb) as x
-       on conflict do nothing
-       returning "recorded_at" as "recordedAt", "temperature_celsius" as "temperatureCelsius"`,
-      [deviceId, JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt})))]
-    );
-    recordReadingsWritten(recordAs, deviceId, inserted.map((row) => ({recordedAt: new Date(row.recordedAt), temperatureCelsius: row.temperatureCelsius})));
+    const [{days}] = await queryRows<{days: DayTotal[]}>(
+      em,
+      `with "stored" as (
+         insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
+         select ?, (x->>'t')::float8, (x->>'r')::timestamptz from jsonb_array_elements(?::jsonb) as x
+         on conflict do nothing
+         returning "recorded_at", "temperature_celsius"
+       )
+       select coalesce((select json_agg(dt) from (${dayTotalsQuery(`"stored"`)}) dt), '[]'::json) as "days"`,
+      [deviceId, JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt}))), tenant]
+    ) as [{days: DayTotal[]}];
+    recordReadingsWritten(tenant, deviceId, alterRecorded(days));
   }
 }
 
 /** Runs the writer the way a request does: inside a DI context of its own. */
-export function writeThroughHook(tenant: string, deviceId: string, rows: ReadingRow[], recordAs?: string) {
+export function writeThroughHook(tenant: string, deviceId: string, rows: ReadingRow[], alterRecorded?: (days: DayTotal[]) => DayTotal[]) {
   const writer = PlatformTest.get<ReadingsWriterForTests>(ReadingsWriterForTests);
-  return runInContext(new DIContext({id: `test-${Date.now()}`}), () => writer.write(tenant, deviceId, rows, recordAs));
+  return runInContext(new DIContext({id: `test-${Date.now()}`}), () => writer.write(tenant, deviceId, rows, alterRecorded));
 }
 
 export {countStatements} from "../helpers/sql-statements.js";

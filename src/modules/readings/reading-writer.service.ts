@@ -69,17 +69,17 @@ export class ReadingWriter {
     if (!alone.deviceActive) throw new NotFoundError("Device", deviceId);
     if (alone.alertChangePossible) return this.writeWithAlerts(deviceId, rows);
     const inserted = insertedReadings(rows, alone.insertedIds);
-    await this.dailyStats.refreshCommitted({tenantId: this.tenant.tenantId, byDevice: new Map([[deviceId, inserted]])});
+    await this.dailyStats.refreshCommitted({tenantId: this.tenant.tenantId, byDevice: new Map([[deviceId, alone.days]])});
     return {inserted, createdAt: alone.createdAt, alerts: [], alertsOpened: 0};
   }
 
   @Transactional({retry: true})
   private async writeWithAlerts(deviceId: string, rows: readonly ReadingInput[]): Promise<WriteOutcome> {
-    const {deviceActive, createdAt, state, insertedIds} = await this.readings.ingest(deviceId, rows);
+    const {deviceActive, createdAt, state, insertedIds, days} = await this.readings.ingest(deviceId, rows);
     if (!deviceActive) throw new NotFoundError("Device", deviceId);
     const inserted = insertedReadings(rows, insertedIds);
     // For the after-commit stats refresh: what this transaction actually inserted.
-    recordReadingsWritten(this.tenant.tenantId, deviceId, inserted);
+    recordReadingsWritten(this.tenant.tenantId, deviceId, days);
     const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted);
     return {inserted, createdAt, alerts, alertsOpened: opened};
   }

@@ -5,6 +5,7 @@ import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {alertChangePossible, type EpisodeState, ruleStateRows, type StateRow, toEpisodeState} from "../alerts/alert.repository.js";
 import {TemperatureReading} from "./reading.entity.js";
 import type {ReadingData, ReadingInput} from "./reading.models.js";
+import type {DayTotal} from "./readings-written.js";
 
 /** What one ingest statement did and saw. */
 export interface IngestResult {
@@ -21,6 +22,8 @@ export interface IngestResult {
    * readings may change an alert episode. With `onlyWithoutAlertChange`, nothing was inserted then.
    */
   alertChangePossible: boolean;
+  /** Totals of the inserted readings per local day of the tenant's timezone, for the DailyStats refresh. */
+  days: DayTotal[];
 }
 
 export interface IngestOptions {
@@ -41,6 +44,23 @@ interface IngestRow {
   ids: string | null;
   /** and their recordedAt in epoch ms, in the same order. */
   instants: string | null;
+  days: DayTotal[];
+}
+
+/**
+ * SQL: the totals of the rows of `stored` ("recorded_at", "temperature_celsius") per local day of
+ * the tenant's timezone (UTC when the tenant is not registered), rows of DayTotal. Its one `?` is
+ * the tenant id.
+ */
+export function dayTotalsQuery(stored: string): string {
+  return `select ((st."recorded_at" at time zone tz."name")::date)::text as "date",
+           count(*)::int as "readingCount",
+           avg(st."temperature_celsius") as "avgTemperatureCelsius",
+           min(st."temperature_celsius") as "minTemperatureCelsius",
+           max(st."temperature_celsius") as "maxTemperatureCelsius"
+      from ${stored} st
+     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = ?), 'UTC') as "name") tz
+     group by 1`;
 }
 
 @Injectable()
@@ -61,7 +81,9 @@ export class ReadingRepository {
    *   one to finish). With `onlyWithoutAlertChange` it inserts nothing when an episode may change.
    * Only the ids and instants of inserted rows come back, as two comma-separated lists (one
    * aggregate pass, so in the same order): the caller has the rest, and 1,000 result rows (or a
-   * JSON array of them) cost more to build and parse than the INSERT's planning.
+   * JSON array of them) cost more to build and parse than the INSERT's planning. With them, the
+   * inserted readings' totals per local day (dayTotalsQuery), which is all the DailyStats refresh
+   * needs to read.
    */
   async ingest(deviceId: string, readings: readonly ReadingInput[], options: IngestOptions = {}): Promise<IngestResult> {
     const s = quoteTenantSchema(this.tenant.tenantId);
@@ -83,9 +105,11 @@ export class ReadingRepository {
            from "device", "input" v
           where not (?::boolean and (select "possible" from "alert_change"))
          on conflict ("device_id", "recorded_at") do nothing
-         returning "id", "recorded_at"
+         returning "id", "recorded_at", "temperature_celsius"
        ), "inserted" as (
          select string_agg(st."id"::text, ',') as "ids", string_agg((date_part('epoch', st."recorded_at") * 1000)::bigint::text, ',') as "instants" from "stored" st
+       ), "day_totals" as (
+         ${dayTotalsQuery(`"stored"`)}
        )
        select exists (select 1 from "device") as "deviceActive",
               now() as "now",
@@ -93,7 +117,8 @@ export class ReadingRepository {
               (select coalesce(json_agg(r order by r."rule_id"), '[]'::json) from "rules" r) as "rules",
               (select "possible" from "alert_change") as "alertChangePossible",
               (select "ids" from "inserted") as "ids",
-              (select "instants" from "inserted") as "instants"`,
+              (select "instants" from "inserted") as "instants",
+              (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days"`,
       [
         deviceId,
         pgArray(readings.map((r) => r.temperatureCelsius)),
@@ -103,6 +128,7 @@ export class ReadingRepository {
         pgArray(readings.map((r) => r.recordedAt.getTime())),
         deviceId,
         options.onlyWithoutAlertChange === true,
+        this.tenant.tenantId,
         deviceId
       ],
       // Planning this statement costs Postgres more than running it for one reading.
@@ -119,7 +145,8 @@ export class ReadingRepository {
       createdAt: toDate(row!.now),
       state: toEpisodeState(row!.rules, row!.watermark === null ? null : toDate(row!.watermark)),
       insertedIds,
-      alertChangePossible: row!.alertChangePossible
+      alertChangePossible: row!.alertChangePossible,
+      days: row!.days
     };
   }
 

@@ -1,29 +1,34 @@
 import {context} from "@tsed/di";
 
 /**
- * What a transaction wrote, for the after-commit stats refresh. The ingestion service records the
- * device, recordedAt and temperature of every reading it inserted (the refresh aggregates these
- * values, it does not read the rows back); the stats hook (AfterTransactionCommit) takes
- * them once the transaction has committed. Kept in the request's (or job's) DI context, so nothing
- * leaks between requests. A transaction writes a device's readings once: what it records for a
- * device replaces what was recorded before, so a retried transaction leaves only what its last,
- * committed attempt inserted (not also the readings of a rolled-back attempt, which a concurrent
- * writer may have stored since).
+ * What a write stored, for the DailyStats refresh once it is committed: per device, the totals of
+ * the readings it inserted on each local day of the tenant. The ingest statement computes them
+ * itself (ReadingRepository.ingest), so the refresh needs no statement of its own on the readings,
+ * only the merge into analytics. Kept in the request's (or job's) DI context, so nothing leaks
+ * between requests; the stats hook (AfterTransactionCommit) takes them once the transaction has
+ * committed. A transaction writes a device's readings once: what it records for a device replaces
+ * what was recorded before, so a retried transaction leaves only what its last, committed attempt
+ * inserted (not also the readings of a rolled-back attempt, which a concurrent writer may have
+ * stored since).
  */
-export interface WrittenReading {
-  recordedAt: Date;
-  temperatureCelsius: number;
+export interface DayTotal {
+  /** Local day in the tenant's timezone, YYYY-MM-DD. */
+  date: string;
+  readingCount: number;
+  avgTemperatureCelsius: number;
+  minTemperatureCelsius: number;
+  maxTemperatureCelsius: number;
 }
 
 export interface ReadingsWritten {
   tenantId: string;
-  /** deviceId → the readings inserted for it */
-  byDevice: Map<string, readonly WrittenReading[]>;
+  /** deviceId → the totals of what was inserted for it, one per local day */
+  byDevice: Map<string, readonly DayTotal[]>;
 }
 
 const KEY = "smart-thermo:readingsWritten";
 
-export function recordReadingsWritten(tenantId: string, deviceId: string, readings: readonly WrittenReading[]): void {
+export function recordReadingsWritten(tenantId: string, deviceId: string, days: readonly DayTotal[]): void {
   const $ctx = context();
   if (!$ctx) return;
   let written = $ctx.get(KEY) as ReadingsWritten | undefined;
@@ -31,7 +36,7 @@ export function recordReadingsWritten(tenantId: string, deviceId: string, readin
     written = {tenantId, byDevice: new Map()};
     $ctx.set(KEY, written);
   }
-  written.byDevice.set(deviceId, readings);
+  written.byDevice.set(deviceId, days);
 }
 
 /** Returns and clears what was recorded in this context (undefined when nothing was). */
@@ -40,4 +45,28 @@ export function takeReadingsWritten(): ReadingsWritten | undefined {
   const written = $ctx?.get(KEY) as ReadingsWritten | undefined;
   if (written) $ctx!.delete(KEY);
   return written;
+}
+
+/**
+ * The totals of two sets of different readings of one device, one entry per day: counts add up,
+ * the mean is weighted by the counts, extremes are the extremes of both.
+ */
+export function combineDayTotals(a: readonly DayTotal[], b: readonly DayTotal[]): DayTotal[] {
+  const byDate = new Map<string, DayTotal>(a.map((day) => [day.date, day]));
+  for (const day of b) {
+    const other = byDate.get(day.date);
+    if (!other) {
+      byDate.set(day.date, day);
+      continue;
+    }
+    const readingCount = other.readingCount + day.readingCount;
+    byDate.set(day.date, {
+      date: day.date,
+      readingCount,
+      avgTemperatureCelsius: (other.avgTemperatureCelsius * other.readingCount + day.avgTemperatureCelsius * day.readingCount) / readingCount,
+      minTemperatureCelsius: Math.min(other.minTemperatureCelsius, day.minTemperatureCelsius),
+      maxTemperatureCelsius: Math.max(other.maxTemperatureCelsius, day.maxTemperatureCelsius)
+    });
+  }
+  return [...byDate.values()];
 }

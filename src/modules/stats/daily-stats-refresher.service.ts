@@ -2,7 +2,7 @@ import {Inject, Injectable} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import type {ReadingsWritten} from "../readings/readings-written.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
-import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
+import {type DayAggregate, ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
 import {TenantSettingsRepository} from "./tenant-settings.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
@@ -49,19 +49,17 @@ export class DailyStatsRefresher {
   private logger!: Logger;
 
   /**
-   * The after-commit refresh: two statements (the inserted readings' count/avg/min/max per device
-   * and local day, from the values the write recorded, merged into analytics) and one Redis round
-   * trip, whatever the batch size, and whatever the day already holds. It never throws: the
-   * readings are committed already, and a day it could not refresh is recomputed by the nightly
-   * job. (A retried transaction records only what its committed attempt inserted, see
-   * recordReadingsWritten.)
+   * The after-commit refresh: one statement (the totals the write recorded per device and local
+   * day, merged into analytics) and one Redis round trip, whatever the batch size, and whatever the
+   * day already holds. It never throws: the readings are committed already, and a day it could not
+   * refresh is recomputed by the nightly job. (A retried transaction records only what its
+   * committed attempt inserted, see recordReadingsWritten.)
    */
   async refreshWritten(written: ReadingsWritten): Promise<void> {
-    let readings = 0;
-    for (const list of written.byDevice.values()) readings += list.length;
-    if (readings === 0) return;
+    const deltas: DayAggregate[] = [];
+    for (const [deviceId, days] of written.byDevice) for (const day of days) deltas.push({deviceId, ...day});
+    if (deltas.length === 0) return;
     try {
-      const deltas = await this.aggregates.aggregateWritten(written.tenantId, written.byDevice);
       const changed = await this.dailyStats.merge(written.tenantId, deltas);
       await this.cache.invalidate(written.tenantId, changed);
     } catch (error) {
@@ -69,7 +67,7 @@ export class DailyStatsRefresher {
         event: "DAILY_STATS_REFRESH_FAILED",
         tenantId: written.tenantId,
         devices: written.byDevice.size,
-        readings,
+        readings: deltas.reduce((sum, day) => sum + day.readingCount, 0),
         error_message: (error as Error)?.message,
         note: "left to the nightly aggregation"
       });

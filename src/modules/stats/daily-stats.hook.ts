@@ -3,7 +3,7 @@ import {Inject, Injectable} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import type {AfterTransactionCommit} from "@tsed/mikro-orm";
 import {DEFAULT_CONTEXT} from "../../config/mikro-orm.config.js";
-import {type ReadingsWritten, takeReadingsWritten, type WrittenReading} from "../readings/readings-written.js";
+import {combineDayTotals, type ReadingsWritten, takeReadingsWritten} from "../readings/readings-written.js";
 import {DailyStatsRefresher} from "./daily-stats-refresher.service.js";
 
 /** Past this, the request stops waiting for the refresh (it goes on in the background). */
@@ -17,8 +17,8 @@ interface Lane {
 
 /**
  * After a `@Transactional()` write of readings commits, merges what it inserted into the
- * DailyStats of the (device, local day) pairs it touched. The ingestion code records what it
- * inserted with `recordReadingsWritten(...)`; this takes it once the commit happened.
+ * DailyStats of the (device, local day) pairs it touched. The ingestion code records the totals
+ * of what it inserted with `recordReadingsWritten(...)`; this takes them once the commit happened.
  *
  * @tsed/mikro-orm calls this hook for the transactions of every context: only the default context
  * (tenant data) writes readings, and the refresh itself writes analytics without `@Transactional`,
@@ -62,17 +62,16 @@ export class DailyStatsRefreshHook implements AfterTransactionCommit {
 
   /**
    * Refreshes arriving while one of the same tenant runs are merged and run together as soon as it
-   * ends, like a group commit: under load one refresh (two statements, one Redis round trip) serves
+   * ends, like a group commit: under load one refresh (one statement, one Redis round trip) serves
    * many requests instead of one each, and each request still waits for the refresh that includes
-   * its readings. Readings of different transactions are different readings: merging concatenates.
+   * its readings. Readings of different transactions are different readings: their totals add up.
    */
   private coalesced(written: ReadingsWritten): Promise<void> {
     const lane = this.lanes.get(written.tenantId);
     if (!lane) return this.run(written);
     if (lane.next) {
-      for (const [deviceId, readings] of written.byDevice) {
-        const merged: WrittenReading[] = [...(lane.next.written.byDevice.get(deviceId) ?? []), ...readings];
-        lane.next.written.byDevice.set(deviceId, merged);
+      for (const [deviceId, days] of written.byDevice) {
+        lane.next.written.byDevice.set(deviceId, combineDayTotals(lane.next.written.byDevice.get(deviceId) ?? [], days));
       }
       return lane.next.done;
     }

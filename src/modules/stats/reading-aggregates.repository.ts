@@ -1,20 +1,14 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Inject, Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
-import {pgArray, queryRows} from "../../platform/db/sql.js";
+import {queryRows} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import type {ReadingsWritten} from "../readings/readings-written.js";
+import type {DayTotal} from "../readings/readings-written.js";
 
-/** The statistics of one device over one local day, computed from its raw readings. */
-export interface DayAggregate {
+/** The statistics of one device over one local day (of all its readings, or of those a write added). */
+export interface DayAggregate extends DayTotal {
   deviceId: string;
-  /** Local day in the tenant's timezone, YYYY-MM-DD. */
-  date: string;
-  readingCount: number;
-  avgTemperatureCelsius: number;
-  minTemperatureCelsius: number;
-  maxTemperatureCelsius: number;
 }
 
 export interface HourAggregate {
@@ -28,9 +22,6 @@ export interface HourAggregate {
 /** The nightly GROUP BY of a large tenant may outlast the API's statement timeout. */
 const NIGHTLY_STATEMENT_TIMEOUT_MS = 15 * 60_000;
 
-/** The tenant's timezone, read in the same statement (UTC when the tenant is not registered). */
-const TENANT_TZ = `select coalesce((select t."timezone" from "public"."tenants" t where t."id" = ?), 'UTC') as "name"`;
-
 /**
  * Set-based reads of raw readings for statistics. The hook and the nightly job have no
  * tenant-bound request context: they pass the tenant explicitly and use a fork of the default ORM
@@ -43,51 +34,6 @@ export class ReadingAggregatesRepository {
 
   @Inject()
   private tenant!: TenantContext;
-
-  /**
-   * The statistics of exactly the readings a transaction inserted, per (device, local day of the
-   * tenant's current timezone), in one statement, from the values the write recorded: nothing is
-   * read back from the readings table, so the cost follows the size of the write, not the number
-   * of readings the day already has. Only devices of the tenant are aggregated (one key lookup
-   * per device).
-   */
-  aggregateWritten(tenantId: string, byDevice: ReadingsWritten["byDevice"]): Promise<DayAggregate[]> {
-    const schema = quoteTenantSchema(tenantId);
-    const sql = `with tz as (${TENANT_TZ}),
-      d as (
-        select dev."id" as "device_id", x."n" from unnest(?::uuid[]) with ordinality as x("id", "n")
-        join ${schema}."devices" dev on dev."id" = x."id"
-      ),
-      w as (
-        select * from unnest(?::int[], ?::float8[], ?::float8[]) as w("n", "ms", "t")
-      )
-      select d."device_id" as "deviceId",
-        ((timestamptz 'epoch' + w."ms" * interval '1 millisecond') at time zone tz."name")::date::text as "date",
-        count(*)::int as "readingCount",
-        avg(w."t") as "avgTemperatureCelsius",
-        min(w."t") as "minTemperatureCelsius",
-        max(w."t") as "maxTemperatureCelsius"
-      from w
-      join d on d."n" = w."n"
-      cross join tz
-      group by 1, 2
-      order by 1, 2`;
-    // One array element per reading: the device's position (1-based) in the device array, the instant in epoch ms, the temperature.
-    const devices: string[] = [];
-    const positions: number[] = [];
-    const instants: number[] = [];
-    const temperatures: number[] = [];
-    for (const [deviceId, readings] of byDevice) {
-      devices.push(deviceId);
-      for (const reading of readings) {
-        positions.push(devices.length);
-        instants.push(reading.recordedAt.getTime());
-        temperatures.push(reading.temperatureCelsius);
-      }
-    }
-    // Prepared: it runs after every ingest (the statement names the tenant schema, so one per tenant).
-    return queryRows<DayAggregate>(this.orm.em.fork(), sql, [tenantId, pgArray(devices), pgArray(positions), pgArray(instants), pgArray(temperatures)], {prepare: true});
-  }
 
   /**
    * One local day of every device of the tenant, in one GROUP BY (one row per device that has
