@@ -27,7 +27,7 @@ import {startJwks} from "./lib/auth.js";
 import {startBareExpress} from "./lib/bare-express.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
-import {ALERT_THRESHOLD, callJson, httpClient, identicalReadingsTable, pacedLoad, percentile, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
+import {ALERT_THRESHOLD, callJson, frameworkFloor, httpClient, identicalReadingsTable, pacedLoad, percentile, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
 
 const NAME = "ingest-single";
 const TENANT = "bench_ingest_single";
@@ -98,6 +98,9 @@ async function main() {
     const bareCpuMsPerRequest: number[] = [];
     const postgresCpuMsPerRequest: number[] = [];
 
+    // Where the API's time goes: the framework's own share, measured in this run.
+    const floor = await frameworkFloor(api, {connections: CONNECTIONS, seconds: Math.min(SECONDS, 4)});
+
     console.log(`${NAME}: ${DEVICES} devices (own token each, one alert rule each), a random device per request, ${CONNECTIONS} connections, ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up`);
     console.log(`  subject: the API (JWT, validation, alert check, after-commit stats refresh), DB_POOL_MAX=${POOL_MAX}; ingestion rate limits off (RATE_LIMIT_*=0)`);
     console.log(`  baseline: bare Express + pg Pool(max ${POOL_MAX}), INSERT … ON CONFLICT DO NOTHING RETURNING into ${BARE_SCHEMA}.temperature_readings (${table})`);
@@ -132,6 +135,7 @@ async function main() {
         concurrency: `${CONNECTIONS} connections (autocannon, loopback), both servers`,
         "API p99 ms at full load (per round)": p99s.map((p) => p.toFixed(0)).join(", "),
         "CPU per request, median ms (API process / all postgres processes during its rounds / bare server process)": `${median(apiCpuMsPerRequest).toFixed(2)} / ${median(postgresCpuMsPerRequest).toFixed(2)} / ${median(bareCpuMsPerRequest).toFixed(2)}`,
+        "framework floor, API GET /health/live (public, no I/O)": `${floor.rate.toFixed(0)} requests/s, ${floor.cpuMsPerRequest?.toFixed(2) ?? "?"} ms CPU per request`,
         "wall time s": ((Date.now() - started) / 1000).toFixed(0)
       }),
       finish: async ({value}) => {

@@ -1,3 +1,4 @@
+import autocannon from "autocannon";
 import {readdirSync, readFileSync} from "node:fs";
 import http from "node:http";
 import type pg from "pg";
@@ -147,6 +148,19 @@ export async function pacedLoad(
  * CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere.
  * Taken before and after a round it says where a round's time went: the API process, or Postgres.
  */
+/**
+ * What the API costs before any work of its own: autocannon on GET /health/live (public, no
+ * token, no I/O; the same Ts.ED pipeline, request log and metrics as every route) for `seconds`,
+ * with the API's CPU per request. The rest of a request's CPU is its own work.
+ */
+export async function frameworkFloor(api: {baseUrl: string; child: {pid?: number}}, options: {connections: number; seconds: number}): Promise<{rate: number; cpuMsPerRequest: number | undefined}> {
+  const cpu0 = processCpuSeconds(api.child.pid!);
+  const result = await autocannon({url: `${api.baseUrl}/health/live`, connections: options.connections, duration: options.seconds});
+  const cpu1 = processCpuSeconds(api.child.pid!);
+  const ok = result["2xx"];
+  return {rate: ok / result.duration, cpuMsPerRequest: cpu0 !== undefined && cpu1 !== undefined && ok > 0 ? ((cpu1 - cpu0) * 1000) / ok : undefined};
+}
+
 export function processCpuSeconds(pid: number): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
