@@ -44,6 +44,7 @@ interface IngestRow {
   ids: string | null;
   /** and their recordedAt in epoch ms, in the same order. */
   instants: string | null;
+  /** Totals of the inserted readings per local day. */
   days: DayTotal[];
 }
 
@@ -88,7 +89,7 @@ export class ReadingRepository {
   async ingest(deviceId: string, readings: readonly ReadingInput[], options: IngestOptions = {}): Promise<IngestResult> {
     const s = quoteTenantSchema(this.tenant.tenantId);
     // The target list is evaluated left to right: the rules are locked before the INSERT (the
-    // `stored` CTE, pulled by the last two columns) runs, also when no guard reads them first.
+    // `stored` CTE, pulled by the columns after them) runs, also when no guard reads them first.
     const [row] = await queryRows<IngestRow>(
       this.tenant.em,
       `with "device" as (
