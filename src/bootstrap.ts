@@ -6,12 +6,14 @@ import {PlatformExpress} from "@tsed/platform-express";
 import type {PlatformBuilder} from "@tsed/platform-http";
 import {buildConfiguration} from "../tsed.config.js";
 import {env, type Env} from "./config/env.js";
+import {ensureDatabases} from "./platform/db/ensure-databases.js";
 import {Server} from "./server.js";
 
 /** Boots the platform and installs graceful shutdown on SIGTERM/SIGINT. */
 export async function startServer(overrides: Partial<Env> = {}): Promise<PlatformBuilder> {
   const settings = {...env(), ...overrides};
   if (settings.nodeEnv === "production") useJsonLogs();
+  await ensureDatabases([settings.databaseUrl, settings.analyticsDatabaseUrl]);
   const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(settings));
   await platform.listen();
   installGracefulShutdown(platform, settings.shutdownTimeoutMs);

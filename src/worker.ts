@@ -2,6 +2,7 @@ import {logger} from "@tsed/di";
 import {PlatformExpress} from "@tsed/platform-express";
 import {buildConfiguration} from "../tsed.config.js";
 import {env} from "./config/env.js";
+import {ensureDatabases} from "./platform/db/ensure-databases.js";
 import {Server} from "./server.js";
 
 /**
@@ -12,6 +13,7 @@ import {Server} from "./server.js";
  */
 try {
   const settings = {...env(), runWorkers: true};
+  await ensureDatabases([settings.databaseUrl, settings.analyticsDatabaseUrl]);
   const platform = await PlatformExpress.bootstrap(Server, {
     ...buildConfiguration(settings),
     httpPort: false,

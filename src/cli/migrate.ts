@@ -6,10 +6,12 @@
 import {MikroORM} from "@mikro-orm/postgresql";
 import {env} from "../config/env.js";
 import {analyticsOrmOptions, defaultOrmOptions} from "../config/mikro-orm.config.js";
+import {ensureDatabases} from "../platform/db/ensure-databases.js";
 import {withAdvisoryLock} from "../platform/tenancy/advisory-lock.js";
 import {migrateTenantSchema} from "../platform/tenancy/tenant-migrator.js";
 
 const settings = env();
+for (const name of await ensureDatabases([settings.databaseUrl, settings.analyticsDatabaseUrl])) console.log(`created database ${name}`);
 const orm = await MikroORM.init({...defaultOrmOptions(settings), pool: {min: 0, max: 3}});
 const analytics = await MikroORM.init({...analyticsOrmOptions(settings), pool: {min: 0, max: 1}});
 try {

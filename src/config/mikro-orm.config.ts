@@ -37,8 +37,9 @@ function common(env: Env, url: string, migrationsList: MigrationObject[]) {
         application_name: "smart-thermo"
       }
     },
-    // Migrations only: never create or sync tables from metadata outside the migration files.
-    ensureDatabase: true,
+    // Databases are created before the ORMs connect (ensureDatabases: MikroORM's check-then-create
+    // races when instances boot together); tables only ever come from the migration files.
+    ensureDatabase: false,
     migrations: {
       migrationsList,
       tableName: "mikro_orm_migrations",
