@@ -35,4 +35,20 @@ describe("creating missing databases at boot", () => {
     expect(existing.rows.map((row) => row.datname).sort()).toEqual([...names].sort());
     expect(await ensureDatabases(urls)).toEqual([]);
   });
+
+  it("only connects to databases that exist, never to the maintenance database (a role without access to it still starts)", async () => {
+    const connectedTo: string[] = [];
+    const proto = pg.Client.prototype as unknown as {connect: (this: {database?: string}, ...args: unknown[]) => unknown};
+    const original = proto.connect;
+    proto.connect = function (...args) {
+      connectedTo.push(String(this.database));
+      return original.apply(this, args);
+    };
+    try {
+      expect(await ensureDatabases(names.map(urlFor))).toEqual([]);
+    } finally {
+      proto.connect = original;
+    }
+    expect(connectedTo.sort()).toEqual([...names].sort());
+  });
 });
