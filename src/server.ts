@@ -8,6 +8,7 @@ import "./platform/auth/jwt.protocol.js";
 import "./platform/cache/redis.provider.js";
 import "./common/error.filter.js";
 import {Configuration, Inject} from "@tsed/di";
+import {PlatformApplication} from "@tsed/platform-http";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Logger} from "@tsed/logger";
@@ -32,6 +33,17 @@ export class Server {
 
   @Inject()
   private logger!: Logger;
+
+  @Inject()
+  private app!: PlatformApplication;
+
+  /**
+   * No `X-Powered-By: Express`: it tells attackers what to try. (Ts.ED drops it only when its own
+   * `env` setting is "production"; that key holds our validated environment instead.)
+   */
+  $beforeRoutesInit() {
+    this.app.getApp().disable("x-powered-by");
+  }
 
   /** Starting applies migrations: the platform registry, analytics, then every known tenant. */
   async $afterInit() {

@@ -20,6 +20,12 @@ describe("platform: health, OpenAPI, migrations", () => {
     expect(ready.body).toEqual({status: "ready", checks: {database: "up", analytics: "up", redis: "up"}});
   });
 
+  it("does not say which framework answers (no X-Powered-By)", async () => {
+    const res = await api.get("/health/live");
+    expect(res.status).toBe(200);
+    expect(res.headers["x-powered-by"]).toBeUndefined();
+  });
+
   it("serves an OpenAPI 3 document with every route, the bearer scheme and model constraints", async () => {
     const res = await api.get("/doc/swagger.json");
     expect(res.status).toBe(200);
