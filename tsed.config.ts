@@ -1,13 +1,13 @@
 import express from "express";
+import type {Env as TsEDEnv} from "@tsed/core";
 import {RetryStrategy} from "@tsed/mikro-orm";
 import {analyticsOrmOptions, defaultOrmOptions} from "./src/config/mikro-orm.config.js";
-import {DEV_ISSUER_PATH, type Env} from "./src/config/env.js";
+import {AppConfig, DEV_ISSUER_PATH} from "./src/config/app-config.js";
 import {redisOptions} from "./src/platform/cache/redis.provider.js";
-import {ALL_QUEUES} from "./src/platform/queue/queues.js";
 import {HealthController} from "./src/platform/health/health.controller.js";
 import {DevIssuerController} from "./src/platform/auth/dev-issuer.controller.js";
 import {BEARER_SCHEME} from "./src/platform/auth/authenticated.decorator.js";
-import {apiControllers} from "./src/modules/index.js";
+import {apiControllers, queues} from "./src/modules/index.js";
 import {MetricsController} from "./src/platform/observability/metrics.controller.js";
 import {requestObserver} from "./src/platform/observability/request-observer.js";
 import {ExponentialBackoffRetryStrategy} from "./src/platform/db/exponential-backoff.retry-strategy.js";
@@ -27,43 +27,46 @@ const API_TAGS = [
 ];
 
 /**
- * The Ts.ED configuration, built from the validated environment only: port, mounts, Swagger, both
- * MikroORM contexts, BullMQ and passport.
+ * The Ts.ED configuration, built from the validated configuration only: port, mounts, Swagger,
+ * both MikroORM contexts, BullMQ and passport. The configuration itself is provided for injection
+ * by type (`AppConfig`); Ts.ED's own `env` setting is the environment's name, as Ts.ED expects.
  */
-export function buildConfiguration(env: Env): Partial<TsED.Configuration> {
+export function buildConfiguration(config: AppConfig): Partial<TsED.Configuration> {
   return {
-    env,
-    auth: env.auth,
-    httpPort: env.port,
+    env: config.nodeEnv as TsEDEnv,
+    httpPort: config.port,
     httpsPort: false,
     acceptMimes: ["application/json"],
     disableComponentsScan: true,
     logger: {
-      level: env.logLevel as "info",
-      disableRoutesSummary: env.nodeEnv !== "development",
-      disableBootstrapLog: env.nodeEnv === "test",
+      level: config.logLevel as "info",
+      disableRoutesSummary: config.nodeEnv !== "development",
+      disableBootstrapLog: config.nodeEnv === "test",
       jsonIndentation: 0,
       ignoreUrlPatterns: ["^/health/", "^/doc"]
     },
-    middlewares: [requestObserver, express.json({limit: env.bodyLimit, strict: true})],
+    middlewares: [requestObserver, express.json({limit: config.bodyLimit, strict: true})],
     mount: {
       [API_PREFIX]: apiControllers as never[],
       "/": [HealthController, MetricsController],
-      ...(env.auth.devIssuer ? {[DEV_ISSUER_PATH]: [DevIssuerController]} : {})
+      ...(config.auth.devIssuer ? {[DEV_ISSUER_PATH]: [DevIssuerController]} : {})
     },
     passport: {disableSession: true},
     jsonMapper: {additionalProperties: false},
     ajv: {returnsCoercedValues: true},
-    mikroOrm: [defaultOrmOptions(env), analyticsOrmOptions(env)],
-    // @OverrideProvider(RetryStrategy) resolves to null (STACK-NOTES): register ours here.
-    imports: [{token: RetryStrategy, useClass: ExponentialBackoffRetryStrategy}],
+    mikroOrm: [defaultOrmOptions(config), analyticsOrmOptions(config)],
+    imports: [
+      {token: AppConfig, use: config},
+      // @OverrideProvider(RetryStrategy) resolves to null (STACK-NOTES): register ours here.
+      {token: RetryStrategy, useClass: ExponentialBackoffRetryStrategy}
+    ],
     bullmq: {
-      queues: ALL_QUEUES,
+      queues: [...queues],
       // BullMQ's own reconnect backoff grows to 20 s; after a Redis outage jobs should resume within ~2 s.
-      connection: redisOptions(env.redisUrl, {maxRetriesPerRequest: null, connectionName: "smart-thermo-bullmq", retryStrategy: (attempt: number) => Math.min(attempt * 250, 2_000)}),
-      disableWorker: !env.runWorkers,
-      defaultQueueOptions: {prefix: env.queuePrefix},
-      defaultWorkerOptions: {prefix: env.queuePrefix, lockDuration: env.jobLockMs, stalledInterval: env.jobLockMs, maxStalledCount: 2},
+      connection: redisOptions(config.redisUrl, {maxRetriesPerRequest: null, connectionName: "smart-thermo-bullmq", retryStrategy: (attempt: number) => Math.min(attempt * 250, 2_000)}),
+      disableWorker: !config.runWorkers,
+      defaultQueueOptions: {prefix: config.queuePrefix},
+      defaultWorkerOptions: {prefix: config.queuePrefix, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: 2},
       logLevel: "warn"
     },
     swagger: [

@@ -17,10 +17,10 @@ import {type ChildProcess, spawn} from "node:child_process";
 import {readFileSync} from "node:fs";
 import {MikroORM} from "@mikro-orm/postgresql";
 import {Queue, QueueEvents} from "bullmq";
-import {parseEnv} from "../src/config/env.js";
+import {parseConfig} from "../src/config/app-config.js";
 import {analyticsOrmOptions, defaultOrmOptions} from "../src/config/mikro-orm.config.js";
 import {redisOptions} from "../src/platform/cache/redis.provider.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../src/platform/queue/queues.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../src/modules/stats/aggregation.queue.js";
 import {migrateTenantSchema} from "../src/platform/tenancy/tenant-migrator.js";
 import {benchEnvironment, build} from "./lib/app.js";
 import {freshDatabases, withClient} from "./lib/db.js";
@@ -44,7 +44,7 @@ async function main() {
     // No nightly fan-out during the run.
     NIGHTLY_CRON: "0 0 1 1 *"
   };
-  const env = parseEnv({...process.env, ...variables});
+  const env = parseConfig({...process.env, ...variables});
 
   // Schema: platform registry, analytics, the tenant's tables; then devices and readings.
   for (const options of [defaultOrmOptions(env), analyticsOrmOptions(env)]) {

@@ -26,7 +26,7 @@ import {DIContext, inject, runInContext} from "@tsed/di";
 import {PlatformExpress} from "@tsed/platform-express";
 import pg from "pg";
 import {buildConfiguration} from "../tsed.config.js";
-import {parseEnv} from "../src/config/env.js";
+import {parseConfig} from "../src/config/app-config.js";
 import type {ReadingInput} from "../src/modules/readings/reading.models.js";
 import {ReadingRepository} from "../src/modules/readings/reading.repository.js";
 import {ReadingService} from "../src/modules/readings/reading.service.js";
@@ -50,7 +50,7 @@ const STEP_MS = 30_000;
 async function main() {
   const started = Date.now();
   const {url, analyticsUrl} = await freshDatabases("st_bench_ingest_orm");
-  const env = parseEnv({...process.env, ...benchEnvironment({url, analyticsUrl, queuePrefix: `bench-orm-${process.pid}`})});
+  const env = parseConfig({...process.env, ...benchEnvironment({url, analyticsUrl, queuePrefix: `bench-orm-${process.pid}`})});
   const platform = await PlatformExpress.bootstrap(Server, buildConfiguration({...env, runWorkers: false}));
   const db = new pg.Client({connectionString: url});
   try {

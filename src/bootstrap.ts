@@ -5,18 +5,29 @@ import "@tsed/logger/layouts/JsonLayout.js";
 import {PlatformExpress} from "@tsed/platform-express";
 import type {PlatformBuilder} from "@tsed/platform-http";
 import {buildConfiguration} from "../tsed.config.js";
-import {env, type Env} from "./config/env.js";
+import {type AppConfig, loadConfig} from "./config/app-config.js";
 import {ensureDatabases} from "./platform/db/ensure-databases.js";
 import {Server} from "./server.js";
 
 /** Boots the platform and installs graceful shutdown on SIGTERM/SIGINT. */
-export async function startServer(overrides: Partial<Env> = {}): Promise<PlatformBuilder> {
-  const settings = {...env(), ...overrides};
-  if (settings.nodeEnv === "production") useJsonLogs();
-  await ensureDatabases([settings.databaseUrl, settings.analyticsDatabaseUrl]);
-  const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(settings));
+export async function startServer(overrides: Partial<AppConfig> = {}): Promise<PlatformBuilder> {
+  const config = {...loadConfig(), ...overrides};
+  if (config.nodeEnv === "production") useJsonLogs();
+  await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
+  const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(config));
   await platform.listen();
-  installGracefulShutdown(platform, settings.shutdownTimeoutMs);
+  installGracefulShutdown(platform, config.shutdownTimeoutMs);
+  return platform;
+}
+
+/**
+ * The application without HTTP, for the worker and the CLIs: the same providers, ORMs and
+ * migrations as the API, no routes and no listening socket.
+ */
+export async function startHeadless(config: AppConfig, settings: Partial<TsED.Configuration> = {}): Promise<PlatformBuilder> {
+  await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
+  const platform = await PlatformExpress.bootstrap(Server, {...buildConfiguration(config), httpPort: false, httpsPort: false, mount: {}, swagger: [], ...settings});
+  await platform.listen(false);
   return platform;
 }
 

@@ -6,19 +6,22 @@ import "@tsed/passport";
 import "@tsed/bullmq";
 import "./platform/auth/jwt.protocol.js";
 import "./platform/cache/redis.provider.js";
+import "./platform/queue/job-scheduler.js";
+import "./platform/validation/json-numbers.keyword.js";
 import "./common/error.filter.js";
 import {Configuration, Inject} from "@tsed/di";
 import {PlatformApplication} from "@tsed/platform-http";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Logger} from "@tsed/logger";
-import {ANALYTICS_CONTEXT} from "./config/mikro-orm.config.js";
-import {withAdvisoryLock} from "./platform/tenancy/advisory-lock.js";
+import {AppConfig} from "./config/app-config.js";
+import {ANALYTICS_CONTEXT} from "./platform/db/orm-contexts.js";
+import {migrateAll} from "./platform/tenancy/tenant-migrator.js";
 import {TenantProvisioner} from "./platform/tenancy/tenant-provisioner.service.js";
 
 /**
- * The application. Its settings come from tsed.config.ts (`buildConfiguration(env)`), passed to
- * `PlatformExpress.bootstrap` by src/index.ts, the worker and the tests.
+ * The application. Its settings come from tsed.config.ts (`buildConfiguration(config)`), passed to
+ * `PlatformExpress.bootstrap` by src/index.ts, the worker, the CLIs and the tests.
  */
 @Configuration({})
 export class Server {
@@ -29,6 +32,9 @@ export class Server {
   private analytics!: MikroORM;
 
   @Inject()
+  private config!: AppConfig;
+
+  @Inject()
   private provisioner!: TenantProvisioner;
 
   @Inject()
@@ -37,32 +43,21 @@ export class Server {
   @Inject()
   private app!: PlatformApplication;
 
-  /**
-   * No `X-Powered-By: Express`: it tells attackers what to try. (Ts.ED drops it only when its own
-   * `env` setting is "production"; that key holds our validated environment instead.)
-   */
+  /** No `X-Powered-By: Express` in any environment (Ts.ED drops it only in production): it tells attackers what to try. */
   $beforeRoutesInit() {
     this.app.getApp().disable("x-powered-by");
   }
 
   /** Starting applies migrations: the platform registry, analytics, then every known tenant. */
   async $afterInit() {
-    await migrateAtStartup(this.orm, this.analytics, this.provisioner, this.logger);
+    const report = await migrateAll(this.orm, this.analytics, this.config);
+    this.provisioner.markReady(report.tenants.map((t) => t.tenantId));
+    this.logger.info({
+      event: "MIGRATIONS_APPLIED",
+      platform: report.platform,
+      analytics: report.analytics,
+      tenants: report.tenants.filter((t) => t.applied.length).length,
+      tenantsChecked: report.tenants.length
+    });
   }
-}
-
-/** Several instances may start at once: they take turns (advisory lock), the later ones find nothing to do. */
-export async function migrateAtStartup(orm: MikroORM, analytics: MikroORM, provisioner: TenantProvisioner, logger: Logger) {
-  const {platform, analyticsApplied, tenants} = await withAdvisoryLock(orm, "smart-thermo:migrations", async () => ({
-    platform: await orm.getMigrator().up(),
-    analyticsApplied: await analytics.getMigrator().up(),
-    tenants: await provisioner.migrateAll()
-  }));
-  logger.info({
-    event: "MIGRATIONS_APPLIED",
-    platform: platform.map((m) => m.name),
-    analytics: analyticsApplied.map((m) => m.name),
-    tenants: tenants.filter((t) => t.applied.length).length,
-    tenantsChecked: tenants.length
-  });
 }

@@ -1,32 +1,26 @@
 /**
  * npm run migrate: creates missing databases, applies the platform (tenant registry) and
- * analytics migrations, then brings every registered tenant schema up to date. Safe to run
- * twice, and while servers run (it takes the same advisory locks they do).
+ * analytics migrations, then brings every registered tenant schema up to date (migrateAll, the
+ * same routine the server runs at start). Safe to run twice, and while servers run (it takes the
+ * same advisory locks they do). Needs Postgres only.
  */
 import {MikroORM} from "@mikro-orm/postgresql";
-import {env} from "../config/env.js";
+import {loadConfig} from "../config/app-config.js";
 import {analyticsOrmOptions, defaultOrmOptions} from "../config/mikro-orm.config.js";
 import {ensureDatabases} from "../platform/db/ensure-databases.js";
-import {withAdvisoryLock} from "../platform/tenancy/advisory-lock.js";
-import {migrateTenantSchema} from "../platform/tenancy/tenant-migrator.js";
+import {migrateAll} from "../platform/tenancy/tenant-migrator.js";
 
-const settings = env();
-for (const name of await ensureDatabases([settings.databaseUrl, settings.analyticsDatabaseUrl])) console.log(`created database ${name}`);
-const orm = await MikroORM.init({...defaultOrmOptions(settings), pool: {min: 0, max: 3}});
-const analytics = await MikroORM.init({...analyticsOrmOptions(settings), pool: {min: 0, max: 1}});
+const config = loadConfig();
+for (const name of await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl])) console.log(`created database ${name}`);
+const orm = await MikroORM.init({...defaultOrmOptions(config), pool: {min: 0, max: 3}});
+const analytics = await MikroORM.init({...analyticsOrmOptions(config), pool: {min: 0, max: 1}});
+const list = (names: string[]) => (names.length ? names.join(", ") : "up to date");
 try {
-  await withAdvisoryLock(orm, "smart-thermo:migrations", async () => {
-    const platform = await orm.getMigrator().up();
-    console.log(`platform: ${platform.length ? platform.map((m) => m.name).join(", ") : "up to date"}`);
-    const analyticsApplied = await analytics.getMigrator().up();
-    console.log(`analytics: ${analyticsApplied.length ? analyticsApplied.map((m) => m.name).join(", ") : "up to date"}`);
-    const tenants = await orm.em.fork().getConnection().execute<{id: string}[]>(`select "id" from "public"."tenants" order by "id"`);
-    for (const {id} of tenants) {
-      const applied = await withAdvisoryLock(orm, `smart-thermo:tenant:${id}`, () => migrateTenantSchema(settings, id));
-      console.log(`tenant ${id}: ${applied.length ? applied.join(", ") : "up to date"}`);
-    }
-    console.log(`${tenants.length} tenant schema(s) checked`);
-  });
+  const report = await migrateAll(orm, analytics, config);
+  console.log(`platform: ${list(report.platform)}`);
+  console.log(`analytics: ${list(report.analytics)}`);
+  for (const {tenantId, applied} of report.tenants) console.log(`tenant ${tenantId}: ${list(applied)}`);
+  console.log(`${report.tenants.length} tenant schema(s) checked`);
 } catch (error) {
   console.error("migration failed:", error instanceof Error ? error.message : error);
   process.exitCode = 1;

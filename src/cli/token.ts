@@ -4,7 +4,7 @@
  */
 import {parseArgs} from "node:util";
 import {createHash} from "node:crypto";
-import {env} from "../config/env.js";
+import {loadConfig} from "../config/app-config.js";
 import {loadOrCreateDevKey, signDevToken} from "../platform/auth/dev-issuer.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
 
@@ -17,7 +17,7 @@ const {values} = parseArgs({
   }
 });
 
-const settings = env();
+const settings = loadConfig();
 if (!settings.auth.devIssuer) {
   console.error("The development issuer is off (NODE_ENV=production or AUTH_ISSUER is set): get a token from your identity provider.");
   process.exit(1);

@@ -37,10 +37,6 @@ export class InvalidInputError extends DomainError {
   }
 }
 
-export class PayloadTooLargeError extends DomainError {
-  readonly status = 413;
-}
-
 /** The caller sends more than its share: retry after `retryAfterSeconds`. */
 export class TooManyRequestsError extends DomainError {
   readonly status = 429;

@@ -1,10 +1,19 @@
-import {adminControllers} from "./admin/index.js";
-import {alertControllers} from "./alerts/index.js";
-import {DeviceController} from "./devices/device.controller.js";
-import {readingControllers} from "./readings/index.js";
-import {statsControllers} from "./stats/index.js";
-import {AdminUsersController} from "./users/admin-users.controller.js";
-import {MeController} from "./users/me.controller.js";
+import type {Feature} from "../common/feature.js";
+import {alertsFeature} from "./alerts/index.js";
+import {devicesFeature} from "./devices/index.js";
+import {readingsFeature} from "./readings/index.js";
+import {statsFeature} from "./stats/index.js";
+import {tenantsFeature} from "./tenants/index.js";
+import {usersFeature} from "./users/index.js";
 
-/** Controllers mounted under /api/v1; each feature lists its own in its index.ts. */
-export const apiControllers = [MeController, DeviceController, ...readingControllers, ...alertControllers, ...statsControllers, ...adminControllers, AdminUsersController];
+/**
+ * The application's features. A feature may use the ones listed before it, never one after it
+ * (.dependency-cruiser.cjs enforces this order): readings write alerts and stats, never the reverse.
+ */
+export const features: readonly Feature[] = [usersFeature, devicesFeature, alertsFeature, statsFeature, readingsFeature, tenantsFeature];
+
+/** Controllers mounted under /api/v1, in the order the features list them. */
+export const apiControllers = features.flatMap((feature) => feature.controllers ?? []);
+
+/** BullMQ queues of every feature. */
+export const queues = features.flatMap((feature) => feature.queues ?? []);

@@ -1,7 +1,7 @@
 import {PlatformTest} from "@tsed/platform-http/testing";
 import SuperTest from "supertest";
 import {buildConfiguration} from "../../tsed.config.js";
-import {env, type Env} from "../../src/config/env.js";
+import {type AppConfig, loadConfig} from "../../src/config/app-config.js";
 import {Server} from "../../src/server.js";
 
 export type Api = ReturnType<typeof SuperTest>;
@@ -11,8 +11,8 @@ export type Api = ReturnType<typeof SuperTest>;
  * file. Call in beforeAll; `stopTestServer` in afterAll. Ingestion rate limits are off unless a
  * spec turns them on (they would otherwise throttle specs that post many readings per device).
  */
-export async function startTestServer(overrides: Partial<Env> = {}): Promise<Api> {
-  await PlatformTest.bootstrap(Server, buildConfiguration({...env(), runWorkers: false, rateLimit: {devicePerMinute: 0, tenantPerMinute: 0}, ...overrides}))();
+export async function startTestServer(overrides: Partial<AppConfig> = {}): Promise<Api> {
+  await PlatformTest.bootstrap(Server, buildConfiguration({...loadConfig(), runWorkers: false, rateLimit: {devicePerMinute: 0, tenantPerMinute: 0}, ...overrides}))();
   return SuperTest(PlatformTest.callback());
 }
 

@@ -1,7 +1,7 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {adminAuth, closeDbs, createDevice, dailyRows, writeThroughHook} from "./stats-fixtures.js";
+import {adminAuth, closeDbs, createDevice, dailyRows, writeThroughHook} from "../helpers/stats-fixtures.js";
 
 describe("admin: tenant settings", () => {
   let api: Api;

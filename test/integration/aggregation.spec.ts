@@ -3,15 +3,15 @@ import {getQueueToken} from "@tsed/bullmq";
 import {PlatformTest} from "@tsed/platform-http/testing";
 import {type Queue, QueueEvents} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {env} from "../../src/config/env.js";
+import {loadConfig} from "../../src/config/app-config.js";
 import {nightlyJobId} from "../../src/modules/stats/aggregation.service.js";
-import {DailyStatsRefresher} from "../../src/modules/stats/daily-stats-refresher.service.js";
+import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {addDays, localDate} from "../../src/modules/stats/local-time.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE, NIGHTLY_SCHEDULER_ID} from "../../src/platform/queue/queues.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE, NIGHTLY_SCHEDULER_ID} from "../../src/modules/stats/aggregation.queue.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {adminAuth, analyticsDb, closeDbs, tenantDb, createDevice, dailyRows, expectedDay, insertReadings, type ReadingRow, setTimezone, writeThroughHook} from "./stats-fixtures.js";
+import {adminAuth, analyticsDb, closeDbs, tenantDb, createDevice, dailyRows, expectedDay, insertReadings, type ReadingRow, setTimezone, writeThroughHook} from "../helpers/stats-fixtures.js";
 
 /** Readings every `minutes` over [start, end). */
 function every(startIso: string, endIso: string, minutes: number, base = 18): ReadingRow[] {
@@ -115,7 +115,7 @@ describe("nightly aggregation (BullMQ)", () => {
       [tenant, devices.filter((_, i) => (i + 1) % 3 === 0 || i + 1 === 2500).map((d) => d.id)]
     );
     const progress: {devicesDone: number; devicesTotal: number}[] = [];
-    const refresher = PlatformTest.get<DailyStatsRefresher>(DailyStatsRefresher);
+    const refresher = PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
     const result = await refresher.recomputeDay(tenant, "2026-02-10", async (p) => void progress.push(p));
     expect(result).toEqual({tenantId: tenant, date: "2026-02-10", devices: 1666, readings: 3332, statsWritten: 1666, statsDeleted: 834});
     expect(progress.map((p) => p.devicesDone)).toEqual([0, 1000, 1666]);
@@ -159,7 +159,7 @@ describe("nightly aggregation (BullMQ)", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       scheduler = await queue.getJobScheduler(NIGHTLY_SCHEDULER_ID);
     }
-    expect(scheduler).toMatchObject({name: AGGREGATION_JOBS.nightlyFanOut, pattern: env().nightlyCron, tz: "UTC"});
+    expect(scheduler).toMatchObject({name: AGGREGATION_JOBS.nightlyFanOut, pattern: loadConfig().nightlyCron, tz: "UTC"});
   });
 
   describe("with a second worker process listening", () => {
@@ -177,7 +177,7 @@ describe("nightly aggregation (BullMQ)", () => {
         if (i > 300 || worker.exitCode !== null) throw new Error("the worker process did not start");
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      events = new QueueEvents(AGGREGATION_QUEUE, {connection: redisOptions(env().redisUrl), prefix: env().queuePrefix});
+      events = new QueueEvents(AGGREGATION_QUEUE, {connection: redisOptions(loadConfig().redisUrl), prefix: loadConfig().queuePrefix});
       await events.waitUntilReady();
       events.on("completed", ({jobId}) => completions.set(jobId, (completions.get(jobId) ?? 0) + 1));
     }, 60_000);

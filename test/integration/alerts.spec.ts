@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {createDevice} from "../helpers/factories.js";
-import {collectRetries, minute, TenantDb} from "./readings-db.js";
+import {collectRetries, minute, TenantDb} from "../helpers/tenant-db.js";
 
 interface AlertBody {
   id: string;

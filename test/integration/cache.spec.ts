@@ -1,13 +1,13 @@
 import {PlatformTest} from "@tsed/platform-http/testing";
 import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {DailyStatsRefresher} from "../../src/modules/stats/daily-stats-refresher.service.js";
+import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {addDays} from "../../src/modules/stats/local-time.js";
 import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {analyticsDb, closeDbs, countStatements, createDevice, insertReadings, writeThroughHook} from "./stats-fixtures.js";
+import {analyticsDb, closeDbs, countStatements, createDevice, insertReadings, writeThroughHook} from "../helpers/stats-fixtures.js";
 
 const today = () => new Date().toISOString().slice(0, 10);
 
@@ -64,7 +64,7 @@ describe("weekly stats cache (Redis)", () => {
     const {tenant, auth, device} = await setup("nightly");
     const yesterday = addDays(today(), -1);
     await writeThroughHook(tenant, device, [{recordedAt: `${yesterday}T08:00:00Z`, temperatureCelsius: 20}]);
-    const refresher = PlatformTest.get<DailyStatsRefresher>(DailyStatsRefresher);
+    const refresher = PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
 
     await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     const unchanged = await refresher.recomputeDay(tenant, yesterday);

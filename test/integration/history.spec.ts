@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {adminAuth, closeDbs, countStatements, createDevice, insertReadings, type ReadingRow, tenantDb} from "./stats-fixtures.js";
+import {adminAuth, closeDbs, countStatements, createDevice, insertReadings, type ReadingRow, tenantDb} from "../helpers/stats-fixtures.js";
 
 interface Reading {
   id: string;

@@ -1,6 +1,6 @@
 import {MikroORM} from "@mikro-orm/postgresql";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {env} from "../../src/config/env.js";
+import {loadConfig} from "../../src/config/app-config.js";
 import {analyticsOrmOptions, defaultOrmOptions} from "../../src/config/mikro-orm.config.js";
 import {migrateTenantSchema} from "../../src/platform/tenancy/tenant-migrator.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -67,7 +67,7 @@ describe("platform: health, OpenAPI, migrations", () => {
   });
 
   it("applies migrations a second time as a no-op", async () => {
-    const settings = env();
+    const settings = loadConfig();
     const tenant = newTenant("mig");
     await api.get("/api/v1/me").set(await bearer(tenant));
     expect(await migrateTenantSchema(settings, tenant)).toEqual([]);

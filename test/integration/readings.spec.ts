@@ -3,7 +3,7 @@ import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {createDevice} from "../helpers/factories.js";
 import {countStatements} from "../helpers/sql-statements.js";
-import {collectRetries, minute, TenantDb} from "./readings-db.js";
+import {collectRetries, minute, TenantDb} from "../helpers/tenant-db.js";
 
 describe("readings ingestion", () => {
   let api: Api;

@@ -1,8 +1,8 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import type {DayTotal} from "../../src/modules/readings/readings-written.js";
+import type {DayTotal} from "../../src/modules/stats/day-totals.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {closeDbs, countStatements, createDevice, dailyRows, expectedDay, insertReadings, type ReadingRow, setTimezone, writeThroughHook} from "./stats-fixtures.js";
+import {closeDbs, countStatements, createDevice, dailyRows, expectedDay, insertReadings, type ReadingRow, setTimezone, writeThroughHook} from "../helpers/stats-fixtures.js";
 
 const HOUR = 3_600_000;
 

@@ -1,18 +1,11 @@
 import {Inject, Injectable} from "@tsed/di";
 import {ConcurrentChangeError} from "../../platform/db/concurrent-change.error.js";
-import {isLate, planEpisodes, type RuleState, type StoredReading, violates} from "./alert-episodes.js";
-import {type AlertData, AlertRepository, type EpisodeState} from "./alert.repository.js";
-
-export interface EpisodeOutcome {
-  /** Alerts opened, extended or resolved by the write. */
-  alerts: AlertData[];
-  /** How many of them were opened. */
-  opened: number;
-}
+import {type EpisodeReading, type EpisodeState, isLate, planEpisodes, type RuleState, violates} from "./alert-episodes.js";
+import {AlertRepository, type StoredAlert} from "./alert.repository.js";
 
 /**
  * Applies alert rules to freshly stored readings, inside the ingest transaction: the rules' state
- * comes from the ingest statement itself (read before its INSERT, see ruleStateRows), the plan
+ * comes from the ingest statement itself (read before its INSERT), the plan
  * is made in memory (alert-episodes.ts) and written with set-based statements.
  */
 @Injectable()
@@ -20,7 +13,8 @@ export class AlertEpisodeService {
   @Inject()
   private alerts!: AlertRepository;
 
-  async apply(deviceId: string, state: EpisodeState, readings: readonly StoredReading[]): Promise<EpisodeOutcome> {
+  /** @returns the alerts opened, extended or resolved by the write, and how many of them it opened */
+  async apply(deviceId: string, state: EpisodeState, readings: readonly EpisodeReading[]): Promise<{alerts: StoredAlert[]; opened: number}> {
     if (state.rules.length === 0 || readings.length === 0) return {alerts: [], opened: 0};
     const rules = await this.withResolvedEpisodes(deviceId, state, readings);
     const plan = planEpisodes(rules, readings, state.watermark);
@@ -34,7 +28,7 @@ export class AlertEpisodeService {
   }
 
   /** Late violations may belong to resolved episodes: load those (rarely needed, hence a second query). */
-  private async withResolvedEpisodes(deviceId: string, state: EpisodeState, readings: readonly StoredReading[]): Promise<RuleState[]> {
+  private async withResolvedEpisodes(deviceId: string, state: EpisodeState, readings: readonly EpisodeReading[]): Promise<RuleState[]> {
     const late = readings.filter((r) => isLate(r, state.watermark));
     const ruleIds = state.rules.filter((rule) => late.some((r) => violates(rule.condition, rule.thresholdCelsius, r.temperatureCelsius))).map((rule) => rule.ruleId);
     if (ruleIds.length === 0) return state.rules;

@@ -1,10 +1,10 @@
 import {describe, expect, it} from "vitest";
 import {AlertCondition} from "./alert-rule.entity.js";
-import {planEpisodes, type RuleState, type StoredReading, violates} from "./alert-episodes.js";
+import {planEpisodes, type RuleState, type EpisodeReading, violates} from "./alert-episodes.js";
 
 const at = (minute: number) => new Date(Date.UTC(2026, 2, 28, 10, minute));
 let nextId = 1;
-const reading = (minute: number, temperatureCelsius: number): StoredReading => ({id: String(nextId++), temperatureCelsius, recordedAt: at(minute)});
+const reading = (minute: number, temperatureCelsius: number): EpisodeReading => ({id: String(nextId++), temperatureCelsius, recordedAt: at(minute)});
 const above30 = (open: RuleState["open"] = null, closed: RuleState["closed"] = []): RuleState => ({ruleId: "r-above", condition: AlertCondition.ABOVE, thresholdCelsius: 30, open, closed});
 const openSince = (firedAt: number, lastReadingAt: number) => ({id: "a1", firedAt: at(firedAt), lastReadingAt: at(lastReadingAt), resolvedAt: null});
 

@@ -40,7 +40,15 @@ export interface StoredEpisode {
   resolvedAt: Date | null;
 }
 
-export interface StoredReading {
+/** The state of a device's rules when a write starts: what the ingest statement reads before its INSERT. */
+export interface EpisodeState {
+  rules: RuleState[];
+  /** Newest recordedAt of the device's readings before this write (null: none yet). */
+  watermark: Date | null;
+}
+
+/** What the state machine needs of a stored reading. */
+export interface EpisodeReading {
   id: string;
   temperatureCelsius: number;
   recordedAt: Date;
@@ -91,13 +99,13 @@ function extreme(condition: AlertCondition, a: number, b: number): number {
 
 // Instants are compared as numbers throughout: a relational operator on two Dates converts both
 // through valueOf, ~15 times slower, and this runs per reading and rule for 1,000-reading batches.
-export const isLate = (reading: StoredReading, watermark: Date | null) => watermark !== null && reading.recordedAt.getTime() <= watermark.getTime();
+export const isLate = (reading: EpisodeReading, watermark: Date | null) => watermark !== null && reading.recordedAt.getTime() <= watermark.getTime();
 
 /**
  * @param readings the readings this write stored (duplicates excluded), in any order
  * @param watermark the newest recordedAt the device had before this write, or null
  */
-export function planEpisodes(rules: readonly RuleState[], readings: readonly StoredReading[], watermark: Date | null): EpisodePlan {
+export function planEpisodes(rules: readonly RuleState[], readings: readonly EpisodeReading[], watermark: Date | null): EpisodePlan {
   const ordered = [...readings].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
   const plan: EpisodePlan = {advances: [], openings: []};
 
@@ -112,7 +120,7 @@ export function planEpisodes(rules: readonly RuleState[], readings: readonly Sto
       }
       return advance;
     };
-    const join = (episode: StoredEpisode, reading: StoredReading) => {
+    const join = (episode: StoredEpisode, reading: EpisodeReading) => {
       const a = advanceOf(episode);
       a.addedReadings++;
       a.peakTemperatureCelsius = a.peakTemperatureCelsius === null ? reading.temperatureCelsius : extreme(condition, a.peakTemperatureCelsius, reading.temperatureCelsius);

@@ -2,8 +2,8 @@ import {Entity, Enum, ManyToOne, Property} from "@mikro-orm/core";
 import {Default, Description, Enum as JsonEnum, Example, Format, Groups, Maximum, Minimum, ReadOnly, Required, RequiredGroups} from "@tsed/schema";
 import {BaseEntity} from "../../common/base.entity.js";
 import {Device} from "../devices/device.entity.js";
-import {JsonNumbers} from "../readings/json-numbers.keyword.js";
-import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../readings/reading.entity.js";
+import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
+import {JsonNumbers} from "../../platform/validation/json-numbers.keyword.js";
 
 export enum AlertCondition {
   ABOVE = "above",

@@ -2,7 +2,6 @@ import {BigIntType, Entity, Index, ManyToOne, Property} from "@mikro-orm/core";
 import {Description, Example, Format, Integer, Nullable, ReadOnly, Required} from "@tsed/schema";
 import {BaseEntity} from "../../common/base.entity.js";
 import {Device} from "../devices/device.entity.js";
-import {TemperatureReading} from "../readings/reading.entity.js";
 import {User} from "../users/user.entity.js";
 import {AlertRule} from "./alert-rule.entity.js";
 
@@ -27,7 +26,8 @@ export class Alert extends BaseEntity {
   @Format("uuid")
   deviceId!: string;
 
-  @ManyToOne(() => TemperatureReading, {mapToPk: true, fieldName: "reading_id", type: new BigIntType("string"), nullable: true, deleteRule: "set null"})
+  // A plain column, not a relation: alerts know readings by id only (the readings feature depends on alerts, not the reverse).
+  @Property({fieldName: "reading_id", type: new BigIntType("string"), nullable: true})
   @ReadOnly()
   @Required()
   @Nullable(String)

@@ -3,7 +3,8 @@ import {NotFoundError} from "../../common/errors.js";
 import {DeviceService} from "../devices/device.service.js";
 import {UserService} from "../users/user.service.js";
 import type {Alert} from "./alert.entity.js";
-import {type AlertFilter, AlertRepository} from "./alert.repository.js";
+import type {AlertQuery} from "./alert.models.js";
+import {AlertRepository} from "./alert.repository.js";
 
 @Injectable()
 export class AlertService {
@@ -17,9 +18,9 @@ export class AlertService {
   private alerts!: AlertRepository;
 
   /** Newest first (by firedAt), at most 50. */
-  async listForDevice(deviceId: string, filter: AlertFilter): Promise<Alert[]> {
+  async listForDevice(deviceId: string, query: AlertQuery): Promise<Alert[]> {
     await this.devices.get(deviceId);
-    return this.alerts.listForDevice(deviceId, filter);
+    return this.alerts.listForDevice(deviceId, query);
   }
 
   /** Records who acknowledged and when; acknowledging again keeps the first acknowledgement. */

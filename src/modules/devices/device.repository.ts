@@ -16,6 +16,10 @@ export class DeviceRepository {
     return this.tenant.em.findOne(Device, {id, isActive: true});
   }
 
+  findBySerialNumber(serialNumber: string) {
+    return this.tenant.em.findOne(Device, {serialNumber});
+  }
+
   listActive(page: number, pageSize: number) {
     return this.tenant.em.findAndCount(
       Device,

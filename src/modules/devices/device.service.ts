@@ -45,6 +45,11 @@ export class DeviceService {
     return device;
   }
 
+  /** The tenant's device with this serial number (active or not), or null. */
+  findBySerialNumber(serialNumber: string): Promise<Device | null> {
+    return this.devices.findBySerialNumber(serialNumber);
+  }
+
   /** The device if it exists in the tenant and is active; readings and rules need one. */
   async getActive(id: string): Promise<Device> {
     const device = await this.devices.findActiveById(id);

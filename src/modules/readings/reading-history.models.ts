@@ -1,5 +1,6 @@
 import {CollectionOf, Default, Description, Example, Format, Integer, Maximum, Minimum, Nullable, Pattern, Required} from "@tsed/schema";
-import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS, TemperatureReading} from "./reading.entity.js";
+import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
+import {TemperatureReading} from "./reading.entity.js";
 
 export const DEFAULT_HISTORY_LIMIT = 50;
 export const MAX_HISTORY_LIMIT = 500;

@@ -1,8 +1,8 @@
 import {Inject, Injectable} from "@tsed/di";
-import {queryRows} from "../../platform/db/sql.js";
+import {type Bindings, queryRows, toNativeSql} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import type {TemperatureReading} from "./reading.entity.js";
+import type {StoredReading} from "./reading.models.js";
 
 export interface HistoryFilter {
   deviceId: string;
@@ -13,8 +13,6 @@ export interface HistoryFilter {
   minTemp?: number;
   limit: number;
 }
-
-export type HistoryRow = TemperatureReading & {cursorAt: string};
 
 /**
  * History of one device, newest first, by keyset: every page is a backward range scan of the
@@ -35,49 +33,39 @@ export class ReadingHistoryRepository {
   @Inject()
   private tenant!: TenantContext;
 
-  /** `limit` rows of the page, in one statement. */
-  page(filter: HistoryFilter): Promise<HistoryRow[]> {
-    const {sql, params} = this.historyQuery(filter);
-    return queryRows<HistoryRow>(this.tenant.em, sql, params);
+  /** `limit` rows of the page, in one statement; `cursorAt` is each row's recordedAt as a cursor value. */
+  page(filter: HistoryFilter): Promise<(StoredReading & {cursorAt: string})[]> {
+    return queryRows(this.tenant.em, historySql(quoteTenantSchema(this.tenant.tenantId), filter), historyBindings(filter));
   }
 
   /** Postgres' plan of exactly the statement `page` runs. */
   async explain(filter: HistoryFilter, analyze: boolean): Promise<{query: string; plan: Record<string, unknown>[]}> {
-    const {sql, params} = this.historyQuery(filter);
     const em = this.tenant.em;
+    const sql = historySql(quoteTenantSchema(this.tenant.tenantId), filter);
+    const bindings = historyBindings(filter);
     const options = analyze ? "analyze, buffers, format json" : "format json";
-    const [row] = await queryRows<{"QUERY PLAN": Record<string, unknown>[]}>(em, `explain (${options}) ${sql}`, params);
-    return {query: em.getPlatform().formatQuery(sql, params), plan: row?.["QUERY PLAN"] ?? []};
+    const [row] = await queryRows<{"QUERY PLAN": Record<string, unknown>[]}>(em, `explain (${options}) ${sql}`, bindings);
+    const native = toNativeSql(em.getKnex(), sql, bindings);
+    return {query: em.getPlatform().formatQuery(native.sql.replace(/\$\d+/g, "?"), native.values), plan: row?.["QUERY PLAN"] ?? []};
   }
+}
 
-  private historyQuery(filter: HistoryFilter): {sql: string; params: unknown[]} {
-    const schema = quoteTenantSchema(this.tenant.tenantId);
-    const conditions = [`r."device_id" = ?`];
-    const params: unknown[] = [filter.deviceId];
-    if (filter.before !== undefined) {
-      conditions.push(`r."recorded_at" < ?::timestamptz`);
-      params.push(filter.before);
-    }
-    if (filter.from) {
-      conditions.push(`r."recorded_at" >= ?::timestamptz`);
-      params.push(filter.from.toISOString());
-    }
-    if (filter.to) {
-      conditions.push(`r."recorded_at" < ?::timestamptz`);
-      params.push(filter.to.toISOString());
-    }
-    if (filter.minTemp !== undefined) {
-      conditions.push(`r."temperature_celsius" >= ?`);
-      params.push(filter.minTemp);
-    }
-    params.push(filter.limit);
-    const sql = `select r."id", r."device_id" as "deviceId", r."temperature_celsius" as "temperatureCelsius", r."humidity",
-        r."battery_level" as "batteryLevel", r."recorded_at" as "recordedAt", r."created_at" as "createdAt",
-        to_char(r."recorded_at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "cursorAt"
-      from ${schema}."temperature_readings" r
-      where ${conditions.join(" and ")}
-      order by r."recorded_at" desc
-      limit ?`;
-    return {sql, params};
-  }
+/** The history page statement: only the filters given are part of it (each variant plans on its own). */
+export function historySql(schema: string, filter: HistoryFilter): string {
+  const conditions = [`r."device_id" = :deviceId`];
+  if (filter.before !== undefined) conditions.push(`r."recorded_at" < :before::timestamptz`);
+  if (filter.from) conditions.push(`r."recorded_at" >= :from::timestamptz`);
+  if (filter.to) conditions.push(`r."recorded_at" < :to::timestamptz`);
+  if (filter.minTemp !== undefined) conditions.push(`r."temperature_celsius" >= :minTemp`);
+  return `select r."id", r."device_id" as "deviceId", r."temperature_celsius" as "temperatureCelsius", r."humidity",
+      r."battery_level" as "batteryLevel", r."recorded_at" as "recordedAt", r."created_at" as "createdAt",
+      to_char(r."recorded_at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "cursorAt"
+    from ${schema}."temperature_readings" r
+    where ${conditions.join(" and ")}
+    order by r."recorded_at" desc
+    limit :limit`;
+}
+
+function historyBindings(filter: HistoryFilter): Bindings {
+  return {deviceId: filter.deviceId, before: filter.before, from: filter.from, to: filter.to, minTemp: filter.minTemp, limit: filter.limit};
 }

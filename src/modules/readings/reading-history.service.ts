@@ -1,24 +1,9 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {DeviceService} from "../devices/device.service.js";
-import type {TemperatureReading} from "./reading.entity.js";
-import {DEFAULT_HISTORY_LIMIT} from "./reading-history.models.js";
-import {type HistoryFilter, type HistoryRow, ReadingHistoryRepository} from "./reading-history.repository.js";
-
-export interface HistoryRequest {
-  limit: number;
-  cursor?: string;
-  from?: Date;
-  to?: Date;
-  minTemp?: number;
-}
-
-export interface HistoryPage {
-  data: TemperatureReading[];
-  hasNextPage: boolean;
-  nextCursor: string | null;
-  count: number;
-}
+import type {StoredReading} from "./reading.models.js";
+import {DEFAULT_HISTORY_LIMIT, type ReadingHistoryQuery, type ReadingPage} from "./reading-history.models.js";
+import {type HistoryFilter, ReadingHistoryRepository} from "./reading-history.repository.js";
 
 const CURSOR_VERSION = 1;
 const CURSOR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -52,13 +37,13 @@ export class ReadingHistoryService {
   private history!: ReadingHistoryRepository;
 
   /** Two statements whatever the page size: the device check and the page. */
-  async page(deviceId: string, request: HistoryRequest): Promise<HistoryPage> {
-    const filter = this.toFilter(deviceId, request);
+  async page(deviceId: string, query: ReadingHistoryQuery): Promise<ReadingPage> {
+    const filter = this.toFilter(deviceId, query);
     await this.devices.get(deviceId);
     // One row more than asked tells whether another page follows, without a count.
-    const rows = await this.history.page({...filter, limit: request.limit + 1});
-    const hasNextPage = rows.length > request.limit;
-    const data = rows.slice(0, request.limit);
+    const rows = await this.history.page({...filter, limit: query.limit + 1});
+    const hasNextPage = rows.length > query.limit;
+    const data = rows.slice(0, query.limit);
     return {
       data: data.map(toReading),
       hasNextPage,
@@ -67,7 +52,7 @@ export class ReadingHistoryService {
     };
   }
 
-  async latest(deviceId: string): Promise<TemperatureReading> {
+  async latest(deviceId: string): Promise<StoredReading> {
     await this.devices.get(deviceId);
     const [row] = await this.history.page({deviceId, limit: 1});
     if (!row) throw new NotFoundError("Reading of device", deviceId);
@@ -80,21 +65,23 @@ export class ReadingHistoryService {
     return this.history.explain({deviceId, from, limit: DEFAULT_HISTORY_LIMIT + 1}, analyze);
   }
 
-  private toFilter(deviceId: string, request: HistoryRequest): HistoryFilter {
-    if (request.from && request.to && request.from.getTime() >= request.to.getTime()) {
+  private toFilter(deviceId: string, query: ReadingHistoryQuery): HistoryFilter {
+    if (query.from && query.to && query.from.getTime() >= query.to.getTime()) {
       throw new InvalidInputError("`from` must be before `to` (from is inclusive, to exclusive)", [{field: "from"}, {field: "to"}]);
     }
     return {
       deviceId,
-      before: request.cursor === undefined ? undefined : decodeCursor(request.cursor),
-      from: request.from,
-      to: request.to,
-      minTemp: request.minTemp,
-      limit: request.limit
+      before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+      from: query.from,
+      to: query.to,
+      minTemp: query.minTemp,
+      limit: query.limit
     };
   }
 }
 
-function toReading({cursorAt: _cursorAt, ...reading}: HistoryRow): TemperatureReading {
-  return reading as TemperatureReading;
+/** The row without its cursor value. */
+function toReading(row: StoredReading & {cursorAt: string}): StoredReading {
+  const {id, deviceId, temperatureCelsius, humidity, batteryLevel, recordedAt, createdAt} = row;
+  return {id, deviceId, temperatureCelsius, humidity, batteryLevel, recordedAt, createdAt};
 }

@@ -6,7 +6,7 @@ import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {IngestionRateLimitMiddleware} from "../../platform/rate-limit/ingestion-rate-limit.middleware.js";
 import {TemperatureReading} from "./reading.entity.js";
-import {BatchReceipt, MAX_BATCH_SIZE, ReadingBatch, ReadingCreated, type ReadingJson, readingInputOf} from "./reading.models.js";
+import {BatchReceipt, MAX_BATCH_SIZE, ReadingBatch, ReadingCreated, readingInputOf} from "./reading.models.js";
 import {ReadingService} from "./reading.service.js";
 import {batchReceiptJson} from "./receipt-json.js";
 
@@ -40,7 +40,7 @@ export class ReadingController {
     @BodyParams({useMapper: false}) @Required() @Groups("create") body: TemperatureReading,
     @Context() $ctx: Context
   ): Promise<string> {
-    const result = await this.readings.recordOne(deviceId, readingInputOf(body as unknown as ReadingJson));
+    const result = await this.readings.recordOne(deviceId, readingInputOf(body));
     $ctx.response.status(result.duplicate ? 200 : 201);
     return JSON.stringify(result);
   }
@@ -58,7 +58,6 @@ export class ReadingController {
   @(Returns(429, ErrorBody).Description("Per-device or per-tenant ingestion rate exceeded; see Retry-After"))
   @UseBefore(IngestionRateLimitMiddleware)
   async createBatch(@PathParams("deviceId") @Format("uuid") deviceId: string, @BodyParams({useMapper: false}) @Required() @Groups("create") body: ReadingBatch): Promise<string> {
-    const readings = (body as unknown as {readings: ReadingJson[]}).readings;
-    return batchReceiptJson(await this.readings.recordBatch(deviceId, readings.map(readingInputOf)));
+    return batchReceiptJson(await this.readings.recordBatch(deviceId, body.readings.map(readingInputOf)));
   }
 }

@@ -1,10 +1,8 @@
 import {BigIntType, Entity, ManyToOne, OptionalProps, PrimaryKey, Property, Unique} from "@mikro-orm/core";
 import {Description, Example, Format, Groups, Maximum, Minimum, Nullable, ReadOnly, Required} from "@tsed/schema";
+import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
+import {JsonNumbers} from "../../platform/validation/json-numbers.keyword.js";
 import {Device} from "../devices/device.entity.js";
-import {JsonNumbers} from "./json-numbers.keyword.js";
-
-export const MIN_TEMPERATURE_CELSIUS = -273.15;
-export const MAX_TEMPERATURE_CELSIUS = 1000;
 
 /**
  * One temperature sample. The unique (device_id, recorded_at) index makes a retried post a

@@ -8,28 +8,29 @@ export const MAX_BATCH_SIZE = 1_000;
 /** How far in the future (device clock ahead of ours) a recordedAt may be. */
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
-/** The stored columns of a reading, as returned by the API (the TemperatureReading model). */
-export type ReadingData = Pick<TemperatureReading, "id" | "deviceId" | "temperatureCelsius" | "humidity" | "batteryLevel" | "recordedAt" | "createdAt">;
-
-/** What the client sends for one reading: the `create` group of TemperatureReading. */
-export type ReadingInput = Pick<TemperatureReading, "temperatureCelsius" | "humidity" | "batteryLevel" | "recordedAt">;
-
-/** A reading as it arrives on the wire, once validated against the `create` group of TemperatureReading. */
-export interface ReadingJson {
+/** What a device sends for one reading (the `create` group of TemperatureReading), parsed. */
+export interface ReadingInput {
   temperatureCelsius: number;
-  humidity?: number | null;
-  batteryLevel?: number | null;
-  /** ISO 8601 with an offset (format `date-time`, checked by the schema). */
-  recordedAt: string;
+  humidity: number | null;
+  batteryLevel: number | null;
+  recordedAt: Date;
+}
+
+/** A reading as stored, and as the API returns it (the TemperatureReading model), as a plain object. */
+export interface StoredReading extends ReadingInput {
+  id: string;
+  deviceId: string;
+  createdAt: Date;
 }
 
 /**
  * The ingestion routes validate their body against the models (AJV, the same schema as the
  * OpenAPI document) but skip json-mapper, which would build a MikroORM entity instance per reading
  * (~14 ms per 1,000): this makes the input from the validated JSON, and nothing else is read.
+ * Unmapped, `recordedAt` is still the ISO 8601 text the schema checked, hence `new Date`.
  */
-export function readingInputOf(json: ReadingJson): ReadingInput {
-  return {temperatureCelsius: json.temperatureCelsius, humidity: json.humidity ?? null, batteryLevel: json.batteryLevel ?? null, recordedAt: new Date(json.recordedAt)};
+export function readingInputOf(body: TemperatureReading): ReadingInput {
+  return {temperatureCelsius: body.temperatureCelsius, humidity: body.humidity ?? null, batteryLevel: body.batteryLevel ?? null, recordedAt: new Date(body.recordedAt)};
 }
 
 const EXAMPLE_READINGS = [

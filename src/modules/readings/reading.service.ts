@@ -1,23 +1,9 @@
 import {Inject, Injectable} from "@tsed/di";
-import {alertsOpened as alertsOpenedCounter, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
 import {ConflictError, InvalidInputError} from "../../common/errors.js";
-import type {AlertData} from "../alerts/alert.repository.js";
-import {type ReadingData, type ReadingInput, MAX_FUTURE_SKEW_MS, ReceiptStatus} from "./reading.models.js";
+import {alertsOpened as alertsOpenedCounter, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
+import {type BatchReceipt, MAX_FUTURE_SKEW_MS, type ReadingCreated, type ReadingInput, ReceiptStatus} from "./reading.models.js";
 import {ReadingRepository} from "./reading.repository.js";
 import {ReadingWriter} from "./reading-writer.service.js";
-
-export interface RecordedReading {
-  reading: ReadingData;
-  alerts: AlertData[];
-  duplicate: boolean;
-}
-
-export interface BatchResult {
-  inserted: number;
-  duplicates: number;
-  alertsFired: number;
-  items: {index: number; recordedAt: Date; status: ReceiptStatus; id?: string}[];
-}
 
 @Injectable()
 export class ReadingService {
@@ -31,15 +17,12 @@ export class ReadingService {
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device
    * is not an active device of the tenant: the write checks it in its INSERT.
    */
-  async recordOne(deviceId: string, input: ReadingInput): Promise<RecordedReading> {
+  async recordOne(deviceId: string, input: ReadingInput): Promise<ReadingCreated> {
     assertNotInFuture([input], () => "");
-    const {inserted, createdAt, alerts, alertsOpened: opened} = await this.writer.write(deviceId, [input]);
+    const {inserted, alerts, alertsOpened: opened} = await this.writer.write(deviceId, [input]);
     countCommitted(1, inserted.length, opened);
     const [stored] = inserted;
-    if (stored) {
-      const {id, temperatureCelsius, humidity, batteryLevel, recordedAt} = stored;
-      return {reading: {id, deviceId, temperatureCelsius, humidity: humidity ?? null, batteryLevel: batteryLevel ?? null, recordedAt, createdAt}, alerts, duplicate: false};
-    }
+    if (stored) return {reading: stored, alerts, duplicate: false};
     const existing = await this.readings.findByRecordedAt(deviceId, input.recordedAt);
     if (!existing) throw new ConflictError("The reading this one duplicates was removed meanwhile; retry");
     return {reading: existing, alerts: [], duplicate: true};
@@ -51,7 +34,7 @@ export class ReadingService {
    * A recordedAt repeated inside the batch is stored once (first occurrence wins). 404
    * (NotFoundError) when the device is not an active device of the tenant.
    */
-  async recordBatch(deviceId: string, inputs: readonly ReadingInput[]): Promise<BatchResult> {
+  async recordBatch(deviceId: string, inputs: readonly ReadingInput[]): Promise<BatchReceipt> {
     assertNotInFuture(inputs, (index) => `/readings/${index}`);
 
     const firstIndexByTime = new Map<number, number>();

@@ -1,4 +1,4 @@
-import type {BatchResult} from "./reading.service.js";
+import type {BatchReceipt} from "./reading.models.js";
 
 const DAY_MS = 86_400_000;
 /** 0000-01-01T00:00:00.000Z and 10000-01-01T00:00:00.000Z: toISOString writes 4-digit years in between. */
@@ -33,7 +33,7 @@ export function isoFormatter(): (instant: Date) => string {
  * The BatchReceipt model as JSON text, written directly: the same document JSON.stringify would
  * give (`items[].id` only on accepted items), in a third of the time for 1,000 items.
  */
-export function batchReceiptJson({inserted, duplicates, alertsFired, items}: BatchResult): string {
+export function batchReceiptJson({inserted, duplicates, alertsFired, items}: BatchReceipt): string {
   const iso = isoFormatter();
   let json = `{"inserted":${inserted},"duplicates":${duplicates},"alertsFired":${alertsFired},"items":[`;
   for (let i = 0; i < items.length; i++) {

@@ -2,9 +2,9 @@ import {Inject} from "@tsed/di";
 import {JobController, type JobMethods} from "@tsed/bullmq";
 import type {Job} from "bullmq";
 import {jobDuration} from "../../platform/observability/metrics.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../../platform/queue/queues.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
 import {type AggregationPayload, AggregationService} from "./aggregation.service.js";
-import type {RecomputeResult} from "./daily-stats-refresher.service.js";
+import type {RecomputeResult} from "./daily-stats-recompute.service.js";
 
 /** Fired by the nightly job scheduler: one aggregation job per registered tenant. */
 @JobController(AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_QUEUE)

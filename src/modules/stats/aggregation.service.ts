@@ -5,12 +5,12 @@ import {Logger} from "@tsed/logger";
 import {type Job, type JobsOptions, type Queue, UnrecoverableError} from "bullmq";
 import {InvalidInputError, NotFoundError, ServiceUnavailableError} from "../../common/errors.js";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../../platform/queue/queues.js";
-import {withTimeout} from "../../platform/queue/with-timeout.js";
+import {withTimeout} from "../../platform/async/with-timeout.js";
 import {isValidTenantId} from "../../platform/tenancy/tenant-id.js";
-import {DailyStatsRefresher, type RecomputeProgress, type RecomputeResult} from "./daily-stats-refresher.service.js";
+import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
+import {DailyStatsRecompute, type RecomputeProgress, type RecomputeResult} from "./daily-stats-recompute.service.js";
 import {addDays, isCalendarDate, localDate} from "./local-time.js";
-import {TenantSettingsRepository} from "./tenant-settings.repository.js";
 
 /** Every payload carries its tenant (and the local day, resolved when it was enqueued). */
 export interface AggregationPayload {
@@ -65,10 +65,10 @@ export class AggregationService {
   private queue!: Queue<AggregationPayload>;
 
   @Inject()
-  private tenants!: TenantSettingsRepository;
+  private tenants!: TenantRegistry;
 
   @Inject()
-  private refresher!: DailyStatsRefresher;
+  private recompute!: DailyStatsRecompute;
 
   @Inject()
   private logger!: Logger;
@@ -156,7 +156,7 @@ export class AggregationService {
     const {tenantId, date} = payload;
     const started = Date.now();
     let lastLog = started;
-    const result = await this.refresher.recomputeDay(tenantId, date, async (progress) => {
+    const result = await this.recompute.recomputeDay(tenantId, date, async (progress) => {
       const percent = Math.floor((100 * progress.devicesDone) / Math.max(1, progress.devicesTotal));
       await job.updateProgress({...progress, percent} satisfies JobProgress);
       if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
@@ -173,10 +173,12 @@ export class AggregationService {
    * (and run them then): the call is only made on a ready connection, and bounded in time.
    */
   private async redis<T>(call: () => Promise<T>): Promise<T> {
-    const unavailable = () => new ServiceUnavailableError("The job queue (Redis) is unavailable; retry later");
-    if (this.redisClient.status !== "ready") throw unavailable();
+    const unavailable = () => {
+      throw new ServiceUnavailableError("The job queue (Redis) is unavailable; retry later");
+    };
+    if (this.redisClient.status !== "ready") unavailable();
     const client = await withTimeout(this.queue.client, REDIS_TIMEOUT_MS, unavailable);
-    if (client.status !== "ready") throw unavailable();
+    if (client.status !== "ready") unavailable();
     return withTimeout(call(), REDIS_TIMEOUT_MS, unavailable);
   }
 }

@@ -1,10 +1,19 @@
-// Providers nothing injects by type must still be loaded (components scan is disabled): the
-// after-commit hook, the BullMQ job handlers and the nightly scheduler.
-import "./daily-stats.hook.js";
+import type {Feature} from "../../common/feature.js";
+// Providers nothing injects by type must still be loaded (components scan is disabled): the BullMQ
+// job handlers and the nightly schedule.
 import "./aggregation.jobs.js";
-import "../../platform/queue/nightly-scheduler.js";
-import {ReadingHistoryController} from "../readings/reading-history.controller.js";
+import {AGGREGATION_QUEUE} from "./aggregation.queue.js";
+import {AggregationController} from "./aggregation.controller.js";
+import {DailyStats} from "./daily-stats.entity.js";
 import {StatsController} from "./stats.controller.js";
 
-/** Controllers of the stats feature (history queries, daily/weekly/hourly stats), mounted under /api/v1. */
-export const statsControllers: unknown[] = [ReadingHistoryController, StatsController];
+/**
+ * DailyStats (analytics database): refreshed after every write of readings, recomputed nightly
+ * and on an admin's request; the daily, weekly (cached) and hourly statistics routes.
+ */
+export const statsFeature: Feature = {
+  name: "stats",
+  controllers: [StatsController, AggregationController],
+  analyticsEntities: [DailyStats],
+  queues: [AGGREGATION_QUEUE]
+};

@@ -4,12 +4,7 @@ import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import type {DayTotal} from "../readings/readings-written.js";
-
-/** The statistics of one device over one local day (of all its readings, or of those a write added). */
-export interface DayAggregate extends DayTotal {
-  deviceId: string;
-}
+import type {DeviceDayTotal} from "./day-totals.js";
 
 export interface HourAggregate {
   start: Date;
@@ -18,6 +13,35 @@ export interface HourAggregate {
   minTemperatureCelsius: number;
   maxTemperatureCelsius: number;
 }
+
+/**
+ * The totals of one local day (`:day`, in `:timezone`) of every device of a tenant. The bounds are
+ * constants of the statement (the timezone is a parameter, not a subquery), so the planner
+ * estimates the day's rows and can choose the BRIN range or a parallel scan.
+ */
+export const tenantDaySql = (schema: string) => `select r."device_id" as "deviceId", :day::date::text as "date",
+    count(*)::int as "readingCount",
+    avg(r."temperature_celsius") as "avgTemperatureCelsius",
+    min(r."temperature_celsius") as "minTemperatureCelsius",
+    max(r."temperature_celsius") as "maxTemperatureCelsius"
+  from ${schema}."temperature_readings" r
+  where r."recorded_at" >= (:day::date::timestamp at time zone :timezone)
+    and r."recorded_at" < ((:day::date + 1)::timestamp at time zone :timezone)
+  group by r."device_id"
+  order by r."device_id"`;
+
+/** Hourly buckets of `:deviceId` over the last `:hours` local hours of `:timezone`, the current one included. */
+export const hourlySql = (schema: string) => `select date_trunc('hour', r."recorded_at", :timezone) as "start",
+    count(*)::int as "readingCount",
+    avg(r."temperature_celsius") as "avgTemperatureCelsius",
+    min(r."temperature_celsius") as "minTemperatureCelsius",
+    max(r."temperature_celsius") as "maxTemperatureCelsius"
+  from ${schema}."temperature_readings" r
+  where r."device_id" = :deviceId
+    and r."recorded_at" >= date_trunc('hour', now(), :timezone) - (:hours - 1) * interval '1 hour'
+    and r."recorded_at" < date_trunc('hour', now(), :timezone) + interval '1 hour'
+  group by 1
+  order by 1`;
 
 /** The nightly GROUP BY of a large tenant may outlast the API's statement timeout. */
 const NIGHTLY_STATEMENT_TIMEOUT_MS = 15 * 60_000;
@@ -42,23 +66,10 @@ export class ReadingAggregatesRepository {
    * per device; Node receives one row per device, however many readings there are. A large
    * tenant's day may take longer than the API's statement timeout: this statement gets its own.
    */
-  forDay(tenantId: string, date: string, timezone: string): Promise<DayAggregate[]> {
-    const schema = quoteTenantSchema(tenantId);
-    // The bounds are constants of the statement (the timezone is a parameter, not a subquery), so
-    // the planner estimates the day's rows and can choose the BRIN range or a parallel scan.
-    const sql = `select r."device_id" as "deviceId", ?::date::text as "date",
-        count(*)::int as "readingCount",
-        avg(r."temperature_celsius") as "avgTemperatureCelsius",
-        min(r."temperature_celsius") as "minTemperatureCelsius",
-        max(r."temperature_celsius") as "maxTemperatureCelsius"
-      from ${schema}."temperature_readings" r
-      where r."recorded_at" >= (?::date::timestamp at time zone ?)
-        and r."recorded_at" < ((?::date + 1)::timestamp at time zone ?)
-      group by r."device_id"
-      order by r."device_id"`;
+  forDay(tenantId: string, date: string, timezone: string): Promise<DeviceDayTotal[]> {
     return this.orm.em.fork().transactional(async (em) => {
       await em.execute(`set local statement_timeout = ${NIGHTLY_STATEMENT_TIMEOUT_MS}`);
-      return queryRows<DayAggregate>(em, sql, [date, date, timezone, date, timezone]);
+      return queryRows<DeviceDayTotal>(em, tenantDaySql(quoteTenantSchema(tenantId)), {day: date, timezone});
     });
   }
 
@@ -68,18 +79,6 @@ export class ReadingAggregatesRepository {
    * (e.g. :30 UTC for Asia/Kolkata) and keeps the two 01:00 hours of a fall-back night apart.
    */
   hourly(deviceId: string, hours: number, timezone: string): Promise<HourAggregate[]> {
-    const schema = quoteTenantSchema(this.tenant.tenantId);
-    const sql = `select date_trunc('hour', r."recorded_at", ?) as "start",
-        count(*)::int as "readingCount",
-        avg(r."temperature_celsius") as "avgTemperatureCelsius",
-        min(r."temperature_celsius") as "minTemperatureCelsius",
-        max(r."temperature_celsius") as "maxTemperatureCelsius"
-      from ${schema}."temperature_readings" r
-      where r."device_id" = ?
-        and r."recorded_at" >= date_trunc('hour', now(), ?) - (? - 1) * interval '1 hour'
-        and r."recorded_at" < date_trunc('hour', now(), ?) + interval '1 hour'
-      group by 1
-      order by 1`;
-    return queryRows<HourAggregate>(this.tenant.em, sql, [timezone, deviceId, timezone, hours, timezone]);
+    return queryRows<HourAggregate>(this.tenant.em, hourlySql(quoteTenantSchema(this.tenant.tenantId)), {deviceId, hours, timezone});
   }
 }

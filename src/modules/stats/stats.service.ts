@@ -1,13 +1,13 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
+import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {DeviceService} from "../devices/device.service.js";
 import type {DailyStats} from "./daily-stats.entity.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {addDays, localDate, localIsoString} from "./local-time.js";
 import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
 import {type HourlyStats, MAX_DAILY_RANGE_DAYS, type WeeklyStats} from "./stats.models.js";
-import {TenantSettingsRepository} from "./tenant-settings.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
 /** Statistics of one device of the request's tenant: daily rows, the weekly dashboard, hourly buckets. */
@@ -20,7 +20,7 @@ export class StatsService {
   private devices!: DeviceService;
 
   @Inject()
-  private settings!: TenantSettingsRepository;
+  private tenants!: TenantRegistry;
 
   @Inject()
   private dailyStats!: DailyStatsRepository;
@@ -36,7 +36,7 @@ export class StatsService {
     let end = to;
     let start = from;
     if (!end || !start) {
-      end ??= localDate(new Date(), await this.settings.timezoneOf(this.tenant.tenantId));
+      end ??= localDate(new Date(), await this.tenants.timezoneOf(this.tenant.tenantId));
       start ??= addDays(end, -29);
     }
     if (start > end) throw new InvalidInputError("`from` must not be after `to`");
@@ -55,7 +55,7 @@ export class StatsService {
     if (cached?.body && cached.body.to === localDate(new Date(), cached.body.timezone)) return cached.body;
 
     await this.devices.get(deviceId);
-    const timezone = await this.settings.timezoneOf(tenantId);
+    const timezone = await this.tenants.timezoneOf(tenantId);
     const to = localDate(new Date(), timezone);
     const from = addDays(to, -6);
     const days = await this.dailyStats.findRange(tenantId, deviceId, from, to);
@@ -66,13 +66,13 @@ export class StatsService {
 
   async hourly(deviceId: string, hours: number): Promise<HourlyStats> {
     await this.devices.get(deviceId);
-    const timezone = await this.settings.timezoneOf(this.tenant.tenantId);
+    const timezone = await this.tenants.timezoneOf(this.tenant.tenantId);
     const rows = await this.aggregates.hourly(deviceId, hours, timezone);
     return {
       deviceId,
       timezone,
       hours,
-      buckets: rows.map((row) => ({...row, start: new Date(row.start), localStart: localIsoString(new Date(row.start), timezone)}))
+      buckets: rows.map((row) => ({...row, localStart: localIsoString(row.start, timezone)}))
     };
   }
 }

@@ -42,7 +42,7 @@ export class WeeklyStatsCache {
   /** The cached body and the generation it must be stored under on a miss. */
   async get<T>(tenantId: string, deviceId: string): Promise<{body?: T; gen: string} | undefined> {
     try {
-      if (!(await this.replayPending())) return undefined;
+      await this.replayPending();
       const [raw, gen] = await this.redis.mget(weeklyKey(tenantId, deviceId), generationKey(tenantId, deviceId));
       this.recovered();
       const current = gen ?? "0";
@@ -100,9 +100,9 @@ export class WeeklyStatsCache {
     if (!results || failure) throw failure ?? new Error("Redis transaction aborted");
   }
 
-  /** True when no invalidation is outstanding (so cached values can be trusted). */
-  private async replayPending(): Promise<boolean> {
-    if (!this.pendingOverflow && this.pending.size === 0) return true;
+  /** Delivers the invalidations that failed, so that cached values can be trusted again; throws while Redis is down. */
+  private async replayPending(): Promise<void> {
+    if (!this.pendingOverflow && this.pending.size === 0) return;
     if (this.pendingOverflow) {
       // Too many lost invalidations to replay one by one: drop every weekly summary.
       await this.deleteMatching("stats:weekly:*");
@@ -114,7 +114,6 @@ export class WeeklyStatsCache {
       for (const key of keys) this.pending.delete(key);
     }
     this.logger.info({event: "STATS_CACHE_INVALIDATIONS_REPLAYED"});
-    return true;
   }
 
   private async deleteMatching(pattern: string) {

@@ -1,10 +1,10 @@
-import {constant} from "@tsed/di";
+import {Inject} from "@tsed/di";
 import {Req} from "@tsed/platform-http";
 import {Arg, type BeforeInstall, type OnVerify, Protocol} from "@tsed/passport";
 import {passportJwtSecret} from "jwks-rsa";
 import type {Request} from "express";
 import {ExtractJwt, type SecretOrKeyProvider, Strategy, type StrategyOptionsWithoutRequest, type StrategyOptionsWithRequest, type VerifyCallbackWithRequest} from "passport-jwt";
-import type {Env} from "../../config/env.js";
+import {AppConfig} from "../../config/app-config.js";
 import {type AccessTokenPayload, toAuthUser} from "./auth-user.js";
 
 export const JWT_PROTOCOL = "jwt";
@@ -105,8 +105,11 @@ export class CachingJwtStrategy extends Strategy {
   } as StrategyOptionsWithoutRequest
 })
 export class JwtProtocol implements OnVerify, BeforeInstall {
+  @Inject()
+  private config!: AppConfig;
+
   $beforeInstall(settings: StrategyOptionsWithoutRequest): StrategyOptionsWithoutRequest {
-    const auth = constant<Env["auth"]>("auth")!;
+    const {auth} = this.config;
     return {
       ...settings,
       issuer: auth.issuer,
@@ -129,7 +132,7 @@ export class JwtProtocol implements OnVerify, BeforeInstall {
 
   $onVerify(@Req() _req: Req, @Arg(0) payload: AccessTokenPayload) {
     // `false` makes @tsed/passport answer 401.
-    return toAuthUser(payload, constant<Env["auth"]>("auth")!.tenantClaim) ?? false;
+    return toAuthUser(payload, this.config.auth.tenantClaim) ?? false;
   }
 }
 

@@ -1,7 +1,6 @@
-import {constant, injectable} from "@tsed/di";
-import {logger} from "@tsed/di";
+import {inject, injectable, logger} from "@tsed/di";
 import {Redis, type RedisOptions} from "ioredis";
-import type {Env} from "../../config/env.js";
+import {AppConfig} from "../../config/app-config.js";
 
 /**
  * The app's Redis client (cache, rate limits). Commands fail fast while Redis is down (no offline
@@ -27,7 +26,7 @@ export function redisOptions(url: string, overrides: RedisOptions = {}): RedisOp
 injectable(RedisClient)
   .factory(() => {
     const client = new Redis(
-      redisOptions(constant<Env>("env")!.redisUrl, {
+      redisOptions(inject(AppConfig).redisUrl, {
         connectionName: "smart-thermo-app",
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,

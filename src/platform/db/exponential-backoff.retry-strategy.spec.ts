@@ -7,13 +7,15 @@ import {backoffDelay, DEFAULT_RETRY_POLICY, ExponentialBackoffRetryStrategy, typ
 const pgError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`pg error ${code}`), {code, ...extra});
 const serializationFailure = () => new DeadlockException(pgError("40001"));
 const deadlock = () => new DeadlockException(pgError("40P01"));
-const openAlertRace = () => new UniqueConstraintViolationException(pgError("23505", {constraint: "alerts_one_open_per_rule"}));
+const RACE_CONSTRAINT = "alerts_one_open_per_rule";
+const openAlertRace = () => new UniqueConstraintViolationException(pgError("23505", {constraint: RACE_CONSTRAINT}));
+const retryable = new Set([RACE_CONSTRAINT]);
 
 function strategy(random = () => 0.5) {
   const logged: unknown[] = [];
   const slept: number[] = [];
   const events: RetryEvent[] = [];
-  const s = new ExponentialBackoffRetryStrategy({info: (entry: unknown) => logged.push(entry)});
+  const s = new ExponentialBackoffRetryStrategy({info: (entry: unknown) => logged.push(entry)}, [RACE_CONSTRAINT]);
   s.random = random;
   s.sleep = async (ms) => {
     slept.push(ms);
@@ -50,7 +52,7 @@ describe("ExponentialBackoffRetryStrategy", () => {
     expect(logged[0]).toEqual({event: "TRANSACTION_RETRY", attempt: 1, delayMs: 15, ceilingMs: 20, reason: "serialization_failure"});
   });
 
-  it("retries deadlocks, the one-open-alert race and our own concurrent-change check", async () => {
+  it("retries deadlocks, a race on a unique index declared retryable and our own concurrent-change check", async () => {
     const {s, events} = strategy();
     const task = failing(deadlock(), openAlertRace(), new ConcurrentChangeError("alert changed"));
     await expect(s.acquire(task)).resolves.toBe("done");
@@ -93,10 +95,10 @@ describe("ExponentialBackoffRetryStrategy", () => {
   });
 
   it("classifies raw pg errors by SQLSTATE as well", () => {
-    expect(retryReason(pgError("40001"))).toBe("serialization_failure");
-    expect(retryReason(pgError("40P01"))).toBe("deadlock");
-    expect(retryReason(pgError("23505", {constraint: "alerts_one_open_per_rule"}))).toBe("unique_violation:alerts_one_open_per_rule");
-    expect(retryReason(pgError("23505", {constraint: "temperature_readings_device_recorded_at_unique"}))).toBeUndefined();
-    expect(retryReason(undefined)).toBeUndefined();
+    expect(retryReason(pgError("40001"), retryable)).toBe("serialization_failure");
+    expect(retryReason(pgError("40P01"), retryable)).toBe("deadlock");
+    expect(retryReason(pgError("23505", {constraint: "alerts_one_open_per_rule"}), retryable)).toBe("unique_violation:alerts_one_open_per_rule");
+    expect(retryReason(pgError("23505", {constraint: "temperature_readings_device_recorded_at_unique"}), retryable)).toBeUndefined();
+    expect(retryReason(undefined, retryable)).toBeUndefined();
   });
 });

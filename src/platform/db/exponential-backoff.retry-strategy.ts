@@ -5,6 +5,7 @@ import {Logger} from "@tsed/logger";
 import type {RetryStrategy} from "@tsed/mikro-orm";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {ConcurrentChangeError} from "./concurrent-change.error.js";
+import {RETRYABLE_UNIQUE_CONSTRAINT} from "./retryable-constraint.js";
 
 export interface RetryPolicy {
   /** Ceiling of the first retry's delay; it doubles with each further attempt. */
@@ -16,13 +17,6 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {baseDelayMs: 20, maxDelayMs: 1_000, maxAttempts: 5};
-
-/**
- * Unique indexes whose violation means "a concurrent transaction got there first": re-running the
- * transaction makes it see that row and take the other branch (update the open alert instead of
- * opening a second one). Any other unique violation is a real conflict and is not retried.
- */
-export const RETRYABLE_UNIQUE_CONSTRAINTS: ReadonlySet<string> = new Set(["alerts_one_open_per_rule"]);
 
 export type RetryReason = "serialization_failure" | "deadlock" | `unique_violation:${string}`;
 
@@ -39,8 +33,11 @@ export interface RetryEvent {
 
 export type RetryListener = (event: RetryEvent) => void;
 
-/** Why an error is worth re-running the transaction for, or undefined when it is not. */
-export function retryReason(error: unknown): RetryReason | undefined {
+/**
+ * Why an error is worth re-running the transaction for, or undefined when it is not.
+ * @param retryableConstraints unique indexes whose violation is a race, not a conflict (retryableUniqueConstraint)
+ */
+export function retryReason(error: unknown, retryableConstraints: ReadonlySet<string>): RetryReason | undefined {
   if (error instanceof ConcurrentChangeError) return "serialization_failure";
   const {code, constraint} = (error ?? {}) as {code?: unknown; constraint?: unknown};
   // MikroORM maps both 40001 and 40P01 to DeadlockException and keeps the SQLSTATE in `code`.
@@ -48,7 +45,7 @@ export function retryReason(error: unknown): RetryReason | undefined {
   if (code === "40P01") return "deadlock";
   if (error instanceof DeadlockException) return "deadlock";
   const uniqueViolation = error instanceof UniqueConstraintViolationException || code === "23505";
-  if (uniqueViolation && typeof constraint === "string" && RETRYABLE_UNIQUE_CONSTRAINTS.has(constraint)) {
+  if (uniqueViolation && typeof constraint === "string" && retryableConstraints.has(constraint)) {
     return `unique_violation:${constraint}`;
   }
   return undefined;
@@ -68,7 +65,8 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
 
 /**
  * The RetryStrategy of `@Transactional({retry: true})`: re-runs the whole transaction on
- * serialization failures, deadlocks and the unique violations listed above, with exponential,
+ * serialization failures, deadlocks and the unique violations the features declared retryable
+ * (retryableUniqueConstraint), with exponential,
  * jittered backoff and a bounded number of attempts. Anything else fails at once. When the
  * attempts run out the caller gets a 503 with Retry-After (the write may well succeed a moment
  * later), never a 500.
@@ -83,8 +81,16 @@ export class ExponentialBackoffRetryStrategy implements RetryStrategy {
   sleep: (ms: number) => Promise<unknown> = (ms) => sleepFor(ms);
 
   private readonly listeners = new Set<RetryListener>();
+  private readonly retryableConstraints: ReadonlySet<string>;
 
-  constructor(@Inject(Logger) private readonly logger: {info(entry: RetryEvent): unknown}) {}
+  constructor(@Inject(Logger) private readonly logger: {info(entry: RetryEvent): unknown}, @Inject(RETRYABLE_UNIQUE_CONSTRAINT) retryableConstraints: string[]) {
+    this.retryableConstraints = new Set(retryableConstraints);
+  }
+
+  /** Why re-running a transaction that failed with `error` may succeed, or undefined when it cannot. */
+  retryReason(error: unknown): RetryReason | undefined {
+    return retryReason(error, this.retryableConstraints);
+  }
 
   /** Observe retries (tests, metrics). Returns the function that stops observing. */
   onRetry(listener: RetryListener): () => void {
@@ -98,7 +104,7 @@ export class ExponentialBackoffRetryStrategy implements RetryStrategy {
       try {
         return (await task()) as Result;
       } catch (error) {
-        const reason = retryReason(error);
+        const reason = this.retryReason(error);
         if (!reason) throw error;
         if (attempt >= this.policy.maxAttempts) throw exhausted(error, attempt, reason);
         const {ceilingMs, delayMs} = backoffDelay(attempt, this.policy, this.random);

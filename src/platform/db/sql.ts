@@ -1,9 +1,17 @@
 import {createHash} from "node:crypto";
 import type {EntityManager, Knex} from "@mikro-orm/postgresql";
+import pg from "pg";
+
+/** Values of a statement's named parameters: `:deviceId` in the SQL takes `bindings.deviceId`. */
+export type Bindings = Readonly<Record<string, unknown>>;
 
 /**
- * Runs one SQL statement with bound parameters (`?` placeholders, sent to Postgres as `$n`) on the
- * entity manager's connection, inside its transaction when it has one, and returns the rows.
+ * Runs one SQL statement with bound, named parameters (`:name` placeholders, sent to Postgres as
+ * `$n`; a cast reads `:name::uuid`) on the entity manager's connection, inside its transaction
+ * when it has one, and returns the rows. Columns are aliased to the camelCase property names of
+ * the row type in the SQL itself (`"device_id" as "deviceId"`), and timestamps arrive as Dates
+ * (ROW_TYPES): the rows are the typed objects, with no mapping code. (Values inside JSON built by
+ * the statement stay JSON: timestamps there are text.)
  *
  * MikroORM's `em.execute()` inlines parameters into the SQL text (escaped, but not bound) and
  * re-formats them on every call: every raw statement of the project goes through here instead.
@@ -11,11 +19,12 @@ import type {EntityManager, Knex} from "@mikro-orm/postgresql";
  * `UniqueConstraintViolationException`, ...) exactly as the ORM's own queries would be, so the
  * RetryStrategy and the error filter see the same types.
  */
-export async function queryRows<T>(em: EntityManager, sql: string, params: readonly unknown[], options: QueryOptions = {}): Promise<T[]> {
-  const query = em.getKnex().raw(sql, params as Knex.RawBinding[]);
+export async function queryRows<T>(em: EntityManager, sql: string, bindings: Bindings, options: QueryOptions = {}): Promise<T[]> {
+  assertBindable(sql, bindings);
+  const query = em.getKnex().raw(sql, valueDict(bindings));
   const name = options.prepare ? preparedStatementName(sql) : undefined;
   // knex hands `options` to pg's query config, where `name` makes it a prepared statement.
-  if (name) query.options({name});
+  query.options(name ? {name, types: ROW_TYPES} : {types: ROW_TYPES});
   const trx = em.getTransactionContext<Knex.Transaction>();
   if (trx) query.transacting(trx);
   try {
@@ -24,6 +33,46 @@ export async function queryRows<T>(em: EntityManager, sql: string, params: reado
   } catch (error) {
     throw em.getDriver().convertException(error as Error);
   }
+}
+
+/**
+ * The statement exactly as Postgres receives it (`$n` placeholders) and its parameter values:
+ * what the committed snapshots under src/queries/ show, and what EXPLAIN is given.
+ */
+export function toNativeSql(knex: Knex, sql: string, bindings: Bindings): {sql: string; values: unknown[]} {
+  assertBindable(sql, bindings);
+  const native = knex.raw(sql, valueDict(bindings)).toSQL().toNative();
+  return {sql: native.sql, values: [...native.bindings]};
+}
+
+/**
+ * How raw rows read Postgres values: pg's defaults (timestamptz and timestamp become Dates, bigint
+ * stays a string) except `date`, which stays `YYYY-MM-DD` text (a calendar day has no instant).
+ * MikroORM's connection reads every temporal type as text for its own hydration; raw statements
+ * override that per query.
+ */
+const ROW_TYPES = new pg.TypeOverrides();
+ROW_TYPES.setTypeParser(pg.types.builtins.DATE, (text: string) => text);
+
+const checkedTexts = new Set<string>();
+
+/**
+ * knex's named bindings would also replace the type of a cast named like a binding
+ * (`:date::date` binds both): such a statement is a programming error, caught on its first run.
+ */
+function assertBindable(sql: string, bindings: Bindings): void {
+  if (checkedTexts.has(sql)) return;
+  for (const name of Object.keys(bindings)) {
+    if (new RegExp(`::${name}\\b`).test(sql)) throw new Error(`SQL binding ":${name}" is also a cast (::${name}) in the statement: rename the binding`);
+  }
+  if (checkedTexts.size < 10_000) checkedTexts.add(sql);
+}
+
+/** knex leaves `:name` in the text when its value is `undefined`: an absent value is SQL NULL. */
+function valueDict(bindings: Bindings): Knex.ValueDict {
+  const values: Knex.ValueDict = {};
+  for (const key in bindings) values[key] = (bindings[key] ?? null) as Knex.Value;
+  return values;
 }
 
 export interface QueryOptions {
@@ -76,17 +125,4 @@ export function pgArray(values: readonly (number | string | null | undefined)[])
     } else text += `"${value.replace(/[\\"]/g, "\\$&")}"`;
   }
   return `${text}}`;
-}
-
-/**
- * Postgres `timestamptz` text (`2026-03-28 10:30:00.123+00`) as a Date. The MikroORM connection
- * deliberately returns timestamps as strings; the ORM parses them for entities, raw rows need this.
- */
-export function toDate(value: string | Date): Date;
-export function toDate(value: string | Date | null): Date | null;
-export function toDate(value: string | Date | null): Date | null {
-  if (value === null || value instanceof Date) return value;
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new Error(`Unexpected timestamp from Postgres: ${value}`);
-  return date;
 }

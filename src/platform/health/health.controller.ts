@@ -4,8 +4,9 @@ import type {MikroORM} from "@mikro-orm/postgresql";
 import {Controller} from "@tsed/di";
 import {Context} from "@tsed/platform-params";
 import {Description, Enum, Get, Name, Property, Required, Returns, Summary} from "@tsed/schema";
-import {ANALYTICS_CONTEXT} from "../../config/mikro-orm.config.js";
+import {withTimeout} from "../async/with-timeout.js";
 import {RedisClient} from "../cache/redis.provider.js";
+import {ANALYTICS_CONTEXT} from "../db/orm-contexts.js";
 
 type Status = "up" | "down";
 
@@ -62,17 +63,11 @@ export class HealthController {
   }
 }
 
-async function probe(check: () => Promise<unknown>): Promise<Status> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("timeout")), CHECK_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([check(), timeout]);
-    return "up";
-  } catch {
-    return "down";
-  } finally {
-    clearTimeout(timer);
-  }
+/** "up" when the check answers within CHECK_TIMEOUT_MS (a dead host can take a TCP timeout to fail). */
+function probe(check: () => Promise<unknown>): Promise<Status> {
+  return withTimeout(
+    check().then((): Status => "up"),
+    CHECK_TIMEOUT_MS,
+    (): Status => "down"
+  ).catch((): Status => "down");
 }

@@ -1,10 +1,10 @@
-import {constant, Inject} from "@tsed/di";
+import {Inject} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
 import {Context} from "@tsed/platform-params";
 import {RateLimiterMemory, RateLimiterRedis, RateLimiterRes} from "rate-limiter-flexible";
 import {TooManyRequestsError} from "../../common/errors.js";
-import type {Env} from "../../config/env.js";
+import {AppConfig} from "../../config/app-config.js";
 import {RedisClient} from "../cache/redis.provider.js";
 import {TenantContext} from "../tenancy/tenant-context.js";
 
@@ -23,8 +23,8 @@ export class IngestionRateLimitMiddleware implements MiddlewareMethods {
 
   private readonly limiters: {scope: "device" | "tenant"; limiter: RateLimiterRedis}[];
 
-  constructor(@Inject(RedisClient) redis: RedisClient) {
-    const {devicePerMinute, tenantPerMinute} = constant<Env>("env")!.rateLimit;
+  constructor(@Inject(RedisClient) redis: RedisClient, @Inject(AppConfig) config: AppConfig) {
+    const {devicePerMinute, tenantPerMinute} = config.rateLimit;
     const make = (scope: "device" | "tenant", points: number) => ({
       scope,
       limiter: new RateLimiterRedis({

@@ -1,7 +1,7 @@
 import {RequestContext} from "@mikro-orm/core";
 import type {EntityManager} from "@mikro-orm/postgresql";
 import {context, Injectable} from "@tsed/di";
-import {DEFAULT_CONTEXT} from "../../config/mikro-orm.config.js";
+import {DEFAULT_CONTEXT} from "../db/orm-contexts.js";
 import type {AuthUser} from "../auth/auth-user.js";
 
 const TENANT_KEY = "tenantId";
@@ -31,13 +31,13 @@ export class TenantContext {
   }
 
   get tenantId(): string {
-    const tenantId = context()?.get(TENANT_KEY) as string | undefined;
+    const tenantId = context()?.get<string | undefined>(TENANT_KEY);
     if (!tenantId) throw new MissingTenantContextError();
     return tenantId;
   }
 
   get user(): AuthUser {
-    const user = context()?.get(USER_KEY) as AuthUser | undefined;
+    const user = context()?.get<AuthUser | undefined>(USER_KEY);
     if (!user) throw new MissingTenantContextError();
     return user;
   }
@@ -45,7 +45,7 @@ export class TenantContext {
   /** The request's (or the running transaction's) entity manager, on the tenant's schema. */
   get em(): EntityManager {
     const tenantId = this.tenantId;
-    const em = this.requestEm().getContext(true) as EntityManager;
+    const em = this.requestEm().getContext(true);
     if (em.schema !== tenantId) throw new MissingTenantContextError();
     return em;
   }

@@ -1,16 +1,17 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
-import {queryRows} from "../../platform/db/sql.js";
-import {Tenant} from "../../platform/tenancy/tenant.entity.js";
+import {queryRows} from "../db/sql.js";
+import {Tenant} from "./tenant.entity.js";
 
 /**
- * The tenant registry (`public.tenants`), read by requests, the after-commit hook and the nightly
- * job alike. The hook and jobs run without a tenant-bound request context, so this works on an
- * explicit fork of the default ORM; the registry is platform metadata, never in a tenant schema.
+ * The tenant registry (`public.tenants`): which tenants exist and their settings, read by
+ * requests, the after-commit hook and the jobs alike. The hook and jobs run without a
+ * tenant-bound request context, so this works on an explicit fork of the default ORM; the
+ * registry is platform metadata, never in a tenant schema.
  */
 @Injectable()
-export class TenantSettingsRepository {
+export class TenantRegistry {
   @Orm()
   private orm!: MikroORM;
 
@@ -30,12 +31,12 @@ export class TenantSettingsRepository {
 
   /** Postgres must know the zone too: every local day is computed in SQL with it. */
   async isKnownToPostgres(timezone: string): Promise<boolean> {
-    const [row] = await queryRows<{known: boolean}>(this.orm.em.fork(), `select exists (select 1 from pg_timezone_names where name = ?) as "known"`, [timezone]);
+    const [row] = await queryRows<{known: boolean}>(this.orm.em.fork(), `select exists (select 1 from pg_timezone_names where name = :timezone) as "known"`, {timezone});
     return Boolean(row?.known);
   }
 
   /** Registered tenants in id order, one page at a time (keyset), so a fan-out never loads them all. */
   listPage(afterId: string, limit: number): Promise<Pick<Tenant, "id" | "timezone">[]> {
-    return queryRows(this.orm.em.fork(), `select "id", "timezone" from "public"."tenants" where "id" > ? order by "id" limit ?`, [afterId, limit]);
+    return queryRows(this.orm.em.fork(), `select "id", "timezone" from "public"."tenants" where "id" > :afterId order by "id" limit :limit`, {afterId, limit});
   }
 }

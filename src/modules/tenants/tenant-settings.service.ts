@@ -1,42 +1,43 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
+import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
+import {DailyStatsRecompute} from "../stats/daily-stats-recompute.service.js";
 import {isKnownToIntl} from "../stats/local-time.js";
-import {TenantSettingsRepository} from "../stats/tenant-settings.repository.js";
-import {WeeklyStatsCache} from "../stats/weekly-stats.cache.js";
-import type {TenantSettings} from "./admin.models.js";
+import type {TenantSettings} from "./tenant-settings.models.js";
 
+/** The caller's tenant's settings (the registry row in `public.tenants`). */
 @Injectable()
 export class TenantSettingsService {
   @Inject()
   private tenant!: TenantContext;
 
   @Inject()
-  private settings!: TenantSettingsRepository;
+  private tenants!: TenantRegistry;
 
   @Inject()
-  private cache!: WeeklyStatsCache;
+  private dailyStats!: DailyStatsRecompute;
 
   async get(): Promise<TenantSettings> {
-    const tenant = await this.settings.find(this.tenant.tenantId);
+    const tenant = await this.tenants.find(this.tenant.tenantId);
     if (!tenant) throw new NotFoundError("Tenant", this.tenant.tenantId);
     return {id: tenant.id, timezone: tenant.timezone, createdAt: tenant.createdAt};
   }
 
   /**
    * A zone both the runtime (ICU) and Postgres (tzdata) know by exactly this name, since local
-   * days are computed in both. Cached weekly summaries of the tenant are dropped: their days moved.
+   * days are computed in both. The tenant's local days move with it: the stats feature is told.
    */
   async setTimezone(timezone: string): Promise<TenantSettings> {
-    if (!isKnownToIntl(timezone) || !(await this.settings.isKnownToPostgres(timezone))) {
+    if (!isKnownToIntl(timezone) || !(await this.tenants.isKnownToPostgres(timezone))) {
       throw new InvalidInputError(`"${timezone}" is not an IANA timezone name (e.g. "Europe/Berlin", "UTC")`, [{field: "timezone"}]);
     }
     const tenantId = this.tenant.tenantId;
     const before = await this.get();
     if (before.timezone === timezone) return before;
-    const tenant = await this.settings.setTimezone(tenantId, timezone);
+    const tenant = await this.tenants.setTimezone(tenantId, timezone);
     if (!tenant) throw new NotFoundError("Tenant", tenantId);
-    await this.cache.invalidateTenant(tenantId);
+    await this.dailyStats.timezoneChanged(tenantId);
     return {id: tenant.id, timezone: tenant.timezone, createdAt: tenant.createdAt};
   }
 }

@@ -4,8 +4,8 @@ import {Description, Get, Name, Pattern, Post, Returns, Summary} from "@tsed/sch
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import {AggregationService} from "../stats/aggregation.service.js";
-import {AggregationAccepted, AggregationRequest, AggregationStatusBody, JOB_ID_PATTERN} from "./admin.models.js";
+import {AggregationAccepted, AggregationRequest, AggregationStatusBody, JOB_ID_PATTERN} from "./aggregation.models.js";
+import {AggregationService} from "./aggregation.service.js";
 
 @Controller("/admin/aggregations")
 @Name("Admin")

@@ -1,13 +1,13 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {DIContext, Injectable, runInContext} from "@tsed/di";
+import {DIContext, Inject, Injectable, runInContext} from "@tsed/di";
 import {Orm, Transactional} from "@tsed/mikro-orm";
 import {PlatformTest} from "@tsed/platform-http/testing";
 import pg from "pg";
-import {type DayTotal, recordReadingsWritten} from "../../src/modules/readings/readings-written.js";
-import {dayTotalsQuery} from "../../src/modules/readings/reading.repository.js";
+import {type DayTotal, dayTotalsSql} from "../../src/modules/stats/day-totals.js";
+import {DailyStatsRefresh} from "../../src/modules/stats/daily-stats-refresh.service.js";
 import {queryRows} from "../../src/platform/db/sql.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
-import {bearer} from "../helpers/tokens.js";
+import {bearer} from "./tokens.js";
 
 /**
  * Fixtures of the history/stats/aggregation specs. Until ingestion lands, readings are inserted
@@ -43,7 +43,7 @@ export async function adminAuth(tenant: string) {
   return bearer(tenant, {roles: ["user", "admin"]});
 }
 
-export {createDevice} from "../helpers/factories.js";
+export {createDevice} from "./factories.js";
 
 /** Inserts readings directly (no hook): the nightly job and the history endpoints read them. */
 export async function insertReadings(tenant: string, deviceId: string, rows: ReadingRow[]): Promise<void> {
@@ -93,6 +93,9 @@ export class ReadingsWriterForTests {
   @Orm()
   private orm!: MikroORM;
 
+  @Inject()
+  private dailyStats!: DailyStatsRefresh;
+
   @Transactional()
   async write(tenant: string, deviceId: string, rows: ReadingRow[], alterRecorded: (days: DayTotal[]) => DayTotal[] = (days) => days): Promise<void> {
     const em = this.orm.em.getContext();
@@ -100,14 +103,14 @@ export class ReadingsWriterForTests {
       em,
       `with "stored" as (
          insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
-         select ?, (x->>'t')::float8, (x->>'r')::timestamptz from jsonb_array_elements(?::jsonb) as x
+         select :deviceId::uuid, (x->>'t')::float8, (x->>'r')::timestamptz from jsonb_array_elements(:rows::jsonb) as x
          on conflict do nothing
          returning "recorded_at", "temperature_celsius"
        )
-       select coalesce((select json_agg(dt) from (${dayTotalsQuery(`"stored"`)}) dt), '[]'::json) as "days"`,
-      [deviceId, JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt}))), tenant]
+       select coalesce((select json_agg(dt) from (${dayTotalsSql(`"stored"`)}) dt), '[]'::json) as "days"`,
+      {deviceId, tenantId: tenant, rows: JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt})))}
     ) as [{days: DayTotal[]}];
-    recordReadingsWritten(tenant, deviceId, alterRecorded(days));
+    this.dailyStats.afterCommit(tenant, deviceId, alterRecorded(days));
   }
 }
 
@@ -117,4 +120,4 @@ export function writeThroughHook(tenant: string, deviceId: string, rows: Reading
   return runInContext(new DIContext({id: `test-${Date.now()}`}), () => writer.write(tenant, deviceId, rows, alterRecorded));
 }
 
-export {countStatements} from "../helpers/sql-statements.js";
+export {countStatements} from "./sql-statements.js";

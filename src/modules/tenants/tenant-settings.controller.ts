@@ -3,7 +3,7 @@ import {BodyParams} from "@tsed/platform-params";
 import {Get, Name, Patch, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
-import {TenantSettings, TenantSettingsPatch} from "./admin.models.js";
+import {TenantSettings, TenantSettingsPatch} from "./tenant-settings.models.js";
 import {TenantSettingsService} from "./tenant-settings.service.js";
 
 @Controller("/admin/tenant")

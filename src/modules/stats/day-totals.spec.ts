@@ -1,5 +1,5 @@
 import {describe, expect, it} from "vitest";
-import {combineDayTotals, type DayTotal} from "./readings-written.js";
+import {combineDayTotals, type DayTotal} from "./day-totals.js";
 
 const totalsOf = (date: string, temperatures: number[]): DayTotal => ({
   date,

@@ -1,9 +1,9 @@
 import {describe, expect, it} from "vitest";
-import {EnvError, parseEnv} from "./env.js";
+import {EnvError, parseConfig} from "./app-config.js";
 
-describe("parseEnv", () => {
+describe("parseConfig", () => {
   it("applies DESIGN.md's defaults", () => {
-    const env = parseEnv({NODE_ENV: "production"});
+    const env = parseConfig({NODE_ENV: "production"});
     expect(env).toMatchObject({
       port: 8083,
       databaseUrl: "postgres://postgres@localhost:5432/smart_thermo",
@@ -15,18 +15,18 @@ describe("parseEnv", () => {
   });
 
   it("uses the development issuer only outside production and without AUTH_ISSUER", () => {
-    expect(parseEnv({NODE_ENV: "development"}).auth).toMatchObject({devIssuer: true, issuer: "http://localhost/smart-thermo-dev-issuer"});
-    expect(parseEnv({NODE_ENV: "development", AUTH_ISSUER: "https://idp.example/realms/x"}).auth.devIssuer).toBe(false);
-    expect(parseEnv({NODE_ENV: "production"}).auth.devIssuer).toBe(false);
+    expect(parseConfig({NODE_ENV: "development"}).auth).toMatchObject({devIssuer: true, issuer: "http://localhost/smart-thermo-dev-issuer"});
+    expect(parseConfig({NODE_ENV: "development", AUTH_ISSUER: "https://idp.example/realms/x"}).auth.devIssuer).toBe(false);
+    expect(parseConfig({NODE_ENV: "production"}).auth.devIssuer).toBe(false);
   });
 
   it("derives the analytics database from DATABASE_URL", () => {
-    expect(parseEnv({DATABASE_URL: "postgres://u:p@db:6543/app"}).analyticsDatabaseUrl).toBe("postgres://u:p@db:6543/app_analytics");
+    expect(parseConfig({DATABASE_URL: "postgres://u:p@db:6543/app"}).analyticsDatabaseUrl).toBe("postgres://u:p@db:6543/app_analytics");
   });
 
   it("names every bad variable at once", () => {
     try {
-      parseEnv({PORT: "http", DB_POOL_MIN: "20", DB_POOL_MAX: "5", DATABASE_URL: "mysql://x/y", NODE_ENV: "staging"});
+      parseConfig({PORT: "http", DB_POOL_MIN: "20", DB_POOL_MAX: "5", DATABASE_URL: "mysql://x/y", NODE_ENV: "staging"});
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(EnvError);

@@ -1,3 +1,6 @@
+import {existsSync, readFileSync} from "node:fs";
+import {join} from "node:path";
+
 /**
  * The one place that reads process.env. Every variable of DESIGN.md is parsed and validated once;
  * a bad value stops the process at boot with a message naming the variable, instead of failing
@@ -6,13 +9,19 @@
 
 export type NodeEnv = "development" | "production" | "test";
 
-export interface Env {
-  nodeEnv: NodeEnv;
-  port: number;
-  databaseUrl: string;
-  analyticsDatabaseUrl: string;
-  redisUrl: string;
-  auth: {
+/**
+ * The validated configuration of this process. It is also the DI token under which the server
+ * provides it (tsed.config.ts), so services ask for it by type — `@Inject() config!: AppConfig` —
+ * instead of looking settings up by string key. A plain object of this shape is an AppConfig:
+ * the class has fields only.
+ */
+export class AppConfig {
+  nodeEnv!: NodeEnv;
+  port!: number;
+  databaseUrl!: string;
+  analyticsDatabaseUrl!: string;
+  redisUrl!: string;
+  auth!: {
     issuer: string;
     jwksUri: string;
     audience: string;
@@ -20,28 +29,30 @@ export interface Env {
     /** The server signs and serves its own development tokens (never in production). */
     devIssuer: boolean;
   };
-  db: {
+  db!: {
     poolMin: number;
     poolMax: number;
     statementTimeoutMs: number;
+    /** Log every SQL statement MikroORM sends (MIKRO_ORM_DEBUG=true). */
+    debug: boolean;
   };
-  logLevel: string;
+  logLevel!: string;
   /** Run BullMQ workers inside the API process (DESIGN: the default; `npm run worker` at scale). */
-  runWorkers: boolean;
+  runWorkers!: boolean;
   /** Schedule the nightly aggregation (cron pattern, evaluated in UTC). */
-  nightlyCron: string;
-  bodyLimit: string;
+  nightlyCron!: string;
+  bodyLimit!: string;
   /** Redis key prefix of BullMQ queues (tests use their own so runs never share jobs). */
-  queuePrefix: string;
+  queuePrefix!: string;
   /**
    * BullMQ job lock: a worker that dies mid-job loses its lock after this long, and the job is
    * handed to another worker (stalled-job check at the same interval).
    */
-  jobLockMs: number;
+  jobLockMs!: number;
   /** Ingestion requests allowed per minute per device and per tenant (0 = unlimited), across instances. */
-  rateLimit: {devicePerMinute: number; tenantPerMinute: number};
+  rateLimit!: {devicePerMinute: number; tenantPerMinute: number};
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
-  shutdownTimeoutMs: number;
+  shutdownTimeoutMs!: number;
 }
 
 export class EnvError extends Error {
@@ -56,7 +67,7 @@ export const DEFAULT_AUDIENCE = "smart-thermo-api";
 export const DEV_ISSUER_PATH = "/dev-auth";
 export const DEV_ISSUER = "http://localhost/smart-thermo-dev-issuer";
 
-export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
+export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
   const problems: string[] = [];
   const read = (name: string) => {
     const value = source[name];
@@ -101,7 +112,7 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
   const port = int("PORT", 8083, 0, 65535);
 
   const pg = ["postgres:", "postgresql:"];
-  const databaseUrl = url("DATABASE_URL", "postgres://postgres@localhost:5432/smart_thermo", pg);
+  const databaseUrl = url("DATABASE_URL", (nodeEnv === "development" ? startedPostgresUrl() : undefined) ?? "postgres://postgres@localhost:5432/smart_thermo", pg);
   const analyticsDatabaseUrl = url("ANALYTICS_DATABASE_URL", deriveAnalyticsUrl(databaseUrl), pg);
   const redisUrl = url("REDIS_URL", "redis://localhost:6379", ["redis:", "rediss:"]);
 
@@ -127,14 +138,14 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
     problems.push(`LOG_LEVEL must be debug, info, warn, error or off (got "${logLevel}")`);
   }
 
-  const env: Env = {
+  const config: AppConfig = {
     nodeEnv,
     port,
     databaseUrl,
     analyticsDatabaseUrl,
     redisUrl,
     auth: {issuer, jwksUri, audience, tenantClaim, devIssuer},
-    db: {poolMin, poolMax, statementTimeoutMs},
+    db: {poolMin, poolMax, statementTimeoutMs, debug: bool("MIKRO_ORM_DEBUG", false)},
     logLevel,
     runWorkers: bool("RUN_WORKERS", true),
     nightlyCron: read("NIGHTLY_CRON") ?? "15 0 * * *",
@@ -148,7 +159,25 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
     }
   };
   if (problems.length) throw new EnvError(problems);
-  return env;
+  return config;
+}
+
+/**
+ * In development, the Postgres that `npm start` picked for itself (its embedded one) while it runs: it writes
+ * `.data/dev-services.json` and removes it when it stops. The commands a newcomer runs next
+ * (`npm run seed`, `migrate`, `token`) then find the same database without a DATABASE_URL.
+ */
+function startedPostgresUrl(): string | undefined {
+  const file = join(process.cwd(), ".data", "dev-services.json");
+  if (!existsSync(file)) return undefined;
+  try {
+    const {pid, databaseUrl} = JSON.parse(readFileSync(file, "utf8")) as {pid?: unknown; databaseUrl?: unknown};
+    if (typeof pid !== "number" || typeof databaseUrl !== "string") return undefined;
+    process.kill(pid, 0); // throws when that `npm start` is gone: the file is stale
+    return databaseUrl;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The analytics database defaults to a sibling database on the same server: `<name>_analytics`. */
@@ -163,13 +192,13 @@ export function deriveAnalyticsUrl(databaseUrl: string): string {
   }
 }
 
-let cached: Env | undefined;
+let cached: AppConfig | undefined;
 
-/** The validated environment of this process; exits with a clear message when it is wrong. */
-export function env(): Env {
+/** The validated configuration of this process; exits with a clear message when it is wrong. */
+export function loadConfig(): AppConfig {
   if (!cached) {
     try {
-      cached = parseEnv();
+      cached = parseConfig();
     } catch (error) {
       if (error instanceof EnvError) {
         console.error(error.message);

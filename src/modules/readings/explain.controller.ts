@@ -3,8 +3,8 @@ import {QueryParams} from "@tsed/platform-params";
 import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
-import {ExplainReadingsQuery, ExplainResult} from "../readings/reading-history.models.js";
-import {ReadingHistoryService} from "../readings/reading-history.service.js";
+import {ExplainReadingsQuery, ExplainResult} from "./reading-history.models.js";
+import {ReadingHistoryService} from "./reading-history.service.js";
 
 @Controller("/admin/explain")
 @Name("Admin")

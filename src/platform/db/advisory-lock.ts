@@ -1,5 +1,5 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {queryRows} from "../db/sql.js";
+import {queryRows} from "./sql.js";
 
 /**
  * Runs `task` while holding a Postgres transaction-level advisory lock named `key`, so that
@@ -8,7 +8,7 @@ import {queryRows} from "../db/sql.js";
  */
 export async function withAdvisoryLock<T>(orm: MikroORM, key: string, task: () => Promise<T>): Promise<T> {
   return orm.em.fork().transactional(async (tx) => {
-    await queryRows(tx, `select pg_advisory_xact_lock(hashtextextended(?, 0))`, [key]);
+    await queryRows(tx, `select pg_advisory_xact_lock(hashtextextended(:key, 0))`, {key});
     return task();
   });
 }

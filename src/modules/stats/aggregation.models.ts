@@ -1,13 +1,4 @@
-import {Description, Enum, Example, Format, Integer, MaxLength, MinLength, Nullable, Pattern, Property, Required} from "@tsed/schema";
-
-export class TenantSettingsPatch {
-  @Required()
-  @MinLength(1)
-  @MaxLength(64)
-  @Description("IANA timezone name; DailyStats days are local days in it (existing rows keep the days they were computed for)")
-  @Example("Europe/Berlin")
-  timezone!: string;
-}
+import {Description, Enum, Example, Format, Integer, Nullable, Pattern, Property, Required} from "@tsed/schema";
 
 export class AggregationRequest {
   @Format("date")
@@ -46,10 +37,3 @@ export class AggregationStatusBody {
   @Required() @Format("date-time") enqueuedAt!: Date;
   @Required() @Nullable(Date) @Format("date-time") finishedAt!: Date | null;
 }
-
-export class TenantSettings {
-  @Required() @Example("building_a") id!: string;
-  @Required() @Example("Europe/Berlin") timezone!: string;
-  @Required() @Format("date-time") createdAt!: Date;
-}
-

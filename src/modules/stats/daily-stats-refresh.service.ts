@@ -1,0 +1,144 @@
+import type {EntityManager} from "@mikro-orm/core";
+import {context, Inject, Injectable} from "@tsed/di";
+import {Logger} from "@tsed/logger";
+import type {AfterTransactionCommit} from "@tsed/mikro-orm";
+import {withTimeout} from "../../platform/async/with-timeout.js";
+import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
+import {combineDayTotals, type DayTotal, type DayTotalsByDevice} from "./day-totals.js";
+import {DailyStatsRepository} from "./daily-stats.repository.js";
+import {WeeklyStatsCache} from "./weekly-stats.cache.js";
+
+/** Past this, the request stops waiting for the refresh (it goes on in the background). */
+export const REFRESH_BUDGET_MS = 2_000;
+
+/** Where a transaction's writes are kept until it commits: its DI context (request or job), under this key. */
+const PENDING_KEY = Symbol("DailyStatsRefresh.pending");
+
+/** Per tenant: the refresh running, and the one collecting what commits meanwhile. */
+interface Lane {
+  running: Promise<void>;
+  next?: {written: DayTotalsByDevice; done: Promise<void>};
+}
+
+/**
+ * Keeps DailyStats in line with the readings as they are written: the one owner of the refresh
+ * after a write. A writer hands over the totals per local day of what it inserted
+ * (`dayTotalsSql`, computed by its own INSERT), in one of two ways:
+ *
+ * - inside a `@Transactional` write: `afterCommit(...)`; this service's AfterTransactionCommit
+ *   hook merges them once the transaction has committed (never for a rolled-back one);
+ * - for a write that is already committed (a lone autocommitted statement, no transaction, no
+ *   hook): `committed(...)`.
+ *
+ * Either way one statement merges them into analytics (count, min, max, weighted mean of what is
+ * there and what was added) and one Redis round trip invalidates the devices' cached weekly
+ * summaries. It never throws: the readings are committed already, and a day it could not refresh
+ * is recomputed by the nightly job. Concurrent refreshes of a tenant are coalesced (`coalesced`).
+ */
+@Injectable()
+export class DailyStatsRefresh implements AfterTransactionCommit {
+  @Inject()
+  private dailyStats!: DailyStatsRepository;
+
+  @Inject()
+  private cache!: WeeklyStatsCache;
+
+  @Inject()
+  private logger!: Logger;
+
+  private readonly lanes = new Map<string, Lane>();
+
+  /**
+   * Inside a `@Transactional` write: `days` are the totals of what it inserted for the device.
+   * A transaction writes a device's readings once: this replaces what an earlier attempt of the
+   * same (retried) transaction handed over, so only what the committed attempt inserted counts.
+   */
+  afterCommit(tenantId: string, deviceId: string, days: readonly DayTotal[]): void {
+    const $ctx = context();
+    if (!$ctx) return;
+    let pending = $ctx.get<DayTotalsByDevice | undefined>(PENDING_KEY);
+    if (!pending || pending.tenantId !== tenantId) {
+      pending = {tenantId, byDevice: new Map()};
+      $ctx.set(PENDING_KEY, pending);
+    }
+    pending.byDevice.set(deviceId, days);
+  }
+
+  /**
+   * @tsed/mikro-orm calls this after every context's transactions commit: only the default context
+   * writes readings, and the refresh writes analytics without `@Transactional`, so it never
+   * triggers itself. An "alter" hook: the entity manager goes back unchanged.
+   */
+  async $afterTransactionCommit(em: EntityManager): Promise<EntityManager> {
+    if (em.name !== DEFAULT_CONTEXT) return em;
+    const $ctx = context();
+    const pending = $ctx?.get<DayTotalsByDevice | undefined>(PENDING_KEY);
+    if (pending) {
+      $ctx.delete(PENDING_KEY);
+      await this.committed(pending);
+    }
+    return em;
+  }
+
+  /**
+   * Merges readings that are committed. Waits for the refresh that includes them, so a reader
+   * never sees a summary older than a write it was told about; the budget only bounds how long a
+   * slow analytics database can hold the response.
+   */
+  async committed(written: DayTotalsByDevice): Promise<void> {
+    const outcome = await withTimeout(this.coalesced(written), REFRESH_BUDGET_MS, () => "late" as const);
+    if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
+  }
+
+  /**
+   * Refreshes arriving while one of the same tenant runs are merged and run together as soon as it
+   * ends, like a group commit: under load one refresh (one statement, one Redis round trip) serves
+   * many requests instead of one each, and each request still waits for the refresh that includes
+   * its readings.
+   */
+  private coalesced(written: DayTotalsByDevice): Promise<void> {
+    const lane = this.lanes.get(written.tenantId);
+    if (!lane) return this.run(written);
+    if (lane.next) {
+      for (const [deviceId, days] of written.byDevice) {
+        lane.next.written.byDevice.set(deviceId, combineDayTotals(lane.next.written.byDevice.get(deviceId) ?? [], days));
+      }
+      return lane.next.done;
+    }
+    const next = {written: {tenantId: written.tenantId, byDevice: new Map(written.byDevice)}, done: Promise.resolve()};
+    const start = () => this.run(next.written);
+    next.done = lane.running.then(start, start);
+    lane.next = next;
+    return next.done;
+  }
+
+  private run(written: DayTotalsByDevice): Promise<void> {
+    const lane: Lane = {running: this.merge(written)};
+    this.lanes.set(written.tenantId, lane);
+    const release = () => {
+      if (this.lanes.get(written.tenantId) === lane && !lane.next) this.lanes.delete(written.tenantId);
+    };
+    void lane.running.then(release, release);
+    return lane.running;
+  }
+
+  /** One statement and one Redis round trip, whatever the batch size and whatever the day holds. */
+  private async merge(written: DayTotalsByDevice): Promise<void> {
+    const rows = [];
+    for (const [deviceId, days] of written.byDevice) for (const day of days) rows.push({deviceId, ...day});
+    if (rows.length === 0) return;
+    try {
+      const changed = await this.dailyStats.merge(written.tenantId, rows);
+      await this.cache.invalidate(written.tenantId, changed);
+    } catch (error) {
+      this.logger.warn({
+        event: "DAILY_STATS_REFRESH_FAILED",
+        tenantId: written.tenantId,
+        devices: written.byDevice.size,
+        readings: rows.reduce((sum, day) => sum + day.readingCount, 0),
+        error_message: (error as Error)?.message,
+        note: "left to the nightly aggregation"
+      });
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import {knex} from "@mikro-orm/postgresql";
+import {describe, expect, it} from "vitest";
+import {advanceAlertsSql, openAlertsSql, resolvedEpisodesSql} from "../modules/alerts/alert.repository.js";
+import {historySql} from "../modules/readings/reading-history.repository.js";
+import {ingestSql} from "../modules/readings/reading.repository.js";
+import {mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
+import {hourlySql, tenantDaySql} from "../modules/stats/reading-aggregates.repository.js";
+import {toNativeSql} from "../platform/db/sql.js";
+
+/**
+ * The hot statements exactly as Postgres receives them, committed next to this spec (one .sql file
+ * each, like immich's src/queries/): a change to a statement shows in review as a diff of its
+ * final SQL. After changing one on purpose, regenerate with `npx vitest run src/queries -u` and
+ * commit the files; CI never writes them, so a forgotten update fails.
+ */
+const SCHEMA = `"tenant_a"`;
+const pg = knex({client: "pg"});
+
+const statements: {file: string; owner: string; sql: string; bindings: string[]}[] = [
+  {
+    file: "readings.ingest",
+    owner: "ReadingRepository.ingest",
+    sql: ingestSql(SCHEMA),
+    bindings: ["deviceId", "tenantId", "onlyWithoutAlertChange", "temperatures", "humidities", "batteryLevels", "instants"]
+  },
+  {file: "readings.history-first-page", owner: "ReadingHistoryRepository.page", sql: historySql(SCHEMA, {deviceId: "", limit: 51}), bindings: ["deviceId", "limit"]},
+  {
+    file: "readings.history-next-page-filtered",
+    owner: "ReadingHistoryRepository.page",
+    sql: historySql(SCHEMA, {deviceId: "", before: "", from: new Date(0), to: new Date(0), minTemp: 0, limit: 51}),
+    bindings: ["deviceId", "before", "from", "to", "minTemp", "limit"]
+  },
+  {file: "alerts.resolved-episodes", owner: "AlertRepository.findResolvedEpisodes", sql: resolvedEpisodesSql(SCHEMA), bindings: ["deviceId", "ruleIds", "from", "to"]},
+  {
+    file: "alerts.advance",
+    owner: "AlertRepository.advance",
+    sql: advanceAlertsSql(SCHEMA),
+    bindings: ["ids", "added", "peaks", "lastReadingAts", "resolvedAts", "conditions", "wereResolved"]
+  },
+  {
+    file: "alerts.open",
+    owner: "AlertRepository.open",
+    sql: openAlertsSql(SCHEMA),
+    bindings: ["deviceId", "ruleIds", "readingIds", "temperatures", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts"]
+  },
+  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "rows"]},
+  {file: "stats.daily-stats-replace", owner: "DailyStatsRepository.replace", sql: replaceDailyStatsSql, bindings: ["tenantId", "rows"]},
+  {file: "stats.tenant-day", owner: "ReadingAggregatesRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},
+  {file: "stats.hourly", owner: "ReadingAggregatesRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]}
+];
+
+describe("hot SQL statements", () => {
+  it.each(statements)("$file is the committed SQL", async ({file, owner, sql, bindings}) => {
+    // Each binding's value is its own name, so the positional parameters list their names in order.
+    const native = toNativeSql(pg, sql, Object.fromEntries(bindings.map((name) => [name, name])));
+    const parameters = native.values.map((name, index) => `$${index + 1} ${String(name)}`).join(", ");
+    expect(new Set(native.values), "every declared binding is used").toEqual(new Set(bindings));
+    await expect(`-- ${owner}\n-- ${parameters}\n${native.sql}\n`).toMatchFileSnapshot(`./${file}.sql`);
+  });
+});

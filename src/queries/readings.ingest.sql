@@ -1,0 +1,47 @@
+-- ReadingRepository.ingest
+-- $1 deviceId, $2 temperatures, $3 humidities, $4 batteryLevels, $5 instants, $6 deviceId, $7 onlyWithoutAlertChange, $8 tenantId, $9 deviceId
+with "device" as (
+     select d."id" from "tenant_a"."devices" d where d."id" = $1::uuid and d."is_active"
+   ), "input" as (
+     select * from unnest($2::float8[], $3::float8[], $4::float8[], $5::float8[]) as v("t", "h", "b", "ms")
+   ), "rules" as (
+     select r."id" as "ruleId", r."condition", r."threshold_celsius" as "thresholdCelsius",
+            a."id" as "openAlertId", a."fired_at" as "openFiredAt", a."last_reading_at" as "openLastReadingAt"
+       from "tenant_a"."alert_rules" r
+       left join "tenant_a"."alerts" a on a."rule_id" = r."id" and a."resolved_at" is null
+      where r."device_id" = $6::uuid and r."is_enabled"
+        for share of r
+   ), "alert_change" as (
+     select exists (
+       select 1 from "rules" r
+        where r."openAlertId" is not null
+           or exists (select 1 from "input" v
+                       where case r."condition" when 'above' then v."t" > r."thresholdCelsius" else v."t" < r."thresholdCelsius" end)
+     ) as "possible"
+   ), "stored" as (
+     insert into "tenant_a"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
+     select "device"."id", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'
+       from "device", "input" v
+      where not ($7::boolean and (select "possible" from "alert_change"))
+     on conflict ("device_id", "recorded_at") do nothing
+     returning "id", "recorded_at", "temperature_celsius"
+   ), "inserted" as (
+     select string_agg(st."id"::text, ',') as "ids", string_agg((date_part('epoch', st."recorded_at") * 1000)::bigint::text, ',') as "instants" from "stored" st
+   ), "day_totals" as (
+     select ((st."recorded_at" at time zone tz."name")::date)::text as "date",
+           count(*)::int as "readingCount",
+           avg(st."temperature_celsius") as "avgTemperatureCelsius",
+           min(st."temperature_celsius") as "minTemperatureCelsius",
+           max(st."temperature_celsius") as "maxTemperatureCelsius"
+      from "stored" st
+     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = $8), 'UTC') as "name") tz
+     group by 1
+   )
+   select exists (select 1 from "device") as "deviceActive",
+          now() as "now",
+          (select max(tr."recorded_at") from "tenant_a"."temperature_readings" tr where tr."device_id" = $9::uuid) as "watermark",
+          (select coalesce(json_agg(r order by r."ruleId"), '[]'::json) from "rules" r) as "rules",
+          (select "possible" from "alert_change") as "alertChangePossible",
+          (select "ids" from "inserted") as "ids",
+          (select "instants" from "inserted") as "instants",
+          (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days"
