@@ -1,6 +1,6 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {newTenant} from "../helpers/tokens.js";
-import {type AppProcess, startApp, startOwnPostgres} from "./helpers/processes.js";
+import {type AppProcess, startApp, startOwnPostgres, startOwnRedis} from "./helpers/processes.js";
 import {call, countBy, ingestContinuously, tenantAuth} from "./helpers/load.js";
 
 /** The server's UNHANDLED_ERROR log records (JSON lines), to explain an unexpected 500. */
@@ -13,11 +13,14 @@ function unhandledErrors(output: string) {
 
 describe("fault: Postgres restarted under load", () => {
   let pg: Awaited<ReturnType<typeof startOwnPostgres>>;
+  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   let app: AppProcess;
 
   beforeAll(async () => {
     pg = await startOwnPostgres();
+    redis = await startOwnRedis();
     app = await startApp({
+      REDIS_URL: redis.url,
       DATABASE_URL: pg.url("smart_thermo"),
       ANALYTICS_DATABASE_URL: pg.url("smart_thermo_analytics"),
       RATE_LIMIT_DEVICE_PER_MINUTE: "0",
@@ -26,6 +29,7 @@ describe("fault: Postgres restarted under load", () => {
   });
   afterAll(async () => {
     await app?.stop("SIGKILL");
+    await redis?.stop();
     await pg?.dispose();
   });
 

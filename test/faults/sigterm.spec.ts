@@ -1,17 +1,20 @@
 import pg from "pg";
 import {afterAll, describe, expect, it} from "vitest";
 import {newTenant} from "../helpers/tokens.js";
-import {type AppProcess, startApp} from "./helpers/processes.js";
+import {type AppProcess, startApp, startOwnRedis} from "./helpers/processes.js";
 import {call, countBy, dropped, ingestContinuously, tenantAuth} from "./helpers/load.js";
 
 describe("fault: SIGTERM under load", () => {
   let app: AppProcess | undefined;
+  let redis: Awaited<ReturnType<typeof startOwnRedis>> | undefined;
   afterAll(async () => {
     await app?.stop("SIGKILL");
+    await redis?.stop();
   });
 
   it("finishes in-flight requests, refuses new ones, closes everything, exits 0 and loses no acknowledged write", async () => {
-    app = await startApp({RATE_LIMIT_DEVICE_PER_MINUTE: "0", RATE_LIMIT_TENANT_PER_MINUTE: "0"});
+    redis = await startOwnRedis();
+    app = await startApp({REDIS_URL: redis.url, RATE_LIMIT_DEVICE_PER_MINUTE: "0", RATE_LIMIT_TENANT_PER_MINUTE: "0"});
     const tenant = newTenant("sigterm");
     const auth = await tenantAuth(tenant);
     const device = await call(app.baseUrl, auth, "POST", "/api/v1/devices", {serialNumber: "SIGTERM-1"});

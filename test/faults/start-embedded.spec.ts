@@ -5,7 +5,7 @@ import {tmpdir} from "node:os";
 import {join} from "node:path";
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {ensureBuilt, freePort, waitFor} from "./helpers/processes.js";
+import {ensureBuilt, freePort, startOwnRedis, waitFor} from "./helpers/processes.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -17,9 +17,11 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 describe("npm start on the embedded Postgres, from a private directory", () => {
   let home: string;
   let checkout: string;
+  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   const relocated: string[] = [];
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    redis = await startOwnRedis();
     ensureBuilt();
     writeFileSync(join(ROOT, "dist/.built"), new Date().toISOString()); // what start.mjs writes after building
     home = mkdtempSync(join(tmpdir(), "smart-thermo-start-"));
@@ -28,13 +30,14 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     for (const file of ["start.mjs", "embedded-postgres.mjs"]) copyFileSync(join(ROOT, "scripts", file), join(checkout, "scripts", file));
     for (const entry of ["node_modules", "dist", "src", "tsed.config.ts", "package.json"]) symlinkSync(join(ROOT, entry), join(checkout, entry));
   });
-  afterAll(() => {
+  afterAll(async () => {
+    await redis?.stop();
     rmSync(home, {recursive: true, force: true});
     for (const dir of relocated) rmSync(dir, {recursive: true, force: true});
   });
 
   function start(pgPort: number, apiPort: number) {
-    const env: NodeJS.ProcessEnv = {...process.env, EMBEDDED_PG: "always", EMBEDDED_PG_PORT: String(pgPort), PORT: String(apiPort), LOG_LEVEL: "warn"};
+    const env: NodeJS.ProcessEnv = {...process.env, EMBEDDED_PG: "always", EMBEDDED_PG_PORT: String(pgPort), PORT: String(apiPort), REDIS_URL: redis.url, LOG_LEVEL: "warn"};
     delete env.DATABASE_URL;
     delete env.ANALYTICS_DATABASE_URL;
     const child = spawn(process.execPath, [join(checkout, "scripts/start.mjs")], {cwd: checkout, env, stdio: ["ignore", "pipe", "pipe"]});

@@ -90,8 +90,12 @@ export function ensureBuilt() {
   built = true;
 }
 
-/** Runs `dist/src/<entry>.js` as a real process (API or worker) with the test's environment. */
-export async function startApp(env: Record<string, string>, entry: "index" | "worker" = "index"): Promise<AppProcess> {
+/**
+ * Runs `dist/src/<entry>.js` as a real process (API or worker) with the test's environment. On a
+ * redis-server of the spec's own (startOwnRedis): fault tests leave the machine's Redis alone.
+ */
+export async function startApp(env: Record<string, string> & {REDIS_URL: string}, entry: "index" | "worker" = "index"): Promise<AppProcess> {
+  if (!env.REDIS_URL) throw new Error("startApp needs a REDIS_URL of the spec's own (startOwnRedis), not the machine's");
   ensureBuilt();
   const port = entry === "index" ? await freePort() : 0;
   let output = "";
