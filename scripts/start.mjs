@@ -11,7 +11,7 @@
  * the same Postgres (src/config/env.ts reads it while that pid is alive).
  */
 import {spawn, spawnSync} from "node:child_process";
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync} from "node:fs";
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync} from "node:fs";
 import net from "node:net";
 import {join} from "node:path";
 import {EmbeddedPostgresError, prepareEmbeddedPostgres} from "./embedded-postgres.mjs";
@@ -78,6 +78,16 @@ function writeDevServices(databaseUrl) {
   renameSync(partial, devServicesFile);
 }
 
+/** A file left by an `npm start` that was killed (its pid is gone) names a Postgres that is gone too. */
+function removeStaleDevServices() {
+  try {
+    const {pid} = JSON.parse(readFileSync(devServicesFile, "utf8"));
+    process.kill(pid, 0);
+  } catch (error) {
+    if (error.code !== "EPERM") rmSync(devServicesFile, {force: true});
+  }
+}
+
 /** Only our own: another `npm start` may have written it since. */
 function removeDevServices() {
   try {
@@ -103,6 +113,7 @@ if (!env.NODE_ENV) {
   console.log("[start] NODE_ENV is unset: running with NODE_ENV=development (development token issuer on; NODE_ENV=production turns it off)");
 }
 buildIfNeeded();
+removeStaleDevServices();
 const embedded = await ensurePostgres();
 process.on("exit", removeDevServices);
 await ensureRedis();

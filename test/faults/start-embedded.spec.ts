@@ -1,4 +1,4 @@
-import {type ChildProcess, spawn} from "node:child_process";
+import {type ChildProcess, spawn, spawnSync} from "node:child_process";
 import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from "node:fs";
 import net from "node:net";
 import {tmpdir} from "node:os";
@@ -96,9 +96,12 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     }
   });
 
-  it("says what to do, and exits 1, when the embedded Postgres cannot start", async () => {
+  it("says what to do, and exits 1, when the embedded Postgres cannot start (and drops a file a killed run left)", async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid;
+    mkdirSync(join(checkout, ".data"), {recursive: true});
+    writeFileSync(join(checkout, ".data/dev-services.json"), JSON.stringify({pid: gone, databaseUrl: "postgres://postgres:postgres@127.0.0.1:1/smart_thermo"}), {mode: 0o600});
     try {
       const app = start((taken.address() as net.AddressInfo).port, await freePort());
       expect(await app.exited).toBe(1);
