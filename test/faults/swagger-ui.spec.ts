@@ -2,16 +2,18 @@ import {existsSync, mkdirSync} from "node:fs";
 import {chromium, type Browser} from "playwright-core";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {newTenant, token} from "../helpers/tokens.js";
-import {type AppProcess, startApp} from "./helpers/processes.js";
+import {type AppProcess, startApp, startOwnRedis} from "./helpers/processes.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 describe("Swagger UI in a real browser", () => {
   let app: AppProcess;
+  let redis: Awaited<ReturnType<typeof startOwnRedis>>;
   let browser: Browser;
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
-    app = await startApp({});
+    redis = await startOwnRedis();
+    app = await startApp({REDIS_URL: redis.url});
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -20,6 +22,7 @@ describe("Swagger UI in a real browser", () => {
   afterAll(async () => {
     await browser?.close();
     await app?.stop("SIGKILL");
+    await redis?.stop();
   });
 
   it("lists the routes, accepts a bearer token in Authorize, and Try it out on a GET answers 200", async () => {

