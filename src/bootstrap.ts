@@ -1,4 +1,5 @@
 import Http from "node:http";
+import Net from "node:net";
 import {inject, logger} from "@tsed/di";
 import {$log} from "@tsed/logger";
 import "@tsed/logger/layouts/JsonLayout.js";
@@ -49,12 +50,15 @@ export function installGracefulShutdown(platform: PlatformBuilder, timeoutMs: nu
     stopping = true;
     logger().info({event: "SHUTDOWN_STARTED", signal});
     const server = inject<Http.Server>(Http.Server);
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    server?.closeIdleConnections();
-    // Keep-alive connections that finish a request are closed instead of waiting for the next one.
+    // Stop listening only: http.Server#close would also destroy idle keep-alive connections at
+    // once, resetting a request a client is sending on one at that moment.
+    const closed = server ? new Promise<void>((resolve) => Net.Server.prototype.close.call(server, () => resolve())) : Promise.resolve();
+    // Every response from now on closes its connection; one still idle after a grace closes too.
     server?.on("request", (_req, res) => res.setHeader("Connection", "close"));
+    const idle = setTimeout(() => server?.closeIdleConnections(), 1_000);
     const timer = setTimeout(() => server?.closeAllConnections(), timeoutMs);
     await closed;
+    clearTimeout(idle);
     clearTimeout(timer);
     await platform.stop();
     logger().info({event: "SHUTDOWN_COMPLETE"});

@@ -39,7 +39,7 @@ describe("several instances: two APIs and a worker on one Postgres and Redis", (
     try {
       // Three schedulers firing the same night (as if three processes each thought it was theirs).
       await Promise.all([1, 2, 3].map(() => queue.add("nightly-fan-out", {})));
-      await waitFor(async () => (await queue.getJobCounts("wait", "active", "delayed")).wait + (await queue.getJobCounts("active")).active === 0, 60_000, "the queue to drain");
+      await waitFor(async () => (await queue.getJobCounts("wait", "active", "delayed")).wait! + (await queue.getJobCounts("active")).active! === 0, 60_000, "the queue to drain");
       await new Promise((r) => setTimeout(r, 500));
       const completed = await queue.getJobs(["completed"], 0, 1000);
       const perTenant = completed.filter((job) => job.name === "aggregate-tenant" && tenants.includes(job.data.tenantId));

@@ -40,16 +40,14 @@ describe("fault: Postgres restarted under load", () => {
 
     const start = Date.now();
     let stopLoad = false;
-    let outageStart = 0;
-    let outageEnd = 0;
     const load = ingestContinuously({baseUrl: app.baseUrl, auth, deviceId: device.id, workers: 4, timeoutMs: 15_000, until: () => stopLoad, start});
 
     await new Promise((r) => setTimeout(r, 1_500));
-    outageStart = Date.now();
+    const outageStart = Date.now();
     await pg.stop();
     await new Promise((r) => setTimeout(r, 3_000));
     await pg.start();
-    outageEnd = Date.now();
+    const outageEnd = Date.now();
     await new Promise((r) => setTimeout(r, 4_000));
     stopLoad = true;
     const outcomes = await load;

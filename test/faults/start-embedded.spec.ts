@@ -42,8 +42,8 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     delete env.ANALYTICS_DATABASE_URL;
     const child = spawn(process.execPath, [join(checkout, "scripts/start.mjs")], {cwd: checkout, env, stdio: ["ignore", "pipe", "pipe"]});
     let output = "";
-    child.stdout!.on("data", (chunk) => (output += chunk));
-    child.stderr!.on("data", (chunk) => (output += chunk));
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     return {child, exited, output: () => output};
   }

@@ -104,8 +104,8 @@ export async function startApp(env: Record<string, string> & {REDIS_URL: string}
     env: {...process.env, NODE_ENV: "production", LOG_LEVEL: "info", PORT: String(port), ...env},
     stdio: ["ignore", "pipe", "pipe"]
   });
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const baseUrl = `http://127.0.0.1:${port}`;
   if (entry === "worker") {
