@@ -49,6 +49,14 @@ export class AppConfig {
    * handed to another worker (stalled-job check at the same interval).
    */
   jobLockMs!: number;
+  readings!: {
+    /** How far ahead of the server's clock a recordedAt may be (READING_MAX_FUTURE_SKEW_S). */
+    maxFutureSkewMs: number;
+  };
+  alerts!: {
+    /** How far behind a device's newest reading a late one may still change its episodes (ALERT_LATE_HORIZON). */
+    lateHorizonMs: number;
+  };
   /** Ingestion requests allowed per minute per device and per tenant (0 = unlimited), across instances. */
   rateLimit!: {devicePerMinute: number; tenantPerMinute: number};
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
@@ -94,6 +102,17 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
       problems.push(`${name} is not a valid URL`);
     }
     return raw;
+  };
+  /** A duration like `24h`, `90m`, `30s`, `2d` or a number of seconds, in milliseconds. */
+  const duration = (name: string, fallback: string, min: number, max: number) => {
+    const raw = read(name) ?? fallback;
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw);
+    const ms = match ? Number(match[1]) * {ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000}[(match[2] ?? "s") as "s"] : Number.NaN;
+    if (!Number.isFinite(ms) || ms < min || ms > max) {
+      problems.push(`${name} must be a duration such as 24h, 90m or 3600s, at most ${max / 86_400_000} days (got "${raw}")`);
+      return 0;
+    }
+    return Math.round(ms);
   };
   const bool = (name: string, fallback: boolean) => {
     const raw = read(name);
@@ -153,6 +172,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
     queuePrefix: read("QUEUE_PREFIX") ?? "smart-thermo",
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
     jobLockMs: int("JOB_LOCK_MS", 30_000, 1_000, 3_600_000),
+    readings: {maxFutureSkewMs: int("READING_MAX_FUTURE_SKEW_S", 120, 0, 86_400) * 1000},
+    alerts: {lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000)},
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
       tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000)

@@ -4,6 +4,7 @@ import {Migration20261122000000_tenant_registry} from "./platform/Migration20261
 import {Migration20261122000100_tenant_base} from "./tenant/Migration20261122000100_tenant_base.js";
 import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migration20261122010000_readings_recorded_at_brin.js";
 import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
+import {Migration20261201100000_alert_rule_episode_state} from "./tenant/Migration20261201100000_alert_rule_episode_state.js";
 
 /*
  * Migrations are listed explicitly (not discovered from disk) so that they run the same from
@@ -19,7 +20,8 @@ export const platformMigrations: MigrationObject[] = [
 export const tenantMigrations: MigrationObject[] = [
   {name: "Migration20261122000100_tenant_base", class: Migration20261122000100_tenant_base},
   {name: "Migration20261122010000_readings_recorded_at_brin", class: Migration20261122010000_readings_recorded_at_brin},
-  {name: "Migration20261122020000_readings_without_device_fk", class: Migration20261122020000_readings_without_device_fk}
+  {name: "Migration20261122020000_readings_without_device_fk", class: Migration20261122020000_readings_without_device_fk},
+  {name: "Migration20261201100000_alert_rule_episode_state", class: Migration20261201100000_alert_rule_episode_state}
 ];
 
 /** The analytics database. */

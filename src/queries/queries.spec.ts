@@ -1,8 +1,8 @@
 import {knex} from "@mikro-orm/postgresql";
 import {describe, expect, it} from "vitest";
-import {advanceAlertsSql, openAlertsSql, resolvedEpisodesSql} from "../modules/alerts/alert.repository.js";
+import {endEpisodesSql, episodesEndingAfterSql, insertAlertsSql, lockRulesSql, refreshRuleStateSql, removeAlertsSql, rewriteAlertsSql} from "../modules/alerts/alert.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
-import {ingestSql} from "../modules/readings/reading.repository.js";
+import {ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
 import {mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
 import {hourlySql, tenantDaySql} from "../modules/stats/reading-aggregates.repository.js";
 import {toNativeSql} from "../platform/db/sql.js";
@@ -30,19 +30,24 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     sql: historySql(SCHEMA, {deviceId: "", before: "", from: new Date(0), to: new Date(0), minTemp: 0, limit: 51}),
     bindings: ["deviceId", "before", "from", "to", "minTemp", "limit"]
   },
-  {file: "alerts.resolved-episodes", owner: "AlertRepository.findResolvedEpisodes", sql: resolvedEpisodesSql(SCHEMA), bindings: ["deviceId", "ruleIds", "from", "to"]},
+  {file: "readings.since", owner: "ReadingRepository.since", sql: readingsSinceSql(SCHEMA), bindings: ["deviceId", "from"]},
+  {file: "alerts.lock-rules", owner: "AlertRepository.lockRules", sql: lockRulesSql(SCHEMA), bindings: ["deviceId"]},
+  {file: "alerts.episodes-ending-after", owner: "AlertRepository.episodesEndingAfter", sql: episodesEndingAfterSql(SCHEMA), bindings: ["ruleIds", "after"]},
+  {file: "alerts.remove", owner: "AlertRepository.write", sql: removeAlertsSql(SCHEMA), bindings: ["ids"]},
   {
-    file: "alerts.advance",
-    owner: "AlertRepository.advance",
-    sql: advanceAlertsSql(SCHEMA),
-    bindings: ["ids", "added", "peaks", "lastReadingAts", "resolvedAts", "conditions", "wereResolved"]
+    file: "alerts.rewrite",
+    owner: "AlertRepository.write",
+    sql: rewriteAlertsSql(SCHEMA),
+    bindings: ["ids", "readingIds", "temperatures", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts"]
   },
   {
-    file: "alerts.open",
-    owner: "AlertRepository.open",
-    sql: openAlertsSql(SCHEMA),
-    bindings: ["deviceId", "ruleIds", "readingIds", "temperatures", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts"]
+    file: "alerts.insert",
+    owner: "AlertRepository.write",
+    sql: insertAlertsSql(SCHEMA),
+    bindings: ["deviceId", "ruleIds", "readingIds", "temperatures", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts", "acknowledgedAts", "acknowledgedByIds"]
   },
+  {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},
+  {file: "alerts.end-episodes", owner: "AlertRepository.endEpisodes", sql: endEpisodesSql(SCHEMA), bindings: ["at", "ruleId", "restart"]},
   {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "rows"]},
   {file: "stats.daily-stats-replace", owner: "DailyStatsRepository.replace", sql: replaceDailyStatsSql, bindings: ["tenantId", "rows"]},
   {file: "stats.tenant-day", owner: "ReadingAggregatesRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},

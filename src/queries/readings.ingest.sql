@@ -5,10 +5,9 @@ with "device" as (
    ), "input" as (
      select * from unnest($2::float8[], $3::float8[], $4::float8[], $5::float8[]) as v("t", "h", "b", "ms")
    ), "rules" as (
-     select r."id" as "ruleId", r."condition", r."threshold_celsius" as "thresholdCelsius",
-            a."id" as "openAlertId", a."fired_at" as "openFiredAt", a."last_reading_at" as "openLastReadingAt"
+     select r."id" as "ruleId", r."condition", r."threshold_celsius" as "thresholdCelsius", r."evaluated_from" as "evaluatedFrom",
+            r."open_alert_id" as "openAlertId", date_part('epoch', r."evaluated_from") * 1000 as "fromMs", date_part('epoch', r."episodes_until") * 1000 as "untilMs"
        from "tenant_a"."alert_rules" r
-       left join "tenant_a"."alerts" a on a."rule_id" = r."id" and a."resolved_at" is null
       where r."device_id" = $6::uuid and r."is_enabled"
         for share of r
    ), "alert_change" as (
@@ -16,7 +15,9 @@ with "device" as (
        select 1 from "rules" r
         where r."openAlertId" is not null
            or exists (select 1 from "input" v
-                       where case r."condition" when 'above' then v."t" > r."thresholdCelsius" else v."t" < r."thresholdCelsius" end)
+                       where (r."fromMs" is null or v."ms" >= r."fromMs")
+                         and (case r."condition" when 'above' then v."t" > r."thresholdCelsius" else v."t" < r."thresholdCelsius" end
+                              or v."ms" < r."untilMs"))
      ) as "possible"
    ), "stored" as (
      insert into "tenant_a"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
@@ -40,7 +41,14 @@ with "device" as (
    select exists (select 1 from "device") as "deviceActive",
           now() as "now",
           (select max(tr."recorded_at") from "tenant_a"."temperature_readings" tr where tr."device_id" = $9::uuid) as "watermark",
-          (select coalesce(json_agg(r order by r."ruleId"), '[]'::json) from "rules" r) as "rules",
+          (select coalesce(json_agg(json_build_object(
+             'ruleId', r."ruleId", 'condition', r."condition", 'thresholdCelsius', r."thresholdCelsius", 'evaluatedFrom', r."evaluatedFrom",
+             'open', (select json_build_object(
+                        'id', a."id", 'readingId', a."reading_id"::text, 'temperatureCelsius', a."temperature_celsius", 'firedAt', a."fired_at",
+                        'lastReadingAt', a."last_reading_at", 'peakTemperatureCelsius', a."peak_temperature_celsius", 'readingCount', a."reading_count",
+                        'acknowledgedAt', a."acknowledged_at", 'acknowledgedById', a."acknowledged_by_id")
+                      from "tenant_a"."alerts" a where a."id" = r."openAlertId")
+           ) order by r."ruleId"), '[]'::json) from "rules" r) as "rules",
           (select "possible" from "alert_change") as "alertChangePossible",
           (select "ids" from "inserted") as "ids",
           (select "instants" from "inserted") as "instants",

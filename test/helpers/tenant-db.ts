@@ -56,6 +56,32 @@ export class TenantDb {
     }
     return pending;
   }
+
+  /**
+   * Makes `requests` queue on one row: holds it FOR UPDATE until `waiters` backends wait for it
+   * (the first on this transaction, the others on the row's tuple lock), then releases them all at once.
+   */
+  async overlapOnRow<T>(table: string, id: string, waiters: number, requests: () => Promise<T>): Promise<T> {
+    await this.client.query("begin");
+    await this.client.query(`select 1 from ${this.schema}."${table}" where "id" = $1 for update`, [id]);
+    const [{xid}] = (await this.query<{xid: string}>(`select txid_current()::text as xid`)) as [{xid: string}];
+    const pending = requests();
+    try {
+      for (let i = 0; ; i++) {
+        const [row] = await this.query<{n: number}>(
+          `select count(*)::int as n from pg_locks
+            where not granted and ((locktype = 'transactionid' and transactionid::text = $1) or (locktype = 'tuple' and relation = $2::regclass))`,
+          [xid, `${this.schema}."${table}"`]
+        );
+        if (row!.n >= waiters) break;
+        if (i > 500) throw new Error(`only ${row!.n} of ${waiters} writers queued on ${table} ${id}`);
+        await sleep(10);
+      }
+    } finally {
+      await this.client.query("commit");
+    }
+    return pending;
+  }
 }
 
 /** The application's RetryStrategy (ours), to observe its retries. */

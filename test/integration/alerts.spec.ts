@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {createDevice} from "../helpers/factories.js";
-import {collectRetries, minute, TenantDb} from "../helpers/tenant-db.js";
+import {minute, TenantDb} from "../helpers/tenant-db.js";
 
 interface AlertBody {
   id: string;
@@ -203,31 +203,60 @@ describe("alert rules and alert episodes", () => {
       expect(alerts.find((a) => a.ruleId === above)).toMatchObject({peakTemperatureCelsius: 9, readingCount: 1, resolvedAt: null});
     });
 
-    it("handles late readings: a late in-threshold one does not resolve, a late violation joins an open episode but opens none", async () => {
+    it("re-derives episodes around a late reading: it splits, extends backwards and resolves, keeping ids and acknowledgements", async () => {
       const deviceId = await newDevice("EP-LATE");
       await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
-      await post(deviceId, 31, 10);
+      const [opened] = (await post(deviceId, 31, 10)).body.alerts as AlertBody[];
       await post(deviceId, 32, 12);
-      // Older than the open alert's last violation: stale, the episode stays open.
-      expect((await post(deviceId, 20, 11)).body.alerts).toEqual([]);
-      // A late violation belongs to the ongoing episode.
-      expect((await post(deviceId, 40, 9)).body.alerts).toEqual([expect.objectContaining({readingCount: 3, peakTemperatureCelsius: 40, lastReadingAt: minute(12), resolvedAt: null})]);
+      expect((await api.post(`/api/v1/alerts/${opened!.id}/acknowledge`).set(auth)).status).toBe(200);
+
+      // 20 °C at 10:11 was measured between the two violations: in recordedAt order the episode
+      // ended there and a second one began at 10:12 (acknowledged as part of the first).
+      const split = await post(deviceId, 20, 11);
+      expect(split.status).toBe(201);
+      expect(split.body.alerts).toEqual([
+        expect.objectContaining({id: opened!.id, firedAt: minute(10), lastReadingAt: minute(10), readingCount: 1, resolvedAt: minute(11)}),
+        expect.objectContaining({firedAt: minute(12), readingCount: 1, resolvedAt: null, acknowledgedAt: expect.any(String)})
+      ]);
+      // A violation measured before the first episode began moves its start back (same row).
+      expect((await post(deviceId, 40, 9)).body.alerts).toEqual([
+        expect.objectContaining({id: opened!.id, firedAt: minute(9), temperatureCelsius: 40, readingCount: 2, peakTemperatureCelsius: 40, resolvedAt: minute(11)})
+      ]);
       await post(deviceId, 25, 13);
-      // After the episode ended, a violation older than the newest reading opens nothing.
-      const late = await post(deviceId, 45, 8);
-      expect(late.status).toBe(201);
-      expect(late.body.alerts).toEqual([]);
+      // Back-filled readings after the newest one's episodes ended: a new episode of their own.
+      const backfill = await postBatch(deviceId, [
+        [33, 5],
+        [29, 6]
+      ]);
+      expect(backfill.body.alertsFired).toBe(1);
+
       const alerts = await alertsOf(deviceId);
-      expect(alerts).toHaveLength(1);
-      expect(alerts[0]).toMatchObject({firedAt: minute(10), resolvedAt: minute(13), readingCount: 3});
+      expect(alerts.map((a) => [a.firedAt, a.lastReadingAt, a.readingCount, a.peakTemperatureCelsius, a.resolvedAt, a.acknowledgedAt !== null])).toEqual([
+        [minute(12), minute(12), 1, 32, minute(13), true],
+        [minute(9), minute(10), 2, 40, minute(11), true],
+        [minute(5), minute(5), 1, 33, minute(6), false]
+      ]);
     });
 
-    it("disabling a rule resolves its open alert and stops evaluating it; changing only the threshold keeps the episode", async () => {
+    it("lets a reading further behind than ALERT_LATE_HORIZON (24 h) change no episode", async () => {
+      const deviceId = await newDevice("EP-HORIZON");
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await post(deviceId, 20, 3 * 24 * 60);
+      // Two days before the newest reading: stored (a duplicate would say so), but no episode.
+      const old = await post(deviceId, 45, 24 * 60);
+      expect(old.status).toBe(201);
+      expect(old.body.alerts).toEqual([]);
+      expect(await alertsOf(deviceId)).toEqual([]);
+      // Within the horizon it would have opened one.
+      expect((await post(deviceId, 45, 3 * 24 * 60 - 60)).body.alerts).toEqual([expect.objectContaining({firedAt: minute(3 * 24 * 60 - 60), resolvedAt: minute(3 * 24 * 60)})]);
+    });
+
+    it("disabling a rule resolves its open alert and stops evaluating it; enabling it evaluates readings from then on; changing only the threshold keeps the episode", async () => {
       const deviceId = await newDevice("EP-DISABLE");
       const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
       await post(deviceId, 35, 1);
       await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({thresholdCelsius: 33});
-      expect((await alertsOf(deviceId, "?open=true"))).toHaveLength(1);
+      expect(await alertsOf(deviceId, "?open=true")).toHaveLength(1);
       expect((await post(deviceId, 34, 2)).body.alerts).toEqual([expect.objectContaining({readingCount: 2})]);
 
       expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: false})).status).toBe(200);
@@ -235,31 +264,34 @@ describe("alert rules and alert episodes", () => {
       expect((await alertsOf(deviceId))[0]!.resolvedAt).not.toBeNull();
       expect((await post(deviceId, 50, 3)).body.alerts).toEqual([]);
 
-      await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: true});
-      expect((await post(deviceId, 51, 4)).body.alerts).toEqual([expect.objectContaining({firedAt: minute(4), readingCount: 1})]);
+      const enabled = await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: true});
+      const enabledAt = Date.parse(enabled.body.evaluatedFrom);
+      expect(Math.abs(enabledAt - Date.now())).toBeLessThan(60_000);
+      // Measured while the rule was off: not judged by it.
+      expect((await post(deviceId, 51, 4)).body.alerts).toEqual([]);
+      const now = new Date(enabledAt + 1_000).toISOString();
+      const fresh = await api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: 51, recordedAt: now});
+      expect(fresh.body.alerts).toEqual([expect.objectContaining({firedAt: new Date(now).toISOString(), readingCount: 1})]);
     });
 
-    it("keeps one open alert per rule when concurrent violating readings race to open it, and loses no count", async () => {
+    it("serialises writes that change a device's episodes: ten violations racing end in one open episode holding them all", async () => {
       const deviceId = await newDevice("EP-RACE");
       const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
       const temperatures = [31, 32, 33, 34, 35, 36, 37, 38, 39, 40];
-      // All ten evaluate "no open alert", then wait on the alerts table; released together they
-      // collide on the partial unique index, and the losers' transactions are retried.
-      const {result: responses, retries} = await collectRetries(() =>
-        db.overlapOn("alerts", 10, () => Promise.all(temperatures.map((t, i) => post(deviceId, t, 100 + i))))
-      );
+      // The test holds the rule row locked until all ten writers wait for it, then lets them go at once.
+      const responses = await db.overlapOnRow("alert_rules", ruleId, 10, () => Promise.all(temperatures.map((t, i) => post(deviceId, t, 100 + 9 - i))));
       expect(responses.map((r) => r.status)).toEqual(Array(10).fill(201));
-      expect(retries.filter((r) => r.reason === "unique_violation:alerts_one_open_per_rule").length).toBeGreaterThanOrEqual(9);
       expect(await db.count("alerts", "rule_id = $1 and resolved_at is null", [ruleId])).toBe(1);
-      const [alert] = await alertsOf(deviceId);
-      expect(alert).toMatchObject({readingCount: 10, peakTemperatureCelsius: 40, lastReadingAt: minute(109), resolvedAt: null});
+      const alerts = await alertsOf(deviceId);
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toMatchObject({firedAt: minute(100), temperatureCelsius: 40, readingCount: 10, peakTemperatureCelsius: 40, lastReadingAt: minute(109), resolvedAt: null});
     });
 
     it("stays consistent when violations and a resolving reading race on an open alert", async () => {
       const deviceId = await newDevice("EP-RACE-RESOLVE");
       const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
       await post(deviceId, 31, 0);
-      // Five violations and one in-threshold reading (the newest) update the open alert at once.
+      // Five violations and one in-threshold reading (the newest) arrive at once.
       const readings: [number, number][] = [
         [32, 1],
         [33, 2],
@@ -268,7 +300,7 @@ describe("alert rules and alert episodes", () => {
         [36, 5],
         [20, 6]
       ];
-      const responses = await db.overlapOn("alerts", 6, () => Promise.all(readings.map(([t, at]) => post(deviceId, t, at))));
+      const responses = await db.overlapOnRow("alert_rules", ruleId, 6, () => Promise.all(readings.map(([t, at]) => post(deviceId, t, at))));
       expect(responses.map((r) => r.status)).toEqual(Array(6).fill(201));
       expect(await db.count("alerts", "rule_id = $1 and resolved_at is null", [ruleId])).toBe(0);
       const alerts = await alertsOf(deviceId);

@@ -208,7 +208,14 @@ describe("readings ingestion", () => {
       const batch = await probeStandalone(() => postBatch(deviceId, [20, 21, 22].map((t, i) => ({temperatureCelsius: t, recordedAt: minute(610 + i)}))));
       expect(batch.result.body).toMatchObject({inserted: 3, alertsFired: 0});
       expect(batch.sent).toEqual(["insert readings"]);
-      expect(await readingsOf(deviceId)).toBe(6);
+
+      // Late, inside the threshold, but before the end of the latest episode: it may split one, so the transaction decides.
+      const splitting = await probeStandalone(() => post(deviceId, {temperatureCelsius: 20, recordedAt: minute(601.5)}));
+      expect(splitting.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
+      // Late, inside the threshold, after every episode ended: it changes nothing, alone.
+      const harmless = await probeStandalone(() => post(deviceId, {temperatureCelsius: 20, recordedAt: minute(605)}));
+      expect(harmless.sent).toEqual(["insert readings"]);
+      expect(await readingsOf(deviceId)).toBe(8);
     });
   });
 

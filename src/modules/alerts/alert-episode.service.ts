@@ -1,39 +1,119 @@
 import {Inject, Injectable} from "@tsed/di";
-import {ConcurrentChangeError} from "../../platform/db/concurrent-change.error.js";
-import {type EpisodeReading, type EpisodeState, isLate, planEpisodes, type RuleState, violates} from "./alert-episodes.js";
-import {AlertRepository, type StoredAlert} from "./alert.repository.js";
+import {AppConfig} from "../../config/app-config.js";
+import {deriveEpisodes, type Episode, type EpisodeReading, episodeChanges, inRecordedOrder, sameEpisode, type StoredEpisode, type Threshold} from "./alert-episodes.js";
+import {AlertRepository, type EpisodeWrites, type StoredAlert} from "./alert.repository.js";
+
+/** An enabled rule of the device and its decision state, as the ingest statement reads them. */
+export interface RuleState extends Threshold {
+  ruleId: string;
+  /** Readings recorded before this are not evaluated (null: none is excluded). */
+  evaluatedFrom: Date | null;
+  open: StoredEpisode | null;
+}
+
+/** The device's rules and its newest reading before the write (null: none yet). */
+export interface EpisodeState {
+  rules: RuleState[];
+  watermark: Date | null;
+}
 
 /**
- * Applies alert rules to freshly stored readings, inside the ingest transaction: the rules' state
- * comes from the ingest statement itself (read before its INSERT), the plan
- * is made in memory (alert-episodes.ts) and written with set-based statements.
+ * Keeps a device's stored alert episodes equal to what deriveEpisodes (alert-episodes.ts) gives
+ * for all of its readings in recordedAt order, whatever order and batches they arrive in. Runs
+ * inside the write's transaction, after `lockRules` and the readings' INSERT.
+ *
+ * - In order (the common case): every new reading is newer than the device's newest one before
+ *   the write. The episodes go on from the rule's open episode, as stored; nothing is read.
+ * - Late: a reading behind the newest one, but within ALERT_LATE_HORIZON of it. The episodes that
+ *   end after the earliest such reading (or are open) are re-derived from the start of the first
+ *   of them (or from that reading, when none contains it), over every stored reading from there,
+ *   and the difference is written: episodes open, extend, split or resolve; those that go on keep
+ *   their id and acknowledgement, a part split off inherits the acknowledgement.
+ * - A reading further behind than the horizon is stored and counted in the statistics, but changes
+ *   no episode when it arrives (a later re-derivation whose window covers it takes it into account).
+ * Readings recorded before a rule's `evaluatedFrom` are never evaluated by it.
  */
 @Injectable()
 export class AlertEpisodeService {
   @Inject()
   private alerts!: AlertRepository;
 
-  /** @returns the alerts opened, extended or resolved by the write, and how many of them it opened */
-  async apply(deviceId: string, state: EpisodeState, readings: readonly EpisodeReading[]): Promise<{alerts: StoredAlert[]; opened: number}> {
-    if (state.rules.length === 0 || readings.length === 0) return {alerts: [], opened: 0};
-    const rules = await this.withResolvedEpisodes(deviceId, state, readings);
-    const plan = planEpisodes(rules, readings, state.watermark);
-    // Advances first: an episode resolved by this write must be closed before the next one opens.
-    const advanced = await this.alerts.advance(plan.advances);
-    if (advanced.length !== plan.advances.length) {
-      throw new ConcurrentChangeError("An alert was resolved or extended by a concurrent write");
-    }
-    const opened = await this.alerts.open(deviceId, plan.openings);
-    return {alerts: [...advanced, ...opened], opened: opened.length};
+  @Inject()
+  private config!: AppConfig;
+
+  /**
+   * Before the write's INSERT, in its transaction: the device's enabled rules, locked until it
+   * ends. Writes that may change the device's episodes run one at a time, each reading the rules
+   * and readings as the previous one committed them.
+   */
+  lockRules(deviceId: string): Promise<string[]> {
+    return this.alerts.lockRules(deviceId);
   }
 
-  /** Late violations may belong to resolved episodes: load those (rarely needed, hence a second query). */
-  private async withResolvedEpisodes(deviceId: string, state: EpisodeState, readings: readonly EpisodeReading[]): Promise<RuleState[]> {
-    const late = readings.filter((r) => isLate(r, state.watermark));
-    const ruleIds = state.rules.filter((rule) => late.some((r) => violates(rule.condition, rule.thresholdCelsius, r.temperatureCelsius))).map((rule) => rule.ruleId);
-    if (ruleIds.length === 0) return state.rules;
-    const times = late.map((r) => r.recordedAt.getTime());
-    const episodes = await this.alerts.findResolvedEpisodes(deviceId, ruleIds, new Date(Math.min(...times)), new Date(Math.max(...times)));
-    return state.rules.map((rule) => ({...rule, closed: episodes.filter((e) => e.ruleId === rule.ruleId)}));
+  /**
+   * @param inserted the readings this write stored (duplicates excluded), any order
+   * @param readingsFrom the device's stored readings recorded at or after an instant, in recordedAt
+   *   order (the readings feature owns them; needed only for late readings)
+   * @returns the episodes opened, extended, split or resolved, and how many are new
+   */
+  async apply(deviceId: string, state: EpisodeState, inserted: readonly EpisodeReading[], readingsFrom: (from: Date) => Promise<EpisodeReading[]>): Promise<{alerts: StoredAlert[]; opened: number}> {
+    const writes: EpisodeWrites = {remove: [], update: [], insert: []};
+    const touched = new Set<string>();
+    const watermark = state.watermark?.getTime() ?? null;
+    const horizon = watermark === null ? Number.NEGATIVE_INFINITY : watermark - this.config.alerts.lateHorizonMs;
+    const late: {rule: RuleState; earliest: number}[] = [];
+
+    for (const rule of state.rules) {
+      const from = Math.max(rule.evaluatedFrom?.getTime() ?? Number.NEGATIVE_INFINITY, horizon);
+      const evaluated = inserted.filter((r) => r.recordedAt.getTime() >= from);
+      if (evaluated.length === 0) continue;
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const reading of evaluated) earliest = Math.min(earliest, reading.recordedAt.getTime());
+      if (watermark !== null && earliest < watermark) {
+        late.push({rule, earliest});
+        continue;
+      }
+      const derived = deriveEpisodes(rule, inRecordedOrder(evaluated), rule.open);
+      const continued = rule.open ? derived.shift()! : null;
+      if (continued && !sameEpisode(continued, rule.open!)) {
+        writes.update.push({...continued, id: rule.open!.id});
+        touched.add(rule.ruleId);
+      }
+      for (const episode of derived) {
+        writes.insert.push({...episode, ruleId: rule.ruleId, acknowledgedAt: null, acknowledgedById: null});
+        touched.add(rule.ruleId);
+      }
+    }
+
+    if (late.length) await this.rederive(late, readingsFrom, writes, touched);
+    if (touched.size === 0) return {alerts: [], opened: 0};
+    const alerts = await this.alerts.write(deviceId, [...touched], writes);
+    return {alerts, opened: writes.insert.length};
+  }
+
+  /** The late case: loads the affected episodes and the window's readings once for all rules, re-derives, adds the difference. */
+  private async rederive(late: {rule: RuleState; earliest: number}[], readingsFrom: (from: Date) => Promise<EpisodeReading[]>, writes: EpisodeWrites, touched: Set<string>) {
+    const stored = await this.alerts.episodesEndingAfter(
+      late.map(({rule}) => rule.ruleId),
+      new Date(Math.min(...late.map(({earliest}) => earliest)))
+    );
+    const windows = late.map(({rule, earliest}) => {
+      const affected = stored.filter((e) => e.ruleId === rule.ruleId && (e.resolvedAt === null || e.resolvedAt.getTime() > earliest));
+      return {rule, affected, start: Math.min(earliest, ...affected.map((e) => e.firedAt.getTime()))};
+    });
+    const readings = await readingsFrom(new Date(Math.min(...windows.map((w) => w.start))));
+    for (const {rule, affected, start} of windows) {
+      const from = Math.max(start, rule.evaluatedFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
+      const derived: Episode[] = deriveEpisodes(rule, readings.filter((r) => r.recordedAt.getTime() >= from));
+      const changes = episodeChanges(affected, derived);
+      const updates = changes.update.filter((e) => !sameEpisode(e, affected.find((s) => s.id === e.id)!));
+      if (changes.remove.length === 0 && updates.length === 0 && changes.insert.length === 0) continue;
+      touched.add(rule.ruleId);
+      writes.remove.push(...changes.remove.map((e) => e.id));
+      writes.update.push(...updates);
+      for (const {acknowledgedFrom, ...episode} of changes.insert) {
+        writes.insert.push({...episode, ruleId: rule.ruleId, acknowledgedAt: acknowledgedFrom?.acknowledgedAt ?? null, acknowledgedById: acknowledgedFrom?.acknowledgedById ?? null});
+      }
+    }
   }
 }

@@ -1,79 +1,101 @@
+import fc from "fast-check";
 import {describe, expect, it} from "vitest";
 import {AlertCondition} from "./alert-rule.entity.js";
-import {planEpisodes, type RuleState, type EpisodeReading, violates} from "./alert-episodes.js";
+import {deriveEpisodes, type Episode, episodeChanges, type EpisodeReading, type StoredEpisode, type Threshold, violates} from "./alert-episodes.js";
 
 const at = (minute: number) => new Date(Date.UTC(2026, 2, 28, 10, minute));
 let nextId = 1;
 const reading = (minute: number, temperatureCelsius: number): EpisodeReading => ({id: String(nextId++), temperatureCelsius, recordedAt: at(minute)});
-const above30 = (open: RuleState["open"] = null, closed: RuleState["closed"] = []): RuleState => ({ruleId: "r-above", condition: AlertCondition.ABOVE, thresholdCelsius: 30, open, closed});
-const openSince = (firedAt: number, lastReadingAt: number) => ({id: "a1", firedAt: at(firedAt), lastReadingAt: at(lastReadingAt), resolvedAt: null});
+const above30: Threshold = {condition: AlertCondition.ABOVE, thresholdCelsius: 30};
+const below2: Threshold = {condition: AlertCondition.BELOW, thresholdCelsius: 2};
+const stored = (id: string, episode: Episode, acknowledgedAt: Date | null = null): StoredEpisode => ({...episode, id, acknowledgedAt, acknowledgedById: acknowledgedAt ? "u1" : null});
 
 describe("alert episodes", () => {
   it("treats the threshold itself as inside, for both conditions", () => {
-    expect(violates(AlertCondition.ABOVE, 30, 30)).toBe(false);
-    expect(violates(AlertCondition.ABOVE, 30, 30.01)).toBe(true);
-    expect(violates(AlertCondition.BELOW, 2, 2)).toBe(false);
-    expect(violates(AlertCondition.BELOW, 2, 1.99)).toBe(true);
+    expect(violates(above30, 30)).toBe(false);
+    expect(violates(above30, 30.01)).toBe(true);
+    expect(violates(below2, 2)).toBe(false);
+    expect(violates(below2, 1.99)).toBe(true);
   });
 
-  it("walks a batch in recordedAt order: open, update, resolve, open again", () => {
-    const r1 = reading(1, 31);
-    const r2 = reading(2, 35);
-    const r3 = reading(3, 29);
-    const r4 = reading(4, 33);
-    const plan = planEpisodes([above30()], [r3, r4, r2, r1], null);
-    expect(plan.advances).toEqual([]);
-    expect(plan.openings).toEqual([
-      {ruleId: "r-above", readingId: r1.id, temperatureCelsius: 31, firedAt: at(1), lastReadingAt: at(2), peakTemperatureCelsius: 35, readingCount: 2, resolvedAt: at(3)},
-      {ruleId: "r-above", readingId: r4.id, temperatureCelsius: 33, firedAt: at(4), lastReadingAt: at(4), peakTemperatureCelsius: 33, readingCount: 1, resolvedAt: null}
+  it("opens, extends, resolves and opens again over readings in recordedAt order", () => {
+    const [r1, r2, r3, r4] = [reading(1, 31), reading(2, 35), reading(3, 29), reading(4, 33)];
+    expect(deriveEpisodes(above30, [r1, r2, r3, r4])).toEqual([
+      {readingId: r1.id, temperatureCelsius: 31, firedAt: at(1), lastReadingAt: at(2), peakTemperatureCelsius: 35, readingCount: 2, resolvedAt: at(3)},
+      {readingId: r4.id, temperatureCelsius: 33, firedAt: at(4), lastReadingAt: at(4), peakTemperatureCelsius: 33, readingCount: 1, resolvedAt: null}
     ]);
   });
 
-  it("adds violations to an alert that was already open and resolves it with the first newer reading inside", () => {
-    const plan = planEpisodes([above30(openSince(4, 5))], [reading(6, 32), reading(7, 38), reading(8, 30), reading(9, 31)], at(5));
-    expect(plan.advances).toEqual([{alertId: "a1", ruleId: "r-above", condition: AlertCondition.ABOVE, wasResolved: false, addedReadings: 2, peakTemperatureCelsius: 38, lastReadingAt: at(7), resolvedAt: at(8)}]);
-    expect(plan.openings).toHaveLength(1);
-    expect(plan.openings[0]).toMatchObject({firedAt: at(9), resolvedAt: null, readingCount: 1});
+  it("carries an open episode on: 31 °C, 20 °C, 32 °C are two episodes, whichever write brings which", () => {
+    const [r1, r2, r3] = [reading(1, 31), reading(2, 20), reading(3, 32)];
+    const [open] = deriveEpisodes(above30, [r1]);
+    const carried = deriveEpisodes(above30, [r2, r3], open);
+    expect(carried).toEqual(deriveEpisodes(above30, [r1, r2, r3]));
+    expect(carried.map((e) => [e.firedAt, e.resolvedAt])).toEqual([
+      [at(1), at(2)],
+      [at(3), null]
+    ]);
   });
 
   it("uses the lowest temperature as the peak of a `below` episode", () => {
-    const below: RuleState = {ruleId: "r-below", condition: AlertCondition.BELOW, thresholdCelsius: 2, open: null, closed: []};
-    const plan = planEpisodes([below], [reading(1, 1.5), reading(2, -3), reading(3, 0)], null);
-    expect(plan.openings).toEqual([expect.objectContaining({peakTemperatureCelsius: -3, readingCount: 3, resolvedAt: null, temperatureCelsius: 1.5})]);
-  });
-
-  it("ignores a late reading inside the threshold: it cannot end an episode with newer violations", () => {
-    const plan = planEpisodes([above30(openSince(8, 10))], [reading(9, 20)], at(10));
-    expect(plan).toEqual({advances: [], openings: []});
-  });
-
-  it("counts a late violation into the open episode it falls in, without moving its end backwards", () => {
-    const plan = planEpisodes([above30(openSince(3, 10))], [reading(4, 40), reading(11, 25)], at(10));
-    expect(plan.advances).toEqual([expect.objectContaining({alertId: "a1", wasResolved: false, addedReadings: 1, peakTemperatureCelsius: 40, lastReadingAt: at(4), resolvedAt: at(11)})]);
-  });
-
-  it("counts a late violation into the resolved episode whose span contains it, else into the open one", () => {
-    const past = {id: "past", firedAt: at(1), lastReadingAt: at(3), resolvedAt: at(5)};
-    const plan = planEpisodes([above30(openSince(8, 9), [past])], [reading(2, 45), reading(6, 50), reading(7, 33)], at(9));
-    expect(plan.advances).toEqual([
-      expect.objectContaining({alertId: "past", wasResolved: true, addedReadings: 1, peakTemperatureCelsius: 45, resolvedAt: null}),
-      expect.objectContaining({alertId: "a1", wasResolved: false, addedReadings: 2, peakTemperatureCelsius: 50, lastReadingAt: at(7), resolvedAt: null})
+    expect(deriveEpisodes(below2, [reading(1, 1.5), reading(2, -3), reading(3, 0)])).toEqual([
+      expect.objectContaining({peakTemperatureCelsius: -3, readingCount: 3, resolvedAt: null, temperatureCelsius: 1.5})
     ]);
-    expect(plan.openings).toEqual([]);
   });
 
-  it("stores a late violation outside every episode without alerting", () => {
-    const past = {id: "past", firedAt: at(1), lastReadingAt: at(3), resolvedAt: at(5)};
-    expect(planEpisodes([above30(null, [past])], [reading(6, 50)], at(9))).toEqual({advances: [], openings: []});
+  it("leaves everything alone when nothing crosses the threshold", () => {
+    expect(deriveEpisodes(above30, [reading(1, 21), reading(2, 30)])).toEqual([]);
   });
 
-  it("does not open an episode from a reading older than the device's newest stored reading", () => {
-    expect(planEpisodes([above30()], [reading(4, 40)], at(10))).toEqual({advances: [], openings: []});
-    expect(planEpisodes([above30()], [reading(4, 40), reading(11, 41)], at(10)).openings).toEqual([expect.objectContaining({firedAt: at(11), readingCount: 1})]);
+  it("derives the same episodes all at once as in consecutive chunks carried on (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({min: 25, max: 35}), {minLength: 1, maxLength: 60}), fc.array(fc.nat(), {maxLength: 8}), (temperatures, cuts) => {
+        const readings = temperatures.map((t, i) => ({id: String(i), temperatureCelsius: t, recordedAt: new Date(Date.UTC(2026, 0, 1) + i * 30_000)}));
+        const whole = deriveEpisodes(above30, readings);
+        const bounds = [...new Set(cuts.map((c) => c % readings.length))].sort((a, b) => a - b);
+        const episodes: Episode[] = [];
+        let from = 0;
+        for (const to of [...bounds, readings.length]) {
+          const open = episodes.at(-1)?.resolvedAt === null ? episodes.pop()! : null;
+          episodes.push(...deriveEpisodes(above30, readings.slice(from, to), open));
+          from = to;
+        }
+        expect(episodes).toEqual(whole);
+      }),
+      {seed: 11, numRuns: 300}
+    );
   });
 
-  it("leaves rules alone when nothing crosses them", () => {
-    expect(planEpisodes([above30()], [reading(1, 21), reading(2, 30)], null)).toEqual({advances: [], openings: []});
-    expect(planEpisodes([], [reading(1, 99)], null)).toEqual({advances: [], openings: []});
+  describe("episodeChanges", () => {
+    const e = (fired: number, last: number, resolved: number | null, readingId = `r${fired}`): Episode => ({
+      readingId,
+      temperatureCelsius: 31,
+      firedAt: at(fired),
+      lastReadingAt: at(last),
+      peakTemperatureCelsius: 31,
+      readingCount: 1,
+      resolvedAt: resolved === null ? null : at(resolved)
+    });
+
+    it("keeps the id and acknowledgement of an episode that goes on, and lets a split-off part inherit the acknowledgement", () => {
+      const acked = stored("a1", e(1, 9, null), at(5));
+      const changes = episodeChanges([acked], [e(1, 3, 4), e(6, 9, null)]);
+      expect(changes.update).toEqual([{...e(1, 3, 4), id: "a1"}]);
+      expect(changes.insert).toEqual([{...e(6, 9, null), acknowledgedFrom: acked}]);
+      expect(changes.remove).toEqual([]);
+    });
+
+    it("moves an episode's start back when a late violation precedes it, keeping the row", () => {
+      const changes = episodeChanges([stored("a1", e(5, 9, 10))], [e(4, 9, 10, "late")]);
+      expect(changes.update).toEqual([{...e(4, 9, 10, "late"), id: "a1"}]);
+      expect(changes.insert).toEqual([]);
+    });
+
+    it("removes stored episodes nothing continues and inserts derived ones nothing stored overlaps", () => {
+      const changes = episodeChanges([stored("a1", e(1, 2, 3)), stored("a2", e(4, 5, 6))], [e(1, 5, 6)]);
+      expect(changes.update.map((u) => u.id)).toEqual(["a1"]);
+      expect(changes.remove.map((r) => r.id)).toEqual(["a2"]);
+      expect(episodeChanges([], [e(1, 2, 3)]).insert).toEqual([{...e(1, 2, 3), acknowledgedFrom: null}]);
+    });
   });
 });

@@ -1,50 +1,25 @@
 import {AlertCondition} from "./alert-rule.entity.js";
 
 /*
- * Alert episodes as a pure state machine: given a device's enabled rules with their stored
- * episodes and the readings a write has just stored, work out which alerts to open and how stored
- * ones change. No I/O here; AlertEpisodeService loads the state and writes the outcome.
+ * Alert episodes as a pure function of a device's readings in recordedAt order: the one place
+ * where episode semantics live. No I/O here; AlertEpisodeService loads what it needs, runs this,
+ * and writes the difference.
  *
  * A reading violates `above` when temperature > threshold, `below` when temperature < threshold.
- * Per rule, over the new readings in recordedAt order:
- * - Open alert + violating reading: the reading joins the episode (readingCount + 1, peak = the
- *   most extreme temperature, lastReadingAt = the latest violation seen).
- * - Open alert + reading inside the threshold, newer than the alert's lastReadingAt: resolves it
- *   (resolvedAt = that reading's recordedAt). An older one is stale — a later violation has been
- *   seen — and changes nothing.
- * - No open alert + violating reading: opens an episode.
- *
- * Late readings — not newer than the newest reading the device had before this write (the
- * `watermark`) — arrive after later readings already decided the present state, so they never
- * open an episode. A late violation joins the stored episode whose span [firedAt, resolvedAt)
- * contains it, open or already resolved; failing that, the open episode (the violation preceded
- * the reading that opened it); failing that, it is only stored. This keeps the outcome
- * independent of the order in which concurrent writers commit: violations racing to open an
- * episode all end up in the one that won, and a violation that commits just after the reading
- * that resolved its episode still counts in that episode instead of opening a new one.
+ * Over the readings in recordedAt order:
+ * - no open episode + violating reading: opens an episode (that reading, its temperature, firedAt);
+ * - open episode + violating reading: joins it (readingCount + 1, the most extreme temperature as
+ *   peak, lastReadingAt = its recordedAt);
+ * - open episode + reading inside the threshold: resolves it (resolvedAt = its recordedAt);
+ * - no open episode + reading inside the threshold: nothing.
+ * Whatever order and batching the readings arrive in, the stored episodes are meant to be what
+ * this function gives for all of them in recordedAt order (see AlertEpisodeService for how late
+ * readings re-derive a window).
  */
 
-export interface RuleState {
-  ruleId: string;
+export interface Threshold {
   condition: AlertCondition;
   thresholdCelsius: number;
-  open: StoredEpisode | null;
-  /** Resolved episodes that may contain late readings of this write (loaded only when there are some). */
-  closed: StoredEpisode[];
-}
-
-export interface StoredEpisode {
-  id: string;
-  firedAt: Date;
-  lastReadingAt: Date;
-  resolvedAt: Date | null;
-}
-
-/** The state of a device's rules when a write starts: what the ingest statement reads before its INSERT. */
-export interface EpisodeState {
-  rules: RuleState[];
-  /** Newest recordedAt of the device's readings before this write (null: none yet). */
-  watermark: Date | null;
 }
 
 /** What the state machine needs of a stored reading. */
@@ -54,28 +29,13 @@ export interface EpisodeReading {
   recordedAt: Date;
 }
 
-/** What happens to a stored alert. */
-export interface AlertAdvance {
-  alertId: string;
-  ruleId: string;
-  condition: AlertCondition;
-  /** The alert was resolved before this write (late violations joining a past episode). */
-  wasResolved: boolean;
-  /** Violating readings that joined the episode. */
-  addedReadings: number;
-  /** Most extreme temperature among them (null when none joined). */
-  peakTemperatureCelsius: number | null;
-  /** Latest recordedAt among them (null when none joined). */
-  lastReadingAt: Date | null;
-  /** Set when a reading inside the threshold ended the (open) episode. */
-  resolvedAt: Date | null;
-}
-
-/** An episode opened by this write; it may already be resolved by a later reading of the same write. */
-export interface AlertOpening {
-  ruleId: string;
+/** One episode, as derived here or as stored (an alert row). */
+export interface Episode {
+  /** The reading that opened it. */
   readingId: string;
+  /** Its temperature. */
   temperatureCelsius: number;
+  /** Its recordedAt. */
   firedAt: Date;
   lastReadingAt: Date;
   peakTemperatureCelsius: number;
@@ -83,89 +43,107 @@ export interface AlertOpening {
   resolvedAt: Date | null;
 }
 
-export interface EpisodePlan {
-  advances: AlertAdvance[];
-  openings: AlertOpening[];
+export function violates(rule: Threshold, temperatureCelsius: number): boolean {
+  return rule.condition === AlertCondition.ABOVE ? temperatureCelsius > rule.thresholdCelsius : temperatureCelsius < rule.thresholdCelsius;
 }
-
-export function violates(condition: AlertCondition, thresholdCelsius: number, temperatureCelsius: number): boolean {
-  return condition === AlertCondition.ABOVE ? temperatureCelsius > thresholdCelsius : temperatureCelsius < thresholdCelsius;
-}
-
-/** The more extreme of two temperatures for the rule's condition. */
-function extreme(condition: AlertCondition, a: number, b: number): number {
-  return condition === AlertCondition.ABOVE ? Math.max(a, b) : Math.min(a, b);
-}
-
-// Instants are compared as numbers throughout: a relational operator on two Dates converts both
-// through valueOf, ~15 times slower, and this runs per reading and rule for 1,000-reading batches.
-export const isLate = (reading: EpisodeReading, watermark: Date | null) => watermark !== null && reading.recordedAt.getTime() <= watermark.getTime();
 
 /**
- * @param readings the readings this write stored (duplicates excluded), in any order
- * @param watermark the newest recordedAt the device had before this write, or null
+ * The episodes of `readings` under `rule`, continuing `open` (an episode still open before the
+ * first of them, or null when none is).
+ *
+ * @param readings sorted by recordedAt, all after `open`'s last reading
+ * @returns the episodes these readings touched, oldest first: `open` carried on (a new object) when
+ *   given, then every episode they opened. An untouched `open` comes back unchanged.
  */
-export function planEpisodes(rules: readonly RuleState[], readings: readonly EpisodeReading[], watermark: Date | null): EpisodePlan {
-  const ordered = [...readings].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
-  const plan: EpisodePlan = {advances: [], openings: []};
-
-  for (const rule of rules) {
-    const {condition, thresholdCelsius} = rule;
-    const advances = new Map<string, AlertAdvance>();
-    const advanceOf = (episode: StoredEpisode): AlertAdvance => {
-      let advance = advances.get(episode.id);
-      if (!advance) {
-        advance = {alertId: episode.id, ruleId: rule.ruleId, condition, wasResolved: episode !== rule.open, addedReadings: 0, peakTemperatureCelsius: null, lastReadingAt: null, resolvedAt: null};
-        advances.set(episode.id, advance);
+export function deriveEpisodes(rule: Threshold, readings: readonly EpisodeReading[], open: Episode | null = null): Episode[] {
+  let current = open && open.resolvedAt === null ? {...open} : null;
+  const episodes = current ? [current] : [];
+  const above = rule.condition === AlertCondition.ABOVE;
+  for (const reading of readings) {
+    const t = reading.temperatureCelsius;
+    // `violates`, inlined: this runs per reading and rule for 1,000-reading batches.
+    const violating = above ? t > rule.thresholdCelsius : t < rule.thresholdCelsius;
+    if (violating) {
+      if (current) {
+        current.readingCount++;
+        if (above ? t > current.peakTemperatureCelsius : t < current.peakTemperatureCelsius) current.peakTemperatureCelsius = t;
+        current.lastReadingAt = reading.recordedAt;
+      } else {
+        current = {readingId: reading.id, temperatureCelsius: t, firedAt: reading.recordedAt, lastReadingAt: reading.recordedAt, peakTemperatureCelsius: t, readingCount: 1, resolvedAt: null};
+        episodes.push(current);
       }
-      return advance;
-    };
-    const join = (episode: StoredEpisode, reading: EpisodeReading) => {
-      const a = advanceOf(episode);
-      a.addedReadings++;
-      a.peakTemperatureCelsius = a.peakTemperatureCelsius === null ? reading.temperatureCelsius : extreme(condition, a.peakTemperatureCelsius, reading.temperatureCelsius);
-      if (!a.lastReadingAt || reading.recordedAt.getTime() > a.lastReadingAt.getTime()) a.lastReadingAt = reading.recordedAt;
-    };
-
-    // The stored open episode as this write changes it (lastReadingAt moves, resolvedAt may be set).
-    const open = rule.open ? {...rule.open} : null;
-    let opening: AlertOpening | null = null;
-
-    for (const reading of ordered) {
-      const {temperatureCelsius: t, recordedAt} = reading;
-      const violating = violates(condition, thresholdCelsius, t);
-
-      if (opening && !opening.resolvedAt) {
-        // An episode opened by this write: every later reading is newer than it.
-        if (violating) {
-          opening.readingCount++;
-          opening.peakTemperatureCelsius = extreme(condition, opening.peakTemperatureCelsius, t);
-          opening.lastReadingAt = recordedAt;
-        } else {
-          opening.resolvedAt = recordedAt;
-        }
-      } else if (violating && isLate(reading, watermark)) {
-        const span = rule.closed.find((e) => e.firedAt.getTime() <= recordedAt.getTime() && recordedAt.getTime() < e.resolvedAt!.getTime());
-        if (span) {
-          join(span, reading);
-        } else if (open && !open.resolvedAt) {
-          join(rule.open!, reading);
-          if (recordedAt.getTime() > open.lastReadingAt.getTime()) open.lastReadingAt = recordedAt;
-        }
-      } else if (open && !open.resolvedAt) {
-        if (violating) {
-          join(rule.open!, reading);
-          if (recordedAt.getTime() > open.lastReadingAt.getTime()) open.lastReadingAt = recordedAt;
-        } else if (recordedAt.getTime() > open.lastReadingAt.getTime()) {
-          open.resolvedAt = recordedAt;
-          advanceOf(rule.open!).resolvedAt = recordedAt;
-        }
-      } else if (violating) {
-        opening = {ruleId: rule.ruleId, readingId: reading.id, temperatureCelsius: t, firedAt: recordedAt, lastReadingAt: recordedAt, peakTemperatureCelsius: t, readingCount: 1, resolvedAt: null};
-        plan.openings.push(opening);
-      }
+    } else if (current) {
+      current.resolvedAt = reading.recordedAt;
+      current = null;
     }
-    plan.advances.push(...advances.values());
   }
-  return plan;
+  return episodes;
+}
+
+/** Sorts readings by recordedAt (a copy). Instants compare as numbers: Date relational operators go through valueOf, ~15 times slower. */
+export function inRecordedOrder<T extends {recordedAt: Date}>(readings: readonly T[]): T[] {
+  return [...readings].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
+}
+
+/** Whether two episodes cover some common stretch of time: [firedAt, resolvedAt), open ones to the end. */
+function overlaps(a: Episode, b: Episode): boolean {
+  const end = (e: Episode) => (e.resolvedAt === null ? Number.POSITIVE_INFINITY : e.resolvedAt.getTime());
+  return a.firedAt.getTime() < end(b) && b.firedAt.getTime() < end(a);
+}
+
+/** A stored episode: an alert row with its id and acknowledgement. */
+export interface StoredEpisode extends Episode {
+  id: string;
+  acknowledgedAt: Date | null;
+  acknowledgedById: string | null;
+}
+
+export interface EpisodeChanges<S extends StoredEpisode> {
+  /** Stored episodes that keep their id (and acknowledgement) and take the derived values. */
+  update: (Episode & {id: string})[];
+  /** Derived episodes with no stored counterpart; `acknowledgedFrom` is the stored episode they split from, if any. */
+  insert: (Episode & {acknowledgedFrom: S | null})[];
+  /** Stored episodes that no derived episode continues. */
+  remove: S[];
+}
+
+/**
+ * What turns the stored episodes of a window into the derived ones. A derived episode continues
+ * the first stored episode it overlaps that no earlier derived episode continued: it keeps that
+ * row's id and acknowledgement. One that overlaps only already-continued stored episodes is part
+ * of one that was split: it is new, and inherits the acknowledgement of the episode it split
+ * from (it was acknowledged as part of it). Stored episodes nothing continues are removed.
+ *
+ * @param stored the stored episodes of the window, any order
+ * @param derived the derived episodes of the same window, oldest first
+ */
+export function episodeChanges<S extends StoredEpisode>(stored: readonly S[], derived: readonly Episode[]): EpisodeChanges<S> {
+  const changes: EpisodeChanges<S> = {update: [], insert: [], remove: []};
+  const byTime = [...stored].sort((a, b) => a.firedAt.getTime() - b.firedAt.getTime());
+  const continued = new Set<S>();
+  for (const episode of derived) {
+    const candidates = byTime.filter((s) => overlaps(s, episode));
+    const match = candidates.find((s) => !continued.has(s));
+    if (match) {
+      continued.add(match);
+      changes.update.push({...episode, id: match.id});
+    } else {
+      changes.insert.push({...episode, acknowledgedFrom: candidates[0] ?? null});
+    }
+  }
+  changes.remove = byTime.filter((s) => !continued.has(s));
+  return changes;
+}
+
+/** True when a stored episode already holds exactly the derived values (nothing to write). */
+export function sameEpisode(a: Episode, b: Episode): boolean {
+  return (
+    a.readingId === b.readingId &&
+    a.temperatureCelsius === b.temperatureCelsius &&
+    a.firedAt.getTime() === b.firedAt.getTime() &&
+    a.lastReadingAt.getTime() === b.lastReadingAt.getTime() &&
+    a.peakTemperatureCelsius === b.peakTemperatureCelsius &&
+    a.readingCount === b.readingCount &&
+    (a.resolvedAt?.getTime() ?? null) === (b.resolvedAt?.getTime() ?? null)
+  );
 }

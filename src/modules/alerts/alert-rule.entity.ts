@@ -1,5 +1,5 @@
 import {Entity, Enum, ManyToOne, Property} from "@mikro-orm/core";
-import {Default, Description, Enum as JsonEnum, Example, Format, Groups, Maximum, Minimum, ReadOnly, Required, RequiredGroups} from "@tsed/schema";
+import {Default, Description, Enum as JsonEnum, Example, Format, Groups, Maximum, Minimum, Nullable, ReadOnly, Required, RequiredGroups} from "@tsed/schema";
 import {BaseEntity} from "../../common/base.entity.js";
 import {Device} from "../devices/device.entity.js";
 import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
@@ -13,7 +13,7 @@ export enum AlertCondition {
 /** Fires when a reading of its device is above (or below) the threshold. */
 @Entity({tableName: "alert_rules", schema: "*"})
 @JsonNumbers("thresholdCelsius")
-export class AlertRule extends BaseEntity<"isEnabled"> {
+export class AlertRule extends BaseEntity<"isEnabled" | "evaluatedFrom"> {
   @ManyToOne(() => Device, {mapToPk: true, fieldName: "device_id", deleteRule: "cascade"})
   @Groups("!create", "!update")
   @ReadOnly()
@@ -43,4 +43,13 @@ export class AlertRule extends BaseEntity<"isEnabled"> {
   @RequiredGroups("!create", "!update")
   @Description("Disabled rules are not evaluated")
   isEnabled!: boolean;
+
+  @Property({type: "datetime", nullable: true})
+  @Groups("!create", "!update")
+  @ReadOnly()
+  @Required()
+  @Nullable(Date)
+  @Format("date-time")
+  @Description("Readings recorded before this instant are not evaluated: when the rule was last enabled again or its condition changed (null: every reading since the rule exists)")
+  evaluatedFrom?: Date | null;
 }

@@ -41,18 +41,21 @@ export class AlertRuleService {
   /**
    * Changes only the fields sent. Disabling a rule or flipping its condition ends its open episode
    * (resolvedAt = now): a disabled rule is not evaluated any more, so nothing else would ever close
-   * it, and an `above` episode cannot go on as a `below` one. A new threshold keeps the episode; the
-   * next reading is judged against the new threshold.
+   * it, and an `above` episode cannot go on as a `below` one. Enabling it or flipping its condition
+   * starts its evaluation afresh (`evaluatedFrom` = now): readings recorded before are not judged
+   * by a rule that was not in force then. A new threshold keeps the episode; the next reading is
+   * judged against the new threshold (a late reading re-derived later is judged against it too).
    */
   @Transactional({retry: true})
   async update(ruleId: string, changes: AlertRuleChanges): Promise<AlertRule> {
     const rule = await this.get(ruleId);
-    const endsEpisode = (changes.isEnabled === false && rule.isEnabled) || (changes.condition !== undefined && changes.condition !== rule.condition);
+    const {isEnabled: wasEnabled, condition: oldCondition} = rule;
     for (const key of ALERT_RULE_UPDATABLE) {
       if (changes[key] !== undefined) Object.assign(rule, {[key]: changes[key]});
     }
     await this.rules.save(rule);
-    if (endsEpisode) await this.alerts.resolveOpen(rule.id, new Date());
+    const restarts = rule.isEnabled && (!wasEnabled || rule.condition !== oldCondition);
+    if (restarts || (wasEnabled && !rule.isEnabled)) rule.evaluatedFrom = await this.alerts.endEpisodes(rule.id, new Date(), restarts);
     return rule;
   }
 

@@ -5,8 +5,8 @@ import {TemperatureReading} from "./reading.entity.js";
 /** Largest batch firmware may send in one request. */
 export const MAX_BATCH_SIZE = 1_000;
 
-/** How far in the future (device clock ahead of ours) a recordedAt may be. */
-export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+/** No reading is older than this: a device whose clock was never set reports 1970. */
+export const EARLIEST_RECORDED_AT = "2000-01-01T00:00:00.000Z";
 
 /** What a device sends for one reading (the `create` group of TemperatureReading), parsed. */
 export interface ReadingInput {

@@ -1,14 +1,17 @@
 import {Inject, Injectable} from "@tsed/di";
 import {RetryStrategy, Transactional} from "@tsed/mikro-orm";
 import {ConflictError, InvalidInputError, NotFoundError} from "../../common/errors.js";
+import {AppConfig} from "../../config/app-config.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
 import {alertsOpened as alertsOpenedCounter, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
 import {DailyStatsRefresh} from "../stats/daily-stats-refresh.service.js";
-import {type BatchReceipt, MAX_FUTURE_SKEW_MS, type ReadingCreated, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
+import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingCreated, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
 import {ReadingRepository} from "./reading.repository.js";
+
+const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);
 
 interface WriteOutcome {
   /** The readings stored by this write (duplicates are not), in the order they were given. */
@@ -39,12 +42,15 @@ export class ReadingService {
   @Inject(RetryStrategy)
   private retryStrategy!: ExponentialBackoffRetryStrategy;
 
+  @Inject()
+  private config!: AppConfig;
+
   /**
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device
    * is not an active device of the tenant: the write checks it in its INSERT.
    */
   async recordOne(deviceId: string, input: ReadingInput): Promise<ReadingCreated> {
-    assertNotInFuture([input], () => "");
+    this.assertRecordedInRange([input], () => "");
     const {inserted, alerts, alertsOpened: opened} = await this.write(deviceId, [input]);
     countCommitted(1, inserted.length, opened);
     const [stored] = inserted;
@@ -61,7 +67,7 @@ export class ReadingService {
    * (NotFoundError) when the device is not an active device of the tenant.
    */
   async recordBatch(deviceId: string, inputs: readonly ReadingInput[]): Promise<BatchReceipt> {
-    assertNotInFuture(inputs, (index) => `/readings/${index}`);
+    this.assertRecordedInRange(inputs, (index) => `/readings/${index}`);
 
     const firstIndexByTime = new Map<number, number>();
     inputs.forEach((input, index) => {
@@ -85,12 +91,34 @@ export class ReadingService {
   }
 
   /**
+   * "Not before 2000, not more than READING_MAX_FUTURE_SKEW_S ahead of our clock" cannot be said in
+   * JSON Schema (the clock moves). A device with a fast clock would otherwise make its own newest
+   * reading "the future" and every real reading after it late. The error names each offending
+   * item like the schema validation does (`/readings/3/recordedAt`).
+   */
+  private assertRecordedInRange(inputs: readonly ReadingInput[], pathOf: (index: number) => string): void {
+    const skewMs = this.config.readings.maxFutureSkewMs;
+    const latest = Date.now() + skewMs;
+    const errors: Record<string, unknown>[] = [];
+    inputs.forEach((input, index) => {
+      const at = input.recordedAt.getTime();
+      if (at > latest) {
+        errors.push({instancePath: `${pathOf(index)}/recordedAt`, keyword: "maxFutureSkew", message: `must not be more than ${skewMs / 1000} s ahead of the server's clock`, params: {limit: new Date(latest).toISOString()}});
+      } else if (at < EARLIEST_RECORDED_AT_MS) {
+        errors.push({instancePath: `${pathOf(index)}/recordedAt`, keyword: "formatMinimum", message: `must not be before ${EARLIEST_RECORDED_AT}`, params: {limit: EARLIEST_RECORDED_AT}});
+      }
+    });
+    if (errors.length) throw new InvalidInputError(`recordedAt must be between ${EARLIEST_RECORDED_AT} and ${skewMs / 1000} s ahead of the server's clock`, errors);
+  }
+
+  /**
    * The one write path, for readings of one device with distinct recordedAt.
    *
-   * Usually the readings cannot change an alert episode (no rule is violated and none has an open
-   * alert): then the ingest statement is the whole write, autocommitted — one round trip, where a
-   * transaction around it would add BEGIN and COMMIT for nothing. The statement checks this itself
-   * (under the rules' FOR SHARE lock), so the decision cannot go stale between a read and the write.
+   * Usually the readings cannot change an alert episode (no rule is violated, none has an open
+   * episode, none is behind a rule's latest episode): then the ingest statement is the whole write,
+   * autocommitted — one round trip, where a transaction around it would add BEGIN and COMMIT for
+   * nothing. The statement checks this itself (under the rules' FOR SHARE lock), so the decision
+   * cannot go stale between a read and the write.
    * Otherwise — the statement then inserted nothing — the write runs as one transaction
    * (writeWithAlerts). Either way the DailyStats of what was inserted are refreshed once it is
    * committed.
@@ -113,19 +141,23 @@ export class ReadingService {
   }
 
   /**
-   * The readings INSERT and the alert episodes they cause, in one transaction, retried as a whole
-   * (exponential backoff, see ExponentialBackoffRetryStrategy) on serialization failures,
-   * deadlocks and the race of two writers opening the same rule's alert; a retry starts from fresh
-   * state, so it re-decides. Round trips: BEGIN, the ingest statement (device check, rule state,
-   * INSERT), the alert writes, COMMIT. The DailyStats refresh runs after the commit (its hook).
+   * The readings INSERT and the alert episodes they cause (AlertEpisodeService), in one
+   * transaction holding the device's rules FOR UPDATE, retried as a whole (exponential backoff,
+   * see ExponentialBackoffRetryStrategy) on serialization failures and deadlocks; a retry starts
+   * from fresh state, so it re-decides. Round trips: BEGIN, the rules' lock, the ingest statement
+   * (device check, rule state, INSERT), the episode writes, COMMIT. The DailyStats refresh runs
+   * after the commit (its hook).
    */
   @Transactional({retry: true})
   private async writeWithAlerts(deviceId: string, rows: readonly ReadingInput[]): Promise<WriteOutcome> {
+    // First, in a statement of its own: the ingest statement that follows then reads the device's
+    // readings and rules as the previous episode-changing write committed them.
+    await this.episodes.lockRules(deviceId);
     const {deviceActive, createdAt, state, insertedIds, days} = await this.readings.ingest(deviceId, rows);
     if (!deviceActive) throw new NotFoundError("Device", deviceId);
     const inserted = storedReadings(deviceId, rows, insertedIds, createdAt);
     this.dailyStats.afterCommit(this.tenant.tenantId, deviceId, days);
-    const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted);
+    const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
     return {inserted, alerts, alertsOpened: opened};
   }
 }
@@ -139,26 +171,6 @@ function storedReadings(deviceId: string, rows: readonly ReadingInput[], inserte
     if (id !== undefined) inserted.push({id, deviceId, temperatureCelsius: row.temperatureCelsius, humidity: row.humidity, batteryLevel: row.batteryLevel, recordedAt: row.recordedAt, createdAt});
   }
   return inserted;
-}
-
-/**
- * "Not more than a few minutes in the future" cannot be said in JSON Schema. The error names each
- * offending item like the schema validation does (`/readings/3/recordedAt`).
- */
-function assertNotInFuture(inputs: readonly ReadingInput[], pathOf: (index: number) => string): void {
-  const limit = new Date(Date.now() + MAX_FUTURE_SKEW_MS);
-  const limitMs = limit.getTime();
-  const errors: Record<string, unknown>[] = [];
-  inputs.forEach((input, index) => {
-    if (input.recordedAt.getTime() <= limitMs) return;
-    errors.push({
-      instancePath: `${pathOf(index)}/recordedAt`,
-      keyword: "maxFutureSkew",
-      message: `must not be more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes in the future`,
-      params: {limit: limit.toISOString()}
-    });
-  });
-  if (errors.length) throw new InvalidInputError(`recordedAt must not be more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes in the future`, errors);
 }
 
 /** Prometheus counters, once the write has committed (`write` returns after the commit). */

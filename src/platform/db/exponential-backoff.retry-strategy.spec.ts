@@ -1,7 +1,6 @@
 import {DeadlockException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException} from "@mikro-orm/core";
 import {describe, expect, it} from "vitest";
 import {ServiceUnavailableError} from "../../common/errors.js";
-import {ConcurrentChangeError} from "./concurrent-change.error.js";
 import {backoffDelay, DEFAULT_RETRY_POLICY, ExponentialBackoffRetryStrategy, type RetryEvent, retryReason} from "./exponential-backoff.retry-strategy.js";
 
 const pgError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`pg error ${code}`), {code, ...extra});
@@ -52,11 +51,11 @@ describe("ExponentialBackoffRetryStrategy", () => {
     expect(logged[0]).toEqual({event: "TRANSACTION_RETRY", attempt: 1, delayMs: 15, ceilingMs: 20, reason: "serialization_failure"});
   });
 
-  it("retries deadlocks, a race on a unique index declared retryable and our own concurrent-change check", async () => {
+  it("retries deadlocks and a race on a unique index declared retryable", async () => {
     const {s, events} = strategy();
-    const task = failing(deadlock(), openAlertRace(), new ConcurrentChangeError("alert changed"));
+    const task = failing(deadlock(), openAlertRace());
     await expect(s.acquire(task)).resolves.toBe("done");
-    expect(events.map((e) => e.reason)).toEqual(["deadlock", "unique_violation:alerts_one_open_per_rule", "serialization_failure"]);
+    expect(events.map((e) => e.reason)).toEqual(["deadlock", "unique_violation:alerts_one_open_per_rule"]);
   });
 
   it.each([

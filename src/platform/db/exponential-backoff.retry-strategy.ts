@@ -4,7 +4,6 @@ import {Inject, Injectable} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import type {RetryStrategy} from "@tsed/mikro-orm";
 import {ServiceUnavailableError} from "../../common/errors.js";
-import {ConcurrentChangeError} from "./concurrent-change.error.js";
 import {RETRYABLE_UNIQUE_CONSTRAINT} from "./retryable-constraint.js";
 
 export interface RetryPolicy {
@@ -38,7 +37,6 @@ export type RetryListener = (event: RetryEvent) => void;
  * @param retryableConstraints unique indexes whose violation is a race, not a conflict (retryableUniqueConstraint)
  */
 export function retryReason(error: unknown, retryableConstraints: ReadonlySet<string>): RetryReason | undefined {
-  if (error instanceof ConcurrentChangeError) return "serialization_failure";
   const {code, constraint} = (error ?? {}) as {code?: unknown; constraint?: unknown};
   // MikroORM maps both 40001 and 40P01 to DeadlockException and keeps the SQLSTATE in `code`.
   if (code === "40001") return "serialization_failure";
