@@ -1,6 +1,8 @@
 import type {MigrationObject} from "@mikro-orm/core";
 import {Migration20261122000200_daily_stats} from "./analytics/Migration20261122000200_daily_stats.js";
+import {Migration20261201110000_daily_stats_exact_merge} from "./analytics/Migration20261201110000_daily_stats_exact_merge.js";
 import {Migration20261122000000_tenant_registry} from "./platform/Migration20261122000000_tenant_registry.js";
+import {Migration20261201120000_daily_stats_dirty_days} from "./platform/Migration20261201120000_daily_stats_dirty_days.js";
 import {Migration20261122000100_tenant_base} from "./tenant/Migration20261122000100_tenant_base.js";
 import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migration20261122010000_readings_recorded_at_brin.js";
 import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
@@ -13,7 +15,8 @@ import {Migration20261201100000_alert_rule_episode_state} from "./tenant/Migrati
 
 /** `public` schema of the default database: the tenant registry. */
 export const platformMigrations: MigrationObject[] = [
-  {name: "Migration20261122000000_tenant_registry", class: Migration20261122000000_tenant_registry}
+  {name: "Migration20261122000000_tenant_registry", class: Migration20261122000000_tenant_registry},
+  {name: "Migration20261201120000_daily_stats_dirty_days", class: Migration20261201120000_daily_stats_dirty_days}
 ];
 
 /** Applied to every tenant schema, each keeping its own `mikro_orm_migrations` table. */
@@ -26,5 +29,6 @@ export const tenantMigrations: MigrationObject[] = [
 
 /** The analytics database. */
 export const analyticsMigrations: MigrationObject[] = [
-  {name: "Migration20261122000200_daily_stats", class: Migration20261122000200_daily_stats}
+  {name: "Migration20261122000200_daily_stats", class: Migration20261122000200_daily_stats},
+  {name: "Migration20261201110000_daily_stats_exact_merge", class: Migration20261201110000_daily_stats_exact_merge}
 ];

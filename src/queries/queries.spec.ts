@@ -3,7 +3,7 @@ import {describe, expect, it} from "vitest";
 import {endEpisodesSql, episodesEndingAfterSql, insertAlertsSql, lockRulesSql, refreshRuleStateSql, removeAlertsSql, rewriteAlertsSql} from "../modules/alerts/alert.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
 import {ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
-import {mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
+import {lockDaySql, mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
 import {hourlySql, tenantDaySql} from "../modules/stats/reading-aggregates.repository.js";
 import {toNativeSql} from "../platform/db/sql.js";
 
@@ -48,8 +48,9 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   },
   {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},
   {file: "alerts.end-episodes", owner: "AlertRepository.endEpisodes", sql: endEpisodesSql(SCHEMA), bindings: ["at", "ruleId", "restart"]},
-  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "rows"]},
-  {file: "stats.daily-stats-replace", owner: "DailyStatsRepository.replace", sql: replaceDailyStatsSql, bindings: ["tenantId", "rows"]},
+  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "totals"]},
+  {file: "stats.daily-stats-lock-day", owner: "DailyStatsRepository.withDayLocked", sql: lockDaySql, bindings: ["tenantId", "day"]},
+  {file: "stats.daily-stats-replace", owner: "DailyStatsRepository.replace", sql: replaceDailyStatsSql, bindings: ["tenantId", "rows", "snapshot"]},
   {file: "stats.tenant-day", owner: "ReadingAggregatesRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},
   {file: "stats.hourly", owner: "ReadingAggregatesRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]}
 ];

@@ -52,4 +52,5 @@ with "device" as (
           (select "possible" from "alert_change") as "alertChangePossible",
           (select "ids" from "inserted") as "ids",
           (select "instants" from "inserted") as "instants",
-          (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days"
+          (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
+          pg_current_xact_id()::text as "xid"

@@ -99,7 +99,7 @@ export class ReadingsWriterForTests {
   @Transactional()
   async write(tenant: string, deviceId: string, rows: ReadingRow[], alterRecorded: (days: DayTotal[]) => DayTotal[] = (days) => days): Promise<void> {
     const em = this.orm.em.getContext();
-    const [{days}] = await queryRows<{days: DayTotal[]}>(
+    const [{days, xid}] = await queryRows<{days: DayTotal[]; xid: string}>(
       em,
       `with "stored" as (
          insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
@@ -107,10 +107,10 @@ export class ReadingsWriterForTests {
          on conflict do nothing
          returning "recorded_at", "temperature_celsius"
        )
-       select coalesce((select json_agg(dt) from (${dayTotalsSql(`"stored"`)}) dt), '[]'::json) as "days"`,
+       select coalesce((select json_agg(dt) from (${dayTotalsSql(`"stored"`)}) dt), '[]'::json) as "days", pg_current_xact_id()::text as "xid"`,
       {deviceId, tenantId: tenant, rows: JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt})))}
-    ) as [{days: DayTotal[]}];
-    this.dailyStats.afterCommit(tenant, deviceId, alterRecorded(days));
+    ) as [{days: DayTotal[]; xid: string}];
+    this.dailyStats.afterCommit(tenant, xid, deviceId, alterRecorded(days));
   }
 }
 

@@ -72,7 +72,7 @@ describe("nightly aggregation (BullMQ)", () => {
     const first = await aggregate(admin, "2026-03-29");
     // Two devices have readings that day; the idle one gets no row, the stale row goes.
     expect(first).toMatchObject({state: "completed", progress: 100, devicesDone: 2, devicesTotal: 2, date: "2026-03-29", tenantId: tenant, trigger: "manual"});
-    expect(first.result).toEqual({tenantId: tenant, date: "2026-03-29", devices: 2, readings: 178, statsWritten: 1, statsDeleted: 1});
+    expect(first.result).toEqual({tenantId: tenant, date: "2026-03-29", days: 1, devices: 2, readings: 178, statsWritten: 1, statsDeleted: 1});
 
     // The refresh and the recompute agree: the hook's rows were not rewritten (same updated_at).
     expect(await dailyRows(tenant, hooked)).toEqual(afterHook);

@@ -24,8 +24,10 @@ export interface IngestResult {
    * `onlyWithoutAlertChange`, nothing was inserted then.
    */
   alertChangePossible: boolean;
-  /** Totals of the inserted readings per local day of the tenant's timezone, for the DailyStats refresh. */
+  /** Totals of the inserted readings per local day of the tenant's timezone, for the DailyStats refresh, */
   days: DayTotal[];
+  /** and the id of the transaction that inserted them. */
+  xid: string;
 }
 
 /** An enabled rule with its decision state and open episode, as the ingest statement aggregates them (JSON: instants are text). */
@@ -58,6 +60,7 @@ interface IngestRow {
   /** and their recordedAt in epoch ms, in the same order. */
   instants: string | null;
   days: DayTotal[];
+  xid: string;
 }
 
 /**
@@ -82,7 +85,8 @@ interface IngestRow {
  * Only the ids and instants of inserted rows come back, as two comma-separated lists (one aggregate
  * pass, so in the same order): the caller has the rest, and 1,000 result rows (or a JSON array of
  * them) cost more to build and parse than the INSERT's planning. With them, the inserted readings'
- * totals per local day (stats' dayTotalsSql), all the DailyStats refresh needs to read.
+ * totals per local day (stats' dayTotalsSql) and the transaction's id: all the DailyStats refresh
+ * needs to read.
  *
  * The target list is evaluated left to right: the rules are locked before the INSERT (the "stored"
  * CTE, pulled by the columns after them) runs, also when no guard reads them first.
@@ -132,7 +136,8 @@ export const ingestSql = (schema: string) => `with "device" as (
           (select "possible" from "alert_change") as "alertChangePossible",
           (select "ids" from "inserted") as "ids",
           (select "instants" from "inserted") as "instants",
-          (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days"`;
+          (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
+          pg_current_xact_id()::text as "xid"`;
 
 /** A device's readings from :from on, oldest first (a range scan of the (device_id, recorded_at) index). */
 export const readingsSinceSql = (schema: string) => `select r."id"::text as "id", r."temperature_celsius" as "temperatureCelsius", r."recorded_at" as "recordedAt"
@@ -193,7 +198,8 @@ export class ReadingRepository {
       },
       insertedIds,
       alertChangePossible: row.alertChangePossible,
-      days: row.days
+      days: row.days,
+      xid: row.xid
     };
   }
 

@@ -136,7 +136,7 @@ export class ReadingService {
     if (!alone.deviceActive) throw new NotFoundError("Device", deviceId);
     if (alone.alertChangePossible) return this.writeWithAlerts(deviceId, rows);
     const inserted = storedReadings(deviceId, rows, alone.insertedIds, alone.createdAt);
-    await this.dailyStats.committed({tenantId: this.tenant.tenantId, byDevice: new Map([[deviceId, alone.days]])});
+    await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: alone.xid, byDevice: new Map([[deviceId, alone.days]])});
     return {inserted, alerts: [], alertsOpened: 0};
   }
 
@@ -153,10 +153,10 @@ export class ReadingService {
     // First, in a statement of its own: the ingest statement that follows then reads the device's
     // readings and rules as the previous episode-changing write committed them.
     await this.episodes.lockRules(deviceId);
-    const {deviceActive, createdAt, state, insertedIds, days} = await this.readings.ingest(deviceId, rows);
+    const {deviceActive, createdAt, state, insertedIds, days, xid} = await this.readings.ingest(deviceId, rows);
     if (!deviceActive) throw new NotFoundError("Device", deviceId);
     const inserted = storedReadings(deviceId, rows, insertedIds, createdAt);
-    this.dailyStats.afterCommit(this.tenant.tenantId, deviceId, days);
+    this.dailyStats.afterCommit(this.tenant.tenantId, xid, deviceId, days);
     const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
     return {inserted, alerts, alertsOpened: opened};
   }

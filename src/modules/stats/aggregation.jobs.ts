@@ -3,8 +3,7 @@ import {JobController, type JobMethods} from "@tsed/bullmq";
 import type {Job} from "bullmq";
 import {jobDuration} from "../../platform/observability/metrics.js";
 import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
-import {type AggregationPayload, AggregationService} from "./aggregation.service.js";
-import type {RecomputeResult} from "./daily-stats-recompute.service.js";
+import {type AggregationPayload, type AggregationResult, AggregationService, type TenantRecomputePayload} from "./aggregation.service.js";
 
 /** Fired by the nightly job scheduler: one aggregation job per registered tenant. */
 @JobController(AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_QUEUE)
@@ -19,12 +18,34 @@ export class NightlyFanOutJob implements JobMethods<Record<string, never>, {tena
 
 /** Recomputes one local day of one tenant's DailyStats (nightly or on an admin's request). */
 @JobController(AGGREGATION_JOBS.tenant, AGGREGATION_QUEUE)
-export class AggregateTenantJob implements JobMethods<AggregationPayload, RecomputeResult> {
+export class AggregateTenantJob implements JobMethods<AggregationPayload, AggregationResult> {
   @Inject()
   private aggregations!: AggregationService;
 
-  handle(payload: AggregationPayload, job: Job<AggregationPayload, RecomputeResult>) {
+  handle(payload: AggregationPayload, job: Job<AggregationPayload, AggregationResult>) {
     return timed(job, () => this.aggregations.run(payload, job));
+  }
+}
+
+/** Recomputes every local day of one tenant (its timezone changed). */
+@JobController(AGGREGATION_JOBS.tenantAllDays, AGGREGATION_QUEUE)
+export class RecomputeTenantJob implements JobMethods<TenantRecomputePayload, AggregationResult> {
+  @Inject()
+  private aggregations!: AggregationService;
+
+  handle(payload: TenantRecomputePayload, job: Job<TenantRecomputePayload, AggregationResult>) {
+    return timed(job, () => this.aggregations.runTenant(payload, job));
+  }
+}
+
+/** Scheduled: recomputes the days failed merges left behind. */
+@JobController(AGGREGATION_JOBS.repairDirtyDays, AGGREGATION_QUEUE)
+export class RepairDirtyDaysJob implements JobMethods<Record<string, never>, {repaired: number}> {
+  @Inject()
+  private aggregations!: AggregationService;
+
+  handle(_payload: Record<string, never>, job: Job) {
+    return timed(job, () => this.aggregations.repairDirtyDays());
   }
 }
 

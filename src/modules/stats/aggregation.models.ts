@@ -15,7 +15,8 @@ export const JOB_ID_PATTERN = /^[a-z0-9_.-]{1,200}$/;
 
 export class AggregationResultBody {
   @Required() tenantId!: string;
-  @Required() @Format("date") date!: string;
+  @Required() @Nullable(String) @Format("date") @Description("The day recomputed; null when every day of the tenant was") date!: string | null;
+  @Required() @Integer() @Description("Days recomputed") days!: number;
   @Required() @Integer() devices!: number;
   @Required() @Integer() readings!: number;
   @Required() @Integer() @Description("DailyStats rows inserted or changed") statsWritten!: number;
@@ -25,12 +26,14 @@ export class AggregationResultBody {
 export class AggregationStatusBody {
   @Required() @Pattern(JOB_ID_PATTERN) jobId!: string;
   @Required() tenantId!: string;
-  @Required() @Format("date") date!: string;
-  @Required() @Enum("nightly", "manual") trigger!: string;
+  @Required() @Nullable(String) @Format("date") @Description("The day a one-day job recomputes; null when the job recomputes every day of the tenant") date!: string | null;
+  @Required() @Enum("nightly", "manual", "timezone") @Description("`timezone`: every day, after the tenant's timezone changed") trigger!: string;
   @Required() @Enum("waiting", "active", "completed", "failed", "delayed", "unknown") state!: string;
-  @Required() @Integer() @Description("Percent of the tenant's devices done") progress!: number;
+  @Required() @Integer() @Description("Percent done: of the day's devices, or of the tenant's days") progress!: number;
   @Required() @Nullable(Number) devicesDone!: number | null;
   @Required() @Nullable(Number) devicesTotal!: number | null;
+  @Required() @Nullable(Number) @Description("Every-day jobs only") daysDone!: number | null;
+  @Required() @Nullable(Number) @Description("Every-day jobs only") daysTotal!: number | null;
   @Required() @Integer() attemptsMade!: number;
   @Property(AggregationResultBody) @Description("Only once completed") result?: AggregationResultBody;
   @Required() @Nullable(String) failedReason!: string | null;

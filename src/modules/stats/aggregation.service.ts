@@ -3,20 +3,28 @@ import {Inject, Injectable} from "@tsed/di";
 import {InjectQueue} from "@tsed/bullmq";
 import {Logger} from "@tsed/logger";
 import {type Job, type JobsOptions, type Queue, UnrecoverableError} from "bullmq";
+import {isUnavailable} from "../../common/error-mapping.js";
 import {InvalidInputError, NotFoundError, ServiceUnavailableError} from "../../common/errors.js";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {isValidTenantId} from "../../platform/tenancy/tenant-id.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
-import {DailyStatsRecompute, type RecomputeProgress, type RecomputeResult} from "./daily-stats-recompute.service.js";
+import {DailyStatsRecompute, type RecomputeProgress} from "./daily-stats-recompute.service.js";
 import {addDays, isCalendarDate, localDate} from "./local-time.js";
+import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
-/** Every payload carries its tenant (and the local day, resolved when it was enqueued). */
+/** Every payload carries its tenant and, for one day, the local day (resolved when it was enqueued). */
 export interface AggregationPayload {
   tenantId: string;
   date: string;
   trigger: "nightly" | "manual";
+}
+
+/** Every local day of a tenant (its timezone changed). */
+export interface TenantRecomputePayload {
+  tenantId: string;
+  trigger: "timezone";
 }
 
 export type AggregationState = "waiting" | "active" | "completed" | "failed" | "delayed" | "unknown";
@@ -24,22 +32,38 @@ export type AggregationState = "waiting" | "active" | "completed" | "failed" | "
 export interface AggregationStatus {
   jobId: string;
   tenantId: string;
-  date: string;
+  /** The day a one-day job recomputes; null for every day of the tenant. */
+  date: string | null;
   trigger: string;
   state: AggregationState;
   progress: number;
   devicesDone: number | null;
   devicesTotal: number | null;
+  daysDone: number | null;
+  daysTotal: number | null;
   attemptsMade: number;
   /** Only once completed. */
-  result?: RecomputeResult;
+  result?: AggregationResult;
   failedReason: string | null;
   enqueuedAt: Date;
   finishedAt: Date | null;
 }
 
+/** What a job did: one day, or every day of the tenant summed up (`date` null). */
+export interface AggregationResult {
+  tenantId: string;
+  date: string | null;
+  days: number;
+  devices: number;
+  readings: number;
+  statsWritten: number;
+  statsDeleted: number;
+}
+
 interface JobProgress extends RecomputeProgress {
   percent: number;
+  daysDone?: number;
+  daysTotal?: number;
 }
 
 const TENANT_JOB_OPTIONS: JobsOptions = {
@@ -49,6 +73,8 @@ const TENANT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: {age: 30 * 24 * 3600}
 };
 const REDIS_TIMEOUT_MS = 3_000;
+/** How long a timezone recompute waits when it could not be released right after the change. */
+const PARKED_MS = 3_600_000;
 const FAN_OUT_PAGE = 500;
 const PROGRESS_LOG_INTERVAL_MS = 10_000;
 
@@ -62,13 +88,16 @@ export const nightlyJobId = (tenantId: string, date: string) => `aggregate.${ten
 @Injectable()
 export class AggregationService {
   @InjectQueue(AGGREGATION_QUEUE)
-  private queue!: Queue<AggregationPayload>;
+  private queue!: Queue<AggregationPayload | TenantRecomputePayload>;
 
   @Inject()
   private tenants!: TenantRegistry;
 
   @Inject()
   private recompute!: DailyStatsRecompute;
+
+  @Inject()
+  private cache!: WeeklyStatsCache;
 
   @Inject()
   private logger!: Logger;
@@ -89,24 +118,54 @@ export class AggregationService {
     return {jobId: job.id!};
   }
 
+  /**
+   * Changes the tenant's timezone (`change`) and recomputes every local day with readings in the
+   * new zone (the old zone's days disappear), as a job whose id is returned. The job is enqueued
+   * parked (delayed an hour) before the change and released after it: a change that fails leaves
+   * no job behind, and a change always has its job, even when Redis fails in between (it then runs
+   * an hour later).
+   */
+  async changeTimezone<T>(tenantId: string, change: () => Promise<T>): Promise<{result: T; jobId: string}> {
+    const payload: TenantRecomputePayload = {tenantId, trigger: "timezone"};
+    const parked = await this.redis(() =>
+      this.queue.add(AGGREGATION_JOBS.tenantAllDays, payload, {...TENANT_JOB_OPTIONS, jobId: `timezone.${tenantId}.${randomUUID()}`, delay: PARKED_MS})
+    );
+    let result: T;
+    try {
+      result = await change();
+    } catch (error) {
+      await this.redis(() => parked.remove()).catch(() => undefined);
+      throw error;
+    }
+    await this.redis(() => parked.promote()).catch((error: unknown) =>
+      this.logger.warn({event: "TIMEZONE_RECOMPUTE_DELAYED", tenantId, jobId: parked.id, delayMs: PARKED_MS, error_message: (error as Error)?.message})
+    );
+    // Cached weekly summaries were counted in the old local days.
+    await this.cache.invalidateTenant(tenantId);
+    return {result, jobId: parked.id!};
+  }
+
   /** A job of the caller's tenant; another tenant's job is "not found". */
   async status(tenantId: string, jobId: string): Promise<AggregationStatus> {
     const job = await this.redis(() => this.queue.getJob(jobId));
-    if (!job || job.name !== AGGREGATION_JOBS.tenant || job.data?.tenantId !== tenantId) throw new NotFoundError("Aggregation job", jobId);
+    const oneDay = job?.name === AGGREGATION_JOBS.tenant;
+    if (!job || !(oneDay || job.name === AGGREGATION_JOBS.tenantAllDays) || job.data?.tenantId !== tenantId) throw new NotFoundError("Aggregation job", jobId);
     const state = (await this.redis(() => job.getState())) as string;
     const progress = typeof job.progress === "object" ? (job.progress as unknown as JobProgress) : undefined;
     const completed = state === "completed";
     return {
       jobId: job.id!,
       tenantId: job.data.tenantId,
-      date: job.data.date,
+      date: "date" in job.data ? job.data.date : null,
       trigger: job.data.trigger,
       state: (["waiting", "active", "completed", "failed", "delayed"].includes(state) ? state : state === "prioritized" || state === "waiting-children" ? "waiting" : "unknown") as AggregationState,
       progress: completed ? 100 : (progress?.percent ?? 0),
-      devicesDone: progress?.devicesDone ?? null,
-      devicesTotal: progress?.devicesTotal ?? null,
+      devicesDone: oneDay ? (progress?.devicesDone ?? null) : null,
+      devicesTotal: oneDay ? (progress?.devicesTotal ?? null) : null,
+      daysDone: oneDay ? null : (progress?.daysDone ?? null),
+      daysTotal: oneDay ? null : (progress?.daysTotal ?? null),
       attemptsMade: job.attemptsMade,
-      result: completed ? (job.returnvalue as RecomputeResult) : undefined,
+      result: completed ? (job.returnvalue as AggregationResult) : undefined,
       failedReason: job.failedReason ?? null,
       enqueuedAt: new Date(job.timestamp),
       finishedAt: job.finishedOn ? new Date(job.finishedOn) : null
@@ -148,24 +207,66 @@ export class AggregationService {
     }
   }
 
-  /** The tenant job: recompute the day, reporting progress per chunk and logging long runs. */
-  async run(payload: AggregationPayload, job: Job): Promise<RecomputeResult> {
+  /** The one-day job: recompute the day, reporting progress per chunk and logging long runs. */
+  async run(payload: AggregationPayload, job: Job): Promise<AggregationResult> {
     if (!isValidTenantId(payload?.tenantId) || !isCalendarDate(payload?.date)) {
-      throw new UnrecoverableError(`invalid aggregation payload ${JSON.stringify(payload)}`);
+      throw new UnrecoverableError("invalid aggregation payload");
     }
     const {tenantId, date} = payload;
-    const started = Date.now();
-    let lastLog = started;
-    const result = await this.recompute.recomputeDay(tenantId, date, async (progress) => {
-      const percent = Math.floor((100 * progress.devicesDone) / Math.max(1, progress.devicesTotal));
-      await job.updateProgress({...progress, percent} satisfies JobProgress);
+    const report = this.progressReporter(job, {tenantId, date});
+    const result = await this.failingSafely(job, () => this.recompute.recomputeDay(tenantId, date, (progress) => report({...progress, percent: percentOf(progress.devicesDone, progress.devicesTotal)})));
+    this.logger.info({event: "AGGREGATION_COMPLETED", jobId: job.id, ...result, durationMs: Date.now() - job.processedOn!});
+    return {...result, days: 1};
+  }
+
+  /** The every-day job (timezone change): progress counts days. */
+  async runTenant(payload: TenantRecomputePayload, job: Job): Promise<AggregationResult> {
+    if (!isValidTenantId(payload?.tenantId)) throw new UnrecoverableError("invalid aggregation payload");
+    const {tenantId} = payload;
+    const report = this.progressReporter(job, {tenantId});
+    const days = await this.failingSafely(job, () => this.recompute.recomputeTenant(tenantId, (progress) => report({...progress, percent: percentOf(progress.daysDone, progress.daysTotal)})));
+    const total = (key: "readings" | "statsWritten" | "statsDeleted") => days.reduce((sum, day) => sum + day[key], 0);
+    const result: AggregationResult = {
+      tenantId,
+      date: null,
+      days: days.length,
+      devices: Math.max(0, ...days.map((day) => day.devices)),
+      readings: total("readings"),
+      statsWritten: total("statsWritten"),
+      statsDeleted: total("statsDeleted")
+    };
+    this.logger.info({event: "AGGREGATION_COMPLETED", jobId: job.id, ...result, durationMs: Date.now() - job.processedOn!});
+    return result;
+  }
+
+  /** The scheduled repair: recomputes the days failed merges left behind. */
+  repairDirtyDays(): Promise<{repaired: number}> {
+    return this.recompute.repairDirtyDays();
+  }
+
+  /** Stores progress on the job, and logs it every PROGRESS_LOG_INTERVAL_MS of a long run. */
+  private progressReporter(job: Job, context: Record<string, unknown>) {
+    let lastLog = Date.now();
+    return async (progress: JobProgress) => {
+      await job.updateProgress(progress);
       if (Date.now() - lastLog >= PROGRESS_LOG_INTERVAL_MS) {
         lastLog = Date.now();
-        this.logger.info({event: "AGGREGATION_PROGRESS", jobId: job.id, tenantId, date, ...progress, elapsedMs: lastLog - started});
+        this.logger.info({event: "AGGREGATION_PROGRESS", jobId: job.id, ...context, ...progress});
       }
-    });
-    this.logger.info({event: "AGGREGATION_COMPLETED", jobId: job.id, ...result, durationMs: Date.now() - started});
-    return result;
+    };
+  }
+
+  /**
+   * A job's failure reason is shown to the tenant's admins (GET /admin/aggregations/:jobId): it
+   * says what kind of failure it was, never a database's own message (logged here instead).
+   */
+  private async failingSafely<T>(job: Job, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      this.logger.error({event: "AGGREGATION_FAILED", jobId: job.id, error_name: (error as Error)?.name, error_message: (error as Error)?.message});
+      throw new Error(isUnavailable(error) ? "A database was unavailable; the job is retried" : "The recompute failed; the server's log has the cause", {cause: error});
+    }
   }
 
   /**
@@ -182,3 +283,5 @@ export class AggregationService {
     return withTimeout(call(), REDIS_TIMEOUT_MS, unavailable);
   }
 }
+
+const percentOf = (done: number, total: number) => Math.floor((100 * done) / Math.max(1, total));

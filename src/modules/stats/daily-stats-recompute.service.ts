@@ -1,6 +1,8 @@
 import {Inject, Injectable} from "@tsed/di";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
+import {DirtyDaysRepository} from "./dirty-days.repository.js";
+import {addDays} from "./local-time.js";
 import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
@@ -25,8 +27,10 @@ export interface RecomputeResult {
 
 /**
  * Recomputes whole local days of a tenant from the raw readings (the nightly job, an admin's
- * request): this also repairs whatever a failed or skipped after-commit merge left behind. Every
- * change invalidates the device's cached weekly summary.
+ * request, a timezone change, the repair of days a merge missed). Exact whatever runs meanwhile:
+ * the day is locked against merges from before its readings are read until the rows are written,
+ * and the rows keep the snapshot they were counted in (merges of writes it saw are skipped). The
+ * devices' cached weekly summaries are invalidated once the rows are committed.
  */
 @Injectable()
 export class DailyStatsRecompute {
@@ -35,6 +39,9 @@ export class DailyStatsRecompute {
 
   @Inject()
   private dailyStats!: DailyStatsRepository;
+
+  @Inject()
+  private dirtyDays!: DirtyDaysRepository;
 
   @Inject()
   private cache!: WeeklyStatsCache;
@@ -48,31 +55,62 @@ export class DailyStatsRecompute {
    * 1,000 rows per statement into analytics, each with a sweep of the rows of devices that have
    * no readings that day any more. Identical rows are not touched, so a second run changes nothing.
    */
-  async recomputeDay(tenantId: string, date: string, onProgress?: (progress: RecomputeProgress) => Promise<void>): Promise<RecomputeResult> {
-    const rows = await this.aggregates.forDay(tenantId, date, await this.tenants.timezoneOf(tenantId));
-    const result: RecomputeResult = {tenantId, date, devices: rows.length, readings: 0, statsWritten: 0, statsDeleted: 0};
-    await onProgress?.({devicesDone: 0, devicesTotal: rows.length});
-    let after: string | undefined;
-    let done = 0;
-    do {
-      const chunk = rows.slice(done, done + RECOMPUTE_CHUNK);
-      done += chunk.length;
-      // The last chunk's sweep is open-ended: it also covers devices after the last one with readings.
-      const upTo = done < rows.length ? chunk.at(-1)!.deviceId : undefined;
-      const changed = await this.dailyStats.replace(tenantId, chunk);
-      const deleted = await this.dailyStats.sweep(tenantId, date, {after, upTo}, chunk.map((row) => row.deviceId));
-      await this.cache.invalidate(tenantId, [...changed, ...deleted]);
-      result.readings += chunk.reduce((sum, row) => sum + row.readingCount, 0);
-      result.statsWritten += changed.length;
-      result.statsDeleted += deleted.length;
-      after = upTo;
-      await onProgress?.({devicesDone: done, devicesTotal: rows.length});
-    } while (done < rows.length);
+  async recomputeDay(tenantId: string, date: string, onProgress?: (progress: RecomputeProgress) => Promise<void>, timezone?: string): Promise<RecomputeResult> {
+    const zone = timezone ?? (await this.tenants.timezoneOf(tenantId));
+    const changed = new Set<string>();
+    const result = await this.dailyStats.withDayLocked(tenantId, date, async (tx) => {
+      const {snapshot, rows} = await this.aggregates.forDay(tenantId, date, zone);
+      const outcome: RecomputeResult = {tenantId, date, devices: rows.length, readings: 0, statsWritten: 0, statsDeleted: 0};
+      await onProgress?.({devicesDone: 0, devicesTotal: rows.length});
+      let after: string | undefined;
+      let done = 0;
+      do {
+        const chunk = rows.slice(done, done + RECOMPUTE_CHUNK);
+        done += chunk.length;
+        // The last chunk's sweep is open-ended: it also covers devices after the last one with readings.
+        const upTo = done < rows.length ? chunk.at(-1)!.deviceId : undefined;
+        const written = await this.dailyStats.replace(tx, tenantId, chunk, snapshot);
+        const deleted = await this.dailyStats.sweep(tx, tenantId, date, {after, upTo}, chunk.map((row) => row.deviceId));
+        for (const deviceId of [...written, ...deleted]) changed.add(deviceId);
+        outcome.readings += chunk.reduce((sum, row) => sum + row.readingCount, 0);
+        outcome.statsWritten += written.length;
+        outcome.statsDeleted += deleted.length;
+        after = upTo;
+        await onProgress?.({devicesDone: done, devicesTotal: rows.length});
+      } while (done < rows.length);
+      return outcome;
+    });
+    // After the commit: a reader that refilled the cache before it would keep the old rows.
+    await this.cache.invalidate(tenantId, changed);
     return result;
   }
 
-  /** The tenant's local days moved: every cached weekly summary of it is stale. */
-  async timezoneChanged(tenantId: string): Promise<void> {
+  /**
+   * Every local day of the tenant that has readings, in its current timezone, and no row outside
+   * them (after a timezone change, the days of the old zone). Progress counts days.
+   */
+  async recomputeTenant(tenantId: string, onProgress?: (progress: RecomputeProgress & {daysDone: number; daysTotal: number}) => Promise<void>): Promise<RecomputeResult[]> {
+    const timezone = await this.tenants.timezoneOf(tenantId);
+    const {from, to} = await this.aggregates.dayRange(tenantId, timezone);
+    const days: string[] = [];
+    for (let day = from; day !== null && to !== null && day <= to; day = addDays(day, 1)) days.push(day);
+    const results: RecomputeResult[] = [];
+    for (const [index, day] of days.entries()) {
+      results.push(await this.recomputeDay(tenantId, day, undefined, timezone));
+      await onProgress?.({daysDone: index + 1, daysTotal: days.length, devicesDone: 0, devicesTotal: 0});
+    }
+    await this.cache.invalidate(tenantId, await this.dailyStats.removeOutside(tenantId, from, to));
     await this.cache.invalidateTenant(tenantId);
+    return results;
+  }
+
+  /** The days failed merges left behind (oldest first, at most `limit`): recomputed, then unmarked. */
+  async repairDirtyDays(limit = 100): Promise<{repaired: number}> {
+    const marks = await this.dirtyDays.list(limit);
+    for (const {tenantId, date, markedAt} of marks) {
+      await this.recomputeDay(tenantId, date);
+      await this.dirtyDays.clear(tenantId, date, markedAt);
+    }
+    return {repaired: marks.length};
   }
 }

@@ -4,8 +4,9 @@ import {Logger} from "@tsed/logger";
 import type {AfterTransactionCommit} from "@tsed/mikro-orm";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
-import {combineDayTotals, type DayTotal, type DayTotalsByDevice} from "./day-totals.js";
+import type {DayTotal, DayTotalsByDevice} from "./day-totals.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
+import {DirtyDaysRepository} from "./dirty-days.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
 /** Past this, the request stops waiting for the refresh (it goes on in the background). */
@@ -17,7 +18,7 @@ const PENDING_KEY = Symbol("DailyStatsRefresh.pending");
 /** Per tenant: the refresh running, and the one collecting what commits meanwhile. */
 interface Lane {
   running: Promise<void>;
-  next?: {written: DayTotalsByDevice; done: Promise<void>};
+  next?: {writes: DayTotalsByDevice[]; done: Promise<void>};
 }
 
 /**
@@ -30,15 +31,20 @@ interface Lane {
  * - for a write that is already committed (a lone autocommitted statement, no transaction, no
  *   hook): `committed(...)`.
  *
- * Either way one statement merges them into analytics (count, min, max, weighted mean of what is
- * there and what was added) and one Redis round trip invalidates the devices' cached weekly
- * summaries. It never throws: the readings are committed already, and a day it could not refresh
- * is recomputed by the nightly job. Concurrent refreshes of a tenant are coalesced (`coalesced`).
+ * Either way one statement merges them into analytics (merge_daily_stats: count, min, max,
+ * weighted mean of what is there and what was added, skipping writes a recompute of the day has
+ * counted already) and one Redis round trip invalidates the devices' cached weekly summaries. It
+ * never throws: the readings are committed already. The days it could not merge are remembered
+ * (DirtyDaysRepository) and recomputed by the repair job. Concurrent refreshes of a tenant are
+ * coalesced (`coalesced`).
  */
 @Injectable()
 export class DailyStatsRefresh implements AfterTransactionCommit {
   @Inject()
   private dailyStats!: DailyStatsRepository;
+
+  @Inject()
+  private dirtyDays!: DirtyDaysRepository;
 
   @Inject()
   private cache!: WeeklyStatsCache;
@@ -53,12 +59,12 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
    * A transaction writes a device's readings once: this replaces what an earlier attempt of the
    * same (retried) transaction handed over, so only what the committed attempt inserted counts.
    */
-  afterCommit(tenantId: string, deviceId: string, days: readonly DayTotal[]): void {
+  afterCommit(tenantId: string, xid: string, deviceId: string, days: readonly DayTotal[]): void {
     const $ctx = context();
     if (!$ctx) return;
     let pending = $ctx.get<DayTotalsByDevice | undefined>(PENDING_KEY);
-    if (!pending || pending.tenantId !== tenantId) {
-      pending = {tenantId, byDevice: new Map()};
+    if (!pending || pending.tenantId !== tenantId || pending.xid !== xid) {
+      pending = {tenantId, xid, byDevice: new Map()};
       $ctx.set(PENDING_KEY, pending);
     }
     pending.byDevice.set(deviceId, days);
@@ -98,47 +104,49 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
    */
   private coalesced(written: DayTotalsByDevice): Promise<void> {
     const lane = this.lanes.get(written.tenantId);
-    if (!lane) return this.run(written);
+    if (!lane) return this.run(written.tenantId, [written]);
     if (lane.next) {
-      for (const [deviceId, days] of written.byDevice) {
-        lane.next.written.byDevice.set(deviceId, combineDayTotals(lane.next.written.byDevice.get(deviceId) ?? [], days));
-      }
+      lane.next.writes.push(written);
       return lane.next.done;
     }
-    const next = {written: {tenantId: written.tenantId, byDevice: new Map(written.byDevice)}, done: Promise.resolve()};
-    const start = () => this.run(next.written);
+    const next = {writes: [written], done: Promise.resolve()};
+    const start = () => this.run(written.tenantId, next.writes);
     next.done = lane.running.then(start, start);
     lane.next = next;
     return next.done;
   }
 
-  private run(written: DayTotalsByDevice): Promise<void> {
-    const lane: Lane = {running: this.merge(written)};
-    this.lanes.set(written.tenantId, lane);
+  private run(tenantId: string, writes: DayTotalsByDevice[]): Promise<void> {
+    const lane: Lane = {running: this.merge(tenantId, writes)};
+    this.lanes.set(tenantId, lane);
     const release = () => {
-      if (this.lanes.get(written.tenantId) === lane && !lane.next) this.lanes.delete(written.tenantId);
+      if (this.lanes.get(tenantId) === lane && !lane.next) this.lanes.delete(tenantId);
     };
     void lane.running.then(release, release);
     return lane.running;
   }
 
-  /** One statement and one Redis round trip, whatever the batch size and whatever the day holds. */
-  private async merge(written: DayTotalsByDevice): Promise<void> {
-    const rows = [];
-    for (const [deviceId, days] of written.byDevice) for (const day of days) rows.push({deviceId, ...day});
-    if (rows.length === 0) return;
+  /** One statement and one Redis round trip for every write of the lane, whatever their sizes and whatever the days hold. */
+  private async merge(tenantId: string, writes: DayTotalsByDevice[]): Promise<void> {
+    const totals = [];
+    for (const {xid, byDevice} of writes) for (const [deviceId, days] of byDevice) for (const day of days) totals.push({deviceId, xid, ...day});
+    if (totals.length === 0) return;
     try {
-      const changed = await this.dailyStats.merge(written.tenantId, rows);
-      await this.cache.invalidate(written.tenantId, changed);
+      const changed = await this.dailyStats.merge(tenantId, totals);
+      await this.cache.invalidate(tenantId, changed);
     } catch (error) {
+      const dates = [...new Set(totals.map((day) => day.date))];
       this.logger.warn({
         event: "DAILY_STATS_REFRESH_FAILED",
-        tenantId: written.tenantId,
-        devices: written.byDevice.size,
-        readings: rows.reduce((sum, day) => sum + day.readingCount, 0),
+        tenantId,
+        dates,
+        readings: totals.reduce((sum, day) => sum + day.readingCount, 0),
         error_message: (error as Error)?.message,
-        note: "left to the nightly aggregation"
+        note: "the days are marked for the repair job"
       });
+      await this.dirtyDays.mark(tenantId, dates).catch((markError: unknown) =>
+        this.logger.error({event: "DAILY_STATS_DIRTY_DAYS_LOST", tenantId, dates, error_message: (markError as Error)?.message, note: "left to the nightly recompute of yesterday"})
+      );
     }
   }
 }

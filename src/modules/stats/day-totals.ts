@@ -1,7 +1,8 @@
 /**
  * The totals of a set of readings of one device on one local day of its tenant: what a write adds
  * to a DailyStats row, and what a row holds. Readings of different writes are different readings,
- * so totals of several writes combine (combineDayTotals) into the totals of all of them.
+ * so the totals of several writes add up (merge_daily_stats does it, for the writes a recompute
+ * has not counted yet).
  */
 export interface DayTotal {
   /** Local day in the tenant's timezone, YYYY-MM-DD. */
@@ -17,9 +18,11 @@ export interface DeviceDayTotal extends DayTotal {
   deviceId: string;
 }
 
-/** What one write committed: per device, the totals of the readings it inserted, one per local day. */
+/** What one write committed: its transaction id, and per device the totals of the readings it inserted, one per local day. */
 export interface DayTotalsByDevice {
   tenantId: string;
+  /** The writing transaction's id (pg_current_xact_id): a recompute whose snapshot sees it has counted these readings. */
+  xid: string;
   byDevice: Map<string, readonly DayTotal[]>;
 }
 
@@ -39,28 +42,4 @@ export function dayTotalsSql(stored: string): string {
       from ${stored} st
      cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
      group by 1`;
-}
-
-/**
- * The totals of two sets of different readings of one device, one entry per day: counts add up,
- * the mean is weighted by the counts, extremes are the extremes of both.
- */
-export function combineDayTotals(a: readonly DayTotal[], b: readonly DayTotal[]): DayTotal[] {
-  const byDate = new Map<string, DayTotal>(a.map((day) => [day.date, day]));
-  for (const day of b) {
-    const other = byDate.get(day.date);
-    if (!other) {
-      byDate.set(day.date, day);
-      continue;
-    }
-    const readingCount = other.readingCount + day.readingCount;
-    byDate.set(day.date, {
-      date: day.date,
-      readingCount,
-      avgTemperatureCelsius: (other.avgTemperatureCelsius * other.readingCount + day.avgTemperatureCelsius * day.readingCount) / readingCount,
-      minTemperatureCelsius: Math.min(other.minTemperatureCelsius, day.minTemperatureCelsius),
-      maxTemperatureCelsius: Math.max(other.maxTemperatureCelsius, day.maxTemperatureCelsius)
-    });
-  }
-  return [...byDate.values()];
 }

@@ -1,3 +1,4 @@
+import {IsolationLevel} from "@mikro-orm/core";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Inject, Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
@@ -66,10 +67,49 @@ export class ReadingAggregatesRepository {
    * per device; Node receives one row per device, however many readings there are. A large
    * tenant's day may take longer than the API's statement timeout: this statement gets its own.
    */
-  forDay(tenantId: string, date: string, timezone: string): Promise<DeviceDayTotal[]> {
+  async forDay(tenantId: string, date: string, timezone: string): Promise<{snapshot: string; rows: DeviceDayTotal[]}> {
+    // REPEATABLE READ: the snapshot reported is the one the totals were counted in.
+    return this.orm.em.fork().transactional(
+      async (em) => {
+        await em.execute(`set local statement_timeout = ${NIGHTLY_STATEMENT_TIMEOUT_MS}`);
+        const [{snapshot}] = (await queryRows<{snapshot: string}>(em, `select pg_current_snapshot()::text as "snapshot"`, {})) as [{snapshot: string}];
+        return {snapshot, rows: await queryRows<DeviceDayTotal>(em, tenantDaySql(quoteTenantSchema(tenantId)), {day: date, timezone})};
+      },
+      {isolationLevel: IsolationLevel.REPEATABLE_READ}
+    );
+  }
+
+  /** The first and last local day (in `timezone`) with a reading of the tenant, or nulls when it has none. */
+  async dayRange(tenantId: string, timezone: string): Promise<{from: string | null; to: string | null}> {
+    const schema = quoteTenantSchema(tenantId);
+    const [range] = (await queryRows<{from: string | null; to: string | null}>(
+      this.orm.em.fork(),
+      `select ((select min(r."recorded_at") from ${schema}."temperature_readings" r) at time zone :timezone)::date::text as "from",
+              ((select max(r."recorded_at") from ${schema}."temperature_readings" r) at time zone :timezone)::date::text as "to"`,
+      {timezone}
+    )) as [{from: string | null; to: string | null}];
+    return range;
+  }
+
+  /**
+   * Every (device, local day) of a tenant counted from scratch in one GROUP BY, in [from, to]
+   * (both optional): what DailyStats must hold. For verification, not for the request path.
+   */
+  fromScratch(tenantId: string, timezone: string, from: string | null, to: string | null): Promise<DeviceDayTotal[]> {
+    const schema = quoteTenantSchema(tenantId);
     return this.orm.em.fork().transactional(async (em) => {
       await em.execute(`set local statement_timeout = ${NIGHTLY_STATEMENT_TIMEOUT_MS}`);
-      return queryRows<DeviceDayTotal>(em, tenantDaySql(quoteTenantSchema(tenantId)), {day: date, timezone});
+      return queryRows<DeviceDayTotal>(
+        em,
+        `select r."device_id" as "deviceId", (r."recorded_at" at time zone :timezone)::date::text as "date", count(*)::int as "readingCount",
+                avg(r."temperature_celsius") as "avgTemperatureCelsius", min(r."temperature_celsius") as "minTemperatureCelsius", max(r."temperature_celsius") as "maxTemperatureCelsius"
+           from ${schema}."temperature_readings" r
+          where (:from::date is null or r."recorded_at" >= (:from::date::timestamp at time zone :timezone))
+            and (:to::date is null or r."recorded_at" < ((:to::date + 1)::timestamp at time zone :timezone))
+          group by 1, 2
+          order by 1, 2`,
+        {timezone, from, to}
+      );
     });
   }
 

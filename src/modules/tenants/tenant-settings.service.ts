@@ -2,7 +2,7 @@ import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
-import {DailyStatsRecompute} from "../stats/daily-stats-recompute.service.js";
+import {AggregationService} from "../stats/aggregation.service.js";
 import {isKnownToIntl} from "../stats/local-time.js";
 import type {TenantSettings} from "./tenant-settings.models.js";
 
@@ -16,7 +16,7 @@ export class TenantSettingsService {
   private tenants!: TenantRegistry;
 
   @Inject()
-  private dailyStats!: DailyStatsRecompute;
+  private aggregations!: AggregationService;
 
   async get(): Promise<TenantSettings> {
     const tenant = await this.tenants.find(this.tenant.tenantId);
@@ -26,7 +26,8 @@ export class TenantSettingsService {
 
   /**
    * A zone both the runtime (ICU) and Postgres (tzdata) know by exactly this name, since local
-   * days are computed in both. The tenant's local days move with it: the stats feature is told.
+   * days are computed in both. The tenant's local days move with it: every day of DailyStats is
+   * recomputed by a job, whose id the answer gives (`statsRecomputeJobId`).
    */
   async setTimezone(timezone: string): Promise<TenantSettings> {
     if (!isKnownToIntl(timezone) || !(await this.tenants.isKnownToPostgres(timezone))) {
@@ -35,9 +36,8 @@ export class TenantSettingsService {
     const tenantId = this.tenant.tenantId;
     const before = await this.get();
     if (before.timezone === timezone) return before;
-    const tenant = await this.tenants.setTimezone(tenantId, timezone);
+    const {result: tenant, jobId} = await this.aggregations.changeTimezone(tenantId, () => this.tenants.setTimezone(tenantId, timezone));
     if (!tenant) throw new NotFoundError("Tenant", tenantId);
-    await this.dailyStats.timezoneChanged(tenantId);
-    return {id: tenant.id, timezone: tenant.timezone, createdAt: tenant.createdAt};
+    return {id: tenant.id, timezone: tenant.timezone, createdAt: tenant.createdAt, statsRecomputeJobId: jobId};
   }
 }

@@ -1,0 +1,42 @@
+import type {MikroORM} from "@mikro-orm/postgresql";
+import {Injectable} from "@tsed/di";
+import {Orm} from "@tsed/mikro-orm";
+import {queryRows} from "../../platform/db/sql.js";
+
+/**
+ * Local days whose DailyStats a failed merge left behind (`public.daily_stats_dirty_days`, tenant
+ * database), until the repair job has recomputed them.
+ */
+@Injectable()
+export class DirtyDaysRepository {
+  @Orm()
+  private orm!: MikroORM;
+
+  async mark(tenantId: string, dates: readonly string[]): Promise<void> {
+    await queryRows(
+      this.orm.em.fork(),
+      `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at")
+       select :tenantId, d::date, now() from unnest(:dates::text[]) d
+       on conflict ("tenant_id", "date") do update set "marked_at" = now()`,
+      {tenantId, dates}
+    );
+  }
+
+  /** The oldest marks first, at most `limit`. `markedAt` is Postgres' text (microseconds: a Date would round it). */
+  list(limit: number): Promise<{tenantId: string; date: string; markedAt: string}[]> {
+    return queryRows(
+      this.orm.em.fork(),
+      `select "tenant_id" as "tenantId", "date"::text as "date", "marked_at"::text as "markedAt" from "public"."daily_stats_dirty_days" order by "marked_at" limit :limit`,
+      {limit}
+    );
+  }
+
+  /** Clears a mark, unless the day was marked again after `markedAt` (a newer failure the recompute may not have seen). */
+  async clear(tenantId: string, date: string, markedAt: string): Promise<void> {
+    await queryRows(this.orm.em.fork(), `delete from "public"."daily_stats_dirty_days" where "tenant_id" = :tenantId and "date" = :day::date and "marked_at" <= :markedAt::timestamptz`, {
+      tenantId,
+      day: date,
+      markedAt
+    });
+  }
+}

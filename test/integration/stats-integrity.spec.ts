@@ -1,0 +1,215 @@
+import {spawn} from "node:child_process";
+import {getQueueToken} from "@tsed/bullmq";
+import {PlatformTest} from "@tsed/platform-http/testing";
+import {type Queue, QueueEvents} from "bullmq";
+import fc from "fast-check";
+import pg from "pg";
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {loadConfig} from "../../src/config/app-config.js";
+import {AGGREGATION_QUEUE} from "../../src/modules/stats/aggregation.queue.js";
+import {AggregationService} from "../../src/modules/stats/aggregation.service.js";
+import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {DailyStatsVerify} from "../../src/modules/stats/daily-stats-verify.service.js";
+import {redisOptions} from "../../src/platform/cache/redis.provider.js";
+import {createDevice} from "../helpers/factories.js";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {bearer, newTenant} from "../helpers/tokens.js";
+
+/** Readings `every` minutes over [start, end), with a deterministic spread of temperatures. */
+function every(startIso: string, endIso: string, minutes: number, offset = 0) {
+  const readings: {temperatureCelsius: number; recordedAt: string}[] = [];
+  for (let t = Date.parse(startIso), i = 0; t < Date.parse(endIso); t += minutes * 60_000, i++) {
+    readings.push({temperatureCelsius: 15 + ((i * 7 + offset) % 60) / 4, recordedAt: new Date(t).toISOString()});
+  }
+  return readings;
+}
+
+/**
+ * DailyStats equal the raw readings counted from scratch (DailyStatsVerify, `npm run stats:verify`)
+ * whatever interleaving of ingestion, recompute, timezone change and failed merges came before.
+ */
+describe("DailyStats stay verifiable", () => {
+  let api: Api;
+  let analytics: pg.Client;
+  let events: QueueEvents;
+  const verify = (tenant: string) => PlatformTest.get<DailyStatsVerify>(DailyStatsVerify).verify(tenant);
+  const recompute = () => PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
+  const postBatch = async (auth: Record<string, string>, deviceId: string, readings: {temperatureCelsius: number; recordedAt: string}[]) => {
+    const res = await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings});
+    expect(res.status).toBe(200);
+    return res;
+  };
+
+  /** Waits until `n` backends of the analytics database wait for a lock (advisory or row). */
+  async function waitForLockWaiters(n: number) {
+    for (let i = 0; i < 500; i++) {
+      const {rows} = await analytics.query<{n: number}>(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`
+      );
+      if (rows[0]!.n >= n) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`fewer than ${n} analytics backends waited for a lock`);
+  }
+
+  beforeAll(async () => {
+    api = await startTestServer({runWorkers: true});
+    analytics = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
+    await analytics.connect();
+    const config = loadConfig();
+    events = new QueueEvents(AGGREGATION_QUEUE, {connection: redisOptions(config.redisUrl), prefix: config.queuePrefix});
+    await events.waitUntilReady();
+  });
+  afterAll(async () => {
+    await events?.close();
+    await analytics?.end();
+    await stopTestServer();
+  });
+
+  it("recomputes every day in the new local days after a timezone change (a job with progress), and verify finds no difference", async () => {
+    const tenant = newTenant("tzall");
+    const admin = await bearer(tenant, {roles: ["user", "admin"]});
+    const devices = [await createDevice(api, admin, "TZ-A"), await createDevice(api, admin, "TZ-B")];
+    // Four UTC days, every 20 minutes: in Asia/Tokyo (UTC+9) most readings move to the next local day.
+    for (const [i, device] of devices.entries()) await postBatch(admin, device, every("2026-04-01T00:00:00Z", "2026-04-05T00:00:00Z", 20, i));
+    expect(await verify(tenant)).toEqual([]);
+
+    const changed = await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Asia/Tokyo"});
+    expect(changed.status).toBe(200);
+    const jobId = changed.body.statsRecomputeJobId as string;
+    expect(jobId).toMatch(/^timezone\./);
+    const job = await PlatformTest.get<Queue>(getQueueToken(AGGREGATION_QUEUE)).getJob(jobId);
+    await job!.waitUntilFinished(events, 60_000);
+
+    const status = await api.get(`/api/v1/admin/aggregations/${jobId}`).set(admin);
+    expect(status.body).toMatchObject({jobId, date: null, trigger: "timezone", state: "completed", progress: 100, daysDone: 5, daysTotal: 5});
+    expect(status.body.result).toMatchObject({tenantId: tenant, date: null, days: 5, readings: 2 * 4 * 72});
+    expect(await verify(tenant)).toEqual([]);
+    const {rows} = await analytics.query(`select distinct "date"::text as d from "daily_stats" where "tenant_id" = $1 order by 1`, [tenant]);
+    expect(rows.map((r) => r.d)).toEqual(["2026-04-01", "2026-04-02", "2026-04-03", "2026-04-04", "2026-04-05"]);
+  });
+
+  it("does not lose a write merged while a recompute of its day runs (the day is locked against merges)", async () => {
+    const tenant = newTenant("race_lost");
+    const auth = await bearer(tenant);
+    const [x, y] = [await createDevice(api, auth, "RL-1"), await createDevice(api, auth, "RL-2")].sort();
+    for (const device of [x!, y!]) await postBatch(auth, device, every("2026-05-10T00:00:00Z", "2026-05-10T02:00:00Z", 10));
+
+    // Hold device x's row: the recompute (which writes x's row before y's) stops there, after it read the readings.
+    const rowLock = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
+    await rowLock.connect();
+    await rowLock.query("begin");
+    await rowLock.query(`select 1 from "daily_stats" where "tenant_id" = $1 and "device_id" = $2 for update`, [tenant, x]);
+    const recomputing = recompute().recomputeDay(tenant, "2026-05-10");
+    await waitForLockWaiters(1);
+    // A write to y commits now; its merge must wait for the recompute, or the recompute overwrites it.
+    const writing = postBatch(auth, y!, every("2026-05-10T05:00:00Z", "2026-05-10T06:00:00Z", 10, 3));
+    await waitForLockWaiters(2);
+    await rowLock.query("commit");
+    await rowLock.end();
+    await recomputing;
+    await writing;
+    expect(await verify(tenant)).toEqual([]);
+  });
+
+  it("does not count twice a write a recompute already saw (merges skip what the row's snapshot counted)", async () => {
+    const tenant = newTenant("race_twice");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "RT-1");
+    await postBatch(auth, device, every("2026-05-11T00:00:00Z", "2026-05-11T01:00:00Z", 10));
+
+    // Hold the day's lock as a recompute would: the recompute queues first, then the write's merge.
+    const dayLock = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
+    await dayLock.connect();
+    await dayLock.query(`select pg_advisory_lock(hashtextextended('daily_stats:' || $1 || ':' || '2026-05-11', 0))`, [tenant]);
+    const recomputing = recompute().recomputeDay(tenant, "2026-05-11");
+    await waitForLockWaiters(1);
+    const writing = postBatch(auth, device, every("2026-05-11T03:00:00Z", "2026-05-11T04:00:00Z", 10, 5));
+    // The write is committed (its merge waits): the recompute, released first, counts it.
+    await waitForLockWaiters(2);
+    await dayLock.query(`select pg_advisory_unlock_all()`);
+    await dayLock.end();
+    await recomputing;
+    await writing;
+    expect(await verify(tenant)).toEqual([]);
+  });
+
+  it("keeps DailyStats exact while recomputes race concurrent ingestion (property)", async () => {
+    const tenant = newTenant("race_mix");
+    const auth = await bearer(tenant);
+    const devices = [await createDevice(api, auth, "RM-1"), await createDevice(api, auth, "RM-2")];
+    let hour = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({device: fc.nat({max: 1}), size: fc.integer({min: 1, max: 40}), delayMs: fc.nat({max: 15})}), {minLength: 2, maxLength: 6}),
+        fc.array(fc.nat({max: 20}), {minLength: 1, maxLength: 3}),
+        async (writes, recomputeDelays) => {
+          const base = Date.UTC(2026, 5, 1) + hour++ * 3_600_000;
+          const day = new Date(base).toISOString().slice(0, 10);
+          await Promise.all([
+            ...writes.map(async ({device, size, delayMs}, w) => {
+              await new Promise((r) => setTimeout(r, delayMs));
+              const readings = Array.from({length: size}, (_, i) => ({temperatureCelsius: 10 + ((w * 13 + i * 7) % 50), recordedAt: new Date(base + (w * 40 + i) * 1_000).toISOString()}));
+              await postBatch(auth, devices[device]!, readings);
+            }),
+            ...recomputeDelays.map(async (delayMs) => {
+              await new Promise((r) => setTimeout(r, delayMs));
+              await recompute().recomputeDay(tenant, day);
+            })
+          ]);
+          expect(await verify(tenant)).toEqual([]);
+        }
+      ),
+      {seed: 7, numRuns: 12}
+    );
+  });
+
+  it("remembers the days a failed merge left behind, whatever the day, and the repair recomputes them", async () => {
+    const tenant = newTenant("dirty");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "DIRTY-1");
+    const tenantDb = new pg.Client({connectionString: process.env.DATABASE_URL});
+    await tenantDb.connect();
+    const marks = async () => (await tenantDb.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])).rows.map((r) => r.d);
+    // Merges of this tenant fail: the analytics table refuses its rows (a test-only trigger).
+    const trigger = `fail_merge_${tenant}`;
+    await analytics.query(`create function ${trigger}() returns trigger language plpgsql as $$ begin raise exception 'analytics unavailable'; end $$`);
+    await analytics.query(`create trigger ${trigger} before insert or update on "daily_stats" for each row when (new."tenant_id" = '${tenant}') execute function ${trigger}()`);
+    try {
+      await postBatch(auth, device, [...every("2025-11-03T10:00:00Z", "2025-11-03T11:00:00Z", 10), ...every("2026-02-20T10:00:00Z", "2026-02-20T11:00:00Z", 10)]);
+      expect(await marks()).toEqual(["2025-11-03", "2026-02-20"]);
+      expect((await verify(tenant)).map((d) => [d.date, d.stored])).toEqual([
+        ["2025-11-03", null],
+        ["2026-02-20", null]
+      ]);
+    } finally {
+      await analytics.query(`drop trigger ${trigger} on "daily_stats"`);
+      await analytics.query(`drop function ${trigger}()`);
+    }
+    await PlatformTest.get<AggregationService>(AggregationService).repairDirtyDays();
+    expect(await verify(tenant)).toEqual([]);
+    expect(await marks()).toEqual([]);
+    await tenantDb.end();
+  });
+
+  it("npm run stats:verify lists each difference and exits 1, and exits 0 when the rows match", async () => {
+    const tenant = newTenant("verify_cli");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "CLI-1");
+    await postBatch(auth, device, every("2026-03-01T00:00:00Z", "2026-03-01T03:00:00Z", 15));
+    const run = () =>
+      new Promise<{code: number | null; output: string}>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "@swc-node/register/esm-register", "src/cli/stats-verify.ts", "--tenant", tenant], {env: {...process.env, LOG_LEVEL: "error"}});
+        let output = "";
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+        child.on("exit", (code) => resolve({code, output}));
+      });
+    expect(await run()).toMatchObject({code: 0, output: expect.stringContaining("match the raw readings")});
+    await analytics.query(`update "daily_stats" set "reading_count" = "reading_count" + 1 where "tenant_id" = $1`, [tenant]);
+    const tampered = await run();
+    expect(tampered.code).toBe(1);
+    expect(tampered.output).toContain(`2026-03-01 device ${device}: stored count 13`);
+    expect(tampered.output).toContain("readings say count 12");
+  }, 60_000);
+});
