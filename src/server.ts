@@ -8,6 +8,7 @@ import "./platform/auth/jwt.protocol.js";
 import "./platform/cache/redis.provider.js";
 import "./platform/queue/job-scheduler.js";
 import "./platform/validation/json-numbers.keyword.js";
+import "./platform/validation/strict-formats.js";
 import "./common/error.filter.js";
 import {Configuration, Inject} from "@tsed/di";
 import {PlatformApplication} from "@tsed/platform-http";

@@ -9,12 +9,12 @@ import {inject} from "@tsed/di";
 import {startHeadless} from "../bootstrap.js";
 import {loadConfig} from "../config/app-config.js";
 import {DailyStatsVerify} from "../modules/stats/daily-stats-verify.service.js";
-import {isCalendarDate} from "../modules/stats/local-time.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
+import {isStrictDate} from "../platform/validation/strict-formats.js";
 
 const {values} = parseArgs({options: {tenant: {type: "string"}, from: {type: "string"}, to: {type: "string"}}});
 const dates = [values.from, values.to].filter((d) => d !== undefined);
-if (!isValidTenantId(values.tenant) || dates.some((d) => !isCalendarDate(d)) || (values.from && values.to && values.from > values.to)) {
+if (!isValidTenantId(values.tenant) || dates.some((d) => !isStrictDate(d)) || (values.from && values.to && values.from > values.to)) {
   console.error("usage: npm run stats:verify -- --tenant <tenant_id> [--from YYYY-MM-DD] [--to YYYY-MM-DD]");
   process.exit(2);
 }

@@ -51,16 +51,19 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof OrmValidationError) return INTERNAL;
 
   // body-parser and other http-errors style errors carry an explicit client status.
-  const httpish = error as {status?: unknown; statusCode?: unknown; type?: unknown; expose?: unknown};
+  const httpish = error as {status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown};
   const status = Number(httpish?.status ?? httpish?.statusCode);
   if (Number.isInteger(status) && status >= 400 && status < 500) {
-    return make(status, clientMessage(httpish.type, status));
+    return make(status, clientMessage(httpish.type, status, httpish.message));
   }
   return INTERNAL;
 }
 
-function clientMessage(type: unknown, status: number): string {
+function clientMessage(type: unknown, status: number, message: unknown): string {
   switch (type) {
+    case "entity.unsafe":
+      // Our own body check (platform/validation/json-body.ts): its message is written for clients.
+      return String(message);
     case "entity.parse.failed":
       return "The request body is not valid JSON";
     case "entity.too.large":
@@ -80,7 +83,11 @@ function sanitizeValidationError(error: unknown): Record<string, unknown> {
   return Object.fromEntries(Object.entries({requestPath, dataPath, instancePath, keyword, message, params}).filter(([, v]) => v !== undefined));
 }
 
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004"]);
+/**
+ * Connection failures, Postgres shutting down or out of connections, and a statement or lock
+ * wait cancelled by its timeout (57014, 55P03): the database is too busy for this request now.
+ */
+const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004", "57014", "55P03"]);
 
 /**
  * Postgres down, restarting, out of connections, or the pool timing out waiting for one.

@@ -2,6 +2,7 @@ import {getQueueToken} from "@tsed/bullmq";
 import {inject} from "@tsed/di";
 import type {Queue} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {loadConfig} from "../../src/config/app-config.js";
 import {AlertCondition} from "../../src/modules/alerts/alert-rule.entity.js";
 import {AlertRuleService} from "../../src/modules/alerts/alert-rule.service.js";
 import {AlertService} from "../../src/modules/alerts/alert.service.js";
@@ -16,7 +17,8 @@ import {newTenant} from "../helpers/tokens.js";
 /** Services on the real database and Redis, without HTTP: the rules no route shows directly. */
 describe("services", () => {
   beforeAll(async () => {
-    await startTestServer({runWorkers: false});
+    // A queue prefix of its own: another spec file's worker must not take this file's jobs.
+    await startTestServer({runWorkers: false, queuePrefix: `${loadConfig().queuePrefix}:services`});
   });
   afterAll(async () => {
     await stopTestServer();

@@ -53,11 +53,12 @@ describe("DailyStats stay verifiable", () => {
   }
 
   beforeAll(async () => {
-    api = await startTestServer({runWorkers: true});
+    // A queue prefix of its own: this file's worker takes only this file's jobs.
+    const queuePrefix = `${loadConfig().queuePrefix}:stats-integrity`;
+    api = await startTestServer({runWorkers: true, queuePrefix});
     analytics = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
     await analytics.connect();
-    const config = loadConfig();
-    events = new QueueEvents(AGGREGATION_QUEUE, {connection: redisOptions(config.redisUrl), prefix: config.queuePrefix});
+    events = new QueueEvents(AGGREGATION_QUEUE, {connection: redisOptions(loadConfig().redisUrl), prefix: queuePrefix});
     await events.waitUntilReady();
   });
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import {Controller, Inject} from "@tsed/di";
-import {BodyParams, PathParams} from "@tsed/platform-params";
-import {Delete, Description, Format, Get, Groups, Name, Patch, Post, Required, Returns, Summary} from "@tsed/schema";
+import {BodyParams} from "@tsed/platform-params";
+import {Delete, Description, Get, Groups, Name, Patch, Post, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {AlertRule} from "./alert-rule.entity.js";
 import {AlertRuleService} from "./alert-rule.service.js";
 
@@ -18,7 +19,7 @@ export class AlertRuleController {
   @Returns(201, AlertRule)
   @(Returns(400, ErrorBody).Description("Invalid body, e.g. an unknown condition"))
   @(Returns(404, ErrorBody).Description("No active device with this id in the tenant"))
-  create(@PathParams("deviceId") @Format("uuid") deviceId: string, @BodyParams() @Required() @Groups("create") body: AlertRule) {
+  create(@IdParam("deviceId") deviceId: string, @BodyParams() @Required() @Groups("create") body: AlertRule) {
     return this.rules.create(deviceId, body);
   }
 
@@ -26,7 +27,7 @@ export class AlertRuleController {
   @Summary("The device's alert rules, oldest first")
   @(Returns(200, Array).Of(AlertRule))
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  list(@PathParams("deviceId") @Format("uuid") deviceId: string) {
+  list(@IdParam("deviceId") deviceId: string) {
     return this.rules.listForDevice(deviceId);
   }
 
@@ -36,7 +37,7 @@ export class AlertRuleController {
   @Returns(200, AlertRule)
   @Returns(400, ErrorBody)
   @(Returns(404, ErrorBody).Description("No such rule in this tenant"))
-  update(@PathParams("ruleId") @Format("uuid") ruleId: string, @BodyParams() @Required() @Groups("update", "partial") body: AlertRule) {
+  update(@IdParam("ruleId") ruleId: string, @BodyParams() @Required() @Groups("update", "partial") body: AlertRule) {
     return this.rules.update(ruleId, body);
   }
 
@@ -44,7 +45,7 @@ export class AlertRuleController {
   @Summary("Delete a rule and its alerts")
   @Returns(204)
   @(Returns(404, ErrorBody).Description("No such rule in this tenant"))
-  async remove(@PathParams("ruleId") @Format("uuid") ruleId: string): Promise<void> {
+  async remove(@IdParam("ruleId") ruleId: string): Promise<void> {
     await this.rules.remove(ruleId);
   }
 }

@@ -1,8 +1,9 @@
 import {Controller, Inject} from "@tsed/di";
-import {PathParams, QueryParams} from "@tsed/platform-params";
-import {Format, Get, Name, Post, Returns, Summary} from "@tsed/schema";
+import {QueryParams} from "@tsed/platform-params";
+import {Get, Name, Post, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {Alert} from "./alert.entity.js";
 import {AlertQuery} from "./alert.models.js";
 import {AlertService} from "./alert.service.js";
@@ -19,7 +20,7 @@ export class AlertController {
   @(Returns(200, Array).Of(Alert))
   @Returns(400, ErrorBody)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  list(@PathParams("deviceId") @Format("uuid") deviceId: string, @QueryParams() query: AlertQuery) {
+  list(@IdParam("deviceId") deviceId: string, @QueryParams() query: AlertQuery) {
     return this.alerts.listForDevice(deviceId, query);
   }
 
@@ -27,7 +28,7 @@ export class AlertController {
   @Summary("Acknowledge an alert (records who and when)")
   @(Returns(200, Alert).Description("The alert; acknowledging again keeps the first acknowledgement"))
   @(Returns(404, ErrorBody).Description("No such alert in this tenant"))
-  acknowledge(@PathParams("alertId") @Format("uuid") alertId: string) {
+  acknowledge(@IdParam("alertId") alertId: string) {
     return this.alerts.acknowledge(alertId);
   }
 }

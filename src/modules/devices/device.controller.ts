@@ -1,9 +1,10 @@
 import {Controller, Inject} from "@tsed/di";
-import {BodyParams, PathParams, QueryParams} from "@tsed/platform-params";
-import {Delete, Description, Format, Get, Groups, Name, Patch, Post, Required, Returns, Summary} from "@tsed/schema";
+import {BodyParams, QueryParams} from "@tsed/platform-params";
+import {Delete, Description, Get, Groups, Name, Patch, Post, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {PageQuery} from "../../common/pagination.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {Device} from "./device.entity.js";
 import {DevicePage} from "./device.models.js";
 import {DeviceService} from "./device.service.js";
@@ -36,7 +37,7 @@ export class DeviceController {
   @Summary("One device (also an inactive one)")
   @Returns(200, Device)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  get(@PathParams("deviceId") @Format("uuid") deviceId: string) {
+  get(@IdParam("deviceId") deviceId: string) {
     return this.devices.get(deviceId);
   }
 
@@ -45,7 +46,7 @@ export class DeviceController {
   @Returns(200, Device)
   @Returns(400, ErrorBody)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  update(@PathParams("deviceId") @Format("uuid") deviceId: string, @BodyParams() @Required() @Groups("update") body: Device) {
+  update(@IdParam("deviceId") deviceId: string, @BodyParams() @Required() @Groups("update") body: Device) {
     return this.devices.update(deviceId, body);
   }
 
@@ -54,7 +55,7 @@ export class DeviceController {
   @Description("The device and its readings stay; it leaves the list and accepts no more readings. Idempotent.")
   @Returns(204)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  async remove(@PathParams("deviceId") @Format("uuid") deviceId: string): Promise<void> {
+  async remove(@IdParam("deviceId") deviceId: string): Promise<void> {
     await this.devices.deactivate(deviceId);
   }
 }

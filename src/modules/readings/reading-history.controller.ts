@@ -1,8 +1,9 @@
 import {Controller, Inject} from "@tsed/di";
-import {PathParams, QueryParams} from "@tsed/platform-params";
-import {Description, Format, Get, Name, Returns, Summary} from "@tsed/schema";
+import {QueryParams} from "@tsed/platform-params";
+import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {TemperatureReading} from "./reading.entity.js";
 import {ReadingHistoryQuery, ReadingPage} from "./reading-history.models.js";
 import {ReadingHistoryService} from "./reading-history.service.js";
@@ -22,7 +23,7 @@ export class ReadingHistoryController {
   @Returns(200, ReadingPage)
   @(Returns(400, ErrorBody).Description("Invalid cursor, range or limit"))
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  list(@PathParams("deviceId") @Format("uuid") deviceId: string, @QueryParams() query: ReadingHistoryQuery) {
+  list(@IdParam("deviceId") deviceId: string, @QueryParams() query: ReadingHistoryQuery) {
     return this.history.page(deviceId, query);
   }
 
@@ -30,7 +31,7 @@ export class ReadingHistoryController {
   @Summary("The newest reading of a device")
   @Returns(200, TemperatureReading)
   @(Returns(404, ErrorBody).Description("No such device in this tenant, or no reading yet"))
-  latest(@PathParams("deviceId") @Format("uuid") deviceId: string) {
+  latest(@IdParam("deviceId") deviceId: string) {
     return this.history.latest(deviceId);
   }
 }

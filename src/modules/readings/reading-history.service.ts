@@ -1,5 +1,6 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
+import {isStrictDateTime} from "../../platform/validation/strict-formats.js";
 import {DeviceService} from "../devices/device.service.js";
 import type {StoredReading} from "./reading.models.js";
 import {DEFAULT_HISTORY_LIMIT, type ReadingHistoryQuery, type ReadingPage} from "./reading-history.models.js";
@@ -19,7 +20,7 @@ export function encodeCursor(recordedAt: string): string {
 export function decodeCursor(cursor: string): string {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as {v?: unknown; t?: unknown};
-    if (parsed?.v === CURSOR_VERSION && typeof parsed.t === "string" && CURSOR_INSTANT.test(parsed.t) && !Number.isNaN(Date.parse(parsed.t))) {
+    if (parsed?.v === CURSOR_VERSION && typeof parsed.t === "string" && CURSOR_INSTANT.test(parsed.t) && isStrictDateTime(parsed.t)) {
       return parsed.t;
     }
   } catch {

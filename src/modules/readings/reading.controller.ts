@@ -1,9 +1,10 @@
 import {Controller, Inject} from "@tsed/di";
 import {UseBefore} from "@tsed/platform-middlewares";
-import {BodyParams, Context, PathParams} from "@tsed/platform-params";
-import {Description, Format, Groups, Name, Post, Required, Returns, Summary} from "@tsed/schema";
+import {BodyParams, Context} from "@tsed/platform-params";
+import {Description, Groups, Name, Post, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {IngestionRateLimitMiddleware} from "../../platform/rate-limit/ingestion-rate-limit.middleware.js";
 import {TemperatureReading} from "./reading.entity.js";
 import {BatchReceipt, MAX_BATCH_SIZE, ReadingBatch, ReadingCreated, readingInputOf} from "./reading.models.js";
@@ -36,7 +37,7 @@ export class ReadingController {
   @(Returns(429, ErrorBody).Description("Per-device or per-tenant ingestion rate exceeded; see Retry-After"))
   @UseBefore(IngestionRateLimitMiddleware)
   async create(
-    @PathParams("deviceId") @Format("uuid") deviceId: string,
+    @IdParam("deviceId") deviceId: string,
     @BodyParams({useMapper: false}) @Required() @Groups("create") body: TemperatureReading,
     @Context() $ctx: Context
   ): Promise<string> {
@@ -57,7 +58,7 @@ export class ReadingController {
   @(Returns(413, ErrorBody).Description("Request body larger than the server's limit"))
   @(Returns(429, ErrorBody).Description("Per-device or per-tenant ingestion rate exceeded; see Retry-After"))
   @UseBefore(IngestionRateLimitMiddleware)
-  async createBatch(@PathParams("deviceId") @Format("uuid") deviceId: string, @BodyParams({useMapper: false}) @Required() @Groups("create") body: ReadingBatch): Promise<string> {
+  async createBatch(@IdParam("deviceId") deviceId: string, @BodyParams({useMapper: false}) @Required() @Groups("create") body: ReadingBatch): Promise<string> {
     return batchReceiptJson(await this.readings.recordBatch(deviceId, body.readings.map(readingInputOf)));
   }
 }

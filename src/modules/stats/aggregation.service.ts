@@ -11,7 +11,8 @@ import {isValidTenantId} from "../../platform/tenancy/tenant-id.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
 import {DailyStatsRecompute, type RecomputeProgress} from "./daily-stats-recompute.service.js";
-import {addDays, isCalendarDate, localDate} from "./local-time.js";
+import {isStrictDate} from "../../platform/validation/strict-formats.js";
+import {addDays, localDate} from "./local-time.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
 /** Every payload carries its tenant and, for one day, the local day (resolved when it was enqueued). */
@@ -110,7 +111,7 @@ export class AggregationService {
   async enqueue(tenantId: string, date?: string): Promise<{jobId: string}> {
     const today = localDate(new Date(), await this.tenants.timezoneOf(tenantId));
     const day = date ?? addDays(today, -1);
-    if (!isCalendarDate(day)) throw new InvalidInputError(`"${day}" is not a date (YYYY-MM-DD)`);
+    if (!isStrictDate(day)) throw new InvalidInputError(`"${day}" is not a date (YYYY-MM-DD)`);
     if (day > today) throw new InvalidInputError(`${day} is in the future in the tenant's timezone (today is ${today})`);
     const payload: AggregationPayload = {tenantId, date: day, trigger: "manual"};
     // A fresh id: an admin asking again (late readings arrived) gets a new run, not the finished one.
@@ -209,7 +210,7 @@ export class AggregationService {
 
   /** The one-day job: recompute the day, reporting progress per chunk and logging long runs. */
   async run(payload: AggregationPayload, job: Job): Promise<AggregationResult> {
-    if (!isValidTenantId(payload?.tenantId) || !isCalendarDate(payload?.date)) {
+    if (!isValidTenantId(payload?.tenantId) || !(typeof payload?.date === "string" && isStrictDate(payload.date))) {
       throw new UnrecoverableError("invalid aggregation payload");
     }
     const {tenantId, date} = payload;

@@ -4,8 +4,6 @@
  * 86,400 seconds; SQL does the same with `(day::timestamp at time zone tz)`.
  */
 
-export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
-
 /** A name the JS runtime understands (Postgres is asked too before one is stored). */
 export function isKnownToIntl(timeZone: unknown): timeZone is string {
   if (typeof timeZone !== "string" || !/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(timeZone)) return false;
@@ -40,13 +38,6 @@ export function addDays(date: string, days: number): string {
   const d = new Date(`${date}T00:00:00Z`);
   d.setUTCDate(d.getUTCDate() + days);
   return d.toISOString().slice(0, 10);
-}
-
-/** True for a real calendar date in YYYY-MM-DD form (not 2026-02-30). */
-export function isCalendarDate(value: unknown): value is string {
-  if (typeof value !== "string" || !DATE_PATTERN.test(value)) return false;
-  const d = new Date(`${value}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
 }
 
 /** `instant` as local wall time with its offset, e.g. `2026-03-29T03:00:00+02:00`. */

@@ -1,8 +1,9 @@
 import {Controller, Inject} from "@tsed/di";
-import {PathParams, QueryParams} from "@tsed/platform-params";
-import {Description, Format, Get, Name, Returns, Summary} from "@tsed/schema";
+import {QueryParams} from "@tsed/platform-params";
+import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {DailyStats} from "./daily-stats.entity.js";
 import {DailyStatsQuery, HourlyQuery, HourlyStats, WeeklyStats} from "./stats.models.js";
 import {StatsService} from "./stats.service.js";
@@ -20,7 +21,7 @@ export class StatsController {
   @(Returns(200, Array).Of(DailyStats))
   @(Returns(400, ErrorBody).Description("Invalid date or range"))
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  daily(@PathParams("deviceId") @Format("uuid") deviceId: string, @QueryParams() query: DailyStatsQuery) {
+  daily(@IdParam("deviceId") deviceId: string, @QueryParams() query: DailyStatsQuery) {
     return this.stats.daily(deviceId, query.from, query.to);
   }
 
@@ -29,7 +30,7 @@ export class StatsController {
   @Description("Served from Redis when cached; any change to the device's DailyStats invalidates it.")
   @Returns(200, WeeklyStats)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  weekly(@PathParams("deviceId") @Format("uuid") deviceId: string) {
+  weekly(@IdParam("deviceId") deviceId: string) {
     return this.stats.weekly(deviceId);
   }
 
@@ -39,7 +40,7 @@ export class StatsController {
   @Returns(200, HourlyStats)
   @Returns(400, ErrorBody)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  hourly(@PathParams("deviceId") @Format("uuid") deviceId: string, @QueryParams() query: HourlyQuery) {
+  hourly(@IdParam("deviceId") deviceId: string, @QueryParams() query: HourlyQuery) {
     return this.stats.hourly(deviceId, query.hours);
   }
 }

@@ -1,8 +1,9 @@
 import {Controller, Inject} from "@tsed/di";
-import {PathParams, QueryParams} from "@tsed/platform-params";
-import {Default, Delete, Description, Format, Get, Name, Returns, Summary} from "@tsed/schema";
+import {QueryParams} from "@tsed/platform-params";
+import {Default, Delete, Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {IdParam} from "../../platform/validation/id-param.js";
 import {User} from "./user.entity.js";
 import {UserService} from "./user.service.js";
 
@@ -25,7 +26,7 @@ export class AdminUsersController {
   @Description("The user disappears from every query and its tokens get 403; the row stays for audit.")
   @Returns(204)
   @(Returns(404, ErrorBody).Description("No such user in this tenant"))
-  async remove(@PathParams("userId") @Format("uuid") userId: string): Promise<void> {
+  async remove(@IdParam("userId") userId: string): Promise<void> {
     await this.users.softDelete(userId);
   }
 }

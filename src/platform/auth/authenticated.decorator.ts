@@ -3,6 +3,7 @@ import {UseBefore} from "@tsed/platform-middlewares";
 import {Authorize, PassportMiddleware} from "@tsed/passport";
 import {JsonEntityStore, Returns, Security} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
+import {documentCommonStatuses} from "../http/documented-statuses.js";
 import {TenantContextMiddleware} from "../tenancy/tenant-context.middleware.js";
 import {AdminOnlyMiddleware} from "./admin-only.middleware.js";
 import {JWT_PROTOCOL} from "./jwt.protocol.js";
@@ -37,5 +38,6 @@ export function Authenticated(options: {role?: "admin"} = {}) {
       const ours = endpoint.beforeMiddlewares.filter((m) => first.includes(m as never));
       endpoint.beforeMiddlewares = [...ours, ...endpoint.beforeMiddlewares.filter((m) => !first.includes(m as never))];
     }
+    documentCommonStatuses(target);
   };
 }

@@ -44,7 +44,8 @@ export class IngestionRateLimitMiddleware implements MiddlewareMethods {
 
   async use(@Context() $ctx: Context) {
     const tenantId = this.tenant.tenantId;
-    const deviceId = String($ctx.request.params.deviceId ?? "");
+    // One spelling of an id: `ABC…` must not get a budget of its own next to `abc…`.
+    const deviceId = String($ctx.request.params.deviceId ?? "").toLowerCase();
     for (const {scope, limiter} of this.limiters) {
       try {
         await limiter.consume(scope === "device" ? `${tenantId}:${deviceId}` : tenantId);
