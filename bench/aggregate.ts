@@ -156,7 +156,7 @@ async function main() {
       notes: () => ({
         "job result (last round)": JSON.stringify(lastResult),
         "job's own processedOn → finishedOn, ms (median of the timed rounds, worker clock)": median(workerMs.slice(-ROUNDS)).toFixed(0),
-        "job re-run over unchanged rows (idempotent, no writes), ms": rerunMs,
+        "job re-run over unchanged rows (idempotent, no writes), enqueue → completed, ms": rerunMs.toFixed(0),
         "worker peak RSS after boot, MB": rssAfterBoot.toFixed(0),
         "worker RSS after boot, MB": rssNowAfterBoot.toFixed(0),
         "worker peak RSS after all rounds, MB": peakRssMb(worker.pid!).toFixed(0),
