@@ -63,6 +63,10 @@ const temperature = fc.double({min: -273.15, max: 1000, noNaN: true});
 const pastInstant = fc.integer({min: Date.UTC(2000, 0, 1), max: Date.now() - 60_000}).map((ms) => new Date(ms).toISOString());
 /** Calendar days from 2000 up to two days ago (today and later may be "in the future" somewhere). */
 const pastDay = fc.integer({min: Date.UTC(2000, 0, 1) / DAY_MS, max: Math.floor(Date.now() / DAY_MS) - 2}).map((day) => new Date(day * DAY_MS).toISOString().slice(0, 10));
+/** `from` strictly before `to` (the history's range is half-open: from = to is a 400). */
+const instantRange = fc
+  .tuple(fc.integer({min: Date.UTC(2000, 0, 1), max: Date.now() - 60_000}), fc.integer({min: 1, max: 30 * DAY_MS}))
+  .map(([from, length]) => ({from: new Date(from).toISOString(), to: new Date(from + length).toISOString()}));
 const bool = fc.constantFrom("true", "false");
 const reading = fc.record(
   {
@@ -121,8 +125,8 @@ const ROUTES: RouteGenerator[] = [
         {deviceId: f.deviceId},
         {
           query: fc
-            .tuple(query({limit: fc.integer({min: 1, max: 500}).map(String), minTemp: temperature.map(String)}), fc.option(fc.tuple(pastInstant, pastInstant), {nil: undefined}))
-            .map(([q, range]) => (range ? {...q, from: range[0] < range[1] ? range[0] : range[1], to: range[0] < range[1] ? range[1] : range[0]} : q))
+            .tuple(query({limit: fc.integer({min: 1, max: 500}).map(String), minTemp: temperature.map(String)}), fc.option(instantRange, {nil: undefined}))
+            .map(([q, range]) => (range ? {...q, ...range} : q))
         }
       )
   },
