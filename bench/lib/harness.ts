@@ -2,6 +2,11 @@
  * Every benchmark part compares a subject with a baseline measured in the same process run,
  * alternating rounds so that machine noise hits both alike, and ends with one line:
  *   RESULT <name> value=<subject> baseline=<baseline> ratio=<subject/baseline> target=<target>
+ * A part with a `floor` (a cost both sides pay and neither can change, measured in the same
+ * rounds) compares what is above it instead:
+ *   RESULT <name> value=<subject> baseline=<baseline> floor=<floor> ratio=<(subject−floor)/(baseline−floor)> target=<target>
+ * A missed target says "(missed)" at the end of the line; the exit code stays 0 (the figures are
+ * for people to read, not a gate).
  */
 export interface Part {
   name: string;
@@ -12,6 +17,8 @@ export interface Part {
   rounds: number;
   subject: {label: string; run: () => Promise<number>};
   baseline: {label: string; run: () => Promise<number>};
+  /** Measured in every round next to subject and baseline; the ratio is then taken above it. */
+  floor?: {label: string; run: () => Promise<number>};
   /** Extra figures worth printing (p99, RSS …), gathered by the part. */
   notes?: () => Record<string, string | number>;
   /**
@@ -35,23 +42,22 @@ export async function runPart(part: Part): Promise<{value: number; baseline: num
   for (let i = 0; i < (part.warmupRounds ?? 1); i++) {
     await part.subject.run();
     await part.baseline.run();
+    await part.floor?.run();
   }
-  const subject: number[] = [];
-  const baseline: number[] = [];
+  const series = [
+    {label: part.subject.label, run: part.subject.run, values: [] as number[]},
+    {label: part.baseline.label, run: part.baseline.run, values: [] as number[]},
+    ...(part.floor ? [{label: part.floor.label, run: part.floor.run, values: [] as number[]}] : [])
+  ];
   for (let round = 0; round < part.rounds; round++) {
-    // Alternate which goes first, so neither always runs on a warmer (or busier) machine.
-    if (round % 2 === 0) {
-      subject.push(await part.subject.run());
-      baseline.push(await part.baseline.run());
-    } else {
-      baseline.push(await part.baseline.run());
-      subject.push(await part.subject.run());
+    // Rotate which goes first, so none always runs on a warmer (or busier) machine.
+    for (let i = 0; i < series.length; i++) {
+      const one = series[(round + i) % series.length]!;
+      one.values.push(await one.run());
     }
   }
-  const rows = [
-    [part.subject.label, subject],
-    [part.baseline.label, baseline]
-  ] as const;
+  const [subject, baseline, floor] = series.map((one) => one.values) as [number[], number[], number[] | undefined];
+  const rows = series.map((one) => [one.label, one.values] as const);
   console.log(`${"".padEnd(48)} ${"median".padStart(12)} ${"min".padStart(12)} ${"max".padStart(12)}`);
   for (const [label, values] of rows) {
     console.log(`${label.padEnd(48)} ${fmt(median(values)).padStart(12)} ${fmt(Math.min(...values)).padStart(12)} ${fmt(Math.max(...values)).padStart(12)}`);
@@ -59,7 +65,8 @@ export async function runPart(part: Part): Promise<{value: number; baseline: num
   for (const [key, value] of Object.entries(part.notes?.() ?? {})) console.log(`  ${key}: ${value}`);
   const value = median(subject);
   const base = median(baseline);
-  const ratio = value / base;
+  const floorValue = floor ? median(floor) : undefined;
+  const ratio = floorValue === undefined ? value / base : (value - floorValue) / (base - floorValue);
   const [op, threshold] = part.target.split(" ") as [string, string];
   const finished = await part.finish?.({value, baseline: base});
   for (const [key, field] of Object.entries(finished?.fields ?? {})) console.log(`  ${key}: ${field}`);
@@ -67,11 +74,12 @@ export async function runPart(part: Part): Promise<{value: number; baseline: num
     .map(([key, field]) => ` ${key}=${field}`)
     .join("");
   const met = (op === ">=" ? ratio >= Number(threshold) : ratio <= Number(threshold)) && (finished?.met ?? true);
-  console.log(`RESULT ${part.name} value=${fmt(value)} baseline=${fmt(base)} ratio=${ratio.toFixed(3)} target=${part.target.replace(" ", "")}${extra}${met ? "" : " (missed)"}`);
+  const floorField = floorValue === undefined ? "" : ` floor=${fmt(floorValue)}`;
+  console.log(`RESULT ${part.name} value=${fmt(value)} baseline=${fmt(base)}${floorField} ratio=${ratio.toFixed(3)} target=${part.target.replace(" ", "")}${extra}${met ? "" : " (missed)"}`);
   return {value, baseline: base, ratio, met};
 }
 
-/** A benchmark script's entry: exit 0 when it finished, 1 (with the error) when it did not. */
+/** A benchmark script's entry: exit 0 when it finished (met or missed), 1 (with the error) when it did not. */
 export function runMain(main: () => Promise<unknown>): void {
   main().then(
     () => process.exit(0),

@@ -1,19 +1,15 @@
-import type {MikroORM} from "@mikro-orm/postgresql";
-import {DIContext, Inject, Injectable, runInContext} from "@tsed/di";
-import {Orm, Transactional} from "@tsed/mikro-orm";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {randomUUID} from "node:crypto";
 import pg from "pg";
-import {type DayTotal, dayTotalsSql} from "../../src/modules/stats/day-totals.js";
-import {DailyStatsRefresh} from "../../src/modules/stats/daily-stats-refresh.service.js";
-import {queryRows} from "../../src/platform/db/sql.js";
+import {expect} from "vitest";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
+import type {Api} from "./test-server.js";
 import {bearer} from "./tokens.js";
 
 /**
- * Fixtures of the history/stats/aggregation specs. Until ingestion lands, readings are inserted
- * with plain SQL (bound parameters) into the tenant's schema, and the after-commit refresh is
- * exercised through `ReadingsWriterForTests`, a @Transactional write that records what it inserted
- * exactly as the ingestion service does.
+ * Fixtures of the history, stats, cache, admin and aggregation specs. Readings go through the real
+ * routes (`postReadings`), so the write path under test is the application's. Where a case needs
+ * a refresh that failed or a merge that never ran, a test-only trigger on the analytics table
+ * provokes it (`withDailyStatsTrigger`); nothing here re-implements the write.
  */
 
 export interface ReadingRow {
@@ -45,17 +41,67 @@ export async function adminAuth(tenant: string) {
 
 export {createDevice} from "./factories.js";
 
-/** Inserts readings directly (no hook): the nightly job and the history endpoints read them. */
+const iso = (at: string | Date) => (at instanceof Date ? at.toISOString() : at);
+
+/**
+ * Posts readings through `POST /devices/:id/readings/batch` (1,000 per request, the route's
+ * limit), the way a device back-fills: validation, the ingest statement, alerts, and the
+ * DailyStats refresh the response waits for. Every batch must be accepted.
+ */
+export async function postReadings(api: Api, auth: Record<string, string>, deviceId: string, rows: ReadingRow[]): Promise<{inserted: number; duplicates: number}> {
+  const total = {inserted: 0, duplicates: 0};
+  for (let i = 0; i < rows.length; i += 1_000) {
+    const readings = rows.slice(i, i + 1_000).map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: iso(r.recordedAt)}));
+    const res = await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings});
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    total.inserted += res.body.inserted;
+    total.duplicates += res.body.duplicates;
+  }
+  return total;
+}
+
+/**
+ * Readings stored with plain SQL, bypassing the write path: only for specs that read raw readings
+ * back in bulk (history paging over thousands of rows) and never look at DailyStats.
+ */
 export async function insertReadings(tenant: string, deviceId: string, rows: ReadingRow[]): Promise<void> {
   await tenantDb().query(
     `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
      select $1, x.t, x.r from unnest($2::float8[], $3::timestamptz[]) as x(t, r)`,
-    [deviceId, rows.map((r) => r.temperatureCelsius), rows.map((r) => (r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt))]
+    [deviceId, rows.map((r) => r.temperatureCelsius), rows.map((r) => iso(r.recordedAt))]
   );
 }
 
+/** The registry row's timezone, set directly (no recompute is scheduled). The tenant must be registered. */
 export async function setTimezone(tenant: string, timezone: string) {
-  await tenantDb().query(`update "public"."tenants" set "timezone" = $1 where "id" = $2`, [timezone, tenant]);
+  const result = await tenantDb().query(`update "public"."tenants" set "timezone" = $1 where "id" = $2`, [timezone, tenant]);
+  expect(result.rowCount, `tenant ${tenant} is not registered (make a request as it first)`).toBe(1);
+}
+
+/**
+ * While `task` runs, the analytics database treats DailyStats writes of `tenant` (of one device,
+ * if given) as a test-only trigger says:
+ * - `fail`: the write raises, as if analytics were refusing it — the after-commit refresh fails;
+ * - `skip`: the write does nothing — the merge "never ran" for those rows (as after a crash
+ *   between the commit and the refresh), which the nightly job must catch up on.
+ * Other tenants' rows (other spec files write the same table) are untouched.
+ */
+export async function withDailyStatsTrigger<T>(options: {tenant: string; deviceId?: string; effect: "fail" | "skip"}, task: () => Promise<T>): Promise<T> {
+  const {tenant, deviceId, effect} = options;
+  // DDL takes no bound parameters: only values of a known shape are spliced in.
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(tenant) || (deviceId !== undefined && !/^[0-9a-f-]{36}$/.test(deviceId))) throw new Error("unexpected tenant or device id");
+  const name = `test_daily_stats_${effect}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const when = `new."tenant_id" = '${tenant}'${deviceId ? ` and new."device_id" = '${deviceId}'` : ""}`;
+  const body = effect === "fail" ? `begin raise exception 'test trigger: daily_stats refused for ${tenant}'; end` : `begin return null; end`;
+  const db = analyticsDb();
+  await db.query(`create function "${name}"() returns trigger language plpgsql as $$ ${body} $$`);
+  await db.query(`create trigger "${name}" before insert or update on "daily_stats" for each row when (${when}) execute function "${name}"()`);
+  try {
+    return await task();
+  } finally {
+    await db.query(`drop trigger "${name}" on "daily_stats"`);
+    await db.query(`drop function "${name}"()`);
+  }
 }
 
 export interface DailyRow {
@@ -81,43 +127,6 @@ export async function dailyRows(tenant: string, deviceId: string): Promise<Daily
 export function expectedDay(rows: ReadingRow[]) {
   const temps = rows.map((r) => r.temperatureCelsius);
   return {readingCount: temps.length, avg: temps.reduce((a, b) => a + b, 0) / temps.length, min: Math.min(...temps), max: Math.max(...temps)};
-}
-
-/**
- * A @Transactional write of readings that records their day totals for the after-commit hook,
- * as the ingestion service does (with the same totals query). Test-only: registered when a spec
- * imports this file.
- */
-@Injectable()
-export class ReadingsWriterForTests {
-  @Orm()
-  private orm!: MikroORM;
-
-  @Inject()
-  private dailyStats!: DailyStatsRefresh;
-
-  @Transactional()
-  async write(tenant: string, deviceId: string, rows: ReadingRow[], alterRecorded: (days: DayTotal[]) => DayTotal[] = (days) => days): Promise<void> {
-    const em = this.orm.em.getContext();
-    const [{days, xid}] = await queryRows<{days: DayTotal[]; xid: string}>(
-      em,
-      `with "stored" as (
-         insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
-         select :deviceId::uuid, (x->>'t')::float8, (x->>'r')::timestamptz from jsonb_array_elements(:rows::jsonb) as x
-         on conflict do nothing
-         returning "recorded_at", "temperature_celsius"
-       )
-       select coalesce((select json_agg(dt) from (${dayTotalsSql(`"stored"`)}) dt), '[]'::json) as "days", pg_current_xact_id()::text as "xid"`,
-      {deviceId, tenantId: tenant, rows: JSON.stringify(rows.map((r) => ({t: r.temperatureCelsius, r: r.recordedAt instanceof Date ? r.recordedAt.toISOString() : r.recordedAt})))}
-    ) as [{days: DayTotal[]; xid: string}];
-    this.dailyStats.afterCommit(tenant, xid, deviceId, alterRecorded(days));
-  }
-}
-
-/** Runs the writer the way a request does: inside a DI context of its own. */
-export function writeThroughHook(tenant: string, deviceId: string, rows: ReadingRow[], alterRecorded?: (days: DayTotal[]) => DayTotal[]) {
-  const writer = PlatformTest.get<ReadingsWriterForTests>(ReadingsWriterForTests);
-  return runInContext(new DIContext({id: `test-${Date.now()}`}), () => writer.write(tenant, deviceId, rows, alterRecorded));
 }
 
 export {countStatements} from "./sql-statements.js";

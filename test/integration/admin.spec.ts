@@ -1,7 +1,7 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {adminAuth, closeDbs, createDevice, dailyRows, writeThroughHook} from "../helpers/stats-fixtures.js";
+import {adminAuth, closeDbs, createDevice, dailyRows, postReadings} from "../helpers/stats-fixtures.js";
 
 describe("admin: tenant settings", () => {
   let api: Api;
@@ -61,7 +61,7 @@ describe("admin: tenant settings", () => {
     expect(weeklyAfter.body.timezone).toBe("America/Los_Angeles");
 
     // 05:00Z on March 10 is still March 9 in Los Angeles (UTC-7 after March 8).
-    await writeThroughHook(tenant, device, [{recordedAt: "2026-03-10T05:00:00Z", temperatureCelsius: 20}]);
+    await postReadings(api, admin, device, [{recordedAt: "2026-03-10T05:00:00Z", temperatureCelsius: 20}]);
     expect(await dailyRows(tenant, device)).toMatchObject([{date: "2026-03-09", readingCount: 1}]);
   });
 });

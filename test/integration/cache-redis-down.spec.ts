@@ -1,9 +1,8 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {adminAuth, closeDbs, createDevice, dailyRows, writeThroughHook} from "../helpers/stats-fixtures.js";
-
-const today = () => new Date().toISOString().slice(0, 10);
+import {zoneFarFromMidnight} from "../helpers/clock.js";
+import {adminAuth, closeDbs, createDevice, dailyRows, postReadings, setTimezone} from "../helpers/stats-fixtures.js";
 
 /** The whole application with Redis unreachable (a closed port): no cache, no queue, no 500. */
 describe("stats with Redis unreachable", () => {
@@ -29,13 +28,19 @@ describe("stats with Redis unreachable", () => {
   });
 
   it("writes, refreshes and reads weekly stats uncached", async () => {
-    await writeThroughHook(tenant, device, [{recordedAt: `${today()}T00:00:01Z`, temperatureCelsius: 20}]);
-    expect(await dailyRows(tenant, device)).toMatchObject([{date: today(), readingCount: 1}]);
+    // The clock read once, in a zone where it is about local noon: the readings' local day is
+    // the one the server calls today, whenever this runs.
+    const now = new Date();
+    const {zone, localDate: today} = zoneFarFromMidnight(now);
+    await setTimezone(tenant, zone);
+    const minutesAgo = (minutes: number) => new Date(now.getTime() - minutes * 60_000).toISOString();
+    await postReadings(api, auth, device, [{recordedAt: minutesAgo(2), temperatureCelsius: 20}]);
+    expect(await dailyRows(tenant, device)).toMatchObject([{date: today, readingCount: 1}]);
     const first = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     expect(first.status).toBe(200);
     expect(first.body.summary).toMatchObject({readingCount: 1});
 
-    await writeThroughHook(tenant, device, [{recordedAt: `${today()}T00:00:02Z`, temperatureCelsius: 24}]);
+    await postReadings(api, auth, device, [{recordedAt: minutesAgo(1), temperatureCelsius: 24}]);
     const second = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     expect(second.status).toBe(200);
     expect(second.body.summary).toMatchObject({readingCount: 2, maxTemperatureCelsius: 24});

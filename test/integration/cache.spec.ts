@@ -5,11 +5,12 @@ import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute
 import {addDays} from "../../src/modules/stats/local-time.js";
 import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
+import {zoneFarFromMidnight} from "../helpers/clock.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {analyticsDb, closeDbs, countStatements, createDevice, insertReadings, writeThroughHook} from "../helpers/stats-fixtures.js";
+import {analyticsDb, closeDbs, countStatements, createDevice, postReadings, setTimezone, withDailyStatsTrigger} from "../helpers/stats-fixtures.js";
 
-const today = () => new Date().toISOString().slice(0, 10);
+const DAY = 86_400_000;
 
 describe("weekly stats cache (Redis)", () => {
   let api: Api;
@@ -24,25 +25,34 @@ describe("weekly stats cache (Redis)", () => {
     await closeDbs();
   });
 
+  /**
+   * A tenant with one device, in a zone where the clock (read once, here) is about local noon:
+   * "today" for the test and for the server stay the same local day for hours, whatever time the
+   * suite runs at. `at(days, minutes)` is that many days and minutes before the clock reading,
+   * on local day `addDays(today, -days)`.
+   */
   async function setup(label: string) {
+    const now = new Date();
+    const {zone, localDate: today} = zoneFarFromMidnight(now);
     const tenant = newTenant(label);
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, `${label}-1`);
-    return {tenant, auth, device};
+    await setTimezone(tenant, zone);
+    const at = (days: number, minutes = 0) => new Date(now.getTime() - days * DAY - minutes * 60_000).toISOString();
+    const post = (temperatureCelsius: number, recordedAt: string) => postReadings(api, auth, device, [{temperatureCelsius, recordedAt}]);
+    return {tenant, auth, device, zone, today, at, post};
   }
 
   it("serves a hit from Redis without any SQL, and shows a write as soon as it committed", async () => {
-    const {tenant, auth, device} = await setup("hit");
-    const threeDaysAgo = addDays(today(), -3);
-    await writeThroughHook(tenant, device, [
-      {recordedAt: `${threeDaysAgo}T10:00:00Z`, temperatureCelsius: 19},
-      {recordedAt: `${today()}T00:00:01Z`, temperatureCelsius: 21}
-    ]);
+    const {tenant, auth, device, zone, today, at, post} = await setup("hit");
+    const threeDaysAgo = addDays(today, -3);
+    await post(19, at(3));
+    await post(21, at(0, 2));
 
     const miss = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     expect(miss.status).toBe(200);
-    expect(miss.body).toMatchObject({deviceId: device, timezone: "UTC", from: addDays(today(), -6), to: today(), summary: {readingCount: 2, daysWithData: 2, minTemperatureCelsius: 19, maxTemperatureCelsius: 21}});
-    expect(miss.body.days.map((d: {date: string}) => d.date)).toEqual([threeDaysAgo, today()]);
+    expect(miss.body).toMatchObject({deviceId: device, timezone: zone, from: addDays(today, -6), to: today, summary: {readingCount: 2, daysWithData: 2, minTemperatureCelsius: 19, maxTemperatureCelsius: 21}});
+    expect(miss.body.days.map((d: {date: string}) => d.date)).toEqual([threeDaysAgo, today]);
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
 
     // Changed behind the application's back: a hit must not see it (it is served from Redis).
@@ -52,18 +62,18 @@ describe("weekly stats cache (Redis)", () => {
     expect(hit.result.body).toEqual(miss.body);
 
     // A committed write invalidates: the next read is computed again (and sees the database as it is).
-    await writeThroughHook(tenant, device, [{recordedAt: `${today()}T00:00:02Z`, temperatureCelsius: 23}]);
+    await post(23, at(0, 1));
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
     const after = await countStatements(() => api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth));
     expect(after.statements.length).toBeGreaterThan(0);
     expect(after.result.body.summary).toMatchObject({readingCount: 3, maxTemperatureCelsius: 99});
-    expect(after.result.body.days.at(-1)).toMatchObject({date: today(), readingCount: 2, maxTemperatureCelsius: 23});
+    expect(after.result.body.days.at(-1)).toMatchObject({date: today, readingCount: 2, maxTemperatureCelsius: 23});
   });
 
   it("is invalidated by a nightly recompute that changes the device's stats, and kept by one that changes nothing", async () => {
-    const {tenant, auth, device} = await setup("nightly");
-    const yesterday = addDays(today(), -1);
-    await writeThroughHook(tenant, device, [{recordedAt: `${yesterday}T08:00:00Z`, temperatureCelsius: 20}]);
+    const {tenant, auth, device, today, at, post} = await setup("nightly");
+    const yesterday = addDays(today, -1);
+    await post(20, at(1, 60));
     const refresher = PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
 
     await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
@@ -71,8 +81,11 @@ describe("weekly stats cache (Redis)", () => {
     expect(unchanged).toMatchObject({devices: 1, readings: 1, statsWritten: 0, statsDeleted: 0});
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
 
-    // Readings that arrived without the hook (e.g. while the refresh failed): the nightly job catches up.
-    await insertReadings(tenant, device, [{recordedAt: `${yesterday}T09:00:00Z`, temperatureCelsius: 30}]);
+    // A reading whose refresh failed (analytics refused it): stored, but neither in the stats nor
+    // in the cache's view of them, which still holds the old summary. The nightly job catches up.
+    await withDailyStatsTrigger({tenant, effect: "fail"}, () => post(30, at(1)));
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
+    expect((await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth)).body.summary).toMatchObject({readingCount: 1});
     const changed = await refresher.recomputeDay(tenant, yesterday);
     expect(changed).toMatchObject({statsWritten: 1});
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
@@ -81,11 +94,11 @@ describe("weekly stats cache (Redis)", () => {
   });
 
   it("is invalidated by a reading posted through the ingestion API", async () => {
-    const {tenant, auth, device} = await setup("post");
+    const {tenant, auth, device, at} = await setup("post");
     const first = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     expect(first.body.summary).toEqual({readingCount: 0, daysWithData: 0, avgTemperatureCelsius: null, minTemperatureCelsius: null, maxTemperatureCelsius: null});
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
-    const posted = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21.5, recordedAt: `${today()}T00:00:01Z`});
+    const posted = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21.5, recordedAt: at(0, 1)});
     expect(posted.status).toBe(201);
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
     const second = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
@@ -109,13 +122,13 @@ describe("weekly stats cache (Redis)", () => {
   });
 
   it("replays an invalidation lost while Redis was unreachable before trusting the cache again", async () => {
-    const {tenant, auth, device} = await setup("replay");
+    const {tenant, auth, device, at, post} = await setup("replay");
     expect((await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth)).body.summary).toMatchObject({readingCount: 0});
     const client = PlatformTest.get<RedisClient>(RedisClient);
     client.disconnect();
     try {
       // The write commits and refreshes analytics; its invalidation cannot reach Redis.
-      await writeThroughHook(tenant, device, [{recordedAt: `${today()}T00:00:01Z`, temperatureCelsius: 20}]);
+      await post(20, at(0, 1));
       expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
       const during = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
       expect(during.status).toBe(200);
@@ -130,10 +143,12 @@ describe("weekly stats cache (Redis)", () => {
   });
 
   it("keeps weekly summaries per tenant: the same device id elsewhere is a miss and a 404", async () => {
-    const {auth, device} = await setup("own");
+    const {tenant, auth, device} = await setup("own");
     await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
-    const stranger = await bearer(newTenant("own_other"));
-    const res = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(stranger);
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
+    const strangerTenant = newTenant("own_other");
+    const res = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(await bearer(strangerTenant));
     expect(res.status).toBe(404);
+    expect(await redis.exists(weeklyKey(strangerTenant, device))).toBe(0);
   });
 });
