@@ -1,10 +1,11 @@
-import express from "express";
 import type {Env as TsEDEnv} from "@tsed/core";
 import {RetryStrategy} from "@tsed/mikro-orm";
 import {analyticsOrmOptions, defaultOrmOptions} from "./src/config/mikro-orm.config.js";
 import {AppConfig, DEV_ISSUER_PATH} from "./src/config/app-config.js";
 import {redisOptions} from "./src/platform/cache/redis.provider.js";
 import {HealthController} from "./src/platform/health/health.controller.js";
+import {jsonBodyParser} from "./src/platform/validation/json-body.js";
+import {validationErrorFormatter} from "./src/platform/validation/validation-error-formatter.js";
 import {DevIssuerController} from "./src/platform/auth/dev-issuer.controller.js";
 import {BEARER_SCHEME} from "./src/platform/auth/authenticated.decorator.js";
 import {apiControllers, queues} from "./src/modules/index.js";
@@ -45,7 +46,7 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
       jsonIndentation: 0,
       ignoreUrlPatterns: ["^/health/", "^/doc"]
     },
-    middlewares: [requestObserver, express.json({limit: config.bodyLimit, strict: true})],
+    middlewares: [requestObserver, jsonBodyParser(config.bodyLimit)],
     mount: {
       [API_PREFIX]: apiControllers as never[],
       "/": [HealthController, MetricsController],
@@ -53,7 +54,7 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
     },
     passport: {disableSession: true},
     jsonMapper: {additionalProperties: false},
-    ajv: {returnsCoercedValues: true},
+    ajv: {returnsCoercedValues: true, errorFormatter: validationErrorFormatter},
     mikroOrm: [defaultOrmOptions(config), analyticsOrmOptions(config)],
     imports: [
       {token: AppConfig, use: config},
