@@ -269,10 +269,10 @@ describe("nightly aggregation (BullMQ)", () => {
       for (const tenant of tenants) {
         expect(jobs.filter((job) => job.name === AGGREGATION_JOBS.tenant && job.data?.tenantId === tenant).map((job) => job.id)).toEqual([nightlyJobId(tenant, yesterday)]);
       }
-      // No attempt failed (a failed attempt would wait, delayed, for its retry); the one delayed
-      // job allowed is the scheduler's next nightly fan-out.
+      // No attempt failed (a failed attempt would wait, delayed, for its retry); the delayed jobs
+      // allowed are the schedulers' next runs: the nightly fan-out and the repair of dirty days.
       expect(await queue.getJobCounts("failed")).toEqual({failed: 0});
-      expect((await queue.getJobs(["delayed"])).map((job) => job.name)).toEqual([AGGREGATION_JOBS.nightlyFanOut]);
+      expect((await queue.getJobs(["delayed"])).map((job) => job.name).sort()).toEqual([AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_JOBS.repairDirtyDays].sort());
       for (const [i, tenant] of tenants.entries()) {
         expect(await dailyRows(tenant, devices[i]!)).toMatchObject([{date: yesterday, readingCount: 8}]);
       }
