@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm start`: NODE_ENV=development unless set, build if the sources changed, find a Postgres
+ * `npm start`: read `.env` when there is one, NODE_ENV=development unless set, build if the sources changed, find a Postgres
  * (DATABASE_URL, else the local server on 5432, else an embedded one: scripts/embedded-postgres.mjs;
  * EMBEDDED_PG_PORT, default 54329), start Redis locally if none answers and redis-server is
  * installed, then serve the API. The server applies migrations when it starts.
@@ -17,6 +17,9 @@ import {join} from "node:path";
 import {EmbeddedPostgresError, prepareEmbeddedPostgres} from "./embedded-postgres.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
+// A `.env` of the checkout (say, copied from .env.example for the compose stack) sets what the
+// environment does not: the variables already set win.
+if (existsSync(join(root, ".env"))) process.loadEnvFile(join(root, ".env"));
 const env = {...process.env};
 const devServicesFile = join(root, ".data/dev-services.json");
 

@@ -17,6 +17,9 @@ export async function startServer(overrides: Partial<AppConfig> = {}): Promise<P
   await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
   const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(config));
   await platform.listen();
+  if (config.auth.devIssuer) {
+    logger().warn({event: "DEV_ISSUER_ON", message: `NODE_ENV=development: the development token issuer is on (${config.auth.issuer}); anyone with its key file mints tokens for any tenant and role`});
+  }
   installGracefulShutdown(platform, config.shutdownTimeoutMs);
   return platform;
 }

@@ -39,6 +39,7 @@ export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUr
     AUTH_JWKS_URI: env.jwksUri ?? "http://127.0.0.1:9/jwks.json",
     RATE_LIMIT_DEVICE_PER_MINUTE: "0",
     RATE_LIMIT_TENANT_PER_MINUTE: "0",
+    RATE_LIMIT_TENANT_READS_PER_MINUTE: "0",
     QUEUE_PREFIX: env.queuePrefix ?? `bench-${process.pid}`
   };
 }

@@ -10,7 +10,7 @@ import {analyticsOrmOptions, defaultOrmOptions} from "../config/mikro-orm.config
 import {ensureDatabases} from "../platform/db/ensure-databases.js";
 import {migrateAll} from "../platform/tenancy/tenant-migrator.js";
 
-const config = loadConfig();
+const config = loadConfig({developmentWhenUnset: true});
 for (const name of await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl])) console.log(`created database ${name}`);
 const orm = await MikroORM.init({...defaultOrmOptions(config), pool: {min: 0, max: 3}});
 const analytics = await MikroORM.init({...analyticsOrmOptions(config), pool: {min: 0, max: 1}});

@@ -19,7 +19,7 @@ if (!isValidTenantId(values.tenant) || dates.some((d) => !isStrictDate(d)) || (v
   process.exit(2);
 }
 
-const platform = await startHeadless({...loadConfig(), runWorkers: false}, {logger: {level: "warn"}});
+const platform = await startHeadless({...loadConfig({developmentWhenUnset: true}), runWorkers: false}, {logger: {level: "warn"}});
 let status = 0;
 try {
   const differences = await inject(DailyStatsVerify).verify(values.tenant, values.from ?? null, values.to ?? null);

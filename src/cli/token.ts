@@ -1,10 +1,11 @@
 /**
- * npm run token -- --tenant building_a [--role admin] [--sub alice] [--ttl 3600]
+ * npm run token -- --tenant building_a [--role viewer|operator|admin] [--sub alice] [--ttl 3600]
  * Prints a development access token signed by the development issuer (never in production).
+ * Without --role the token carries no role of ours, so it gets AUTH_DEFAULT_ROLE (operator).
  */
 import {parseArgs} from "node:util";
 import {createHash} from "node:crypto";
-import {loadConfig} from "../config/app-config.js";
+import {loadConfig, ROLES} from "../config/app-config.js";
 import {loadOrCreateDevKey, signDevToken} from "../platform/auth/dev-issuer.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
 
@@ -17,13 +18,14 @@ const {values} = parseArgs({
   }
 });
 
-const settings = loadConfig();
+const settings = loadConfig({developmentWhenUnset: true});
 if (!settings.auth.devIssuer) {
-  console.error("The development issuer is off (NODE_ENV=production or AUTH_ISSUER is set): get a token from your identity provider.");
+  console.error("The development issuer is off (NODE_ENV is not development, or AUTH_ISSUER is set): get a token from your identity provider.");
   process.exit(1);
 }
-if (!values.tenant || !isValidTenantId(values.tenant)) {
-  console.error("usage: npm run token -- --tenant <tenant_id> [--role admin] [--sub name] [--ttl seconds]\n(tenant ids: lower-case letters, digits and _, starting with a letter)");
+const roles = values.role ?? [];
+if (!values.tenant || !isValidTenantId(values.tenant) || roles.some((role) => !(ROLES as readonly string[]).includes(role))) {
+  console.error(`usage: npm run token -- --tenant <tenant_id> [--role ${ROLES.join("|")}] [--sub name] [--ttl seconds]\n(tenant ids: lower-case letters, digits and _, starting with a letter)`);
   process.exit(2);
 }
 const ttl = Number(values.ttl);
@@ -40,7 +42,7 @@ const token = await signDevToken(await loadOrCreateDevKey(), {
   tenantClaim: settings.auth.tenantClaim,
   tenant: values.tenant,
   subject,
-  roles: ["user", ...(values.role ?? [])],
+  roles: ["user", ...roles],
   name: values.sub,
   email: `${values.sub}@${values.tenant}.example`,
   expiresInSeconds: ttl

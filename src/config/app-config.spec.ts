@@ -14,10 +14,27 @@ describe("parseConfig", () => {
     });
   });
 
-  it("uses the development issuer only outside production and without AUTH_ISSUER", () => {
+  it("fails closed: the development issuer only with an explicit NODE_ENV=development and no AUTH_ISSUER", () => {
     expect(parseConfig({NODE_ENV: "development"}).auth).toMatchObject({devIssuer: true, issuer: "http://localhost/smart-thermo-dev-issuer"});
     expect(parseConfig({NODE_ENV: "development", AUTH_ISSUER: "https://idp.example/realms/x"}).auth.devIssuer).toBe(false);
     expect(parseConfig({NODE_ENV: "production"}).auth.devIssuer).toBe(false);
+    expect(parseConfig({NODE_ENV: "test"}).auth.devIssuer).toBe(false);
+    // `node dist/src/index.js` without NODE_ENV is production.
+    expect(parseConfig({})).toMatchObject({nodeEnv: "production", auth: {devIssuer: false}});
+    // The developer commands (npm run token, seed, …) run as development when it is unset, like npm start.
+    expect(parseConfig({}, {developmentWhenUnset: true})).toMatchObject({nodeEnv: "development", auth: {devIssuer: true}});
+  });
+
+  it("reads the access settings: default role, tenant provisioning, metrics token", () => {
+    expect(parseConfig({})).toMatchObject({auth: {defaultRole: "operator"}, tenantProvisioning: "auto", metricsToken: null});
+    expect(parseConfig({AUTH_DEFAULT_ROLE: "viewer", TENANT_PROVISIONING: "registered", METRICS_TOKEN: "a-long-enough-secret"})).toMatchObject({
+      auth: {defaultRole: "viewer"},
+      tenantProvisioning: "registered",
+      metricsToken: "a-long-enough-secret"
+    });
+    expect(() => parseConfig({AUTH_DEFAULT_ROLE: "root"})).toThrow(/AUTH_DEFAULT_ROLE/);
+    expect(() => parseConfig({TENANT_PROVISIONING: "open"})).toThrow(/TENANT_PROVISIONING/);
+    expect(() => parseConfig({METRICS_TOKEN: "short"})).toThrow(/METRICS_TOKEN/);
   });
 
   it("derives the analytics database from DATABASE_URL", () => {

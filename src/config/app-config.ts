@@ -9,6 +9,13 @@ import {join} from "node:path";
 
 export type NodeEnv = "development" | "production" | "test";
 
+/** The roles of DESIGN.md's "Who may do what", weakest first: each may do what the ones before it may. */
+export const ROLES = ["viewer", "operator", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** `auto`: a new tenant's first token creates its schema; `registered`: only tenants created with `npm run tenant` exist. */
+export type TenantProvisioning = "auto" | "registered";
+
 /**
  * The validated configuration of this process. It is also the DI token under which the server
  * provides it (tsed.config.ts), so services ask for it by type — `@Inject() config!: AppConfig` —
@@ -26,9 +33,14 @@ export class AppConfig {
     jwksUri: string;
     audience: string;
     tenantClaim: string;
-    /** The server signs and serves its own development tokens (never in production). */
+    /** The server signs and serves its own development tokens (only with NODE_ENV=development). */
     devIssuer: boolean;
+    /** The role of a token that carries none of ROLES in `realm_access.roles` (AUTH_DEFAULT_ROLE). */
+    defaultRole: Role;
   };
+  tenantProvisioning!: TenantProvisioning;
+  /** When set, GET /metrics needs `Authorization: Bearer <this>` (METRICS_TOKEN). */
+  metricsToken!: string | null;
   db!: {
     poolMin: number;
     poolMax: number;
@@ -57,8 +69,12 @@ export class AppConfig {
     /** How far behind a device's newest reading a late one may still change its episodes (ALERT_LATE_HORIZON). */
     lateHorizonMs: number;
   };
-  /** Ingestion requests allowed per minute per device and per tenant (0 = unlimited), across instances. */
-  rateLimit!: {devicePerMinute: number; tenantPerMinute: number};
+  /**
+   * Requests allowed per minute (0 = unlimited), counted across instances: ingestion per device
+   * and per tenant, reads per tenant; and how many database-heavy reads (history, hourly stats,
+   * plans) of one tenant run at once in one process.
+   */
+  rateLimit!: {devicePerMinute: number; tenantPerMinute: number; tenantReadsPerMinute: number; tenantHeavyReads: number};
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   shutdownTimeoutMs!: number;
 }
@@ -75,7 +91,11 @@ export const DEFAULT_AUDIENCE = "smart-thermo-api";
 export const DEV_ISSUER_PATH = "/dev-auth";
 export const DEV_ISSUER = "http://localhost/smart-thermo-dev-issuer";
 
-export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+/**
+ * @param options.developmentWhenUnset the developer commands (`npm run token`, `seed`, …) run as
+ *   development when NODE_ENV is unset, like `npm start`; the server itself fails closed to production
+ */
+export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {developmentWhenUnset?: boolean} = {}): AppConfig {
   const problems: string[] = [];
   const read = (name: string) => {
     const value = source[name];
@@ -123,11 +143,12 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
     return fallback;
   };
 
-  const nodeEnvRaw = read("NODE_ENV") ?? "development";
+  // Fail closed: without an explicit NODE_ENV=development the development issuer stays off.
+  const nodeEnvRaw = read("NODE_ENV") ?? (options.developmentWhenUnset ? "development" : "production");
   if (!["development", "production", "test"].includes(nodeEnvRaw)) {
     problems.push(`NODE_ENV must be development, production or test (got "${nodeEnvRaw}")`);
   }
-  const nodeEnv = (["development", "production", "test"].includes(nodeEnvRaw) ? nodeEnvRaw : "development") as NodeEnv;
+  const nodeEnv = (["development", "production", "test"].includes(nodeEnvRaw) ? nodeEnvRaw : "production") as NodeEnv;
   const port = int("PORT", 8083, 0, 65535);
 
   const pg = ["postgres:", "postgresql:"];
@@ -136,7 +157,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
   const redisUrl = url("REDIS_URL", "redis://localhost:6379", ["redis:", "rediss:"]);
 
   const explicitIssuer = read("AUTH_ISSUER");
-  const devIssuer = nodeEnv !== "production" && explicitIssuer === undefined;
+  const devIssuer = nodeEnv === "development" && explicitIssuer === undefined;
   // The development issuer's name does not depend on PORT, so `npm run token` works for any port.
   const issuer = explicitIssuer ?? (devIssuer ? DEV_ISSUER : KEYCLOAK_REALM);
   const jwksUri = url(
@@ -146,6 +167,14 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
   );
   const audience = read("AUTH_AUDIENCE") ?? DEFAULT_AUDIENCE;
   const tenantClaim = read("AUTH_TENANT_CLAIM") ?? "tenantId";
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = read(name) ?? fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name} must be one of ${allowed.join(", ")} (got "${raw}")`);
+    return fallback;
+  };
+  const metricsToken = read("METRICS_TOKEN") ?? null;
+  if (metricsToken !== null && metricsToken.length < 16) problems.push("METRICS_TOKEN must be at least 16 characters (a secret Prometheus sends as a bearer token)");
 
   const poolMin = int("DB_POOL_MIN", 2, 0, 1000);
   const poolMax = int("DB_POOL_MAX", 10, 1, 1000);
@@ -163,7 +192,9 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
     databaseUrl,
     analyticsDatabaseUrl,
     redisUrl,
-    auth: {issuer, jwksUri, audience, tenantClaim, devIssuer},
+    auth: {issuer, jwksUri, audience, tenantClaim, devIssuer, defaultRole: oneOf("AUTH_DEFAULT_ROLE", ROLES, "operator")},
+    tenantProvisioning: oneOf<TenantProvisioning>("TENANT_PROVISIONING", ["auto", "registered"], "auto"),
+    metricsToken,
     db: {poolMin, poolMax, statementTimeoutMs, debug: bool("MIKRO_ORM_DEBUG", false)},
     logLevel,
     runWorkers: bool("RUN_WORKERS", true),
@@ -176,7 +207,9 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
     alerts: {lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000)},
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
-      tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000)
+      tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000),
+      tenantReadsPerMinute: int("RATE_LIMIT_TENANT_READS_PER_MINUTE", 6_000, 0, 100_000_000),
+      tenantHeavyReads: int("TENANT_HEAVY_READS", 4, 1, 1_000)
     }
   };
   if (problems.length) throw new EnvError(problems);
@@ -215,11 +248,17 @@ export function deriveAnalyticsUrl(databaseUrl: string): string {
 
 let cached: AppConfig | undefined;
 
-/** The validated configuration of this process; exits with a clear message when it is wrong. */
-export function loadConfig(): AppConfig {
+/**
+ * The validated configuration of this process; exits with a clear message when it is wrong.
+ * @param options see parseConfig (read once: the first call decides)
+ */
+export function loadConfig(options: {developmentWhenUnset?: boolean} = {}): AppConfig {
   if (!cached) {
+    // The developer commands read a `.env` of the checkout, like `npm start` (scripts/start.mjs),
+    // so that they reach the same databases; a variable already set wins. Servers never do.
+    if (options.developmentWhenUnset && existsSync(".env")) process.loadEnvFile(".env");
     try {
-      cached = parseConfig();
+      cached = parseConfig(process.env, options);
     } catch (error) {
       if (error instanceof EnvError) {
         console.error(error.message);

@@ -40,6 +40,10 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     const env: NodeJS.ProcessEnv = {...process.env, EMBEDDED_PG: "always", EMBEDDED_PG_PORT: String(pgPort), PORT: String(apiPort), REDIS_URL: redis.url, LOG_LEVEL: "warn"};
     delete env.DATABASE_URL;
     delete env.ANALYTICS_DATABASE_URL;
+    // As on a developer's machine: no NODE_ENV and no identity provider of the test run.
+    delete env.NODE_ENV;
+    delete env.AUTH_ISSUER;
+    delete env.AUTH_JWKS_URI;
     const child = spawn(process.execPath, [join(checkout, "scripts/start.mjs")], {cwd: checkout, env, stdio: ["ignore", "pipe", "pipe"]});
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
@@ -69,6 +73,10 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
           throw new Error(`start.mjs exited with ${code}:\n${app.output()}`);
         })
       ]);
+      // NODE_ENV unset: development, said on the first line, and the development issuer is on.
+      expect(app.output().split("\n")[0]).toContain("NODE_ENV is unset: running with NODE_ENV=development");
+      expect(app.output()).toContain("DEV_ISSUER_ON");
+      expect((await fetch(`http://127.0.0.1:${apiPort}/dev-auth/jwks.json`)).status).toBe(200);
       const dataDir = /embedded Postgres ready \(data in (\S+?)[,)]/.exec(app.output())?.[1];
       expect(dataDir, app.output()).toBeDefined();
       if (!dataDir!.startsWith(checkout)) relocated.push(dataDir!);

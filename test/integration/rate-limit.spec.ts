@@ -5,7 +5,7 @@ import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.
 describe("ingestion rate limits (Redis-backed)", () => {
   let api: Api;
   beforeAll(async () => {
-    api = await startTestServer({rateLimit: {devicePerMinute: 3, tenantPerMinute: 4}});
+    api = await startTestServer({rateLimit: {devicePerMinute: 3, tenantPerMinute: 4, tenantReadsPerMinute: 0, tenantHeavyReads: 1_000}});
   });
   afterAll(stopTestServer);
 

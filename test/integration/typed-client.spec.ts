@@ -19,7 +19,7 @@ describe("adoption: openapi.json, a linter, and a typed client", () => {
   beforeAll(async () => {
     // `npm run openapi`, without a database (it never connects).
     run(process.execPath, ["--import", "@swc-node/register/esm-register", "src/cli/openapi.ts", "--out", specFile]);
-    await startTestServer({rateLimit: {devicePerMinute: 0, tenantPerMinute: 0}});
+    await startTestServer({rateLimit: {devicePerMinute: 0, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 1_000}});
     const http = await import("node:http");
     server = http.createServer(PlatformTest.callback());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -4,8 +4,8 @@ import {exportJWK, generateKeyPair, importJWK, type JWK, SignJWT} from "jose";
 
 /**
  * The development issuer: an RS256 key pair kept in `.dev-keys/` (git-ignored) so that the
- * server and `npm run token` agree on it. Used only when NODE_ENV is not production and no
- * AUTH_ISSUER is set.
+ * server and `npm run token` agree on it. Used only with an explicit NODE_ENV=development and no
+ * AUTH_ISSUER (`npm start` and the developer commands set development when NODE_ENV is unset).
  */
 export const DEV_KEYS_DIR = join(process.cwd(), ".dev-keys");
 const KEY_FILE = join(DEV_KEYS_DIR, "signing-key.jwk.json");
