@@ -54,7 +54,7 @@ function readingsOf(device: (typeof DEVICES)[number], start: number, end: number
   return readings;
 }
 
-const config = {...loadConfig(), runWorkers: false};
+const config = {...loadConfig({developmentWhenUnset: true}), runWorkers: false};
 const platform = await startHeadless(config, {logger: {level: "warn"}});
 try {
   await inject(TenantProvisioner).ensure(tenant);
@@ -69,7 +69,7 @@ try {
     let alerts = 0;
     for (const device of DEVICES) {
       const {id} = (await devices.findBySerialNumber(device.serial)) ?? (await devices.register({serialNumber: device.serial, name: device.name, location: device.location}));
-      if (device.rule && (await rules.listForDevice(id)).length === 0) {
+      if (device.rule && (await rules.listForDevice(id, 1, 1)).total === 0) {
         await rules.create(id, {condition: device.rule.condition, thresholdCelsius: device.rule.threshold});
       }
       const all = readingsOf(device, start, end);

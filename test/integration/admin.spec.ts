@@ -1,4 +1,8 @@
+import {getQueueToken} from "@tsed/bullmq";
+import {PlatformTest} from "@tsed/platform-http/testing";
+import type {Queue} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {AGGREGATION_QUEUE} from "../../src/modules/stats/aggregation.queue.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {adminAuth, closeDbs, createDevice, dailyRows, postReadings} from "../helpers/stats-fixtures.js";
@@ -40,6 +44,23 @@ describe("admin: tenant settings", () => {
     expect(res.status).toBe(400);
     expect(res.body.name).toBe("BAD_REQUEST");
     expect((await api.get("/api/v1/admin/tenant").set(admin)).body.timezone).toBe("UTC");
+  });
+
+  it("keeps one pending manual aggregation per (tenant, day), answering a repeat with the same job", async () => {
+    // No worker runs in this file: every job stays pending.
+    const tenant = newTenant("aggdedupe");
+    const admin = await adminAuth(tenant);
+    const answers = await Promise.all(Array.from({length: 20}, () => api.post("/api/v1/admin/aggregations").set(admin).send({date: "2026-02-01"})));
+    expect(new Set(answers.map((res) => res.status))).toEqual(new Set([202]));
+    const ids = new Set(answers.map((res) => res.body.jobId));
+    expect([...ids]).toEqual([`manual.${tenant}.2026-02-01`]);
+    const other = await api.post("/api/v1/admin/aggregations").set(admin).send({date: "2026-02-02"});
+    expect(other.body.jobId).toBe(`manual.${tenant}.2026-02-02`);
+
+    const queue = PlatformTest.get<Queue>(getQueueToken(AGGREGATION_QUEUE));
+    const jobs = (await queue.getJobs(["waiting", "delayed", "prioritized", "active"])).filter((job) => job.id?.startsWith(`manual.${tenant}.`));
+    expect(jobs.map((job) => job.id).sort()).toEqual([`manual.${tenant}.2026-02-01`, `manual.${tenant}.2026-02-02`]);
+    await Promise.all(jobs.map((job) => job.remove()));
   });
 
   it("is for admins only", async () => {

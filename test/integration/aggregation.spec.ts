@@ -202,6 +202,16 @@ describe("nightly aggregation (BullMQ)", () => {
     expect(await finished(admin, res.body.jobId)).toMatchObject({state: "completed", tenantId: tenant});
   });
 
+  it("runs a finished manual aggregation again when asked again (the same job id, a new run)", async () => {
+    const tenant = mine("aggagain");
+    const admin = await adminAuth(tenant);
+    const first = await aggregate(admin, "2026-01-02");
+    expect(first).toMatchObject({jobId: `manual.${tenant}.2026-01-02`, state: "completed"});
+    const second = await aggregate(admin, "2026-01-02");
+    expect(second).toMatchObject({jobId: first.jobId, state: "completed"});
+    expect(Date.parse(second.finishedAt)).toBeGreaterThan(Date.parse(first.finishedAt));
+  });
+
   it("schedules the nightly fan-out with a cron job scheduler", async () => {
     // Registered by a boot hook that nobody awaits: wait for it to be in Redis.
     const scheduler = await until("the nightly job scheduler in Redis", () => queue.getJobScheduler(NIGHTLY_SCHEDULER_ID));

@@ -65,10 +65,13 @@ describe("alert rules and alert episodes", () => {
       await newRule(deviceId, {condition: "below", thresholdCelsius: 2, isEnabled: false});
 
       const list = await api.get(`/api/v1/devices/${deviceId}/alert-rules`).set(auth);
-      expect(list.body.map((r: {condition: string; isEnabled: boolean}) => [r.condition, r.isEnabled])).toEqual([
+      expect(list.body).toMatchObject({total: 2, page: 1, pageSize: 20});
+      expect(list.body.items.map((r: {condition: string; isEnabled: boolean}) => [r.condition, r.isEnabled])).toEqual([
         ["above", true],
         ["below", false]
       ]);
+      const second = await api.get(`/api/v1/devices/${deviceId}/alert-rules?page=2&pageSize=1`).set(auth);
+      expect(second.body).toMatchObject({total: 2, page: 2, pageSize: 1, items: [expect.objectContaining({condition: "below"})]});
 
       const patched = await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({thresholdCelsius: 28.5});
       expect(patched.status).toBe(200);
@@ -111,6 +114,16 @@ describe("alert rules and alert episodes", () => {
       expect((await api.get(`/api/v1/devices/${deviceId}/alerts`).set(stranger)).status).toBe(404);
       expect((await api.post(`/api/v1/alerts/${alert!.id}/acknowledge`).set(stranger)).status).toBe(404);
       expect((await alertsOf(deviceId))[0]!.acknowledgedAt).toBeNull();
+    });
+
+    it("takes at most 20 rules per device (409 past it), also when requests race for the last places", async () => {
+      const deviceId = await newDevice("AR-CAP");
+      for (let i = 0; i < 18; i++) await newRule(deviceId, {condition: "above", thresholdCelsius: 30 + i});
+      // Five at once for the last two places: two get them, three are refused, never 21 rules.
+      const racing = await Promise.all(Array.from({length: 5}, (_, i) => api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "below", thresholdCelsius: i})));
+      expect(racing.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409]);
+      expect(racing.find((r) => r.status === 409)!.body).toMatchObject({status: 409, name: "CONFLICT"});
+      expect((await api.get(`/api/v1/devices/${deviceId}/alert-rules?pageSize=100`).set(auth)).body.total).toBe(20);
     });
 
     it("takes no new rules on an inactive device", async () => {

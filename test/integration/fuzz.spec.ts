@@ -101,7 +101,8 @@ const ROUTES: RouteGenerator[] = [
   {route: "GET /api/v1/devices/{deviceId}", valid: (f) => on({deviceId: f.deviceId})},
   {route: "PATCH /api/v1/devices/{deviceId}", valid: (f) => on({deviceId: f.deviceId}, {body: fc.record({name: displayName, location, isActive: fc.boolean()}, {requiredKeys: []})}), fresh: ["deviceId"]},
   {route: "DELETE /api/v1/devices/{deviceId}", valid: (f) => on({deviceId: f.deviceId}), fresh: ["deviceId"]},
-  {route: "POST /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId}, {body: ruleBody})},
+  // A device holds at most 20 rules: each run gets a device of its own.
+  {route: "POST /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId}, {body: ruleBody}), fresh: ["deviceId"]},
   {route: "GET /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId})},
   {route: "PATCH /api/v1/alert-rules/{ruleId}", valid: (f) => on({ruleId: f.ruleId}, {body: fc.record({condition: fc.constantFrom("above", "below"), thresholdCelsius: temperature, isEnabled: fc.boolean()}, {requiredKeys: []})}), fresh: ["ruleId"]},
   {route: "DELETE /api/v1/alert-rules/{ruleId}", valid: (f) => on({ruleId: f.ruleId}), fresh: ["ruleId"]},
@@ -201,7 +202,8 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
   const makeRule = async (deviceId: string) => created(await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30}), 201, "alert rule");
   const makers: Record<keyof Fixtures, () => Promise<string>> = {
     deviceId: makeDevice,
-    ruleId: () => makeRule(shared.deviceId),
+    // On a device of its own: a device holds at most 20 rules.
+    ruleId: async () => makeRule(await makeDevice()),
     alertId: async () => {
       const deviceId = await makeDevice();
       await makeRule(deviceId);

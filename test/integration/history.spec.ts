@@ -132,11 +132,30 @@ describe("reading history", () => {
     ["a timestamp without offset", "from=2026-03-02T00:00:00"],
     ["a limit of 0", "limit=0"],
     ["a limit above 500", "limit=501"],
-    ["a non-numeric minTemp", "minTemp=warm"]
+    ["a non-numeric minTemp", "minTemp=warm"],
+    ["minTemp over more than 31 days", "minTemp=20&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z"],
+    ["minTemp from a day more than 31 days ago up to now", "minTemp=20&from=2026-03-01T00:00:00Z"]
   ])("answers 400 for %s", async (_label, query) => {
     const res = await api.get(`/api/v1/devices/${deviceId}/readings?${query}`).set(auth);
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({status: 400, name: "BAD_REQUEST"});
+  });
+
+  it("reads minTemp over the last 31 days when no range is given: a filter never scans a whole history", async () => {
+    const device = await createDevice(api, auth, "H-MINTEMP");
+    const now = Date.now();
+    await insertReadings(tenant, device, [
+      {recordedAt: new Date(now - 40 * 86_400_000), temperatureCelsius: 30},
+      {recordedAt: new Date(now - 30 * 86_400_000), temperatureCelsius: 31},
+      {recordedAt: new Date(now - 60_000), temperatureCelsius: 32},
+      {recordedAt: new Date(now - 30_000), temperatureCelsius: 10}
+    ]);
+    const res = await api.get(`/api/v1/devices/${device}/readings?minTemp=25`).set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body.data.map((r: Reading) => r.temperatureCelsius)).toEqual([32, 31]);
+    // An older stretch is there to read with its own range of at most 31 days.
+    const older = await api.get(`/api/v1/devices/${device}/readings?minTemp=25&from=${new Date(now - 45 * 86_400_000).toISOString()}&to=${new Date(now - 35 * 86_400_000).toISOString()}`).set(auth);
+    expect(older.body.data.map((r: Reading) => r.temperatureCelsius)).toEqual([30]);
   });
 
   it("answers the latest reading, and 404 when there is none or the device is another tenant's", async () => {

@@ -1,11 +1,13 @@
 import {Controller, Inject} from "@tsed/di";
-import {BodyParams} from "@tsed/platform-params";
+import {BodyParams, QueryParams} from "@tsed/platform-params";
 import {Delete, Description, Get, Groups, Name, Patch, Post, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
+import {PageQuery} from "../../common/pagination.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {IdParam} from "../../platform/validation/id-param.js";
 import {AlertRule} from "./alert-rule.entity.js";
-import {AlertRuleService} from "./alert-rule.service.js";
+import {AlertRuleService, MAX_RULES_PER_DEVICE} from "./alert-rule.service.js";
+import {AlertRulePage} from "./alert.models.js";
 
 @Controller("/")
 @Name("Alerts")
@@ -19,16 +21,17 @@ export class AlertRuleController {
   @Returns(201, AlertRule)
   @(Returns(400, ErrorBody).Description("Invalid body, e.g. an unknown condition"))
   @(Returns(404, ErrorBody).Description("No active device with this id in the tenant"))
+  @(Returns(409, ErrorBody).Description(`The device has ${MAX_RULES_PER_DEVICE} rules already, the most it may have`))
   create(@IdParam("deviceId") deviceId: string, @BodyParams() @Required() @Groups("create") body: AlertRule) {
     return this.rules.create(deviceId, body);
   }
 
   @Get("/devices/:deviceId/alert-rules")
-  @Summary("The device's alert rules, oldest first")
-  @(Returns(200, Array).Of(AlertRule))
+  @Summary("The device's alert rules, oldest first, a page at a time")
+  @Returns(200, AlertRulePage)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  list(@IdParam("deviceId") deviceId: string) {
-    return this.rules.listForDevice(deviceId);
+  list(@IdParam("deviceId") deviceId: string, @QueryParams() query: PageQuery) {
+    return this.rules.listForDevice(deviceId, query.page, query.pageSize);
   }
 
   @Patch("/alert-rules/:ruleId")

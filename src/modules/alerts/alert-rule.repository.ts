@@ -1,4 +1,6 @@
 import {Inject, Injectable} from "@tsed/di";
+import {queryRows} from "../../platform/db/sql.js";
+import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {AlertRule} from "./alert-rule.entity.js";
 
@@ -11,8 +13,20 @@ export class AlertRuleRepository {
     return this.tenant.em.findOne(AlertRule, {id});
   }
 
-  listForDevice(deviceId: string) {
-    return this.tenant.em.find(AlertRule, {deviceId}, {orderBy: {createdAt: "asc", id: "asc"}});
+  /** One page of the device's rules, oldest first, and how many it has. */
+  listForDevice(deviceId: string, page: number, pageSize: number) {
+    return this.tenant.em.findAndCount(AlertRule, {deviceId}, {orderBy: {createdAt: "asc", id: "asc"}, limit: pageSize, offset: (page - 1) * pageSize});
+  }
+
+  /**
+   * How many rules the device has, with the device row locked until the transaction ends: two
+   * requests adding a rule to the same device count one after the other, not both below the cap.
+   * Two statements: a statement that waited for the lock would still count as of its start.
+   */
+  async countLockingDevice(deviceId: string): Promise<number> {
+    const schema = quoteTenantSchema(this.tenant.tenantId);
+    await queryRows(this.tenant.em, `select 1 from ${schema}."devices" d where d."id" = :deviceId for update`, {deviceId});
+    return this.tenant.em.count(AlertRule, {deviceId});
   }
 
   async insert(data: Pick<AlertRule, "deviceId" | "condition" | "thresholdCelsius" | "isEnabled">): Promise<AlertRule> {

@@ -1,6 +1,6 @@
 import {Inject, Injectable} from "@tsed/di";
 import {Transactional} from "@tsed/mikro-orm";
-import {NotFoundError} from "../../common/errors.js";
+import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {DeviceService} from "../devices/device.service.js";
 import type {AlertRule} from "./alert-rule.entity.js";
 import {AlertRuleRepository} from "./alert-rule.repository.js";
@@ -8,6 +8,9 @@ import {ALERT_RULE_UPDATABLE} from "./alert.models.js";
 import {AlertRepository} from "./alert.repository.js";
 
 export type NewAlertRule = Pick<AlertRule, "condition" | "thresholdCelsius"> & Partial<Pick<AlertRule, "isEnabled">>;
+
+/** Rules per device: every rule is locked and evaluated on every write of the device's readings. */
+export const MAX_RULES_PER_DEVICE = 20;
 export type AlertRuleChanges = Partial<Pick<AlertRule, (typeof ALERT_RULE_UPDATABLE)[number]>>;
 
 @Injectable()
@@ -21,15 +24,20 @@ export class AlertRuleService {
   @Inject()
   private alerts!: AlertRepository;
 
-  /** Rules attach to active devices only (an inactive one takes no readings). */
+  /** Rules attach to active devices only (an inactive one takes no readings), at most MAX_RULES_PER_DEVICE each (409). */
+  @Transactional()
   async create(deviceId: string, input: NewAlertRule): Promise<AlertRule> {
     await this.devices.getActive(deviceId);
+    if ((await this.rules.countLockingDevice(deviceId)) >= MAX_RULES_PER_DEVICE) {
+      throw new ConflictError(`The device has ${MAX_RULES_PER_DEVICE} alert rules already, the most it may have: change or delete one`);
+    }
     return this.rules.insert({deviceId, condition: input.condition, thresholdCelsius: input.thresholdCelsius, isEnabled: input.isEnabled ?? true});
   }
 
-  async listForDevice(deviceId: string): Promise<AlertRule[]> {
+  async listForDevice(deviceId: string, page: number, pageSize: number) {
     await this.devices.get(deviceId);
-    return this.rules.listForDevice(deviceId);
+    const [items, total] = await this.rules.listForDevice(deviceId, page, pageSize);
+    return {items, total, page, pageSize};
   }
 
   async get(ruleId: string): Promise<AlertRule> {

@@ -1,5 +1,5 @@
-import {Description, Property} from "@tsed/schema";
-import type {AlertRule} from "./alert-rule.entity.js";
+import {CollectionOf, Description, Integer, Property, Required} from "@tsed/schema";
+import {AlertRule} from "./alert-rule.entity.js";
 
 /** `?acknowledged=&open=` of the alert list; an absent filter matches both. */
 export class AlertQuery {
@@ -14,3 +14,10 @@ export class AlertQuery {
 
 /** Fields a client may change with PATCH (the `update` group of AlertRule). */
 export const ALERT_RULE_UPDATABLE = ["condition", "thresholdCelsius", "isEnabled"] as const satisfies readonly (keyof AlertRule)[];
+
+export class AlertRulePage {
+  @Required() @CollectionOf(AlertRule) @Description("Oldest first") items!: AlertRule[];
+  @Required() @Integer() total!: number;
+  @Required() @Integer() page!: number;
+  @Required() @Integer() pageSize!: number;
+}

@@ -3,6 +3,7 @@ import {QueryParams} from "@tsed/platform-params";
 import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";
 import {ExplainReadingsQuery, ExplainResult} from "./reading-history.models.js";
 import {ReadingHistoryService} from "./reading-history.service.js";
 
@@ -14,6 +15,7 @@ export class ExplainController {
   private history!: ReadingHistoryService;
 
   @Get("/readings")
+  @HeavyRead()
   @Summary("Postgres' plan of the history query")
   @Description("The plan (JSON) of the statement `GET /devices/{deviceId}/readings` runs: expect an Index Scan (Backward) on the (device_id, recorded_at) index, never a Seq Scan.")
   @Returns(200, ExplainResult)

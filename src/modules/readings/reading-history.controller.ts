@@ -3,6 +3,7 @@ import {QueryParams} from "@tsed/platform-params";
 import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";
 import {IdParam} from "../../platform/validation/id-param.js";
 import {TemperatureReading} from "./reading.entity.js";
 import {ReadingHistoryQuery, ReadingPage} from "./reading-history.models.js";
@@ -16,6 +17,7 @@ export class ReadingHistoryController {
   private history!: ReadingHistoryService;
 
   @Get("/")
+  @HeavyRead()
   @Summary("History of a device, newest first (keyset pagination)")
   @Description(
     "Pass `nextCursor` as `cursor` for the next page; every page costs the same however deep. `from` is inclusive, `to` exclusive; `minTemp` keeps readings at or above it."

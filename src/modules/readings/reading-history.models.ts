@@ -4,6 +4,8 @@ import {TemperatureReading} from "./reading.entity.js";
 
 export const DEFAULT_HISTORY_LIMIT = 50;
 export const MAX_HISTORY_LIMIT = 500;
+/** How many days of history a `minTemp` filter may read (see ReadingHistoryService). */
+export const MIN_TEMP_RANGE_DAYS = 31;
 
 export class ReadingHistoryQuery {
   @Integer()
@@ -29,7 +31,7 @@ export class ReadingHistoryQuery {
 
   @Minimum(MIN_TEMPERATURE_CELSIUS)
   @Maximum(MAX_TEMPERATURE_CELSIUS)
-  @Description("Only readings at or above this temperature (°C)")
+  @Description(`Only readings at or above this temperature (°C). With it, \`from\` and \`to\` may be at most ${MIN_TEMP_RANGE_DAYS} days apart, and default to the ${MIN_TEMP_RANGE_DAYS} days before \`to\` (or before now)`)
   minTemp?: number;
 }
 

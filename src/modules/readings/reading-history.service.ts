@@ -3,10 +3,11 @@ import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {isStrictDateTime} from "../../platform/validation/strict-formats.js";
 import {DeviceService} from "../devices/device.service.js";
 import type {StoredReading} from "./reading.models.js";
-import {DEFAULT_HISTORY_LIMIT, type ReadingHistoryQuery, type ReadingPage} from "./reading-history.models.js";
+import {DEFAULT_HISTORY_LIMIT, MIN_TEMP_RANGE_DAYS, type ReadingHistoryQuery, type ReadingPage} from "./reading-history.models.js";
 import {type HistoryFilter, ReadingHistoryRepository} from "./reading-history.repository.js";
 
 const CURSOR_VERSION = 1;
+const DAY_MS = 86_400_000;
 const CURSOR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 /**
@@ -66,18 +67,28 @@ export class ReadingHistoryService {
     return this.history.explain({deviceId, from, limit: DEFAULT_HISTORY_LIMIT + 1}, analyze);
   }
 
+  /**
+   * Keyset pages walk the (device_id, recorded_at) index, so a page costs its size. A temperature
+   * filter is different: a page of matches may have to read past any number of readings that do
+   * not match, so with `minTemp` the range is bounded to MIN_TEMP_RANGE_DAYS (by default the last
+   * ones before `to`, or before now): one tenant's filter cannot scan a device's whole history.
+   */
   private toFilter(deviceId: string, query: ReadingHistoryQuery): HistoryFilter {
-    if (query.from && query.to && query.from.getTime() >= query.to.getTime()) {
+    let {from, to} = query;
+    if (query.minTemp !== undefined) {
+      to ??= new Date();
+      from ??= new Date(to.getTime() - MIN_TEMP_RANGE_DAYS * DAY_MS);
+      if (to.getTime() - from.getTime() > MIN_TEMP_RANGE_DAYS * DAY_MS) {
+        throw new InvalidInputError(`With minTemp, from and to may be at most ${MIN_TEMP_RANGE_DAYS} days apart (the filter reads every reading of the range)`, [
+          {field: "from"},
+          {field: "to"}
+        ]);
+      }
+    }
+    if (from && to && from.getTime() >= to.getTime()) {
       throw new InvalidInputError("`from` must be before `to` (from is inclusive, to exclusive)", [{field: "from"}, {field: "to"}]);
     }
-    return {
-      deviceId,
-      before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
-      from: query.from,
-      to: query.to,
-      minTemp: query.minTemp,
-      limit: query.limit
-    };
+    return {deviceId, before: query.cursor === undefined ? undefined : decodeCursor(query.cursor), from, to, minTemp: query.minTemp, limit: query.limit};
   }
 }
 

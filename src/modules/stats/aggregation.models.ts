@@ -8,7 +8,7 @@ export class AggregationRequest {
 }
 
 export class AggregationAccepted {
-  @Required() @Example("manual.building_a.2026-03-28.6f1c2a9e-8d0b-4b7a-9c55-1f2e3d4c5b6a") jobId!: string;
+  @Required() @Example("manual.building_a.2026-03-28") @Description("The day's job: asking again while it is pending answers the same one") jobId!: string;
 }
 
 export const JOB_ID_PATTERN = /^[a-z0-9_.-]{1,200}$/;

@@ -85,6 +85,9 @@ const PROGRESS_LOG_INTERVAL_MS = 10_000;
  */
 export const nightlyJobId = (tenantId: string, date: string) => `aggregate.${tenantId}.${date}`;
 
+/** An admin's request for a day: one job per (tenant, day) at a time (see enqueue). */
+export const manualJobId = (tenantId: string, date: string) => `manual.${tenantId}.${date}`;
+
 /** Enqueues, runs and reports DailyStats aggregation jobs (BullMQ queue `aggregation`). */
 @Injectable()
 export class AggregationService {
@@ -114,8 +117,16 @@ export class AggregationService {
     if (!isStrictDate(day)) throw new InvalidInputError(`"${day}" is not a date (YYYY-MM-DD)`);
     if (day > today) throw new InvalidInputError(`${day} is in the future in the tenant's timezone (today is ${today})`);
     const payload: AggregationPayload = {tenantId, date: day, trigger: "manual"};
-    // A fresh id: an admin asking again (late readings arrived) gets a new run, not the finished one.
-    const job = await this.redis(() => this.queue.add(AGGREGATION_JOBS.tenant, payload, {...TENANT_JOB_OPTIONS, jobId: `manual.${tenantId}.${day}.${randomUUID()}`}));
+    // One job per (tenant, day): a repeat while it is pending gets the same job, not another one
+    // (an admin cannot fill the queue); once it has finished, asking again runs it again.
+    const jobId = manualJobId(tenantId, day);
+    const existing = await this.redis(() => this.queue.getJob(jobId));
+    if (existing) {
+      const state = await this.redis(() => existing.getState());
+      if (state !== "completed" && state !== "failed") return {jobId};
+      await this.redis(() => existing.remove()).catch(() => undefined);
+    }
+    const job = await this.redis(() => this.queue.add(AGGREGATION_JOBS.tenant, payload, {...TENANT_JOB_OPTIONS, jobId}));
     return {jobId: job.id!};
   }
 

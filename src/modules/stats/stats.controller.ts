@@ -3,6 +3,7 @@ import {QueryParams} from "@tsed/platform-params";
 import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";
 import {IdParam} from "../../platform/validation/id-param.js";
 import {DailyStats} from "./daily-stats.entity.js";
 import {DailyStatsQuery, HourlyQuery, HourlyStats, WeeklyStats} from "./stats.models.js";
@@ -35,6 +36,7 @@ export class StatsController {
   }
 
   @Get("/hourly")
+  @HeavyRead()
   @Summary("Hourly avg/min/max/count from the raw readings")
   @Description("Buckets are local hours of the tenant's timezone; hours without readings are absent.")
   @Returns(200, HourlyStats)

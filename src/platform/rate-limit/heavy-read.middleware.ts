@@ -1,0 +1,44 @@
+import {Inject} from "@tsed/di";
+import {Middleware, type MiddlewareMethods, UseBefore} from "@tsed/platform-middlewares";
+import {Context} from "@tsed/platform-params";
+import {Returns} from "@tsed/schema";
+import {useDecorators} from "@tsed/core";
+import {ErrorBody} from "../../common/error-body.model.js";
+import {TooManyRequestsError} from "../../common/errors.js";
+import {AppConfig} from "../../config/app-config.js";
+import {TenantContext} from "../tenancy/tenant-context.js";
+
+/**
+ * At most TENANT_HEAVY_READS database-heavy reads (scans of a device's history, hourly groupings,
+ * plans, exports) of one tenant at a time in this process; one more is a 429. All tenants share
+ * one connection pool: a tenant firing many such reads at once would otherwise hold all of it.
+ * Counted per process, since what it protects (the pool) is per process.
+ */
+@Middleware()
+export class HeavyReadMiddleware implements MiddlewareMethods {
+  @Inject()
+  private tenant!: TenantContext;
+
+  @Inject()
+  private config!: AppConfig;
+
+  private readonly running = new Map<string, number>();
+
+  use(@Context() $ctx: Context) {
+    const tenantId = this.tenant.tenantId;
+    const running = this.running.get(tenantId) ?? 0;
+    if (running >= this.config.rateLimit.tenantHeavyReads) throw new TooManyRequestsError("Too many heavy reads of this tenant at once; retry in a moment", 1);
+    this.running.set(tenantId, running + 1);
+    // "close" comes once the response is sent or the client went away, whichever happens.
+    $ctx.response.raw.once("close", () => {
+      const left = (this.running.get(tenantId) ?? 1) - 1;
+      if (left > 0) this.running.set(tenantId, left);
+      else this.running.delete(tenantId);
+    });
+  }
+}
+
+/** Marks an operation as a database-heavy read of the tenant (HeavyReadMiddleware). */
+export function HeavyRead(): MethodDecorator {
+  return useDecorators(UseBefore(HeavyReadMiddleware), Returns(429, ErrorBody).Description("Too many reads of this tenant (per minute, or heavy ones at once); see Retry-After")) as MethodDecorator;
+}
