@@ -61,7 +61,7 @@ try {
   const end = Math.floor(Date.now() / STEP_MS) * STEP_MS;
   const start = end - days * 86_400_000;
   const summary = await runInContext(new DIContext({id: "seed"}), async () => {
-    inject(TenantContext).bind(tenant, {subject: "seed", tenantClaim: tenant, roles: ["admin"], name: "Demo owner"});
+    inject(TenantContext).bind(tenant, {subject: "seed", tenantClaim: tenant, role: "admin", name: "Demo owner"});
     const devices = inject(DeviceService);
     const rules = inject(AlertRuleService);
     const readings = inject(ReadingService);

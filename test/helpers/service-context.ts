@@ -11,7 +11,7 @@ import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.s
 export async function asTenant<T>(tenant: string, task: () => Promise<T>, user: Partial<AuthUser> = {}): Promise<T> {
   await inject(TenantProvisioner).ensure(tenant);
   return runInContext(new DIContext({id: `service-test-${tenant}`}), () => {
-    inject(TenantContext).bind(tenant, {subject: `service-test-${tenant}`, tenantClaim: tenant, roles: ["admin"], ...user});
+    inject(TenantContext).bind(tenant, {subject: `service-test-${tenant}`, tenantClaim: tenant, role: "admin", ...user});
     return task();
   });
 }

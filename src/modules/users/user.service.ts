@@ -2,6 +2,7 @@ import {Inject, Injectable} from "@tsed/di";
 import {ForbiddenError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import type {User} from "./user.entity.js";
+import {DeletedUserCheck} from "./deleted-user.check.js";
 import {UserRepository} from "./user.repository.js";
 
 @Injectable()
@@ -11,6 +12,9 @@ export class UserService {
 
   @Inject()
   private users!: UserRepository;
+
+  @Inject()
+  private deletedUsers!: DeletedUserCheck;
 
   /** The caller's user row, created from the token on first use. */
   async current(): Promise<User> {
@@ -24,11 +28,17 @@ export class UserService {
     return this.users.list(withDeleted);
   }
 
-  /** GDPR deletion: the row stays for audit (and for the devices it owns) but leaves every query. */
+  /**
+   * GDPR deletion: the row stays for audit (its id and subject, and the devices it owns), but its
+   * e-mail and name are erased, it leaves every query, and its tokens get 403 on every route.
+   */
   async softDelete(id: string): Promise<void> {
     const user = await this.users.findById(id);
     if (!user) throw new NotFoundError("User", id);
     user.deletedAt = new Date();
+    user.email = null;
+    user.displayName = null;
     await this.users.save(user);
+    this.deletedUsers.forget(this.tenant.tenantId, user.subject);
   }
 }

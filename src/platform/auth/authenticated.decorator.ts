@@ -1,42 +1,61 @@
-import {decorateMethodsOf, DecoratorTypes, decoratorTypeOf, useDecorators} from "@tsed/core";
+import {decorateMethodsOf, useDecorators} from "@tsed/core";
 import {UseBefore} from "@tsed/platform-middlewares";
 import {Authorize, PassportMiddleware} from "@tsed/passport";
 import {JsonEntityStore, Returns, Security} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
+import type {Role} from "../../config/app-config.js";
 import {documentCommonStatuses} from "../http/documented-statuses.js";
+import {TenantReadRateLimitMiddleware} from "../rate-limit/tenant-read-rate-limit.middleware.js";
 import {TenantContextMiddleware} from "../tenancy/tenant-context.middleware.js";
-import {AdminOnlyMiddleware} from "./admin-only.middleware.js";
 import {JWT_PROTOCOL} from "./jwt.protocol.js";
+import {REQUIRED_ROLE, RoleMiddleware} from "./role.middleware.js";
 
 export const BEARER_SCHEME = "bearer";
 
+/** The OpenAPI extension that names the role each operation needs. */
+export const ROLE_EXTENSION = "x-required-role";
+
 /**
- * Every tenant route: a verified bearer token, then the tenant bound from its claim, then
- * (optionally) the admin role, in that order. On a class it decorates each method, because
- * Ts.ED runs class-level middlewares before method-level ones and passport must come first.
+ * Every tenant controller, on the class: who may call each of its operations, decided in this one
+ * place so that a route added later cannot forget it. In order: a verified bearer token
+ * (passport), the tenant bound from its claim (and the caller checked, e.g. not deleted), the
+ * role, and for reads the tenant's read budget; then the operation's own middlewares.
+ *
+ * The role (DESIGN.md, "Who may do what"): `options.role` when given (`admin` for /admin routes),
+ * else `viewer` for GET operations and `operator` for the others. The OpenAPI document shows it
+ * on each operation (`x-required-role`, and its 403), next to every status the operation can answer.
  */
-export function Authenticated(options: {role?: "admin"} = {}) {
-  // useDecorators applies its list bottom-up, like stacked decorators: passport ends up first.
-  const perMethod = useDecorators(
-    options.role && UseBefore(AdminOnlyMiddleware),
-    UseBefore(TenantContextMiddleware),
-    Authorize(JWT_PROTOCOL),
-    Security(BEARER_SCHEME),
-    Returns(401, ErrorBody).Description("Missing, malformed, expired or untrusted bearer token"),
-    Returns(403, ErrorBody).Description(options.role ? "The token has no valid tenant or lacks the admin role" : "The token has no valid tenant")
-  );
-  return (...args: unknown[]): void => {
-    if (decoratorTypeOf(args) !== DecoratorTypes.CLASS) return (perMethod as (...a: unknown[]) => void)(...args);
-    const target = args[0] as new () => object;
-    decorateMethodsOf(target, perMethod);
-    // Method decorators ran first, so their middlewares (a rate limit, say) sit in front of ours:
-    // move authentication to the front, so that everything else sees a verified tenant.
-    const first = [PassportMiddleware, TenantContextMiddleware, AdminOnlyMiddleware];
+export function Authenticated(options: {role?: Role} = {}) {
+  return (target: new (...args: never[]) => object): void => {
+    // useDecorators applies its list bottom-up, like stacked decorators.
+    decorateMethodsOf(
+      target,
+      useDecorators(
+        UseBefore(RoleMiddleware),
+        UseBefore(TenantContextMiddleware),
+        Authorize(JWT_PROTOCOL),
+        Security(BEARER_SCHEME),
+        Returns(401, ErrorBody).Description("Missing, malformed, expired or untrusted bearer token, or not an access token")
+      )
+    );
+    const first = [PassportMiddleware, TenantContextMiddleware, RoleMiddleware, TenantReadRateLimitMiddleware] as unknown[];
     for (const name of Object.getOwnPropertyNames(target.prototype)) {
-      if (name === "constructor" || typeof Object.getOwnPropertyDescriptor(target.prototype, name)?.value !== "function") continue;
+      const descriptor = Object.getOwnPropertyDescriptor(target.prototype, name);
+      if (name === "constructor" || typeof descriptor?.value !== "function") continue;
       const endpoint = JsonEntityStore.fromMethod(target, name);
-      const ours = endpoint.beforeMiddlewares.filter((m) => first.includes(m as never));
-      endpoint.beforeMiddlewares = [...ours, ...endpoint.beforeMiddlewares.filter((m) => !first.includes(m as never))];
+      const reads = [...endpoint.operationPaths.values()].every((path) => path.method.toUpperCase() === "GET");
+      const role: Role = options.role ?? (reads ? "viewer" : "operator");
+      endpoint.store.set(REQUIRED_ROLE, role);
+      endpoint.operation.set(ROLE_EXTENSION, role);
+      Returns(403, ErrorBody).Description(`Needs the \`${role}\` role or a stronger one; or the token's tenant is not valid (or not registered), or its user was deleted`)(target.prototype, name, descriptor);
+      if (reads) {
+        UseBefore(TenantReadRateLimitMiddleware)(target.prototype, name, descriptor);
+        if (!endpoint.operation.getResponses().has("429")) Returns(429, ErrorBody).Description("Too many reads of this tenant; see Retry-After")(target.prototype, name, descriptor);
+      }
+      // Method decorators ran first, so their middlewares (a rate limit, say) sit in front of ours:
+      // move authentication to the front, so that everything else sees a verified tenant and role.
+      const ours = endpoint.beforeMiddlewares.filter((m) => first.includes(m)).sort((a, b) => first.indexOf(a) - first.indexOf(b));
+      endpoint.beforeMiddlewares = [...ours, ...endpoint.beforeMiddlewares.filter((m) => !first.includes(m))];
     }
     documentCommonStatuses(target);
   };

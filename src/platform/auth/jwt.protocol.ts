@@ -1,7 +1,8 @@
 import {Inject} from "@tsed/di";
 import {Req} from "@tsed/platform-http";
 import {Arg, type BeforeInstall, type OnVerify, Protocol} from "@tsed/passport";
-import {passportJwtSecret} from "jwks-rsa";
+import {KeyObject} from "node:crypto";
+import {createRemoteJWKSet} from "jose";
 import type {Request} from "express";
 import {ExtractJwt, type SecretOrKeyProvider, Strategy, type StrategyOptionsWithoutRequest, type StrategyOptionsWithRequest, type VerifyCallbackWithRequest} from "passport-jwt";
 import {AppConfig} from "../../config/app-config.js";
@@ -9,7 +10,7 @@ import {type AccessTokenPayload, toAuthUser} from "./auth-user.js";
 
 export const JWT_PROTOCOL = "jwt";
 
-/** Verified tokens kept at most this long: no longer than jwks-rsa keeps a key that left the JWKS (10 min). */
+/** Verified tokens kept at most this long: no longer than a key that left the JWKS stays in use (JWKS_MAX_AGE_MS). */
 export const VERIFIED_TOKEN_MAX_AGE_MS = 5 * 60_000;
 export const VERIFIED_TOKEN_MAX_ENTRIES = 10_000;
 
@@ -89,11 +90,16 @@ export class CachingJwtStrategy extends Strategy {
   }
 }
 
+/** How long a fetched JWKS is trusted before it is fetched again (a key rotated away stops working then). */
+export const JWKS_MAX_AGE_MS = 10 * 60_000;
+/** At most one JWKS fetch per this long for a `kid` the set does not have, whatever the number of such tokens. */
+export const JWKS_COOLDOWN_MS = 30_000;
+
 /**
  * RS256 access tokens from Keycloak (or the development issuer). passport-jwt checks the
- * signature, algorithm, issuer, audience and expiry; jwks-rsa finds the key by `kid`, caches the
- * JWKS and rate-limits refetches (an unknown kid cannot make us hammer the identity provider);
- * verified tokens are remembered for a few minutes (CachingJwtStrategy).
+ * signature, algorithm, issuer, audience and expiry; jose's remote JWKS set finds the key by
+ * `kid` (JoseKeyProvider); verified tokens are remembered for a few minutes (CachingJwtStrategy);
+ * toAuthUser refuses what is not an access token.
  */
 @Protocol<StrategyOptionsWithoutRequest>({
   name: JWT_PROTOCOL,
@@ -116,34 +122,37 @@ export class JwtProtocol implements OnVerify, BeforeInstall {
       audience: auth.audience,
       algorithms: ["RS256"],
       jsonWebTokenOptions: {clockTolerance: 5},
-      secretOrKeyProvider: requireKid(
-        passportJwtSecret({
-          jwksUri: auth.jwksUri,
-          cache: true,
-          cacheMaxEntries: 10,
-          cacheMaxAge: 10 * 60_000,
-          rateLimit: true,
-          jwksRequestsPerMinute: 10,
-          timeout: 5_000
-        }) as SecretOrKeyProvider
-      )
+      secretOrKeyProvider: joseKeyProvider(new URL(auth.jwksUri))
     };
   }
 
   $onVerify(@Req() _req: Req, @Arg(0) payload: AccessTokenPayload) {
     // `false` makes @tsed/passport answer 401.
-    return toAuthUser(payload, this.config.auth.tenantClaim) ?? false;
+    return toAuthUser(payload, this.config.auth.tenantClaim, this.config.auth.defaultRole) ?? false;
   }
 }
 
-/** jwks-rsa would accept a token without `kid` when the JWKS holds one key: we require it. */
-function requireKid(provider: SecretOrKeyProvider): SecretOrKeyProvider {
-  return (request, rawJwtToken, done) => {
+/**
+ * The verification key of a token, by its `kid`, from the issuer's JWKS through jose's remote
+ * JWKS set. Keys it has answer at once; a `kid` it lacks makes it refetch the set at most once per
+ * JWKS_COOLDOWN_MS, and refuses in between without a fetch. So a flood of tokens naming unknown
+ * key ids (they need no valid signature to reach this point) can neither hammer the identity
+ * provider nor use up a refetch budget the real keys need (jwks-rsa's rate limit was one bucket
+ * for every lookup, and its cache did not remember a miss). The header must name an RS256 key:
+ * a token without `kid` is refused even when the set holds one key.
+ */
+export function joseKeyProvider(jwksUri: URL): SecretOrKeyProvider {
+  const jwks = createRemoteJWKSet(jwksUri, {cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS, timeoutDuration: 5_000});
+  return (_request, rawJwtToken, done) => {
     const header = decodeHeader(rawJwtToken);
     if (!header || typeof header.kid !== "string" || header.alg !== "RS256") {
       return done(new Error("token header must name an RS256 key (kid)"));
     }
-    return provider(request, rawJwtToken, done);
+    jwks({alg: "RS256", kid: header.kid}).then(
+      // jsonwebtoken takes a KeyObject, jose gives a WebCrypto key.
+      (key) => done(null, KeyObject.from(key) as unknown as string),
+      (error: unknown) => done(error as Error)
+    );
   };
 }
 

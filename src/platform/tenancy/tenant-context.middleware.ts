@@ -3,14 +3,16 @@ import {Forbidden, Unauthorized} from "@tsed/exceptions";
 import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
 import {Context} from "@tsed/platform-params";
 import type {AuthUser} from "../auth/auth-user.js";
+import {CALLER_CHECK, type CallerCheck} from "./caller-check.js";
 import {isValidTenantId} from "./tenant-id.js";
 import {TenantContext} from "./tenant-context.js";
 import {TenantProvisioner} from "./tenant-provisioner.service.js";
 
 /**
  * Runs right after token verification: takes the tenant from the verified token only, validates
- * it before it can name a schema, provisions the schema on first sight, and binds the request's
- * entity manager to it.
+ * it before it can name a schema, provisions the schema on first sight (or refuses a tenant that
+ * is not registered, see TENANT_PROVISIONING), binds the request's entity manager to it, and lets
+ * the features' caller checks refuse the caller (a deleted user).
  */
 @Middleware()
 export class TenantContextMiddleware implements MiddlewareMethods {
@@ -19,6 +21,9 @@ export class TenantContextMiddleware implements MiddlewareMethods {
 
   @Inject()
   private tenantContext!: TenantContext;
+
+  @Inject(CALLER_CHECK)
+  private checks!: CallerCheck[];
 
   async use(@Context() $ctx: Context) {
     // @Authorize (passport.authorize) puts the verified user on req.account.
@@ -29,5 +34,6 @@ export class TenantContextMiddleware implements MiddlewareMethods {
     }
     await this.provisioner.ensure(user.tenantClaim);
     this.tenantContext.bind(user.tenantClaim, user);
+    for (const check of this.checks) await check.check(user.tenantClaim, user);
   }
 }

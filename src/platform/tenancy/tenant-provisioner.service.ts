@@ -2,6 +2,7 @@ import {Inject, Injectable} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
+import {ForbiddenError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {withAdvisoryLock} from "../db/advisory-lock.js";
 import {queryRows} from "../db/sql.js";
@@ -12,6 +13,8 @@ import {LATEST_TENANT_MIGRATION, migrateTenantSchema, tenantLock} from "./tenant
  * Makes sure a tenant's schema exists, is migrated and is registered, once per process and
  * tenant. Provisioning runs under a Postgres advisory lock keyed by the tenant, so concurrent
  * first requests (in this process or in other instances) wait for one another instead of racing.
+ * With TENANT_PROVISIONING=registered only tenants created with `npm run tenant` exist: any other
+ * tenant id is refused (403) before anything is created.
  */
 @Injectable()
 export class TenantProvisioner {
@@ -44,6 +47,9 @@ export class TenantProvisioner {
   }
 
   private async provision(tenantId: string): Promise<void> {
+    if (this.config.tenantProvisioning === "registered" && !(await this.isRegistered(tenantId))) {
+      throw new ForbiddenError("This tenant is not registered");
+    }
     if (await this.isUpToDate(tenantId)) return;
     await withAdvisoryLock(this.orm, tenantLock(tenantId), async () => {
       // Another instance may have finished while we waited for the lock; migrating again is a no-op.
@@ -51,6 +57,11 @@ export class TenantProvisioner {
       await queryRows(this.orm.em.fork(), `insert into "public"."tenants" ("id") values (:tenantId) on conflict ("id") do nothing`, {tenantId});
       if (applied.length) this.logger.info({event: "TENANT_PROVISIONED", tenantId, applied});
     });
+  }
+
+  private async isRegistered(tenantId: string): Promise<boolean> {
+    const [row] = await queryRows<{found: boolean}>(this.orm.em.fork(), `select exists (select 1 from "public"."tenants" where "id" = :tenantId) as "found"`, {tenantId});
+    return Boolean(row?.found);
   }
 
   /** Registered, and the schema's migration table lists the newest tenant migration. */

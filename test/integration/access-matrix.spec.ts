@@ -1,0 +1,174 @@
+import {randomUUID} from "node:crypto";
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {bearer, newTenant} from "../helpers/tokens.js";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+
+interface Operation {
+  parameters?: {in: string; name: string; required?: boolean; schema?: {format?: string}}[];
+  requestBody?: unknown;
+  responses: Record<string, unknown>;
+  security?: unknown[];
+  "x-required-role"?: string;
+}
+
+type Role = "viewer" | "operator" | "admin";
+const ROLES: Role[] = ["viewer", "operator", "admin"];
+
+/** Operations anyone may call: probes, and /metrics (behind METRICS_TOKEN when set; see security-headers.spec). */
+const PUBLIC = new Set(["GET /health/live", "GET /health/ready", "GET /metrics"]);
+
+/** DESIGN.md, "Who may do what": the role each operation needs, from its method and path alone. */
+function contractRole(method: string, path: string): Role {
+  if (path.startsWith("/api/v1/admin/")) return "admin";
+  return method === "get" ? "viewer" : "operator";
+}
+
+/**
+ * Every operation the OpenAPI document lists, called by every kind of caller: so a route added
+ * later is walked too, and cannot forget its check. What each caller must get:
+ * - no token, an ID or refresh token (typ ≠ Bearer): 401;
+ * - a viewer, an operator, an admin: 403 when the operation needs a stronger role, else past the
+ *   access checks (no 401/403; a 404 for ids that do not exist is fine), always a documented status;
+ * - a deleted user, even an admin: 403;
+ * - an admin of another tenant, given this tenant's real ids: never a 2xx on them, and never any
+ *   of this tenant's ids in an answer (but for an error echoing the id it was asked about).
+ */
+describe("access: every operation, for every kind of caller", () => {
+  let api: Api;
+  const tenant = newTenant("access");
+  const otherTenant = newTenant("access_other");
+  let spec: {paths: Record<string, Record<string, Operation>>};
+  let admin: Record<string, string>;
+  const owned: Record<string, string> = {};
+  const callers: Record<string, Record<string, string>> = {};
+
+  beforeAll(async () => {
+    api = await startTestServer();
+    admin = await bearer(tenant, {roles: ["admin"]});
+    const ok = (res: {status: number; body: {id?: string; jobId?: string}}, status: number) => {
+      expect(res.status, JSON.stringify(res.body)).toBe(status);
+      return (res.body.id ?? res.body.jobId)!;
+    };
+    // Real resources of the tenant, for the other tenant's admin to try.
+    owned.deviceId = ok(await api.post("/api/v1/devices").set(admin).send({serialNumber: "ACCESS-1"}), 201);
+    owned.ruleId = ok(await api.post(`/api/v1/devices/${owned.deviceId}/alert-rules`).set(admin).send({condition: "above", thresholdCelsius: 30}), 201);
+    const reading = await api.post(`/api/v1/devices/${owned.deviceId}/readings`).set(admin).send({temperatureCelsius: 35, recordedAt: new Date(Date.now() - 60_000).toISOString()});
+    owned.alertId = reading.body.alerts?.[0]?.id;
+    expect(owned.alertId).toBeTypeOf("string");
+    owned.userId = ok(await api.get("/api/v1/me").set(await bearer(tenant, {roles: ["viewer"]})), 200);
+    owned.jobId = ok(await api.post("/api/v1/admin/aggregations").set(admin).send({date: "2026-01-01"}), 202);
+
+    // An admin whom another admin deletes: locked out of everything from then on.
+    const deleted = await bearer(tenant, {roles: ["admin"]});
+    const deletedId = ok(await api.get("/api/v1/me").set(deleted), 200);
+    expect((await api.delete(`/api/v1/admin/users/${deletedId}`).set(admin)).status).toBe(204);
+
+    callers.viewer = await bearer(tenant, {roles: ["viewer"]});
+    callers.operator = await bearer(tenant, {roles: ["operator"]});
+    callers.admin = admin;
+    callers.deleted = deleted;
+    callers.idToken = await bearer(tenant, {roles: ["admin"], claims: {typ: "ID"}});
+    callers.refreshToken = await bearer(tenant, {roles: ["admin"], claims: {typ: "Refresh"}});
+    callers.otherTenant = await bearer(otherTenant, {roles: ["admin"]});
+
+    spec = (await api.get("/doc/swagger.json")).body;
+  });
+  afterAll(stopTestServer);
+
+  const operations = () =>
+    Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({method, path, operation, name: `${method.toUpperCase()} ${path}`})));
+
+  /**
+   * The operation called with the given path ids (a fresh id per parameter when not given), `{}`
+   * as body; with the URL it called.
+   */
+  const callAndKeepUrl = async (op: ReturnType<typeof operations>[number], auth: Record<string, string> | undefined, ids: Record<string, string> = {}) => {
+    const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => ids[name] ?? (name === "jobId" ? "manual.nobody.2026-01-01" : randomUUID()));
+    // Required query parameters naming an id get this tenant's: the other tenant must not read through them.
+    const query = new URLSearchParams();
+    for (const p of op.operation.parameters ?? []) if (p.in === "query" && p.required && ids[p.name]) query.set(p.name, ids[p.name]!);
+    const url = `${path}${query.size ? `?${query}` : ""}`;
+    let request = api[op.method as "get"](url);
+    if (auth) request = request.set(auth);
+    return {request: url, res: await (op.operation.requestBody ? request.send({}) : request)};
+  };
+  const call = async (...args: Parameters<typeof callAndKeepUrl>) => (await callAndKeepUrl(...args)).res;
+
+  it("documents a role on every operation but the public ones, as DESIGN.md assigns it", () => {
+    const all = operations();
+    expect(all.length).toBeGreaterThanOrEqual(28);
+    for (const op of all) {
+      if (PUBLIC.has(op.name)) {
+        expect(op.operation.security, op.name).toBeUndefined();
+        continue;
+      }
+      expect(op.path.startsWith("/api/v1/"), `${op.name} is neither public nor under /api/v1`).toBe(true);
+      expect(op.operation.security, op.name).toEqual([{bearer: []}]);
+      expect(op.operation["x-required-role"], op.name).toBe(contractRole(op.method, op.path));
+      expect(Object.keys(op.operation.responses), op.name).toEqual(expect.arrayContaining(["401", "403"]));
+    }
+  });
+
+  it("answers the public operations without a token", async () => {
+    for (const op of operations().filter((o) => PUBLIC.has(o.name))) {
+      expect((await call(op, undefined)).status, op.name).toBe(200);
+    }
+  });
+
+  it("answers 401 without a token, and to ID and refresh tokens", async () => {
+    for (const op of operations().filter((o) => !PUBLIC.has(o.name))) {
+      for (const auth of [undefined, callers.idToken, callers.refreshToken]) {
+        const res = await call(op, auth);
+        expect(res.status, `${op.name} ${auth ? "typ≠Bearer" : "no token"}`).toBe(401);
+        expect(res.body).toMatchObject({status: 401, name: "UNAUTHORIZED"});
+      }
+    }
+  });
+
+  it.each(ROLES)("lets a %s through exactly the operations its role allows", async (role) => {
+    const refused: string[] = [];
+    for (const op of operations().filter((o) => !PUBLIC.has(o.name))) {
+      const required = op.operation["x-required-role"] as Role;
+      const res = await call(op, callers[role]);
+      const what = `${op.name} as ${role} → ${res.status} ${JSON.stringify(res.body)}`;
+      expect(res.status, what).toBeLessThan(500);
+      expect(Object.keys(op.operation.responses), `${what}: undocumented status`).toContain(String(res.status));
+      if (ROLES.indexOf(role) < ROLES.indexOf(required)) {
+        expect(res.status, what).toBe(403);
+        expect(res.body.message, what).toContain(required);
+        refused.push(op.name);
+      } else {
+        expect([401, 403], what).not.toContain(res.status);
+      }
+    }
+    // Not vacuous: a viewer is refused every write, an operator every admin route, an admin nothing.
+    if (role === "admin") expect(refused).toEqual([]);
+    else expect(refused.length).toBeGreaterThan(3);
+  });
+
+  it("answers 403 to a deleted user on every operation, whatever its role", async () => {
+    for (const op of operations().filter((o) => !PUBLIC.has(o.name))) {
+      const res = await call(op, callers.deleted, owned);
+      expect(res.status, op.name).toBe(403);
+      expect(res.body.message, op.name).toMatch(/deleted/);
+    }
+  });
+
+  it("never lets another tenant's admin reach this tenant's resources, nor see their ids", async () => {
+    const ids = Object.values(owned);
+    for (const op of operations().filter((o) => !PUBLIC.has(o.name))) {
+      const {request, res} = await callAndKeepUrl(op, callers.otherTenant, owned);
+      const what = `${op.name} from another tenant → ${res.status} ${JSON.stringify(res.body)}`;
+      expect(res.status, what).toBeLessThan(500);
+      if (/\{\w+\}/.test(op.path) || op.operation.parameters?.some((p) => p.in === "query" && p.required && owned[p.name])) {
+        expect(res.status >= 200 && res.status < 300, what).toBe(false);
+      }
+      // An error may echo the id it was asked for (the request's own URL); nothing else of ours.
+      const text = JSON.stringify(res.body);
+      for (const id of ids.filter((id) => !request.includes(id))) expect(text, what).not.toContain(id);
+    }
+    // The resources are all still there for their own tenant.
+    expect((await api.get(`/api/v1/devices/${owned.deviceId}`).set(admin)).body).toMatchObject({id: owned.deviceId, isActive: true});
+    expect((await api.get(`/api/v1/devices/${owned.deviceId}/alert-rules`).set(admin)).body.total).toBe(1);
+  });
+});
