@@ -4,6 +4,7 @@ import {analyticsOrmOptions, defaultOrmOptions} from "./src/config/mikro-orm.con
 import {AppConfig, DEV_ISSUER_PATH} from "./src/config/app-config.js";
 import {redisOptions} from "./src/platform/cache/redis.provider.js";
 import {HealthController} from "./src/platform/health/health.controller.js";
+import {requestId, securityHeaders} from "./src/platform/http/security-headers.js";
 import {jsonBodyParser} from "./src/platform/validation/json-body.js";
 import {validationErrorFormatter} from "./src/platform/validation/validation-error-formatter.js";
 import {DevIssuerController} from "./src/platform/auth/dev-issuer.controller.js";
@@ -44,9 +45,10 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
       disableRoutesSummary: config.nodeEnv !== "development",
       disableBootstrapLog: config.nodeEnv === "test",
       jsonIndentation: 0,
-      ignoreUrlPatterns: ["^/health/", "^/doc"]
+      ignoreUrlPatterns: ["^/health/", "^/doc"],
+      reqIdBuilder: requestId
     },
-    middlewares: [requestObserver, jsonBodyParser(config.bodyLimit)],
+    middlewares: [requestObserver, securityHeaders, jsonBodyParser(config.bodyLimit)],
     mount: {
       [API_PREFIX]: apiControllers as never[],
       "/": [HealthController, MetricsController],

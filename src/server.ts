@@ -11,7 +11,6 @@ import "./platform/validation/json-numbers.keyword.js";
 import "./platform/validation/strict-formats.js";
 import "./common/error.filter.js";
 import {Configuration, Inject} from "@tsed/di";
-import {PlatformApplication} from "@tsed/platform-http";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Logger} from "@tsed/logger";
@@ -40,14 +39,6 @@ export class Server {
 
   @Inject()
   private logger!: Logger;
-
-  @Inject()
-  private app!: PlatformApplication;
-
-  /** No `X-Powered-By: Express` in any environment (Ts.ED drops it only in production): it tells attackers what to try. */
-  $beforeRoutesInit() {
-    this.app.getApp().disable("x-powered-by");
-  }
 
   /** Starting applies migrations: the platform registry, analytics, then every known tenant. */
   async $afterInit() {

@@ -20,6 +20,10 @@ export class NotFoundError extends DomainError {
   }
 }
 
+export class UnauthorizedError extends DomainError {
+  readonly status = 401;
+}
+
 export class ForbiddenError extends DomainError {
   readonly status = 403;
 }

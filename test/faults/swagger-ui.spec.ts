@@ -27,7 +27,13 @@ describe("Swagger UI in a real browser", () => {
 
   it("lists the routes, accepts a bearer token in Authorize, and Try it out on a GET answers 200", async () => {
     const page = await browser.newPage({viewport: {width: 1280, height: 1600}});
-    await page.goto(`${app.baseUrl}/doc/`);
+    // The page runs under its Content-Security-Policy: anything the policy blocks is a failure.
+    const blocked: string[] = [];
+    page.on("console", (message) => {
+      if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+    });
+    const response = await page.goto(`${app.baseUrl}/doc/`);
+    expect(response?.headers()["content-security-policy"]).toContain("script-src 'self' 'unsafe-inline'");
     await page.waitForSelector(".opblock", {timeout: 30_000});
     const paths = await page.locator(".opblock-summary-path").allInnerTexts();
     const flat = paths.map((p) => p.replace(/\u200b/g, "").trim());
@@ -47,6 +53,8 @@ describe("Swagger UI in a real browser", () => {
     await status.waitFor({timeout: 30_000});
     expect((await status.innerText()).trim()).toBe("200");
     expect(await operation.locator(".live-responses-table .microlight, .live-responses-table pre").first().innerText()).toContain("swagger-user");
+
+    expect(blocked).toEqual([]);
 
     mkdirSync(".artifacts", {recursive: true});
     await page.screenshot({path: ".artifacts/swagger-ui.png", fullPage: false});

@@ -1,17 +1,38 @@
-import {Controller} from "@tsed/di";
-import {Context} from "@tsed/platform-params";
-import {ContentType, Get, Name, Returns, Summary} from "@tsed/schema";
+import {timingSafeEqual} from "node:crypto";
+import {Controller, Inject} from "@tsed/di";
+import {Context, HeaderParams} from "@tsed/platform-params";
+import {ContentType, Description, Get, Name, Returns, Summary} from "@tsed/schema";
+import {ErrorBody} from "../../common/error-body.model.js";
+import {UnauthorizedError} from "../../common/errors.js";
+import {AppConfig} from "../../config/app-config.js";
 import {metricsRegistry} from "./metrics.js";
 
 @Controller("/metrics")
 @Name("Metrics")
 export class MetricsController {
+  @Inject()
+  private config!: AppConfig;
+
   @Get("/")
   @Summary("Prometheus metrics (request latency, ingested readings, alerts opened, job durations)")
+  @Description("When METRICS_TOKEN is set, only with `Authorization: Bearer <METRICS_TOKEN>` (Prometheus: `authorization: {credentials: …}` in its scrape config).")
   @ContentType("text/plain")
   @(Returns(200, String).ContentType("text/plain"))
-  async metrics(@Context() $ctx: Context): Promise<string> {
+  @(Returns(401, ErrorBody).Description("METRICS_TOKEN is set and the request does not carry it"))
+  async metrics(@HeaderParams("authorization") authorization: string | undefined, @Context() $ctx: Context): Promise<string> {
+    const token = this.config.metricsToken;
+    if (token !== null && !sameSecret(authorization ?? "", `Bearer ${token}`)) {
+      $ctx.response.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
+      throw new UnauthorizedError("GET /metrics needs the metrics token");
+    }
     $ctx.response.contentType(metricsRegistry.contentType);
     return metricsRegistry.metrics();
   }
+}
+
+/** Compares in constant time, so that the answer's timing tells nothing of the token. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
