@@ -4,11 +4,9 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 
-# `npm install`, not `npm ci`: the lockfile only records the Linux SWC binaries (no
-# darwin/win32 entries), so it is not a strict, complete lock; `npm install` still honours
-# the pinned versions and resolves the optional platform binary for this image.
-COPY package.json package-lock.json* ./
-RUN npm install --no-audit --no-fund
+# Exactly the lock file's versions (`npm ci` fails when package.json and the lock disagree).
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
 
 COPY . .
 RUN npm run build \
