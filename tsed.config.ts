@@ -1,5 +1,5 @@
 import type {Env as TsEDEnv} from "@tsed/core";
-import {RetryStrategy} from "@tsed/mikro-orm";
+import {MikroOrmContext, RetryStrategy} from "@tsed/mikro-orm";
 import {analyticsOrmOptions, defaultOrmOptions} from "./src/config/mikro-orm.config.js";
 import {AppConfig, DEV_ISSUER_PATH} from "./src/config/app-config.js";
 import {redisOptions} from "./src/platform/cache/redis.provider.js";
@@ -13,6 +13,7 @@ import {apiControllers, queues} from "./src/modules/index.js";
 import {MetricsController} from "./src/platform/observability/metrics.controller.js";
 import {requestObserver} from "./src/platform/observability/request-observer.js";
 import {ExponentialBackoffRetryStrategy} from "./src/platform/db/exponential-backoff.retry-strategy.js";
+import {LazyMikroOrmContext} from "./src/platform/db/lazy-request-context.js";
 
 export const API_PREFIX = "/api/v1";
 
@@ -38,14 +39,14 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
     env: config.nodeEnv as TsEDEnv,
     httpPort: config.port,
     httpsPort: false,
-    acceptMimes: ["application/json"],
     disableComponentsScan: true,
     logger: {
       level: config.logLevel as "info",
       disableRoutesSummary: config.nodeEnv !== "development",
       disableBootstrapLog: config.nodeEnv === "test",
       jsonIndentation: 0,
-      ignoreUrlPatterns: ["^/health/", "^/doc"],
+      // No ignoreUrlPatterns: they cost every request a context-logger filter, and requests are
+      // logged by our requestObserver (which keeps probes quiet), not by Ts.ED's logger.
       reqIdBuilder: requestId
     },
     middlewares: [requestObserver, securityHeaders, jsonBodyParser(config.bodyLimit)],
@@ -61,7 +62,9 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
     imports: [
       {token: AppConfig, use: config},
       // @OverrideProvider(RetryStrategy) resolves to null (STACK-NOTES): register ours here.
-      {token: RetryStrategy, useClass: ExponentialBackoffRetryStrategy}
+      {token: RetryStrategy, useClass: ExponentialBackoffRetryStrategy},
+      // Each request's entity-manager forks made on first use, not two up front (see the class).
+      {token: MikroOrmContext, useClass: LazyMikroOrmContext}
     ],
     bullmq: {
       queues: [...queues],

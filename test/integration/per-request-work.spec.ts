@@ -1,0 +1,43 @@
+import {EntityManager} from "@mikro-orm/core";
+import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
+import {ANALYTICS_CONTEXT, DEFAULT_CONTEXT} from "../../src/platform/db/orm-contexts.js";
+import {bearer, newTenant} from "../helpers/tokens.js";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+
+/**
+ * What a request costs is also what it does not do: these check that work a route does not need
+ * is not done on it (issue 15's cuts), through the real application.
+ */
+describe("per-request work: nothing a route does not need", () => {
+  let api: Api;
+  let auth: Record<string, string>;
+  beforeAll(async () => {
+    api = await startTestServer();
+    auth = await bearer(newTenant("perreq"));
+    expect((await api.get("/api/v1/devices").set(auth)).status).toBe(200); // the tenant is provisioned
+  });
+  afterAll(stopTestServer);
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** The entity managers forked while `request` runs, by ORM context name. */
+  async function forksDuring(request: () => Promise<{status: number}>): Promise<Record<string, number>> {
+    const fork = vi.spyOn(EntityManager.prototype, "fork");
+    expect((await request()).status).toBeLessThan(300);
+    const counts: Record<string, number> = {};
+    for (const instance of fork.mock.contexts as EntityManager[]) counts[instance.name] = (counts[instance.name] ?? 0) + 1;
+    return counts;
+  }
+
+  it("forks no entity manager for a route that touches no database", async () => {
+    expect(await forksDuring(() => api.get("/health/live"))).toEqual({});
+    expect(await forksDuring(() => api.get("/doc/swagger.json"))).toEqual({});
+  });
+
+  it("forks only the tenant data's entity manager for a route that reads tenant data only", async () => {
+    const forks = await forksDuring(() => api.get("/api/v1/devices").set(auth));
+    expect(forks[DEFAULT_CONTEXT]).toBeGreaterThanOrEqual(1);
+    expect(forks[ANALYTICS_CONTEXT]).toBeUndefined();
+  });
+});
