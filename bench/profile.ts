@@ -1,0 +1,140 @@
+/**
+ * Where a request's CPU time goes: the API under load with `--cpu-prof`, its profile read back per
+ * layer (µs per request) and per function.
+ *
+ *   npm run bench:profile [-- health me single batch weekly]   (BENCH_SECONDS per route, default 6)
+ *
+ * One API process per route (production mode, own databases st_bench_profile*, a real RS256 token
+ * from a loopback JWKS, rate limits off); only the samples taken while autocannon loads the route
+ * count (not the start-up). The .cpuprofile files stay in BENCH_PROFILE_DIR (default
+ * .artifacts/profiles) for a flame graph: open them in Chrome DevTools (Performance → Load
+ * profile) or speedscope.
+ * - health: GET /health/live, public, no I/O
+ * - me: GET /api/v1/me with one token (tenant, user row)
+ * - single: POST /api/v1/devices/:id/readings, one reading, 100 devices with an alert rule
+ * - batch: POST /api/v1/devices/:id/readings/batch, 1,000 readings per request
+ * - weekly: GET /api/v1/devices/:id/stats/weekly, served from Redis
+ */
+import autocannon from "autocannon";
+import {mkdirSync, readdirSync, rmSync} from "node:fs";
+import {join, resolve} from "node:path";
+import {startApi} from "./lib/app.js";
+import {startJwks} from "./lib/auth.js";
+import {summarizeCpuProfile} from "./lib/cpu-profile.js";
+import {freshDatabases, withClient} from "./lib/db.js";
+import {runMain} from "./lib/harness.js";
+import {ALERT_THRESHOLD, readingSeries} from "./lib/ingest.js";
+
+const ROUTES = ["health", "me", "single", "batch", "weekly"] as const;
+type Route = (typeof ROUTES)[number];
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const OUT = resolve(process.env.BENCH_PROFILE_DIR ?? ".artifacts/profiles");
+const TENANT = "bench_profile";
+
+type Load = Parameters<typeof autocannon>[0];
+
+async function profileRoute(route: Route) {
+  const dir = join(OUT, route);
+  rmSync(dir, {recursive: true, force: true});
+  mkdirSync(dir, {recursive: true});
+  const {url, analyticsUrl} = await freshDatabases("st_bench_profile");
+  const jwks = await startJwks();
+  process.env.BENCH_CPU_PROF = dir;
+  const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: {RUN_WORKERS: "false"}});
+  delete process.env.BENCH_CPU_PROF;
+  let requests: number;
+  let window: [bigint, bigint];
+  try {
+    const authorization = `Bearer ${await jwks.token(TENANT)}`;
+    const json = {"content-type": "application/json", authorization};
+    const me = (await (await fetch(`${api.baseUrl}/api/v1/me`, {headers: {authorization}})).json()) as {id: string};
+    const devices = async (count: number) =>
+      withClient(url, async (db) => {
+        const {rows} = await db.query<{id: string}>(
+          `with d as (insert into "${TENANT}"."devices" ("id", "created_at", "updated_at", "serial_number", "name", "owner_id")
+                      select gen_random_uuid(), now(), now(), 'PROFILE-' || g, 'PROFILE-' || g, $1 from generate_series(1, $2) g returning "id"),
+           r as (insert into "${TENANT}"."alert_rules" ("id", "created_at", "updated_at", "device_id", "condition", "threshold_celsius")
+                 select gen_random_uuid(), now(), now(), d."id", 'above', $3 from d returning "device_id")
+           select "device_id" as "id" from r order by 1`,
+          [me.id, count, ALERT_THRESHOLD]
+        );
+        return rows.map((row) => row.id);
+      });
+    let load: Load;
+    if (route === "health") load = {url: `${api.baseUrl}/health/live`};
+    else if (route === "me") load = {url: `${api.baseUrl}/api/v1/me`, headers: {authorization}};
+    else if (route === "single") {
+      const ids = await devices(100);
+      let clock = Date.now() - 2 * 3_600_000;
+      load = {
+        url: api.baseUrl,
+        requests: [
+          {
+            method: "POST",
+            setupRequest: (request) =>
+              Object.assign(request, {
+                path: `/api/v1/devices/${ids[Math.floor(Math.random() * ids.length)]}/readings`,
+                headers: json,
+                body: JSON.stringify(readingSeries(1, clock++)[0])
+              })
+          }
+        ]
+      };
+    } else if (route === "batch") {
+      const ids = await devices(20);
+      const next = new Map(ids.map((id) => [id, Date.now() - 300 * 86_400_000]));
+      load = {
+        url: api.baseUrl,
+        requests: [
+          {
+            method: "POST",
+            setupRequest: (request) => {
+              const id = ids[Math.floor(Math.random() * ids.length)]!;
+              const start = next.get(id)!;
+              next.set(id, start + 1_000 * 30_000);
+              return Object.assign(request, {path: `/api/v1/devices/${id}/readings/batch`, headers: json, body: JSON.stringify({readings: readingSeries(1_000, start)})});
+            }
+          }
+        ]
+      };
+    } else {
+      const [id] = await devices(1);
+      await withClient(analyticsUrl, (db) =>
+        db.query(
+          `insert into daily_stats (tenant_id, device_id, date, avg_temperature_celsius, min_temperature_celsius, max_temperature_celsius, reading_count)
+           select $1, $2, (current_date - d), 21, 18, 25, 2880 from generate_series(0, 6) d`,
+          [TENANT, id]
+        )
+      );
+      load = {url: `${api.baseUrl}/api/v1/devices/${id}/stats/weekly`, headers: {authorization}};
+      if ((await fetch(load.url, {headers: {authorization}})).status !== 200) throw new Error("weekly summary not answered");
+    }
+    // Warm up (JIT, pools, caches), then the measured window.
+    await autocannon({...load, connections: 16, duration: 2});
+    const started = process.hrtime.bigint() / 1000n;
+    const result = await autocannon({...load, connections: 16, duration: SECONDS});
+    window = [started, process.hrtime.bigint() / 1000n];
+    const failed = result.non2xx + result.errors + result.timeouts;
+    if (failed > 0) throw new Error(`${route}: ${failed} failed requests (${JSON.stringify(result.statusCodeStats)})`);
+    requests = result["2xx"];
+  } finally {
+    await api.stop();
+    await jwks.close();
+  }
+  const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`no CPU profile was written in ${dir}`);
+  const summary = summarizeCpuProfile(join(dir, file), window, requests);
+  console.log(`\n== ${route}: ${requests} requests in ${SECONDS} s, ${summary.totalMicrosPerRequest.toFixed(0)} µs of API CPU per request (profile: ${join(dir, file)}) ==`);
+  for (const layer of summary.layers) console.log(`${layer.micros.toFixed(1).padStart(9)} µs ${(layer.share * 100).toFixed(1).padStart(5)}%  ${layer.name}`);
+  console.log("  top functions (self time):");
+  for (const fn of summary.functions) console.log(`${fn.micros.toFixed(1).padStart(9)} µs ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
+}
+
+async function main() {
+  const asked = process.argv.slice(2);
+  const unknown = asked.filter((route) => !(ROUTES as readonly string[]).includes(route));
+  if (unknown.length) throw new Error(`unknown route ${unknown.join(", ")}: one of ${ROUTES.join(", ")}`);
+  for (const route of asked.length ? (asked as Route[]) : ROUTES) await profileRoute(route);
+}
+
+runMain(main);
