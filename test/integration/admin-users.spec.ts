@@ -1,6 +1,6 @@
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {DELETED_USER_TTL_MS} from "../../src/modules/users/deleted-user.check.js";
+import {CALLER_USER_TTL_MS} from "../../src/modules/users/caller-users.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 
@@ -79,7 +79,7 @@ describe("admin: users (soft delete)", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(lockedOutAfter).toBeDefined();
-    expect(lockedOutAfter!).toBeLessThanOrEqual(DELETED_USER_TTL_MS + 500);
+    expect(lockedOutAfter!).toBeLessThanOrEqual(CALLER_USER_TTL_MS + 500);
     // And on every other kind of route: admin, write, read.
     expect((await api.get("/api/v1/admin/users").set(dave)).status).toBe(403);
     expect((await api.post(`/api/v1/devices/${deviceId}/readings`).set(dave).send({temperatureCelsius: 20, recordedAt: new Date().toISOString()})).status).toBe(403);

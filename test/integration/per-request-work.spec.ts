@@ -40,4 +40,12 @@ describe("per-request work: nothing a route does not need", () => {
     expect(forks[DEFAULT_CONTEXT]).toBeGreaterThanOrEqual(1);
     expect(forks[ANALYTICS_CONTEXT]).toBeUndefined();
   });
+
+  it("answers a caller seen in the last seconds from memory: GET /me and the deleted-user check query nothing", async () => {
+    const caller = await bearer(newTenant("perreq_me"));
+    const first = await api.get("/api/v1/me").set(caller);
+    expect(first.status).toBe(200);
+    expect(await forksDuring(() => api.get("/api/v1/me").set(caller))).toEqual({});
+    expect((await api.get("/api/v1/me").set(caller)).body).toEqual(first.body);
+  });
 });

@@ -1,6 +1,6 @@
 import type {Feature} from "../../common/feature.js";
-// A caller check nothing injects by type (components scan is disabled): a deleted user gets 403 everywhere.
-import "./deleted-user.check.js";
+// A caller check the tenant middleware finds by its DI type (components scan is disabled): a deleted user gets 403 everywhere.
+import "./caller-users.js";
 import {AdminUsersController} from "./admin-users.controller.js";
 import {MeController} from "./me.controller.js";
 import {User} from "./user.entity.js";

@@ -7,12 +7,6 @@ export class UserRepository {
   @Inject()
   private tenant!: TenantContext;
 
-  /** Whether the user of this subject was soft-deleted (false when there is no such user yet). */
-  async isDeleted(subject: string): Promise<boolean> {
-    const user = await this.findBySubjectIncludingDeleted(subject);
-    return Boolean(user?.deletedAt);
-  }
-
   /** Includes soft-deleted users: a deleted user's token must not resurrect the account. */
   findBySubjectIncludingDeleted(subject: string) {
     return this.tenant.em.findOne(User, {subject}, {filters: {[NOT_DELETED]: false}});

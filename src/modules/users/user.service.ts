@@ -1,8 +1,7 @@
 import {Inject, Injectable} from "@tsed/di";
 import {ForbiddenError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import type {User} from "./user.entity.js";
-import {DeletedUserCheck} from "./deleted-user.check.js";
+import {CallerUsers, type UserSnapshot} from "./caller-users.js";
 import {UserRepository} from "./user.repository.js";
 
 @Injectable()
@@ -14,12 +13,15 @@ export class UserService {
   private users!: UserRepository;
 
   @Inject()
-  private deletedUsers!: DeletedUserCheck;
+  private callers!: CallerUsers;
 
-  /** The caller's user row, created from the token on first use. */
-  async current(): Promise<User> {
+  /** The caller's user row (as of at most a few seconds ago: CallerUsers), created from the token on first use. */
+  async current(): Promise<UserSnapshot> {
+    const {tenantId} = this.tenant;
     const {subject, email, name} = this.tenant.user;
-    const user = (await this.users.findBySubjectIncludingDeleted(subject)) ?? (await this.users.insertIfMissing({subject, email: email ?? null, displayName: name ?? null}));
+    const user =
+      (await this.callers.find(tenantId, subject)) ??
+      this.callers.remember(tenantId, subject, await this.users.insertIfMissing({subject, email: email ?? null, displayName: name ?? null}))!;
     if (user.deletedAt) throw new ForbiddenError("This user has been deleted");
     return user;
   }
@@ -39,6 +41,6 @@ export class UserService {
     user.email = null;
     user.displayName = null;
     await this.users.save(user);
-    this.deletedUsers.forget(this.tenant.tenantId, user.subject);
+    this.callers.forget(this.tenant.tenantId, user.subject);
   }
 }

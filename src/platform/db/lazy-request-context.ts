@@ -16,6 +16,8 @@ const requestContextStorage = (RequestContext as unknown as {storage: AsyncLocal
 class ForksOnFirstUse extends Map<string, EntityManager> {
   /** While a fork is being made, its own constructor looks the context up: it must find nothing yet. */
   private forking: string | undefined;
+  /** The schema each context's fork works in (see useSchema), set on it when it is made. */
+  readonly schemas = new Map<string, string>();
 
   constructor(private readonly managers: readonly EntityManager[]) {
     super();
@@ -29,13 +31,26 @@ class ForksOnFirstUse extends Map<string, EntityManager> {
     this.forking = name;
     try {
       // disableContextResolution: fork the ORM's own manager (resolving the context would come back here).
-      const fork = em.fork({useContext: true, disableContextResolution: true});
+      const fork = em.fork({useContext: true, disableContextResolution: true, schema: this.schemas.get(name)});
       super.set(name, fork);
       return fork;
     } finally {
       this.forking = undefined;
     }
   }
+}
+
+/**
+ * Makes the current request's (or job's) fork of ORM context `contextName` work in `schema`: at
+ * once if it was made already, else when it is. Binding a request to its tenant's schema thus
+ * costs no fork on a route that never reaches the database.
+ */
+export function useSchema(contextName: string, schema: string): void {
+  const context = RequestContext.currentRequestContext();
+  if (!context) throw new Error("useSchema outside a request or job context");
+  if (context.map instanceof ForksOnFirstUse) context.map.schemas.set(contextName, schema);
+  const made = context.map instanceof ForksOnFirstUse ? Map.prototype.get.call(context.map, contextName) : context.map.get(contextName);
+  if (made) made.schema = schema;
 }
 
 /**

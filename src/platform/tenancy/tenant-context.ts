@@ -1,6 +1,7 @@
 import {RequestContext} from "@mikro-orm/core";
 import type {EntityManager} from "@mikro-orm/postgresql";
 import {context, Injectable} from "@tsed/di";
+import {useSchema} from "../db/lazy-request-context.js";
 import {DEFAULT_CONTEXT} from "../db/orm-contexts.js";
 import type {AuthUser} from "../auth/auth-user.js";
 
@@ -27,7 +28,8 @@ export class TenantContext {
     if (!$ctx) throw new MissingTenantContextError();
     $ctx.set(TENANT_KEY, tenantId);
     if (user) $ctx.set(USER_KEY, user);
-    this.requestEm().schema = tenantId;
+    // The request's entity manager is forked on the tenant's schema when something first uses it.
+    useSchema(DEFAULT_CONTEXT, tenantId);
   }
 
   get tenantId(): string {
