@@ -25,7 +25,7 @@ export function build() {
 
 /**
  * The environment every benchmark gives the app (API process, worker or in-process injector):
- * production mode, its own databases and queue prefix, the loopback issuer, no rate limits.
+ * production mode, its own databases and queue prefix, the loopback issuer, no rate limits, no MQTT.
  */
 export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUri?: string; queuePrefix?: string}): Record<string, string> {
   return {
@@ -39,6 +39,8 @@ export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUr
     AUTH_JWKS_URI: env.jwksUri ?? "http://127.0.0.1:9/jwks.json",
     RATE_LIMIT_DEVICE_PER_MINUTE: "0",
     RATE_LIMIT_TENANT_PER_MINUTE: "0",
+    // No MQTT endpoint unless a part asks for one (1883 is the machine's Mosquitto).
+    MQTT_PORT: "0",
     QUEUE_PREFIX: env.queuePrefix ?? `bench-${process.pid}`
   };
 }
