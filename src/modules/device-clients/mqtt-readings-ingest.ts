@@ -65,9 +65,9 @@ export class MqttReadingsIngest implements MqttPublishHandler {
   async onReadings(identity: DeviceIdentity, payload: Buffer): Promise<MqttErrorReport | undefined> {
     let batch: DeviceBatch;
     try {
-      const {readings} = await this.payloads.parseBuffer(payload, this.config.mqtt.maxPayloadBytes, `topic "${readingsTopic(identity.deviceId)}"`);
+      const {kind, readings} = await this.payloads.parseBuffer(payload, this.config.mqtt.maxPayloadBytes, `topic "${readingsTopic(identity.deviceId)}"`);
       if (!this.limiter.unlimited) await this.limiter.consume(identity.tenantId, identity.deviceId);
-      batch = {deviceId: identity.deviceId, readings};
+      batch = {deviceId: identity.deviceId, readings, single: kind === "single"};
     } catch (error) {
       return report(error);
     }

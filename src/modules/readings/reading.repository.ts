@@ -184,7 +184,8 @@ interface IngestManyRow {
  * ingestSql for readings of many devices of one tenant at once (the MQTT group commit): one
  * statement, one round trip, one autocommitted transaction for all of them, with exactly the rules
  * of a lone ingest, device by device:
- * - only active devices of the tenant get readings ("device");
+ * - only active devices of the tenant get readings ("device"; the device ids are sent once, with
+ *   the readings);
  * - each device's enabled rules are read and locked FOR SHARE ("rules"), and the same
  *   "alert_change" test as ingestSql's decides, per device, whether its readings could change an
  *   episode. Such a device gets nothing here: its readings go through the transactional path of a
@@ -201,12 +202,12 @@ interface IngestManyRow {
 export const ingestManySql = (schema: string) => `with "input" as (
      select * from unnest(:deviceIds::uuid[], :temperatures::float8[], :humidities::float8[], :batteryLevels::float8[], :instants::float8[]) with ordinality as v("deviceId", "t", "h", "b", "ms", "n")
    ), "device" as (
-     select d."id" from ${schema}."devices" d where d."id" = any(:deviceIds::uuid[]) and d."is_active"
+     select d."id" from ${schema}."devices" d where d."id" in (select distinct v."deviceId" from "input" v) and d."is_active"
    ), "rules" as (
      select r."device_id" as "deviceId", r."condition", r."threshold_celsius" as "thresholdCelsius", r."open_alert_id" as "openAlertId",
             date_part('epoch', r."evaluated_from") * 1000 as "fromMs", date_part('epoch', r."episodes_until") * 1000 as "untilMs"
        from ${schema}."alert_rules" r
-      where r."device_id" = any(:deviceIds::uuid[]) and r."is_enabled"
+      where r."device_id" in (select "device"."id" from "device") and r."is_enabled"
         for share of r
    ), "alert_change" as (
      select distinct r."deviceId" from "rules" r

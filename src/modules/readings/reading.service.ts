@@ -17,6 +17,8 @@ const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);
 export interface DeviceBatch {
   deviceId: string;
   readings: readonly ReadingInput[];
+  /** Sent as one reading, not a batch: errors name its fields as recordOne's do (`/recordedAt`, not `/readings/0/recordedAt`). */
+  single?: boolean;
 }
 
 /** What became of one DeviceBatch: its receipt, or the domain error that refused it (nothing of it was stored). */
@@ -125,7 +127,7 @@ export class ReadingService {
     const devices = new Map<string, {batches: number[]; byTime: Map<number, ReadingInput>}>();
     batches.forEach((batch, index) => {
       try {
-        this.assertRecordedInRange(batch.readings, (i) => `/readings/${i}`);
+        this.assertRecordedInRange(batch.readings, batch.single ? () => "" : (i) => `/readings/${i}`);
       } catch (error) {
         outcomes[index] = {error: error as DomainError};
         return;
