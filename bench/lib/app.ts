@@ -1,4 +1,5 @@
 import {type ChildProcess, spawn, spawnSync} from "node:child_process";
+import {readFileSync} from "node:fs";
 import net from "node:net";
 import {join} from "node:path";
 import {BENCH_AUDIENCE, BENCH_ISSUER} from "./auth.js";
@@ -68,4 +69,38 @@ export async function startApi(env: {url: string; analyticsUrl: string; jwksUri:
     child,
     stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
+}
+
+/** The compiled MQTT-only process (`npm run mqtt`, production mode) on a free port: what a fleet connects to at scale. */
+export async function startMqttProcess(env: {url: string; analyticsUrl: string; extra?: Record<string, string>}) {
+  build();
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, "dist/src/mqtt.js")], {
+    cwd: ROOT,
+    env: {...process.env, ...benchEnvironment(env), MQTT_PORT: String(port), MQTT_HOST: "127.0.0.1", LOG_LEVEL: "info", ...env.extra},
+    stdio: ["ignore", "pipe", "inherit"]
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!output.includes("MQTT_READY")) {
+    if (child.exitCode !== null) throw new Error(`MQTT process exited with ${child.exitCode}: ${output}`);
+    if (Date.now() > deadline) throw new Error(`MQTT process not ready after 60 s: ${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    child,
+    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+  };
+}
+
+/** Resident set size of a process in kB (Linux /proc), or undefined. */
+export function rssKb(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
