@@ -20,7 +20,8 @@
  * spread over the 1,000 connections, latency from when each message was due to its PUBACK.
  * RSS: a fresh MQTT process, its RSS idle, then with 5,000 idle authenticated connections
  * (keepalive 60 s): (RSS after − RSS before) / 5,000.
- * Environment: BENCH_DATABASE_URL, REDIS_URL, BENCH_ROUNDS (default 5).
+ * Environment: BENCH_DATABASE_URL, REDIS_URL, BENCH_ROUNDS (default 5); BENCH_MQTT_NO_ALERTS=1 keeps
+ * every reading below the rule (a diagnostic: the share of the alert path), BENCH_MQTT_IDLE (5,000).
  */
 import {execFileSync} from "node:child_process";
 import {mkdtempSync, rmSync, writeFileSync} from "node:fs";
@@ -46,6 +47,8 @@ const P99_SECONDS = Number(process.env.BENCH_P99_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const P99_TARGET_MS = 50;
 const RSS_TARGET_KB = 32;
+/** BENCH_MQTT_NO_ALERTS=1: no reading crosses the rule (every write takes the shared statement): where the alert path's time goes. */
+const NO_ALERTS = process.env.BENCH_MQTT_NO_ALERTS === "1";
 
 interface BenchDevice {
   deviceId: string;
@@ -108,7 +111,7 @@ async function main() {
     let sequence = 0;
     const nextBody = () => {
       const n = sequence++;
-      return `{"temperatureCelsius":${n % 499 < 3 ? 35.5 : 21 + (n % 50) / 10},"humidity":${40 + (n % 20)},"batteryLevel":0.9,"recordedAt":"${new Date(clock++).toISOString()}"}`;
+      return `{"temperatureCelsius":${n % 499 < 3 && !NO_ALERTS ? 35.5 : 21 + (n % 50) / 10},"humidity":${40 + (n % 20)},"batteryLevel":0.9,"recordedAt":"${new Date(clock++).toISOString()}"}`;
     };
     const topics = devices.map((d) => `devices/${d.deviceId}/readings`);
 

@@ -110,8 +110,10 @@ export class MqttReadingsIngest implements MqttPublishHandler {
   private async write({tenantId, waiting}: OpenGroup): Promise<void> {
     try {
       // A DI context of the group's tenant, as a request of that tenant has.
-      const outcomes = await runAsTenant(tenantId, () => this.readings.recordMany(waiting.map((w) => w.batch)));
-      waiting.forEach((w, index) => w.resolve(outcomes[index]!));
+      // Each message is answered once the readings are committed; the write (and so `flush`) ends
+      // after the DailyStats refresh.
+      const answer = (outcomes: DeviceBatchOutcome[]) => waiting.forEach((w, index) => w.resolve(outcomes[index]!));
+      await runAsTenant(tenantId, () => this.readings.recordMany(waiting.map((w) => w.batch), answer));
     } catch (error) {
       if (!isUnavailable(error)) this.logger.error({event: "MQTT_GROUP_COMMIT_FAILED", tenantId, messages: waiting.length, error_name: (error as Error)?.name, error_message: (error as Error)?.message});
       for (const w of waiting) w.reject(error);

@@ -118,10 +118,13 @@ export class ReadingService {
    * - a deadlock or serialization failure of the shared statement (concurrent writes of the same
    *   readings taking row locks in another order) sends every device through the lone-device
    *   `write`, which retries as it always does.
-   * Resolves once everything is committed (and the DailyStats refreshed, within their budget).
+   * Resolves once everything is committed and the DailyStats refreshed (within their budget);
+   * `onCommitted` gets the outcomes as soon as every reading is committed, before the refresh of
+   * the shared statement: MQTT acknowledges then (a device reads no statistics), the HTTP routes
+   * wait for the refresh so that a client never reads a summary older than its write.
    * @throws only what a lone write would throw for reasons other than the readings (Postgres unavailable): nothing is known committed then
    */
-  async recordMany(batches: readonly DeviceBatch[]): Promise<DeviceBatchOutcome[]> {
+  async recordMany(batches: readonly DeviceBatch[], onCommitted?: (outcomes: DeviceBatchOutcome[]) => void): Promise<DeviceBatchOutcome[]> {
     const outcomes: (DeviceBatchOutcome | undefined)[] = new Array(batches.length);
     /** Per device: its batches (indexes into `batches`) and its distinct readings, first occurrence first. */
     const devices = new Map<string, {batches: number[]; byTime: Map<number, ReadingInput>}>();
@@ -167,10 +170,6 @@ export class ReadingService {
         }
       }
     }
-    if (together && together.days.size > 0) {
-      await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
-    }
-
     for (const [deviceId, device] of devices) {
       const result = written.get(deviceId)!;
       /** recordedAt already answered for this device in this write: the first batch naming it got the id. */
@@ -196,6 +195,11 @@ export class ReadingService {
         opened = 0; // the episodes a device's write opened are told to its first batch
       }
     }
+    onCommitted?.(outcomes as DeviceBatchOutcome[]);
+    if (together && together.days.size > 0) {
+      await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
+    }
+
     return outcomes as DeviceBatchOutcome[];
   }
 
