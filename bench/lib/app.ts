@@ -75,9 +75,10 @@ export async function startApi(env: {url: string; analyticsUrl: string; jwksUri:
 export async function startMqttProcess(env: {url: string; analyticsUrl: string; extra?: Record<string, string>}) {
   build();
   const port = await freePort();
+  const metricsPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [join(ROOT, "dist/src/mqtt.js")], {
     cwd: ROOT,
-    env: {...process.env, ...benchEnvironment(env), MQTT_PORT: String(port), MQTT_HOST: "127.0.0.1", LOG_LEVEL: "info", ...env.extra},
+    env: {...process.env, ...benchEnvironment(env), MQTT_PORT: String(port), MQTT_HOST: "127.0.0.1", MQTT_METRICS_PORT: String(metricsPort), LOG_LEVEL: "info", ...env.extra},
     stdio: ["ignore", "pipe", "inherit"]
   });
   let output = "";
@@ -91,8 +92,25 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
   return {
     port,
     child,
+    /** Its Prometheus metrics (MQTT_METRICS_PORT) as text. */
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
     stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
+}
+
+/** A Prometheus histogram's cumulative bucket counts (le → count) from a metrics text. */
+export function histogramBuckets(text: string, name: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const match of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, "gm"))) buckets.set(match[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
+  return buckets;
+}
+
+/** The p-quantile (0–1) of what a histogram counted between two scrapes, as the upper bound of its bucket (seconds). */
+export function bucketQuantile(before: Map<number, number>, after: Map<number, number>, p: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= p * total) return le;
+  return Number.POSITIVE_INFINITY;
 }
 
 /** Resident set size of a process in kB (Linux /proc), or undefined. */

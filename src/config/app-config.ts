@@ -78,6 +78,8 @@ export class AppConfig {
     commitMaxReadings: number;
     /** Largest PUBLISH payload taken (BODY_LIMIT, as for an HTTP body); larger ones are refused with 413. */
     maxPayloadBytes: number;
+    /** `npm run mqtt` has no HTTP: it serves Prometheus' GET /metrics on this port (MQTT_METRICS_PORT; 0: not at all). */
+    metricsPort: number;
   };
 }
 
@@ -198,7 +200,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): AppConfig 
       nextFreePort: nodeEnv === "development" && read("MQTT_PORT") === undefined,
       commitWindowMs: int("MQTT_COMMIT_WINDOW_MS", 5, 0, 1_000),
       commitMaxReadings: int("MQTT_COMMIT_MAX_READINGS", 1_000, 1, 10_000),
-      maxPayloadBytes: byteSize("BODY_LIMIT", read("BODY_LIMIT") ?? "1mb", problems)
+      maxPayloadBytes: byteSize("BODY_LIMIT", read("BODY_LIMIT") ?? "1mb", problems),
+      metricsPort: int("MQTT_METRICS_PORT", 0, 0, 65535)
     },
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),

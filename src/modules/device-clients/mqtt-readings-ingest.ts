@@ -5,7 +5,7 @@ import {isUnavailable} from "../../common/error-mapping.js";
 import {AppConfig} from "../../config/app-config.js";
 import type {DeviceIdentity} from "../../platform/device-auth/device-key-verifier.js";
 import {type MqttErrorReport, type MqttPublishHandler, readingsTopic} from "../../platform/mqtt/mqtt-server.js";
-import {mqttCommitBatch} from "../../platform/observability/metrics.js";
+import {mqttCommitBatch, mqttCommitDuration} from "../../platform/observability/metrics.js";
 import {IngestionRateLimiter} from "../../platform/rate-limit/ingestion-rate-limiter.js";
 import {runAsTenant} from "../../platform/tenancy/tenant-scope.js";
 import {type DeviceBatch, type DeviceBatchOutcome, ReadingService} from "../readings/reading.service.js";
@@ -108,11 +108,17 @@ export class MqttReadingsIngest implements MqttPublishHandler {
   }
 
   private async write({tenantId, waiting}: OpenGroup): Promise<void> {
+    const sealed = performance.now();
     try {
       // A DI context of the group's tenant, as a request of that tenant has.
-      // Each message is answered once the readings are committed; the write (and so `flush`) ends
-      // after the DailyStats refresh.
-      const answer = (outcomes: DeviceBatchOutcome[]) => waiting.forEach((w, index) => w.resolve(outcomes[index]!));
+      // Each message is answered as soon as its readings are committed (a device on the alert path
+      // does not hold up the others); the write (and so `flush`) ends after the DailyStats refresh.
+      let first = true;
+      const answer = (index: number, outcome: DeviceBatchOutcome) => {
+        if (first) mqttCommitDuration.observe((performance.now() - sealed) / 1000);
+        first = false;
+        waiting[index]!.resolve(outcome);
+      };
       await runAsTenant(tenantId, () => this.readings.recordMany(waiting.map((w) => w.batch), answer));
     } catch (error) {
       if (!isUnavailable(error)) this.logger.error({event: "MQTT_GROUP_COMMIT_FAILED", tenantId, messages: waiting.length, error_name: (error as Error)?.name, error_message: (error as Error)?.message});

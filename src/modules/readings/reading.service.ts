@@ -118,21 +118,27 @@ export class ReadingService {
    * - a deadlock or serialization failure of the shared statement (concurrent writes of the same
    *   readings taking row locks in another order) sends every device through the lone-device
    *   `write`, which retries as it always does.
-   * Resolves once everything is committed and the DailyStats refreshed (within their budget);
-   * `onCommitted` gets the outcomes as soon as every reading is committed, before the refresh of
-   * the shared statement: MQTT acknowledges then (a device reads no statistics), the HTTP routes
-   * wait for the refresh so that a client never reads a summary older than its write.
+   * Resolves once everything is committed and the DailyStats refreshed (within their budget).
+   * `onCommitted(index, outcome)` hears of each batch as soon as its readings are committed (or it
+   * is refused): the shared statement's batches before the alert transactions run, and all before
+   * the shared statement's DailyStats refresh. MQTT acknowledges then (a device reads no
+   * statistics); the HTTP routes wait for the refresh, so a client never reads a summary older
+   * than its write.
    * @throws only what a lone write would throw for reasons other than the readings (Postgres unavailable): nothing is known committed then
    */
-  async recordMany(batches: readonly DeviceBatch[], onCommitted?: (outcomes: DeviceBatchOutcome[]) => void): Promise<DeviceBatchOutcome[]> {
-    const outcomes: (DeviceBatchOutcome | undefined)[] = new Array(batches.length);
+  async recordMany(batches: readonly DeviceBatch[], onCommitted?: (index: number, outcome: DeviceBatchOutcome) => void): Promise<DeviceBatchOutcome[]> {
+    const outcomes: DeviceBatchOutcome[] = new Array(batches.length);
+    const settle = (index: number, outcome: DeviceBatchOutcome) => {
+      outcomes[index] = outcome;
+      onCommitted?.(index, outcome);
+    };
     /** Per device: its batches (indexes into `batches`) and its distinct readings, first occurrence first. */
     const devices = new Map<string, {batches: number[]; byTime: Map<number, ReadingInput>}>();
     batches.forEach((batch, index) => {
       try {
         this.assertRecordedInRange(batch.readings, batch.single ? () => "" : (i) => `/readings/${i}`);
       } catch (error) {
-        outcomes[index] = {error: error as DomainError};
+        settle(index, {error: error as DomainError});
         return;
       }
       let device = devices.get(batch.deviceId);
@@ -145,39 +151,14 @@ export class ReadingService {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([deviceId, device]) => ({deviceId, readings: [...device.byTime.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())}));
 
-    /** Per device, what its write inserted (id by recordedAt) and how many episodes it opened; an error when it refused. */
-    const written = new Map<string, {ids: Map<number, string>; opened: number} | {error: DomainError}>();
-    let together: IngestManyResult | undefined;
-    if (rows.length > 0) {
-      try {
-        together = await this.readings.ingestMany(rows);
-      } catch (error) {
-        if (this.retryStrategy.retryReason(error) === undefined) throw error;
-      }
-    }
-    for (const {deviceId, readings} of rows) {
-      if (together && !together.activeDevices.has(deviceId)) {
-        written.set(deviceId, {error: new NotFoundError("Device", deviceId)});
-      } else if (together && !together.alertChangeDevices.has(deviceId)) {
-        written.set(deviceId, {ids: together.insertedIds.get(deviceId) ?? new Map(), opened: 0});
-      } else {
-        try {
-          const outcome = together ? await this.writeWithAlerts(deviceId, readings) : await this.write(deviceId, readings);
-          written.set(deviceId, {ids: new Map(outcome.inserted.map((r) => [r.recordedAt.getTime(), r.id])), opened: outcome.alertsOpened});
-        } catch (error) {
-          if (!(error instanceof NotFoundError)) throw error;
-          written.set(deviceId, {error});
-        }
-      }
-    }
-    for (const [deviceId, device] of devices) {
-      const result = written.get(deviceId)!;
+    /** Answers the batches of a device from what its write inserted (id by recordedAt) and the episodes it opened, or the error that refused it. */
+    const answer = (deviceId: string, result: {ids: ReadonlyMap<number, string>; opened: number} | {error: DomainError}) => {
       /** recordedAt already answered for this device in this write: the first batch naming it got the id. */
       const answered = new Set<number>();
       let opened = "error" in result ? 0 : result.opened;
-      for (const index of device.batches) {
+      for (const index of devices.get(deviceId)!.batches) {
         if ("error" in result) {
-          outcomes[index] = {error: result.error};
+          settle(index, {error: result.error});
           continue;
         }
         const inputs = batches[index]!.readings;
@@ -190,17 +171,40 @@ export class ReadingService {
           inserted++;
           return {index: i, recordedAt: input.recordedAt, status: ReceiptStatus.ACCEPTED, id};
         });
-        outcomes[index] = {receipt: {inserted, duplicates: inputs.length - inserted, alertsFired: opened, items}};
         countCommitted(inputs.length, inserted, opened);
+        settle(index, {receipt: {inserted, duplicates: inputs.length - inserted, alertsFired: opened, items}});
         opened = 0; // the episodes a device's write opened are told to its first batch
       }
+    };
+
+    let together: IngestManyResult | undefined;
+    if (rows.length > 0) {
+      try {
+        together = await this.readings.ingestMany(rows);
+      } catch (error) {
+        if (this.retryStrategy.retryReason(error) === undefined) throw error;
+      }
     }
-    onCommitted?.(outcomes as DeviceBatchOutcome[]);
+    // The shared statement has committed: its devices are answered before the alert transactions run.
+    const alone: DeviceReadings[] = [];
+    for (const row of rows) {
+      if (!together || together.alertChangeDevices.has(row.deviceId)) alone.push(row);
+      else if (!together.activeDevices.has(row.deviceId)) answer(row.deviceId, {error: new NotFoundError("Device", row.deviceId)});
+      else answer(row.deviceId, {ids: together.insertedIds.get(row.deviceId) ?? new Map(), opened: 0});
+    }
+    for (const {deviceId, readings} of alone) {
+      try {
+        const outcome = together ? await this.writeWithAlerts(deviceId, readings) : await this.write(deviceId, readings);
+        answer(deviceId, {ids: new Map(outcome.inserted.map((r) => [r.recordedAt.getTime(), r.id])), opened: outcome.alertsOpened});
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        answer(deviceId, {error});
+      }
+    }
     if (together && together.days.size > 0) {
       await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
     }
-
-    return outcomes as DeviceBatchOutcome[];
+    return outcomes;
   }
 
   /**

@@ -4,7 +4,7 @@ import {Logger} from "@tsed/logger";
 import {Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription} from "aedes";
 import type {DeviceIdentity} from "../device-auth/device-key-verifier.js";
 import {DeviceKeyVerifier} from "../device-auth/device-key-verifier.js";
-import {mqttConnections, mqttMessages} from "../observability/metrics.js";
+import {mqttAckLatency, mqttConnections, mqttMessages} from "../observability/metrics.js";
 
 /** The topic a device publishes its readings to: its own, and no other. */
 export const readingsTopic = (deviceId: string) => `devices/${deviceId}/readings`;
@@ -219,6 +219,7 @@ export class MqttServer {
       return callback(new Error("shutting down"));
     }
     packet.retain = false;
+    const received = performance.now();
     const task = this.verifier
       .isActive(identity.keyId)
       .then((active) => {
@@ -231,6 +232,7 @@ export class MqttServer {
             mqttMessages.inc({outcome: "rejected"});
             this.broker?.publish({cmd: "publish", topic: errorsTopic(identity.deviceId), payload: Buffer.from(JSON.stringify(report)), qos: 1, retain: false, dup: false}, () => undefined);
           } else mqttMessages.inc({outcome: "committed"});
+          mqttAckLatency.observe((performance.now() - received) / 1000);
           // Now, and only now, aedes writes the PUBACK (QoS 1) or stores and PUBRECs (QoS 2).
           callback(null);
         },

@@ -60,3 +60,17 @@ export const mqttCommitBatch = new Histogram({
   buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000],
   registers: [metricsRegistry]
 });
+
+export const mqttAckLatency = new Histogram({
+  name: "mqtt_ack_seconds",
+  help: "From a device's PUBLISH reaching the server to its acknowledgement (QoS 1: the PUBACK is written then): validation, rate limit, the group commit window and the write until commit",
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5],
+  registers: [metricsRegistry]
+});
+
+export const mqttCommitDuration = new Histogram({
+  name: "mqtt_commit_seconds",
+  help: "A group commit of MQTT messages, from sealing the group to the commit of its shared statement (the first messages answered)",
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5],
+  registers: [metricsRegistry]
+});
