@@ -76,7 +76,9 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
   build();
   const port = await freePort();
   const metricsPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, "dist/src/mqtt.js")], {
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the MQTT process too, written when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, join(ROOT, "dist/src/mqtt.js")], {
     cwd: ROOT,
     env: {...process.env, ...benchEnvironment(env), MQTT_PORT: String(port), MQTT_HOST: "127.0.0.1", MQTT_METRICS_PORT: String(metricsPort), LOG_LEVEL: "info", ...env.extra},
     stdio: ["ignore", "pipe", "inherit"]
