@@ -26,7 +26,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 
 USER node
-EXPOSE 8083
+# HTTP, and the devices' MQTT endpoint (MQTT_PORT).
+EXPOSE 8083 1883
 # The api applies pending database migrations on start.
 # The worker uses the same image with: node dist/src/worker.js
 CMD ["node", "dist/src/index.js"]

@@ -9,6 +9,7 @@ import {jsonBodyParser} from "./src/platform/validation/json-body.js";
 import {validationErrorFormatter} from "./src/platform/validation/validation-error-formatter.js";
 import {DevIssuerController} from "./src/platform/auth/dev-issuer.controller.js";
 import {BEARER_SCHEME} from "./src/platform/auth/authenticated.decorator.js";
+import {DEVICE_KEY_SCHEME} from "./src/platform/device-auth/device-authenticated.decorator.js";
 import {apiControllers, queues} from "./src/modules/index.js";
 import {MetricsController} from "./src/platform/observability/metrics.controller.js";
 import {requestObserver} from "./src/platform/observability/request-observer.js";
@@ -20,7 +21,17 @@ export const API_PREFIX = "/api/v1";
 /** Swagger UI groups operations by these tags (controllers name theirs with @Name). */
 const API_TAGS = [
   {name: "Me", description: "The caller's own user"},
-  {name: "Devices", description: "Thermometers of the tenant"},
+  {name: "Devices", description: "Thermometers of the tenant, and their keys"},
+  {
+    name: "Device clients",
+    description:
+      "A device writes its own readings with a device key instead of a user's token. " +
+      "1. An operator creates a key: `POST /api/v1/devices/{deviceId}/keys` → `{ id, key }` (the key is shown once). " +
+      "2. Over HTTP: `curl -X POST $API/api/v1/device/readings -H \"Authorization: Device $KEY\" -H 'Content-Type: application/json' -d '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'` " +
+      "(in Swagger UI: Authorize → deviceKey → `Device <key>`). " +
+      "3. Over MQTT 3.1.1 (port MQTT_PORT): username = the key's `id`, password = the key, topic `devices/<deviceId>/readings`, QoS 1 acknowledged once committed; " +
+      "refusals arrive on `devices/<deviceId>/errors`: `mosquitto_pub -h $HOST -p $MQTT_PORT -q 1 -u $KEY_ID -P $KEY -t devices/$DEVICE_ID/readings -m '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'`"
+  },
   {name: "Readings", description: "Ingestion (single and batch) and history"},
   {name: "Alerts", description: "Alert rules and alert episodes"},
   {name: "Stats", description: "Hourly, daily and weekly statistics"},
@@ -93,7 +104,9 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
           tags: API_TAGS,
           components: {
             securitySchemes: {
-              [BEARER_SCHEME]: {type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Keycloak access token, or `npm run token` in development"}
+              [BEARER_SCHEME]: {type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Keycloak access token, or `npm run token` in development"},
+              // An apiKey in the Authorization header: Swagger UI sends it as typed (`Device <key>`).
+              [DEVICE_KEY_SCHEME]: {type: "apiKey", in: "header", name: "Authorization", description: "A device key, typed as `Device <key>` (create one with `POST /api/v1/devices/{deviceId}/keys`)"}
             }
           }
         } as never,

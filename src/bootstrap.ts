@@ -7,7 +7,9 @@ import {PlatformExpress} from "@tsed/platform-express";
 import type {PlatformBuilder} from "@tsed/platform-http";
 import {buildConfiguration} from "../tsed.config.js";
 import {type AppConfig, loadConfig} from "./config/app-config.js";
+import {mqttHandler} from "./modules/index.js";
 import {ensureDatabases} from "./platform/db/ensure-databases.js";
+import {MqttServer} from "./platform/mqtt/mqtt-server.js";
 import {Server} from "./server.js";
 
 /** Boots the platform and installs graceful shutdown on SIGTERM/SIGINT. */
@@ -17,11 +19,23 @@ export async function startServer(overrides: Partial<AppConfig> = {}): Promise<P
   await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
   const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(config));
   await platform.listen();
+  if (config.mqtt.port !== 0) await startMqtt(config);
   if (config.auth.devIssuer) {
     logger().warn({event: "DEV_ISSUER_ON", message: `NODE_ENV=development: the development token issuer is on (${config.auth.issuer}); anyone with its key file mints tokens for any tenant and role`});
   }
   installGracefulShutdown(platform, config.shutdownTimeoutMs);
   return platform;
+}
+
+/**
+ * The MQTT endpoint of devices (platform/mqtt), on MQTT_PORT, handing readings to the feature that
+ * takes them; in development the next free port when MQTT_PORT is unset and 1883 is taken.
+ */
+export async function startMqtt(config: AppConfig): Promise<number> {
+  if (!mqttHandler) throw new Error("No feature takes MQTT messages");
+  const port = await inject(MqttServer).listen(inject(mqttHandler), {port: config.mqtt.port, host: config.mqtt.host, nextFreePort: config.mqtt.nextFreePort});
+  if (config.nodeEnv === "development") console.log(`[mqtt] devices connect to mqtt://localhost:${port} (username: key id, password: key)`);
+  return port;
 }
 
 /**
@@ -42,9 +56,11 @@ export function useJsonLogs() {
 }
 
 /**
- * SIGTERM: stop accepting connections, let in-flight requests finish (bounded), then close the
- * ORMs, Redis and BullMQ workers (Ts.ED's $onDestroy hooks) and exit 0. `platform.stop()` alone
- * would destroy the providers before the server stops, failing requests still in flight.
+ * SIGTERM: stop accepting connections, let in-flight requests finish (bounded) and, at the same
+ * time, drain MQTT (stop accepting, commit and acknowledge what it holds, close: MqttServer.drain),
+ * then close the ORMs, Redis and BullMQ workers (Ts.ED's $onDestroy hooks) and exit 0.
+ * `platform.stop()` alone would destroy the providers before the servers stop, failing requests
+ * and messages still in flight.
  */
 export function installGracefulShutdown(platform: PlatformBuilder, timeoutMs: number) {
   let stopping = false;
@@ -60,7 +76,7 @@ export function installGracefulShutdown(platform: PlatformBuilder, timeoutMs: nu
     server?.on("request", (_req, res) => res.setHeader("Connection", "close"));
     const idle = setTimeout(() => server?.closeIdleConnections(), 1_000);
     const timer = setTimeout(() => server?.closeAllConnections(), timeoutMs);
-    await closed;
+    await Promise.all([closed, inject(MqttServer).drain(timeoutMs)]);
     clearTimeout(idle);
     clearTimeout(timer);
     await platform.stop();

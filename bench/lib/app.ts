@@ -1,4 +1,5 @@
 import {type ChildProcess, spawn, spawnSync} from "node:child_process";
+import {readFileSync} from "node:fs";
 import net from "node:net";
 import {join} from "node:path";
 import {BENCH_AUDIENCE, BENCH_ISSUER} from "./auth.js";
@@ -25,7 +26,7 @@ export function build() {
 
 /**
  * The environment every benchmark gives the app (API process, worker or in-process injector):
- * production mode, its own databases and queue prefix, the loopback issuer, no rate limits.
+ * production mode, its own databases and queue prefix, the loopback issuer, no rate limits, no MQTT.
  */
 export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUri?: string; queuePrefix?: string}): Record<string, string> {
   return {
@@ -40,6 +41,8 @@ export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUr
     RATE_LIMIT_DEVICE_PER_MINUTE: "0",
     RATE_LIMIT_TENANT_PER_MINUTE: "0",
     RATE_LIMIT_TENANT_READS_PER_MINUTE: "0",
+    // No MQTT endpoint unless a part asks for one (1883 is the machine's Mosquitto).
+    MQTT_PORT: "0",
     QUEUE_PREFIX: env.queuePrefix ?? `bench-${process.pid}`
   };
 }
@@ -67,4 +70,58 @@ export async function startApi(env: {url: string; analyticsUrl: string; jwksUri:
     child,
     stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
+}
+
+/** The compiled MQTT-only process (`npm run mqtt`, production mode) on a free port: what a fleet connects to at scale. */
+export async function startMqttProcess(env: {url: string; analyticsUrl: string; extra?: Record<string, string>}) {
+  build();
+  const port = await freePort();
+  const metricsPort = await freePort();
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the MQTT process too, written when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, join(ROOT, "dist/src/mqtt.js")], {
+    cwd: ROOT,
+    env: {...process.env, ...benchEnvironment(env), MQTT_PORT: String(port), MQTT_HOST: "127.0.0.1", MQTT_METRICS_PORT: String(metricsPort), LOG_LEVEL: "info", ...env.extra},
+    stdio: ["ignore", "pipe", "inherit"]
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!output.includes("MQTT_READY")) {
+    if (child.exitCode !== null) throw new Error(`MQTT process exited with ${child.exitCode}: ${output}`);
+    if (Date.now() > deadline) throw new Error(`MQTT process not ready after 60 s: ${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    child,
+    /** Its Prometheus metrics (MQTT_METRICS_PORT) as text. */
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+  };
+}
+
+/** A Prometheus histogram's cumulative bucket counts (le → count) from a metrics text. */
+export function histogramBuckets(text: string, name: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const match of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, "gm"))) buckets.set(match[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
+  return buckets;
+}
+
+/** The p-quantile (0–1) of what a histogram counted between two scrapes, as the upper bound of its bucket (seconds). */
+export function bucketQuantile(before: Map<number, number>, after: Map<number, number>, p: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= p * total) return le;
+  return Number.POSITIVE_INFINITY;
+}
+
+/** Resident set size of a process in kB (Linux /proc), or undefined. */
+export function rssKb(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -64,3 +64,8 @@ export class ServiceUnavailableError extends DomainError {
     super(message);
   }
 }
+
+/** A body or message larger than the server accepts. */
+export class PayloadTooLargeError extends DomainError {
+  readonly status = 413;
+}

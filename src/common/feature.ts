@@ -1,4 +1,5 @@
 import type {EntityClass} from "@mikro-orm/core";
+import type {MqttPublishHandler} from "../platform/mqtt/mqtt-server.js";
 
 /**
  * What a feature (a folder of src/modules) contributes to the application. Each feature's
@@ -17,4 +18,6 @@ export interface Feature {
   analyticsEntities?: readonly EntityClass<object>[];
   /** BullMQ queues the feature enqueues to and works on. */
   queues?: readonly string[];
+  /** What the MQTT endpoint (platform/mqtt) hands devices' readings to; one feature at most. */
+  mqttHandler?: new () => MqttPublishHandler;
 }

@@ -77,6 +77,26 @@ export class AppConfig {
   rateLimit!: {devicePerMinute: number; tenantPerMinute: number; tenantReadsPerMinute: number; tenantHeavyReads: number};
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   shutdownTimeoutMs!: number;
+  /** The MQTT endpoint for devices (DESIGN "Devices as clients"). */
+  mqtt!: {
+    /** TCP port (MQTT_PORT); 0 turns MQTT off. */
+    port: number;
+    /** Interface to bind (MQTT_HOST), all of them by default, like the HTTP server. */
+    host: string;
+    /**
+     * In development only, and only when MQTT_PORT is not set: when the port is taken (this kind of
+     * machine runs Mosquitto on 1883), take the next free one and print it, so `npm start` comes up.
+     */
+    nextFreePort: boolean;
+    /** Group commit: a batch of readings is written at most this long after its first message arrived (MQTT_COMMIT_WINDOW_MS), */
+    commitWindowMs: number;
+    /** or as soon as it holds this many readings (MQTT_COMMIT_MAX_READINGS), whichever comes first. */
+    commitMaxReadings: number;
+    /** Largest PUBLISH payload taken (BODY_LIMIT, as for an HTTP body); larger ones are refused with 413. */
+    maxPayloadBytes: number;
+    /** `npm run mqtt` has no HTTP: it serves Prometheus' GET /metrics on this port (MQTT_METRICS_PORT; 0: not at all). */
+    metricsPort: number;
+  };
 }
 
 export class EnvError extends Error {
@@ -205,6 +225,15 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     jobLockMs: int("JOB_LOCK_MS", 30_000, 1_000, 3_600_000),
     readings: {maxFutureSkewMs: int("READING_MAX_FUTURE_SKEW_S", 120, 0, 86_400) * 1000},
     alerts: {lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000)},
+    mqtt: {
+      port: int("MQTT_PORT", 1883, 0, 65535),
+      host: read("MQTT_HOST") ?? "0.0.0.0",
+      nextFreePort: nodeEnv === "development" && read("MQTT_PORT") === undefined,
+      commitWindowMs: int("MQTT_COMMIT_WINDOW_MS", 5, 0, 1_000),
+      commitMaxReadings: int("MQTT_COMMIT_MAX_READINGS", 1_000, 1, 10_000),
+      maxPayloadBytes: byteSize("BODY_LIMIT", read("BODY_LIMIT") ?? "1mb", problems),
+      metricsPort: int("MQTT_METRICS_PORT", 0, 0, 65535)
+    },
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
       tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000),
@@ -214,6 +243,17 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   };
   if (problems.length) throw new EnvError(problems);
   return config;
+}
+
+/** `1mb`, `512kb`, `100000` (bytes), as body-parser reads BODY_LIMIT. */
+function byteSize(name: string, raw: string, problems: string[]): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(raw);
+  if (!match) {
+    problems.push(`${name} must be a size such as 1mb or 512kb (got "${raw}")`);
+    return 1024 * 1024;
+  }
+  const unit = (match[2] ?? "b").toLowerCase() as "b" | "kb" | "mb" | "gb";
+  return Math.floor(Number(match[1]) * {b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3}[unit]);
 }
 
 /**

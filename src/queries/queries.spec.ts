@@ -2,7 +2,8 @@ import {knex} from "@mikro-orm/postgresql";
 import {describe, expect, it} from "vitest";
 import {endEpisodesSql, episodesEndingAfterSql, insertAlertsSql, lockRulesSql, refreshRuleStateSql, removeAlertsSql, rewriteAlertsSql} from "../modules/alerts/alert.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
-import {ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
+import {ingestManySql, ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
+import {deviceKeyLookupSql, revokedSinceSql} from "../platform/device-auth/device-key-verifier.js";
 import {lockDaySql, mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
 import {hourlySql, tenantDaySql} from "../modules/stats/reading-aggregates.repository.js";
 import {toNativeSql} from "../platform/db/sql.js";
@@ -23,6 +24,14 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     sql: ingestSql(SCHEMA),
     bindings: ["deviceId", "tenantId", "onlyWithoutAlertChange", "temperatures", "humidities", "batteryLevels", "instants"]
   },
+  {
+    file: "readings.ingest-many",
+    owner: "ReadingRepository.ingestMany",
+    sql: ingestManySql(SCHEMA),
+    bindings: ["tenantId", "deviceIds", "temperatures", "humidities", "batteryLevels", "instants"]
+  },
+  {file: "device-keys.lookup", owner: "DeviceKeyVerifier.load", sql: deviceKeyLookupSql, bindings: ["keyId"]},
+  {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier.poll", sql: revokedSinceSql, bindings: ["since"]},
   {file: "readings.history-first-page", owner: "ReadingHistoryRepository.page", sql: historySql(SCHEMA, {deviceId: "", limit: 51}), bindings: ["deviceId", "limit"]},
   {
     file: "readings.history-next-page-filtered",

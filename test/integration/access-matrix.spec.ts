@@ -14,8 +14,11 @@ interface Operation {
 type Role = "viewer" | "operator" | "admin";
 const ROLES: Role[] = ["viewer", "operator", "admin"];
 
-/** Operations anyone may call: probes, and /metrics (behind METRICS_TOKEN when set; see security-headers.spec). */
+/** Operations anyone may call: probes, and /metrics (behind METRICS_TOKEN when set; see http-hardening.spec). */
 const PUBLIC = new Set(["GET /health/live", "GET /health/ready", "GET /metrics"]);
+
+/** A device's own operations: a device key names its tenant and device, no user token (and no role) applies. */
+const DEVICE_SECURITY = [{deviceKey: []}];
 
 /** DESIGN.md, "Who may do what": the role each operation needs, from its method and path alone. */
 function contractRole(method: string, path: string): Role {
@@ -32,6 +35,8 @@ function contractRole(method: string, path: string): Role {
  * - a deleted user, even an admin: 403;
  * - an admin of another tenant, given this tenant's real ids: never a 2xx on them, and never any
  *   of this tenant's ids in an answer (but for an error echoing the id it was asked about).
+ * A device's own operations (device key) answer every user token 401, and a device key of the
+ * tenant passes.
  */
 describe("access: every operation, for every kind of caller", () => {
   let api: Api;
@@ -70,19 +75,25 @@ describe("access: every operation, for every kind of caller", () => {
     callers.idToken = await bearer(tenant, {roles: ["admin"], claims: {typ: "ID"}});
     callers.refreshToken = await bearer(tenant, {roles: ["admin"], claims: {typ: "Refresh"}});
     callers.otherTenant = await bearer(otherTenant, {roles: ["admin"]});
+    const key = await api.post(`/api/v1/devices/${owned.deviceId}/keys`).set(admin);
+    expect(key.status, JSON.stringify(key.body)).toBe(201);
+    callers.device = {Authorization: `Device ${key.body.key}`};
 
     spec = (await api.get("/doc/swagger.json")).body;
   });
   afterAll(stopTestServer);
 
-  const operations = () =>
+  const all = () =>
     Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({method, path, operation, name: `${method.toUpperCase()} ${path}`})));
+  const isDeviceOperation = (op: ReturnType<typeof all>[number]) => JSON.stringify(op.operation.security) === JSON.stringify(DEVICE_SECURITY);
+  /** The operations a user's token opens (everything but the public and the device operations). */
+  const operations = () => all().filter((op) => !isDeviceOperation(op));
 
   /**
    * The operation called with the given path ids (a fresh id per parameter when not given), `{}`
    * as body; with the URL it called.
    */
-  const callAndKeepUrl = async (op: ReturnType<typeof operations>[number], auth: Record<string, string> | undefined, ids: Record<string, string> = {}) => {
+  const callAndKeepUrl = async (op: ReturnType<typeof all>[number], auth: Record<string, string> | undefined, ids: Record<string, string> = {}) => {
     const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => ids[name] ?? (name === "jobId" ? "manual.nobody.2026-01-01" : randomUUID()));
     // Required query parameters naming an id get this tenant's: the other tenant must not read through them.
     const query = new URLSearchParams();
@@ -94,10 +105,10 @@ describe("access: every operation, for every kind of caller", () => {
   };
   const call = async (...args: Parameters<typeof callAndKeepUrl>) => (await callAndKeepUrl(...args)).res;
 
-  it("documents a role on every operation but the public ones, as DESIGN.md assigns it", () => {
-    const all = operations();
-    expect(all.length).toBeGreaterThanOrEqual(28);
-    for (const op of all) {
+  it("documents a role on every operation but the public and the device ones, as DESIGN.md assigns it", () => {
+    expect(operations().length).toBeGreaterThanOrEqual(28);
+    expect(all().filter(isDeviceOperation).map((op) => op.name)).toEqual(["POST /api/v1/device/readings"]);
+    for (const op of operations()) {
       if (PUBLIC.has(op.name)) {
         expect(op.operation.security, op.name).toBeUndefined();
         continue;
@@ -170,5 +181,19 @@ describe("access: every operation, for every kind of caller", () => {
     // The resources are all still there for their own tenant.
     expect((await api.get(`/api/v1/devices/${owned.deviceId}`).set(admin)).body).toMatchObject({id: owned.deviceId, isActive: true});
     expect((await api.get(`/api/v1/devices/${owned.deviceId}/alert-rules`).set(admin)).body.total).toBe(1);
+  });
+
+  it("answers a device's own operations only with a device key: every user token gets 401", async () => {
+    for (const op of all().filter(isDeviceOperation)) {
+      for (const [name, auth] of Object.entries(callers)) {
+        if (name === "device") continue;
+        const res = await call(op, auth);
+        expect(res.status, `${op.name} as ${name}`).toBe(401);
+      }
+      expect((await call(op, undefined)).status, `${op.name} without credentials`).toBe(401);
+      const asDevice = await call(op, callers.device);
+      expect([401, 403], `${op.name} as the device → ${asDevice.status} ${JSON.stringify(asDevice.body)}`).not.toContain(asDevice.status);
+      expect(asDevice.status).toBeLessThan(500);
+    }
   });
 });

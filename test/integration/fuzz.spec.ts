@@ -23,6 +23,10 @@ interface Fixtures {
   alertId: string;
   userId: string;
   jobId: string;
+  /** A key of the run's `deviceId` (the fresh one when both are fresh). */
+  keyId: string;
+  /** The secret of a key of the shared device: what `Authorization: Device …` routes send. */
+  deviceKey: string;
 }
 
 interface RequestParts {
@@ -38,8 +42,10 @@ interface RouteGenerator {
   route: string;
   /** Requests this route must answer with 2xx, given the run's fixtures. */
   valid: (fixtures: Fixtures) => fc.Arbitrary<RequestParts>;
-  /** Fixtures the route uses up or changes for good: made afresh for each of its runs. */
+  /** Fixtures the route uses up or changes for good: made afresh for each of its runs, in this order. */
   fresh?: (keyof Fixtures)[];
+  /** Who calls: a user's bearer token (default), or the shared device with its key. */
+  caller?: "device";
 }
 
 /** Runs per route: the first VALID_SHARE of them valid requests, the rest junk. */
@@ -89,7 +95,7 @@ const on = (params: Partial<Record<string, string>>, rest: {query?: fc.Arbitrary
  * What generators are given instead of real ids: each run puts its fixtures in their place, so
  * a generated request (and a shrunk counterexample) stays a plain value.
  */
-const PLACEHOLDERS: Fixtures = {deviceId: "<deviceId>", ruleId: "<ruleId>", alertId: "<alertId>", userId: "<userId>", jobId: "<jobId>"};
+const PLACEHOLDERS: Fixtures = {deviceId: "<deviceId>", ruleId: "<ruleId>", alertId: "<alertId>", userId: "<userId>", jobId: "<jobId>", keyId: "<keyId>", deviceKey: "<deviceKey>"};
 const PLACEHOLDER_NAMES = new Map(Object.entries(PLACEHOLDERS).map(([name, value]) => [value, name as keyof Fixtures]));
 
 const ROUTES: RouteGenerator[] = [
@@ -119,6 +125,14 @@ const ROUTES: RouteGenerator[] = [
   {route: "POST /api/v1/admin/aggregations", valid: () => on({}, {body: fc.record({date: pastDay}, {requiredKeys: []})})},
   {route: "GET /api/v1/admin/aggregations/{jobId}", valid: (f) => on({jobId: f.jobId})},
   {route: "POST /api/v1/devices/{deviceId}/readings", valid: (f) => on({deviceId: f.deviceId}, {body: reading})},
+  {route: "POST /api/v1/devices/{deviceId}/keys", valid: (f) => on({deviceId: f.deviceId}), fresh: ["deviceId"]},
+  {route: "GET /api/v1/devices/{deviceId}/keys", valid: (f) => on({deviceId: f.deviceId})},
+  {route: "DELETE /api/v1/devices/{deviceId}/keys/{keyId}", valid: (f) => on({deviceId: f.deviceId, keyId: f.keyId}), fresh: ["deviceId", "keyId"]},
+  {
+    route: "POST /api/v1/device/readings",
+    caller: "device",
+    valid: () => on({}, {body: fc.oneof(reading, fc.record({readings: fc.array(reading, {minLength: 1, maxLength: 20})}), fc.array(reading, {minLength: 1, maxLength: 20}))})
+  },
   {
     route: "GET /api/v1/devices/{deviceId}/readings",
     valid: (f) =>
@@ -200,7 +214,7 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
   };
   const makeDevice = async () => created(await api.post("/api/v1/devices").set(auth).send({serialNumber: `FX-${++serials}`}), 201, "device");
   const makeRule = async (deviceId: string) => created(await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30}), 201, "alert rule");
-  const makers: Record<keyof Fixtures, () => Promise<string>> = {
+  const makers: Record<keyof Fixtures, (own: Fixtures) => Promise<string>> = {
     deviceId: makeDevice,
     // On a device of its own: a device holds at most 20 rules.
     ruleId: async () => makeRule(await makeDevice()),
@@ -213,7 +227,13 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     },
     // Another user of the tenant (never the caller: deleting the caller would lock every later run out).
     userId: async () => created(await api.get("/api/v1/me").set(await bearer(tenant)), 200, "user"),
-    jobId: async () => created(await api.post("/api/v1/admin/aggregations").set(auth).send({date: "2026-01-01"}), 202, "aggregation job")
+    jobId: async () => created(await api.post("/api/v1/admin/aggregations").set(auth).send({date: "2026-01-01"}), 202, "aggregation job"),
+    keyId: async (own) => created(await api.post(`/api/v1/devices/${own.deviceId}/keys`).set(auth), 201, "device key"),
+    deviceKey: async () => {
+      const res = await api.post(`/api/v1/devices/${shared.deviceId}/keys`).set(auth);
+      if (res.status !== 201) throw new Error(`fixture device key: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.key as string;
+    }
   };
 
   beforeAll(async () => {
@@ -221,7 +241,7 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     db = new pg.Client({connectionString: process.env.DATABASE_URL});
     await db.connect();
     auth = await bearer(tenant, {roles: ["user", "admin"]});
-    for (const name of Object.keys(makers) as (keyof Fixtures)[]) shared[name] = await makers[name]();
+    for (const name of Object.keys(makers) as (keyof Fixtures)[]) shared[name] = await makers[name](shared);
     // /readings/latest of the shared device needs a reading.
     created(await api.post(`/api/v1/devices/${shared.deviceId}/readings`).set(auth).send({temperatureCelsius: 20, recordedAt: new Date(Date.now() - 120_000).toISOString()}), 201, "reading");
     const spec = (await api.get("/doc/swagger.json")).body as {paths: Record<string, Record<string, {parameters?: {in: string; name: string}[]; requestBody?: unknown}>>};
@@ -258,7 +278,7 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
       const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(parts.params[name] ?? ""));
       const search = new URLSearchParams(parts.query);
       const before = op.method === "get" ? 0 : await rowCounts();
-      let request = api[op.method](`${path}?${search}`).set(auth);
+      let request = api[op.method](`${path}?${search}`).set(generator.caller === "device" ? {Authorization: `Device ${shared.deviceKey}`} : auth);
       // Serialized by hand: any JSON value (a bare number, null, a string) is a possible body.
       if (op.hasBody) request = request.set("Content-Type", "application/json").send(JSON.stringify(parts.body ?? {}) ?? "null");
       const res = await request;
@@ -275,7 +295,7 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     /** The run's fixtures put in place of the placeholders the generator was given. */
     const resolve = async (parts: RequestParts): Promise<RequestParts> => {
       const own = {...shared};
-      for (const name of generator.fresh ?? []) own[name] = await makers[name]();
+      for (const name of generator.fresh ?? []) own[name] = await makers[name](own);
       const real = (value: string | undefined) => (value === undefined ? value : (PLACEHOLDER_NAMES.get(value) ? own[PLACEHOLDER_NAMES.get(value)!] : value));
       return {
         params: Object.fromEntries(Object.entries(parts.params).map(([k, v]) => [k, real(v)])),

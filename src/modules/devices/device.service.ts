@@ -1,9 +1,11 @@
 import {UniqueConstraintViolationException} from "@mikro-orm/core";
 import {Inject, Injectable} from "@tsed/di";
+import {Transactional} from "@tsed/mikro-orm";
 import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {UserService} from "../users/user.service.js";
 import type {Device} from "./device.entity.js";
 import {DEVICE_UPDATABLE} from "./device.models.js";
+import {DeviceKeyService} from "./device-key.service.js";
 import {DeviceRepository} from "./device.repository.js";
 
 export type NewDevice = Pick<Device, "serialNumber"> & Partial<Pick<Device, "name" | "location">>;
@@ -16,6 +18,9 @@ export class DeviceService {
 
   @Inject()
   private users!: UserService;
+
+  @Inject()
+  private deviceKeys!: DeviceKeyService;
 
   async register(input: NewDevice): Promise<Device> {
     const owner = await this.users.current();
@@ -57,20 +62,34 @@ export class DeviceService {
     return device;
   }
 
+  /** PATCH. Setting isActive to false deactivates, revoking the device's keys like DELETE. */
   async update(id: string, changes: DeviceChanges): Promise<Device> {
+    const {device, revokedKeys} = await this.applyChanges(id, changes);
+    this.deviceKeys.forgetRevoked(revokedKeys);
+    return device;
+  }
+
+  /**
+   * DELETE deactivates: the device and its history stay, it leaves the list, takes no readings,
+   * and its keys are revoked (a re-activated device needs a new key).
+   */
+  async deactivate(id: string): Promise<void> {
+    await this.update(id, {isActive: false});
+  }
+
+  /**
+   * One transaction: the device's row and, when it goes inactive, the revocation of its keys
+   * (DeviceKeyService.create locks the same row, so no key slips in between).
+   */
+  @Transactional()
+  private async applyChanges(id: string, changes: DeviceChanges): Promise<{device: Device; revokedKeys: string[]}> {
     const device = await this.get(id);
+    const deactivating = device.isActive && changes.isActive === false;
     // Only the fields the client sent: absent means unchanged, null clears `location`.
     for (const key of DEVICE_UPDATABLE) {
       if (changes[key] !== undefined) Object.assign(device, {[key]: changes[key]});
     }
-    return this.devices.save(device);
-  }
-
-  /** DELETE deactivates: the device and its history stay, it leaves the list and takes no readings. */
-  async deactivate(id: string): Promise<void> {
-    const device = await this.get(id);
-    if (!device.isActive) return;
-    device.isActive = false;
-    await this.devices.save(device);
+    const saved = await this.devices.save(device);
+    return {device: saved, revokedKeys: deactivating ? await this.deviceKeys.revokeAll(id) : []};
   }
 }

@@ -5,7 +5,7 @@ import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EpisodeReading} from "../alerts/alert-episodes.js";
 import type {EpisodeState} from "../alerts/alert-episode.service.js";
 import type {AlertCondition} from "../alerts/alert-rule.entity.js";
-import {type DayTotal, dayTotalsSql} from "../stats/day-totals.js";
+import {type DayTotal, dayTotalsSql, type DeviceDayTotal, deviceDayTotalsSql} from "../stats/day-totals.js";
 import {TemperatureReading} from "./reading.entity.js";
 import type {ReadingInput, StoredReading} from "./reading.models.js";
 
@@ -145,6 +145,103 @@ export const readingsSinceSql = (schema: string) => `select r."id"::text as "id"
  where r."device_id" = :deviceId::uuid and r."recorded_at" >= :from
  order by r."recorded_at"`;
 
+/** Readings of several devices of the tenant, for one ingest statement (ingestManySql). */
+export interface DeviceReadings {
+  deviceId: string;
+  /** Distinct recordedAt. */
+  readings: readonly ReadingInput[];
+}
+
+/** What one multi-device ingest statement did and saw. */
+export interface IngestManyResult {
+  /** The devices that exist in the tenant and are active (the others got nothing). */
+  activeDevices: Set<string>;
+  /** Devices whose readings may change an alert episode ("alert_change"): nothing of theirs was inserted. */
+  alertChangeDevices: Set<string>;
+  /** The statement's `now()`: the created_at of every reading it inserted. */
+  createdAt: Date;
+  /** Per device, the id of each reading inserted by recordedAt (epoch ms); duplicates are absent. */
+  insertedIds: Map<string, Map<number, string>>;
+  /** Per device, the totals of what was inserted per local day, for the DailyStats refresh, */
+  days: Map<string, DayTotal[]>;
+  /** and the id of the (autocommitted) transaction that inserted them. */
+  xid: string;
+}
+
+interface IngestManyRow {
+  activeDevices: string[] | null;
+  alertChangeDevices: string[] | null;
+  now: Date;
+  /** Inserted readings: ids, device ids and recordedAt in epoch ms, comma-separated, in one order (null when none was). */
+  ids: string | null;
+  devices: string | null;
+  instants: string | null;
+  days: DeviceDayTotal[];
+  xid: string;
+}
+
+/**
+ * ingestSql for readings of many devices of one tenant at once (the MQTT group commit): one
+ * statement, one round trip, one autocommitted transaction for all of them, with exactly the rules
+ * of a lone ingest, device by device:
+ * - only active devices of the tenant get readings ("device"; the device ids are sent once, with
+ *   the readings);
+ * - each device's enabled rules are read and locked FOR SHARE ("rules"), and the same
+ *   "alert_change" test as ingestSql's decides, per device, whether its readings could change an
+ *   episode. Such a device gets nothing here: its readings go through the transactional path of a
+ *   lone device (ReadingService.writeWithAlerts), as they would have over HTTP. The INSERT reads
+ *   "alert_change" for its first row, so the rules are locked (and a writer holding them FOR
+ *   UPDATE waited for) before any reading is inserted;
+ * - one INSERT … SELECT FROM unnest(…) of the other devices' readings, ON CONFLICT DO NOTHING
+ *   (retries and redeliveries are duplicates), in input order (the caller sorts by device and
+ *   time, so concurrent statements take their row locks in one order).
+ * Back come the active and alert-change devices, the inserted readings (three comma-separated
+ * lists from one aggregate pass, so in one order), their totals per device and local day, and the
+ * transaction id: all the DailyStats refresh needs.
+ */
+export const ingestManySql = (schema: string) => `with "input" as (
+     select * from unnest(:deviceIds::uuid[], :temperatures::float8[], :humidities::float8[], :batteryLevels::float8[], :instants::float8[]) with ordinality as v("deviceId", "t", "h", "b", "ms", "n")
+   ), "device" as (
+     select d."id" from ${schema}."devices" d where d."id" in (select distinct v."deviceId" from "input" v) and d."is_active"
+   ), "rules" as (
+     select r."device_id" as "deviceId", r."condition", r."threshold_celsius" as "thresholdCelsius", r."open_alert_id" as "openAlertId",
+            date_part('epoch', r."evaluated_from") * 1000 as "fromMs", date_part('epoch', r."episodes_until") * 1000 as "untilMs"
+       from ${schema}."alert_rules" r
+      where r."device_id" in (select "device"."id" from "device") and r."is_enabled"
+        for share of r
+   ), "alert_change" as (
+     select distinct r."deviceId" from "rules" r
+      where r."openAlertId" is not null
+         or exists (select 1 from "input" v
+                     where v."deviceId" = r."deviceId"
+                       and (r."fromMs" is null or v."ms" >= r."fromMs")
+                       and (case r."condition" when 'above' then v."t" > r."thresholdCelsius" else v."t" < r."thresholdCelsius" end
+                            or v."ms" < r."untilMs"))
+   ), "stored" as (
+     insert into ${schema}."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
+     select v."deviceId", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'
+       from "input" v
+      where v."deviceId" not in (select ac."deviceId" from "alert_change" ac)
+        and v."deviceId" in (select "device"."id" from "device")
+      order by v."n"
+     on conflict ("device_id", "recorded_at") do nothing
+     returning "id", "device_id", "recorded_at", "temperature_celsius"
+   ), "inserted" as (
+     select string_agg(st."id"::text, ',') as "ids", string_agg(st."device_id"::text, ',') as "devices",
+            string_agg((date_part('epoch', st."recorded_at") * 1000)::bigint::text, ',') as "instants"
+       from "stored" st
+   ), "day_totals" as (
+     ${deviceDayTotalsSql(`"stored"`)}
+   )
+   select (select array_agg(ac."deviceId"::text) from "alert_change" ac) as "alertChangeDevices",
+          (select array_agg("device"."id"::text) from "device") as "activeDevices",
+          now() as "now",
+          (select "ids" from "inserted") as "ids",
+          (select "devices" from "inserted") as "devices",
+          (select "instants" from "inserted") as "instants",
+          (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
+          pg_current_xact_id()::text as "xid"`;
+
 @Injectable()
 export class ReadingRepository {
   @Inject()
@@ -199,6 +296,67 @@ export class ReadingRepository {
       insertedIds,
       alertChangePossible: row.alertChangePossible,
       days: row.days,
+      xid: row.xid
+    };
+  }
+
+  /**
+   * Runs ingestManySql, autocommitted: readings of several devices (each with distinct
+   * recordedAt, device ids in lower case), inserted for the devices whose readings cannot change
+   * an alert episode.
+   */
+  async ingestMany(batches: readonly DeviceReadings[]): Promise<IngestManyResult> {
+    const tenantId = this.tenant.tenantId;
+    const deviceIds: string[] = [];
+    const temperatures: number[] = [];
+    const humidities: (number | null)[] = [];
+    const batteryLevels: (number | null)[] = [];
+    const instants: number[] = [];
+    for (const {deviceId, readings} of batches) {
+      for (const r of readings) {
+        deviceIds.push(deviceId);
+        temperatures.push(r.temperatureCelsius);
+        humidities.push(r.humidity);
+        batteryLevels.push(r.batteryLevel);
+        instants.push(r.recordedAt.getTime());
+      }
+    }
+    const [row] = (await queryRows<IngestManyRow>(
+      this.tenant.em,
+      ingestManySql(quoteTenantSchema(tenantId)),
+      {
+        tenantId,
+        deviceIds: pgArray(deviceIds),
+        temperatures: pgArray(temperatures),
+        humidities: pgArray(humidities),
+        batteryLevels: pgArray(batteryLevels),
+        instants: pgArray(instants)
+      },
+      {prepare: true}
+    )) as [IngestManyRow];
+    const insertedIds = new Map<string, Map<number, string>>();
+    if (row.ids !== null && row.devices !== null && row.instants !== null) {
+      const ids = row.ids.split(",");
+      const devices = row.devices.split(",");
+      const times = row.instants.split(",");
+      for (let i = 0; i < ids.length; i++) {
+        let byTime = insertedIds.get(devices[i]!);
+        if (!byTime) insertedIds.set(devices[i]!, (byTime = new Map()));
+        byTime.set(Number(times[i]), ids[i]!);
+      }
+    }
+    const days = new Map<string, DayTotal[]>();
+    for (const {deviceId, ...day} of row.days) {
+      const list = days.get(deviceId);
+      if (list) list.push(day);
+      else days.set(deviceId, [day]);
+    }
+    return {
+      activeDevices: new Set(row.activeDevices ?? []),
+      alertChangeDevices: new Set(row.alertChangeDevices ?? []),
+      createdAt: row.now,
+      insertedIds,
+      days,
       xid: row.xid
     };
   }

@@ -1,6 +1,6 @@
 import {Inject, Injectable} from "@tsed/di";
 import {RetryStrategy, Transactional} from "@tsed/mikro-orm";
-import {ConflictError, InvalidInputError, NotFoundError} from "../../common/errors.js";
+import {ConflictError, type DomainError, InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
 import {alertsOpened as alertsOpenedCounter, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
@@ -9,9 +9,20 @@ import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
 import {DailyStatsRefresh} from "../stats/daily-stats-refresh.service.js";
 import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingCreated, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
-import {ReadingRepository} from "./reading.repository.js";
+import {type DeviceReadings, type IngestManyResult, ReadingRepository} from "./reading.repository.js";
 
 const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);
+
+/** One message's readings (a single reading or a batch) of one device, for recordMany. */
+export interface DeviceBatch {
+  deviceId: string;
+  readings: readonly ReadingInput[];
+  /** Sent as one reading, not a batch: errors name its fields as recordOne's do (`/recordedAt`, not `/readings/0/recordedAt`). */
+  single?: boolean;
+}
+
+/** What became of one DeviceBatch: its receipt, or the domain error that refused it (nothing of it was stored). */
+export type DeviceBatchOutcome = {receipt: BatchReceipt; error?: undefined} | {receipt?: undefined; error: DomainError};
 
 interface WriteOutcome {
   /** The readings stored by this write (duplicates are not), in the order they were given. */
@@ -23,7 +34,8 @@ interface WriteOutcome {
 /**
  * Readings of a device, single or batch, through the one write path (`write`): the ingest
  * statement, the alert episodes it may cause, and the DailyStats refresh once it is committed.
- * Every transport (the user routes; later device keys and MQTT) comes through here.
+ * Every transport comes through here: the user routes, a device's own route (its key) and MQTT
+ * (recordMany, the group commit).
  */
 @Injectable()
 export class ReadingService {
@@ -88,6 +100,111 @@ export class ReadingService {
         : {index, recordedAt: input.recordedAt, status: ReceiptStatus.ACCEPTED, id};
     });
     return {inserted: inserted.length, duplicates: inputs.length - inserted.length, alertsFired: alertsOpened, items};
+  }
+
+  /**
+   * Group commit: the readings of many messages, of many devices of the tenant, written together
+   * (MQTT gathers them for a few milliseconds). Each batch gets the answer recordBatch would have
+   * given it alone — the same clock check (a batch failing it is refused alone, the others go on),
+   * duplicates as duplicates (also between messages of one device in the same write: the first
+   * one wins), 404 for a device that is not active — and every reading takes the path it would
+   * have taken alone:
+   * - the devices whose readings cannot change an alert episode are inserted together by one
+   *   autocommitted statement (ingestManySql: the same "alert_change" test from the rule rows read
+   *   FOR SHARE), whose DailyStats refresh is one `committed` call for all of them (one xid);
+   * - each of the others goes through the transactional path of a lone device (writeWithAlerts:
+   *   rules FOR UPDATE, insert, episodes, refresh after commit), one after the other: their
+   *   DailyStats hand-over lives in the DI context, one transaction at a time;
+   * - a deadlock or serialization failure of the shared statement (concurrent writes of the same
+   *   readings taking row locks in another order) sends every device through the lone-device
+   *   `write`, which retries as it always does.
+   * Resolves once everything is committed and the DailyStats refreshed (within their budget).
+   * `onCommitted(index, outcome)` hears of each batch as soon as its readings are committed (or it
+   * is refused): the shared statement's batches before the alert transactions run, and all before
+   * the shared statement's DailyStats refresh. MQTT acknowledges then (a device reads no
+   * statistics); the HTTP routes wait for the refresh, so a client never reads a summary older
+   * than its write.
+   * @throws only what a lone write would throw for reasons other than the readings (Postgres unavailable): nothing is known committed then
+   */
+  async recordMany(batches: readonly DeviceBatch[], onCommitted?: (index: number, outcome: DeviceBatchOutcome) => void): Promise<DeviceBatchOutcome[]> {
+    const outcomes: DeviceBatchOutcome[] = new Array(batches.length);
+    const settle = (index: number, outcome: DeviceBatchOutcome) => {
+      outcomes[index] = outcome;
+      onCommitted?.(index, outcome);
+    };
+    /** Per device: its batches (indexes into `batches`) and its distinct readings, first occurrence first. */
+    const devices = new Map<string, {batches: number[]; byTime: Map<number, ReadingInput>}>();
+    batches.forEach((batch, index) => {
+      try {
+        this.assertRecordedInRange(batch.readings, batch.single ? () => "" : (i) => `/readings/${i}`);
+      } catch (error) {
+        settle(index, {error: error as DomainError});
+        return;
+      }
+      let device = devices.get(batch.deviceId);
+      if (!device) devices.set(batch.deviceId, (device = {batches: [], byTime: new Map()}));
+      device.batches.push(index);
+      for (const reading of batch.readings) if (!device.byTime.has(reading.recordedAt.getTime())) device.byTime.set(reading.recordedAt.getTime(), reading);
+    });
+    // By device, then time: ids follow time, and concurrent statements lock rows in one order.
+    const rows: DeviceReadings[] = [...devices.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([deviceId, device]) => ({deviceId, readings: [...device.byTime.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())}));
+
+    /** Answers the batches of a device from what its write inserted (id by recordedAt) and the episodes it opened, or the error that refused it. */
+    const answer = (deviceId: string, result: {ids: ReadonlyMap<number, string>; opened: number} | {error: DomainError}) => {
+      /** recordedAt already answered for this device in this write: the first batch naming it got the id. */
+      const answered = new Set<number>();
+      let opened = "error" in result ? 0 : result.opened;
+      for (const index of devices.get(deviceId)!.batches) {
+        if ("error" in result) {
+          settle(index, {error: result.error});
+          continue;
+        }
+        const inputs = batches[index]!.readings;
+        let inserted = 0;
+        const items = inputs.map((input, i) => {
+          const time = input.recordedAt.getTime();
+          const id = answered.has(time) ? undefined : result.ids.get(time);
+          answered.add(time);
+          if (id === undefined) return {index: i, recordedAt: input.recordedAt, status: ReceiptStatus.DUPLICATE};
+          inserted++;
+          return {index: i, recordedAt: input.recordedAt, status: ReceiptStatus.ACCEPTED, id};
+        });
+        countCommitted(inputs.length, inserted, opened);
+        settle(index, {receipt: {inserted, duplicates: inputs.length - inserted, alertsFired: opened, items}});
+        opened = 0; // the episodes a device's write opened are told to its first batch
+      }
+    };
+
+    let together: IngestManyResult | undefined;
+    if (rows.length > 0) {
+      try {
+        together = await this.readings.ingestMany(rows);
+      } catch (error) {
+        if (this.retryStrategy.retryReason(error) === undefined) throw error;
+      }
+    }
+    // The shared statement has committed: its devices are answered before the alert transactions run.
+    const alone: DeviceReadings[] = [];
+    for (const row of rows) {
+      if (!together || together.alertChangeDevices.has(row.deviceId)) alone.push(row);
+      else if (!together.activeDevices.has(row.deviceId)) answer(row.deviceId, {error: new NotFoundError("Device", row.deviceId)});
+      else answer(row.deviceId, {ids: together.insertedIds.get(row.deviceId) ?? new Map(), opened: 0});
+    }
+    for (const {deviceId, readings} of alone) {
+      try {
+        const outcome = together ? await this.writeWithAlerts(deviceId, readings) : await this.write(deviceId, readings);
+        answer(deviceId, {ids: new Map(outcome.inserted.map((r) => [r.recordedAt.getTime(), r.id])), opened: outcome.alertsOpened});
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        answer(deviceId, {error});
+      }
+    }
+    if (together && together.days.size > 0) {
+      await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
+    }
+    return outcomes;
   }
 
   /**

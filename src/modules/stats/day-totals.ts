@@ -43,3 +43,19 @@ export function dayTotalsSql(stored: string): string {
      cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
      group by 1`;
 }
+
+/**
+ * dayTotalsSql for a write of several devices: the totals of `stored` (with "device_id" as well)
+ * per device and local day, as rows of DeviceDayTotal. Also takes `:tenantId`.
+ */
+export function deviceDayTotalsSql(stored: string): string {
+  return `select st."device_id"::text as "deviceId",
+           ((st."recorded_at" at time zone tz."name")::date)::text as "date",
+           count(*)::int as "readingCount",
+           avg(st."temperature_celsius") as "avgTemperatureCelsius",
+           min(st."temperature_celsius") as "minTemperatureCelsius",
+           max(st."temperature_celsius") as "maxTemperatureCelsius"
+      from ${stored} st
+     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
+     group by 1, 2`;
+}

@@ -91,17 +91,19 @@ export function ensureBuilt() {
 }
 
 /**
- * Runs `dist/src/<entry>.js` as a real process (API or worker) with the test's environment. On a
- * redis-server of the spec's own (startOwnRedis): fault tests leave the machine's Redis alone.
+ * Runs `dist/src/<entry>.js` as a real process (API, worker or MQTT-only) with the test's
+ * environment. On a redis-server of the spec's own (startOwnRedis): fault tests leave the
+ * machine's Redis alone. MQTT is off unless the spec sets MQTT_PORT (1883 is the machine's
+ * Mosquitto); `mqtt` needs one.
  */
-export async function startApp(env: Record<string, string> & {REDIS_URL: string}, entry: "index" | "worker" = "index"): Promise<AppProcess> {
+export async function startApp(env: Record<string, string> & {REDIS_URL: string}, entry: "index" | "worker" | "mqtt" = "index"): Promise<AppProcess> {
   if (!env.REDIS_URL) throw new Error("startApp needs a REDIS_URL of the spec's own (startOwnRedis), not the machine's");
   ensureBuilt();
   const port = entry === "index" ? await freePort() : 0;
   let output = "";
   const child = spawn(process.execPath, [join(ROOT, `dist/src/${entry}.js`)], {
     cwd: ROOT,
-    env: {...process.env, NODE_ENV: "production", LOG_LEVEL: "info", PORT: String(port), ...env},
+    env: {...process.env, NODE_ENV: "production", LOG_LEVEL: "info", PORT: String(port), MQTT_PORT: "0", ...env},
     stdio: ["ignore", "pipe", "pipe"]
   });
   child.stdout.on("data", (chunk) => (output += chunk));
@@ -113,6 +115,14 @@ export async function startApp(env: Record<string, string> & {REDIS_URL: string}
       waitFor(() => output.includes("WORKER_READY"), 60_000, "the worker to be ready"),
       exited.then((code) => {
         throw new Error(`worker exited with ${code} before it was ready:\n${output}`);
+      })
+    ]);
+  }
+  if (entry === "mqtt") {
+    await Promise.race([
+      waitFor(() => output.includes("MQTT_READY"), 60_000, "the MQTT process to be ready"),
+      exited.then((code) => {
+        throw new Error(`MQTT process exited with ${code} before it was ready:\n${output}`);
       })
     ]);
   }
