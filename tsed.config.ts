@@ -42,7 +42,7 @@ const API_TAGS = [
 
 /**
  * The Ts.ED configuration, built from the validated configuration only: port, mounts, Swagger,
- * both MikroORM contexts, BullMQ and passport. The configuration itself is provided for injection
+ * both MikroORM contexts and BullMQ. The configuration itself is provided for injection
  * by type (`AppConfig`); Ts.ED's own `env` setting is the environment's name, as Ts.ED expects.
  */
 export function buildConfiguration(config: AppConfig): Partial<TsED.Configuration> {
@@ -66,7 +66,6 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
       "/": [HealthController, MetricsController],
       ...(config.auth.devIssuer ? {[DEV_ISSUER_PATH]: [DevIssuerController]} : {})
     },
-    passport: {disableSession: true},
     jsonMapper: {additionalProperties: false},
     ajv: {returnsCoercedValues: true, errorFormatter: validationErrorFormatter},
     mikroOrm: [defaultOrmOptions(config), analyticsOrmOptions(config)],

@@ -23,7 +23,7 @@ const LAYERS: [string, RegExp][] = [
   ["Ts.ED json-mapper (serialization)", /^@tsed\/json-mapper$/],
   ["ajv (validation)", /^(ajv|@tsed\/ajv)$/],
   ["Ts.ED (di, platform, schema, core)", /^@tsed\//],
-  ["passport, JWT, jose", /^(passport|passport-jwt|passport-strategy|jsonwebtoken|jws|jwa|jose)$/],
+  ["JWT (jose)", /^jose$/],
   ["MikroORM, knex", /^(@mikro-orm\/|knex|tarn)/],
   ["pg driver", /^(pg|pg-protocol|pg-types|pg-pool|postgres-|pg-copy-streams)/],
   ["Redis (ioredis, rate limits, BullMQ)", /^(ioredis|rate-limiter-flexible|bullmq|msgpackr|cluster-key-slot|denque|redis-)/],

@@ -49,10 +49,13 @@ describe("JWT verification", () => {
     expect(res.body.subject).toBe("alice");
   });
 
-  it("answers 401 in the error shape without a token", async () => {
+  it("answers 401 in the error shape without a token, with RFC 6750's WWW-Authenticate", async () => {
     const res = await me();
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({status: 401, name: "UNAUTHORIZED", errors: []});
+    expect(res.headers["www-authenticate"]).toBe('Bearer realm="smart-thermo"');
+    const invalid = await me(`Bearer ${await token({tenant, expiresIn: -120})}`);
+    expect(invalid.headers["www-authenticate"]).toBe('Bearer realm="smart-thermo", error="invalid_token"');
   });
 
   const unsigned = (alg: string) => {

@@ -4,7 +4,7 @@ import http from "node:http";
 import type {JWK} from "jose";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {JWKS_COOLDOWN_MS} from "../../src/platform/auth/jwt.protocol.js";
+import {JWKS_COOLDOWN_MS} from "../../src/platform/auth/access-token-verifier.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 

@@ -1,5 +1,6 @@
 import {EntityManager} from "@mikro-orm/core";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
+import {AccessTokenVerifier} from "../../src/platform/auth/access-token-verifier.js";
 import {ANALYTICS_CONTEXT, DEFAULT_CONTEXT} from "../../src/platform/db/orm-contexts.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -47,5 +48,14 @@ describe("per-request work: nothing a route does not need", () => {
     expect(first.status).toBe(200);
     expect(await forksDuring(() => api.get("/api/v1/me").set(caller))).toEqual({});
     expect((await api.get("/api/v1/me").set(caller)).body).toEqual(first.body);
+  });
+
+  it("authenticates nobody on a public route, even one that sends a token", async () => {
+    const verify = vi.spyOn(AccessTokenVerifier.prototype, "verify");
+    expect((await api.get("/health/live").set(auth)).status).toBe(200);
+    expect((await api.get("/metrics").set(auth)).status).toBe(200);
+    expect(verify).not.toHaveBeenCalled();
+    expect((await api.get("/api/v1/me").set(auth)).status).toBe(200);
+    expect(verify).toHaveBeenCalledTimes(1);
   });
 });

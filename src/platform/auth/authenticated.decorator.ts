@@ -1,13 +1,12 @@
 import {decorateMethodsOf, useDecorators} from "@tsed/core";
 import {UseBefore} from "@tsed/platform-middlewares";
-import {Authorize, PassportMiddleware} from "@tsed/passport";
 import {JsonEntityStore, Returns, Security} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import type {Role} from "../../config/app-config.js";
 import {documentCommonStatuses} from "../http/documented-statuses.js";
 import {TenantReadRateLimitMiddleware} from "../rate-limit/tenant-read-rate-limit.middleware.js";
 import {TenantContextMiddleware} from "../tenancy/tenant-context.middleware.js";
-import {JWT_PROTOCOL} from "./jwt.protocol.js";
+import {BearerAuthMiddleware} from "./bearer-auth.middleware.js";
 import {REQUIRED_ROLE, RoleMiddleware} from "./role.middleware.js";
 
 export const BEARER_SCHEME = "bearer";
@@ -18,7 +17,7 @@ export const ROLE_EXTENSION = "x-required-role";
 /**
  * Every tenant controller, on the class: who may call each of its operations, decided in this one
  * place so that a route added later cannot forget it. In order: a verified bearer token
- * (passport), the tenant bound from its claim (and the caller checked, e.g. not deleted), the
+ * (BearerAuthMiddleware), the tenant bound from its claim (and the caller checked, e.g. not deleted), the
  * role, and for reads the tenant's read budget; then the operation's own middlewares.
  *
  * The role (DESIGN.md, "Who may do what"): `options.role` when given (`admin` for /admin routes),
@@ -33,12 +32,12 @@ export function Authenticated(options: {role?: Role} = {}) {
       useDecorators(
         UseBefore(RoleMiddleware),
         UseBefore(TenantContextMiddleware),
-        Authorize(JWT_PROTOCOL),
+        UseBefore(BearerAuthMiddleware),
         Security(BEARER_SCHEME),
         Returns(401, ErrorBody).Description("Missing, malformed, expired or untrusted bearer token, or not an access token")
       )
     );
-    const first = [PassportMiddleware, TenantContextMiddleware, RoleMiddleware, TenantReadRateLimitMiddleware] as unknown[];
+    const first = [BearerAuthMiddleware, TenantContextMiddleware, RoleMiddleware, TenantReadRateLimitMiddleware] as unknown[];
     for (const name of Object.getOwnPropertyNames(target.prototype)) {
       const descriptor = Object.getOwnPropertyDescriptor(target.prototype, name);
       if (name === "constructor" || typeof descriptor?.value !== "function") continue;
