@@ -61,9 +61,11 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
       reqIdBuilder: requestId
     },
     middlewares: [requestObserver, securityHeaders, jsonBodyParser(config.bodyLimit)],
+    // Express tries the routes in the order they are mounted (Ts.ED adds each route to the app's
+    // router): the probes, which a load balancer calls all the time, match first.
     mount: {
-      [API_PREFIX]: apiControllers as never[],
       "/": [HealthController, MetricsController],
+      [API_PREFIX]: apiControllers as never[],
       ...(config.auth.devIssuer ? {[DEV_ISSUER_PATH]: [DevIssuerController]} : {})
     },
     jsonMapper: {additionalProperties: false},

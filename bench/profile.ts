@@ -14,6 +14,7 @@
  * - single: POST /api/v1/devices/:id/readings, one reading, 100 devices with an alert rule
  * - batch: POST /api/v1/devices/:id/readings/batch, 1,000 readings per request
  * - weekly: GET /api/v1/devices/:id/stats/weekly, served from Redis
+ * - minimal: the minimal Ts.ED app's GET /ping (bench:request-cost's baseline), for comparison
  */
 import autocannon from "autocannon";
 import {mkdirSync, readdirSync, rmSync} from "node:fs";
@@ -24,8 +25,9 @@ import {summarizeCpuProfile} from "./lib/cpu-profile.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {runMain} from "./lib/harness.js";
 import {ALERT_THRESHOLD, readingSeries} from "./lib/ingest.js";
+import {startMinimalTsed} from "./lib/minimal-tsed.js";
 
-const ROUTES = ["health", "me", "single", "batch", "weekly"] as const;
+const ROUTES = ["health", "me", "single", "batch", "weekly", "minimal"] as const;
 type Route = (typeof ROUTES)[number];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const OUT = resolve(process.env.BENCH_PROFILE_DIR ?? ".artifacts/profiles");
@@ -33,10 +35,45 @@ const TENANT = "bench_profile";
 
 type Load = Parameters<typeof autocannon>[0];
 
+/** Loads `load` (after a warm-up) and returns the requests answered and the CLOCK_MONOTONIC window of the measured part. */
+async function measure(route: Route, load: Load): Promise<{requests: number; window: [bigint, bigint]}> {
+  await autocannon({...load, connections: 16, duration: 2});
+  const started = process.hrtime.bigint() / 1000n;
+  const result = await autocannon({...load, connections: 16, duration: SECONDS});
+  const window: [bigint, bigint] = [started, process.hrtime.bigint() / 1000n];
+  const failed = result.non2xx + result.errors + result.timeouts;
+  if (failed > 0) throw new Error(`${route}: ${failed} failed requests (${JSON.stringify(result.statusCodeStats)})`);
+  return {requests: result["2xx"], window};
+}
+
+function report(route: Route, dir: string, requests: number, window: [bigint, bigint]) {
+  const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`no CPU profile was written in ${dir}`);
+  const summary = summarizeCpuProfile(join(dir, file), window, requests);
+  console.log(`\n== ${route}: ${requests} requests in ${SECONDS} s, ${summary.totalMicrosPerRequest.toFixed(0)} µs of server CPU per request (profile: ${join(dir, file)}) ==`);
+  for (const layer of summary.layers) console.log(`${layer.micros.toFixed(1).padStart(9)} µs ${(layer.share * 100).toFixed(1).padStart(5)}%  ${layer.name}`);
+  console.log("  top functions (self time):");
+  for (const fn of summary.functions) console.log(`${fn.micros.toFixed(1).padStart(9)} µs ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
+}
+
+async function profileMinimal(dir: string) {
+  process.env.BENCH_CPU_PROF = dir;
+  const minimal = await startMinimalTsed();
+  delete process.env.BENCH_CPU_PROF;
+  let measured: Awaited<ReturnType<typeof measure>>;
+  try {
+    measured = await measure("minimal", {url: `${minimal.baseUrl}/ping`});
+  } finally {
+    await minimal.stop(); // the profile is written when the process exits
+  }
+  report("minimal", dir, measured.requests, measured.window);
+}
+
 async function profileRoute(route: Route) {
   const dir = join(OUT, route);
   rmSync(dir, {recursive: true, force: true});
   mkdirSync(dir, {recursive: true});
+  if (route === "minimal") return profileMinimal(dir);
   const {url, analyticsUrl} = await freshDatabases("st_bench_profile");
   const jwks = await startJwks();
   process.env.BENCH_CPU_PROF = dir;
@@ -109,25 +146,12 @@ async function profileRoute(route: Route) {
       load = {url: `${api.baseUrl}/api/v1/devices/${id}/stats/weekly`, headers: {authorization}};
       if ((await fetch(load.url, {headers: {authorization}})).status !== 200) throw new Error("weekly summary not answered");
     }
-    // Warm up (JIT, pools, caches), then the measured window.
-    await autocannon({...load, connections: 16, duration: 2});
-    const started = process.hrtime.bigint() / 1000n;
-    const result = await autocannon({...load, connections: 16, duration: SECONDS});
-    window = [started, process.hrtime.bigint() / 1000n];
-    const failed = result.non2xx + result.errors + result.timeouts;
-    if (failed > 0) throw new Error(`${route}: ${failed} failed requests (${JSON.stringify(result.statusCodeStats)})`);
-    requests = result["2xx"];
+    ({requests, window} = await measure(route, load));
   } finally {
     await api.stop();
     await jwks.close();
   }
-  const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
-  if (!file) throw new Error(`no CPU profile was written in ${dir}`);
-  const summary = summarizeCpuProfile(join(dir, file), window, requests);
-  console.log(`\n== ${route}: ${requests} requests in ${SECONDS} s, ${summary.totalMicrosPerRequest.toFixed(0)} µs of API CPU per request (profile: ${join(dir, file)}) ==`);
-  for (const layer of summary.layers) console.log(`${layer.micros.toFixed(1).padStart(9)} µs ${(layer.share * 100).toFixed(1).padStart(5)}%  ${layer.name}`);
-  console.log("  top functions (self time):");
-  for (const fn of summary.functions) console.log(`${fn.micros.toFixed(1).padStart(9)} µs ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
+  report(route, dir, requests, window);
 }
 
 async function main() {

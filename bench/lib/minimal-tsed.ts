@@ -14,7 +14,9 @@ import {freePort} from "./app.js";
 
 export async function startMinimalTsed() {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ["--import", "@swc-node/register/esm-register", fileURLToPath(import.meta.url)], {
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile written there when it stops (as startApi does).
+  const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, "--import", "@swc-node/register/esm-register", fileURLToPath(import.meta.url)], {
     cwd: fileURLToPath(new URL("../..", import.meta.url)),
     env: {...process.env, NODE_ENV: "production", PORT: String(port)},
     stdio: ["ignore", "pipe", "inherit"]
