@@ -103,6 +103,7 @@ async function profileRoute(route: Route) {
     else if (route === "single") {
       const ids = await devices(100);
       let clock = Date.now() - 2 * 3_600_000;
+      let sequence = 0;
       load = {
         url: api.baseUrl,
         requests: [
@@ -112,7 +113,8 @@ async function profileRoute(route: Route) {
               Object.assign(request, {
                 path: `/api/v1/devices/${ids[Math.floor(Math.random() * ids.length)]}/readings`,
                 headers: json,
-                body: JSON.stringify(readingSeries(1, clock++)[0])
+                // The series' temperatures: now and then above the rule's threshold, mostly not.
+                body: JSON.stringify(readingSeries(1, clock++, sequence++)[0])
               })
           }
         ]
@@ -129,7 +131,7 @@ async function profileRoute(route: Route) {
               const id = ids[Math.floor(Math.random() * ids.length)]!;
               const start = next.get(id)!;
               next.set(id, start + 1_000 * 30_000);
-              return Object.assign(request, {path: `/api/v1/devices/${id}/readings/batch`, headers: json, body: JSON.stringify({readings: readingSeries(1_000, start)})});
+              return Object.assign(request, {path: `/api/v1/devices/${id}/readings/batch`, headers: json, body: JSON.stringify({readings: readingSeries(1_000, start, Math.floor((start / 30_000) % 100_000))})});
             }
           }
         ]
