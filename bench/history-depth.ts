@@ -5,7 +5,10 @@
  *
  * Its own databases (`st_bench_history`, `st_bench_history_analytics`); the API runs as its own
  * process (src/index.ts, NODE_ENV=production) with a token from a loopback JWKS. One device gets
- * 1,000,050 readings (generate_series, 30 s apart); then, alternating, BENCH_REQUESTS (default 50)
+ * 1,000,050 readings (generate_series, 30 s apart, from 2025-01-01: a year), each in the monthly
+ * partition of its month — as a year of the partition job would have left them (a new tenant's
+ * partitions start last month, so the bench adds the months of 2025 before inserting); then,
+ * alternating, BENCH_REQUESTS (default 50)
  * requests of each:
  *  - page 1:    GET /api/v1/devices/:id/readings?limit=50
  *  - deep page: the same with the cursor that follows the 1,000,000th newest reading.
@@ -17,6 +20,7 @@ import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
 import {encodeCursor} from "../src/modules/readings/reading-history.service.js";
+import {addMonths, monthlyPartitionName} from "../src/platform/db/monthly-partitions.js";
 
 const TENANT = "bench_history";
 const ROWS = 1_000_050;
@@ -36,6 +40,19 @@ async function main() {
     if (created.status !== 201) throw new Error(`device: ${created.status} ${JSON.stringify(device)}`);
 
     const {deepCursor, offsetMs} = await withClient(url, async (db) => {
+      // Months from 2025-01 up to the tenant's first monthly partition, and `_older` below them.
+      const {rows: first} = await db.query<{bound: number}>(
+        `select (extract(epoch from (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz) * 1000)::float8 as bound
+           from pg_class c where c.oid = to_regclass($1)`,
+        [`"${TENANT}"."temperature_readings_older"`]
+      );
+      await db.query(`drop table "${TENANT}"."temperature_readings_older"`);
+      await db.query(`create table "${TENANT}"."temperature_readings_older" partition of "${TENANT}"."temperature_readings" for values from (minvalue) to ('2025-01-01T00:00:00Z')`);
+      for (let month = new Date("2025-01-01T00:00:00Z"); month.getTime() < first[0]!.bound; month = addMonths(month, 1)) {
+        await db.query(
+          `create table "${TENANT}"."${monthlyPartitionName("temperature_readings", month)}" partition of "${TENANT}"."temperature_readings" for values from ('${month.toISOString()}') to ('${addMonths(month, 1).toISOString()}')`
+        );
+      }
       const insertStarted = Date.now();
       await db.query(
         `insert into "${TENANT}"."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
@@ -44,7 +61,8 @@ async function main() {
         [device.id, ROWS]
       );
       await db.query(`analyze "${TENANT}"."temperature_readings"`);
-      console.log(`inserted ${ROWS} readings for one device in ${((Date.now() - insertStarted) / 1000).toFixed(1)} s`);
+      const {rows: parts} = await db.query<{n: number}>(`select count(*)::int as n from pg_inherits where inhparent = $1::regclass`, [`"${TENANT}"."temperature_readings"`]);
+      console.log(`inserted ${ROWS} readings for one device in ${((Date.now() - insertStarted) / 1000).toFixed(1)} s (${parts[0]!.n} partitions)`);
       const {rows} = await db.query(
         `select to_char("recorded_at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "t" from "${TENANT}"."temperature_readings"
          where "device_id" = $1 order by "recorded_at" desc offset $2 limit 1`,

@@ -8,8 +8,12 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
-/** A dedicated, empty database (and its analytics sibling) for one benchmark part. */
-export async function freshDatabases(name: string): Promise<{url: string; analyticsUrl: string}> {
+/**
+ * A dedicated, empty database (and its analytics sibling) for one benchmark part. On a shared
+ * server, BENCH_DB_PREFIX keeps one person's run from dropping another's databases.
+ */
+export async function freshDatabases(part: string): Promise<{url: string; analyticsUrl: string}> {
+  const name = `${process.env.BENCH_DB_PREFIX ?? ""}${part}`;
   const admin = new pg.Client({connectionString: databaseUrl("postgres")});
   await admin.connect();
   try {

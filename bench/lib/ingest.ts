@@ -33,15 +33,22 @@ export function readingSeries(count: number, startMs: number, offset = 0): Readi
 
 /**
  * Creates `schema`.temperature_readings identical to the tenant's readings table — same columns,
- * defaults, identity, checks, primary key and indexes (`like … including all`), and the same
- * foreign keys if the real table has any — and returns a one-line description of what it holds.
+ * defaults, identity, checks, primary key and indexes (`like … including all`), the same monthly
+ * partitions when the real table is partitioned, and the same foreign keys if it has any — and
+ * returns a one-line description of what it holds.
  */
 export async function identicalReadingsTable(db: pg.Client, tenant: string, schema: string): Promise<string> {
   const source = `"${tenant}"."temperature_readings"`;
   const target = `"${schema}"."temperature_readings"`;
   await db.query(`create schema if not exists "${schema}"`);
   await db.query(`drop table if exists ${target}`);
-  await db.query(`create table ${target} (like ${source} including all)`);
+  const {rows: partitions} = await db.query<{name: string; bound: string}>(
+    `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = $1::regclass and c.relkind = 'r'`,
+    [source]
+  );
+  await db.query(`create table ${target} (like ${source} including all)${partitions.length ? ` partition by range ("recorded_at")` : ""}`);
+  for (const {name, bound} of partitions) await db.query(`create table "${schema}"."${name}" partition of ${target} ${bound}`);
   const {rows: fks} = await db.query<{name: string; def: string}>(
     `select conname as name, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f' order by conname`,
     [source]
@@ -57,7 +64,8 @@ export async function describeTable(db: pg.Client, table: string): Promise<strin
     [table]
   );
   const {rows: fks} = await db.query<{def: string}>(`select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [table]);
-  return `indexes: ${indexes.map((i) => i.def).join("; ")}; foreign keys: ${fks.length ? fks.map((f) => f.def.replace(/ ON UPDATE.*$/, "")).join("; ") : "none"}`;
+  const {rows: parts} = await db.query<{n: number}>(`select count(*)::int as n from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = $1::regclass and c.relkind = 'r'`, [table]);
+  return `indexes: ${indexes.map((i) => i.def).join("; ")}; foreign keys: ${fks.length ? fks.map((f) => f.def.replace(/ ON UPDATE.*$/, "")).join("; ") : "none"}${parts[0]!.n ? `; ${parts[0]!.n} monthly partitions` : ""}`;
 }
 
 /** A small keep-alive HTTP client on loopback: no fetch/undici machinery in the load generator's path. */

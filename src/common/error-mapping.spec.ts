@@ -1,4 +1,4 @@
-import {ConnectionException, DriverException} from "@mikro-orm/core";
+import {CheckConstraintViolationException, ConnectionException, DriverException} from "@mikro-orm/core";
 import {describe, expect, it} from "vitest";
 import {isUnavailable, toHttpError} from "./error-mapping.js";
 import {ServiceUnavailableError} from "./errors.js";
@@ -34,5 +34,14 @@ describe("error mapping of unavailable backing services", () => {
     const body = toHttpError(error);
     expect(body.status).toBe(500);
     expect(JSON.stringify(body)).not.toMatch(/undefined|syntax|duplicate/);
+  });
+});
+
+describe("error mapping of a row no partition takes", () => {
+  it("answers 400 naming recordedAt, while any other CHECK violation stays a 500", () => {
+    const noPartition = new CheckConstraintViolationException(Object.assign(new Error('no partition of relation "temperature_readings" found for row'), {code: "23514"}));
+    expect(toHttpError(noPartition)).toMatchObject({status: 400, name: "BAD_REQUEST", errors: [{instancePath: "/recordedAt"}]});
+    const check = new CheckConstraintViolationException(Object.assign(new Error('new row violates check constraint "temperature_readings_humidity_range"'), {code: "23514"}));
+    expect(toHttpError(check).status).toBe(500);
   });
 });

@@ -1,5 +1,6 @@
 import {STATUS_CODES} from "node:http";
 import {
+  CheckConstraintViolationException,
   ConnectionException,
   DriverException,
   ForeignKeyConstraintViolationException,
@@ -47,6 +48,11 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof OptimisticLockError) return make(409, "The resource was changed by another request; reload and retry");
   if (error instanceof UniqueConstraintViolationException) return make(409, "A resource with the same unique value already exists");
   if (error instanceof ForeignKeyConstraintViolationException) return make(409, "The resource is still referenced or references a missing resource");
+  if (error instanceof CheckConstraintViolationException && isNoPartition(error)) {
+    // A time-partitioned table (readings) has no partition for the row's instant: older than the
+    // oldest month kept, or beyond the months created ahead.
+    return make(400, "recordedAt is outside the months this tenant stores readings for (past the raw retention, or too far ahead)", [{keyword: "partition", instancePath: "/recordedAt"}]);
+  }
   if (isUnavailable(error)) return {...make(503, "A backing service is unavailable; retry later"), retryAfterSeconds: 5};
   if (error instanceof OrmValidationError) return INTERNAL;
 
@@ -88,6 +94,11 @@ function sanitizeValidationError(error: unknown): Record<string, unknown> {
  * wait cancelled by its timeout (57014, 55P03): the database is too busy for this request now.
  */
 const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004", "57014", "55P03"]);
+
+/** Postgres' "no partition of relation … found for row" (SQLSTATE 23514, like a CHECK violation). */
+function isNoPartition(error: Error): boolean {
+  return /no partition of relation/.test(error.message);
+}
 
 /**
  * Postgres down, restarting, out of connections, or the pool timing out waiting for one.

@@ -53,6 +53,19 @@ export class AppConfig {
   runWorkers!: boolean;
   /** Schedule the nightly aggregation (cron pattern, evaluated in UTC). */
   nightlyCron!: string;
+  /** Schedule the readings' partition maintenance: months ahead, raw retention (cron pattern, UTC). */
+  readingsMaintenanceCron!: string;
+  /** Streamed exports of readings (`GET /api/v1/readings/export`): a pool of their own, off the ORM's. */
+  export!: {
+    /** Where exports read from: a read replica at scale (default: DATABASE_URL). */
+    databaseUrl: string;
+    /** Exports running at once per process; one more waits up to 5 s, then gets 503. */
+    poolMax: number;
+    /** Upper bound of one export's query (0: none). */
+    statementTimeoutMs: number;
+    /** A client that takes no bytes for this long is disconnected (its export query stops). */
+    stallTimeoutMs: number;
+  };
   bodyLimit!: string;
   /** Redis key prefix of BullMQ queues (tests use their own so runs never share jobs). */
   queuePrefix!: string;
@@ -219,6 +232,13 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     logLevel,
     runWorkers: bool("RUN_WORKERS", true),
     nightlyCron: read("NIGHTLY_CRON") ?? "15 0 * * *",
+    readingsMaintenanceCron: read("READINGS_MAINTENANCE_CRON") ?? "45 0 * * *",
+    export: {
+      databaseUrl: url("EXPORT_DATABASE_URL", databaseUrl, pg),
+      poolMax: int("EXPORT_POOL_MAX", 4, 1, 100),
+      statementTimeoutMs: int("EXPORT_STATEMENT_TIMEOUT_MS", 3_600_000, 0, 86_400_000),
+      stallTimeoutMs: int("EXPORT_STALL_TIMEOUT_MS", 60_000, 1_000, 3_600_000)
+    },
     bodyLimit: read("BODY_LIMIT") ?? "1mb",
     queuePrefix: read("QUEUE_PREFIX") ?? "smart-thermo",
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),

@@ -3,21 +3,24 @@ import {Migration20261122000200_daily_stats} from "./analytics/Migration20261122
 import {Migration20261201110000_daily_stats_exact_merge} from "./analytics/Migration20261201110000_daily_stats_exact_merge.js";
 import {Migration20261122000000_tenant_registry} from "./platform/Migration20261122000000_tenant_registry.js";
 import {Migration20261201120000_daily_stats_dirty_days} from "./platform/Migration20261201120000_daily_stats_dirty_days.js";
+import {Migration20261202000000_tenant_raw_retention} from "./platform/Migration20261202000000_tenant_raw_retention.js";
 import {Migration20261203100000_device_keys} from "./platform/Migration20261203100000_device_keys.js";
 import {Migration20261122000100_tenant_base} from "./tenant/Migration20261122000100_tenant_base.js";
 import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migration20261122010000_readings_recorded_at_brin.js";
 import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
 import {Migration20261201100000_alert_rule_episode_state} from "./tenant/Migration20261201100000_alert_rule_episode_state.js";
+import {Migration20261202000100_readings_partitioned} from "./tenant/Migration20261202000100_readings_partitioned.js";
 
 /*
  * Migrations are listed explicitly (not discovered from disk) so that they run the same from
  * src/ under SWC, from dist/, and inside the tests. Append new ones at the end of their list.
  */
 
-/** `public` schema of the default database: the tenant registry, DailyStats' dirty days, device keys. */
+/** `public` schema of the default database: the tenant registry (and its settings), DailyStats' dirty days, device keys. */
 export const platformMigrations: MigrationObject[] = [
   {name: "Migration20261122000000_tenant_registry", class: Migration20261122000000_tenant_registry},
   {name: "Migration20261201120000_daily_stats_dirty_days", class: Migration20261201120000_daily_stats_dirty_days},
+  {name: "Migration20261202000000_tenant_raw_retention", class: Migration20261202000000_tenant_raw_retention},
   {name: "Migration20261203100000_device_keys", class: Migration20261203100000_device_keys}
 ];
 
@@ -26,7 +29,8 @@ export const tenantMigrations: MigrationObject[] = [
   {name: "Migration20261122000100_tenant_base", class: Migration20261122000100_tenant_base},
   {name: "Migration20261122010000_readings_recorded_at_brin", class: Migration20261122010000_readings_recorded_at_brin},
   {name: "Migration20261122020000_readings_without_device_fk", class: Migration20261122020000_readings_without_device_fk},
-  {name: "Migration20261201100000_alert_rule_episode_state", class: Migration20261201100000_alert_rule_episode_state}
+  {name: "Migration20261201100000_alert_rule_episode_state", class: Migration20261201100000_alert_rule_episode_state},
+  {name: "Migration20261202000100_readings_partitioned", class: Migration20261202000100_readings_partitioned}
 ];
 
 /** The analytics database. */

@@ -1,6 +1,9 @@
 import {knex} from "@mikro-orm/postgresql";
+import pgDriver from "pg";
 import {describe, expect, it} from "vitest";
 import {endEpisodesSql, episodesEndingAfterSql, insertAlertsSql, lockRulesSql, refreshRuleStateSql, removeAlertsSql, rewriteAlertsSql} from "../modules/alerts/alert.repository.js";
+import {ExportFormat} from "../modules/readings/reading-export.models.js";
+import {exportCopySql} from "../modules/readings/reading-export.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
 import {ingestManySql, ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
 import {deviceKeyLookupSql, revokedSinceSql} from "../platform/device-auth/device-key-verifier.js";
@@ -15,6 +18,7 @@ import {toNativeSql} from "../platform/db/sql.js";
  * commit the files; CI never writes them, so a forgotten update fails.
  */
 const SCHEMA = `"tenant_a"`;
+const EXPORT_RANGE = {from: new Date("2026-03-01T00:00:00Z"), to: new Date("2026-04-01T00:00:00Z")};
 const pg = knex({client: "pg"});
 
 const statements: {file: string; owner: string; sql: string; bindings: string[]}[] = [
@@ -61,7 +65,15 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   {file: "stats.daily-stats-lock-day", owner: "DailyStatsRepository.withDayLocked", sql: lockDaySql, bindings: ["tenantId", "day"]},
   {file: "stats.daily-stats-replace", owner: "DailyStatsRepository.replace", sql: replaceDailyStatsSql, bindings: ["tenantId", "rows", "snapshot"]},
   {file: "stats.tenant-day", owner: "ReadingAggregatesRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},
-  {file: "stats.hourly", owner: "ReadingAggregatesRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]}
+  {file: "stats.hourly", owner: "ReadingAggregatesRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]},
+  // COPY takes no parameters: the export's values are literals (escaped by pg), shown here with sample values.
+  {file: "readings.export-csv", owner: "ReadingExportRepository.open", sql: exportCopySql(SCHEMA, ExportFormat.CSV, EXPORT_RANGE, pgDriver.escapeLiteral), bindings: []},
+  {
+    file: "readings.export-ndjson-device",
+    owner: "ReadingExportRepository.open",
+    sql: exportCopySql(SCHEMA, ExportFormat.NDJSON, {...EXPORT_RANGE, deviceId: "00000000-0000-4000-8000-000000000000"}, pgDriver.escapeLiteral),
+    bindings: []
+  }
 ];
 
 describe("hot SQL statements", () => {

@@ -146,6 +146,18 @@ const ROUTES: RouteGenerator[] = [
       )
   },
   {route: "POST /api/v1/devices/{deviceId}/readings/batch", valid: (f) => on({deviceId: f.deviceId}, {body: fc.record({readings: fc.array(reading, {minLength: 1, maxLength: 20})})})},
+  {
+    route: "GET /api/v1/readings/export",
+    valid: (f) =>
+      on(
+        {},
+        {
+          query: fc
+            .tuple(instantRange, query({format: fc.constantFrom("csv", "ndjson")}), fc.boolean())
+            .map(([range, q, oneDevice]) => ({...range, ...q, ...(oneDevice ? {deviceId: f.deviceId} : {})}))
+        }
+      )
+  },
   {route: "GET /api/v1/devices/{deviceId}/readings/latest", valid: (f) => on({deviceId: f.deviceId})},
   {route: "GET /api/v1/admin/explain/readings", valid: (f) => fc.record({from: fc.option(pastInstant, {nil: undefined}), analyze: fc.option(bool, {nil: undefined})}).map((q) => ({params: {}, query: {deviceId: f.deviceId, ...Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined))}}))},
   {route: "GET /api/v1/admin/tenant", valid: () => none},

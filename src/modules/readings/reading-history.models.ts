@@ -1,4 +1,5 @@
-import {CollectionOf, Default, Description, Example, Format, Integer, Maximum, Minimum, Nullable, Pattern, Required} from "@tsed/schema";
+import {CollectionOf, Default, Description, Example, Format, Integer, Maximum, Minimum, Nullable, Pattern, Property, Required} from "@tsed/schema";
+import {RawRetentionNotice} from "../../common/raw-retention.js";
 import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
 import {TemperatureReading} from "./reading.entity.js";
 
@@ -49,6 +50,11 @@ export class ReadingPage {
   nextCursor!: string | null;
 
   @Required() @Integer() @Description("Readings in this page") count!: number;
+
+  @Required()
+  @Property(RawRetentionNotice)
+  @Description("The tenant's raw retention, and whether the range asked for (`from`, or no `from` at all) reaches before it: the history then ends where the kept readings do")
+  rawRetention!: RawRetentionNotice;
 }
 
 export class ExplainReadingsQuery {

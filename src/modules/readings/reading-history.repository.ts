@@ -16,11 +16,14 @@ export interface HistoryFilter {
 
 /**
  * History of one device, newest first, by keyset: every page is a backward range scan of the
- * unique (device_id, recorded_at) index that starts where the previous page stopped, so page
- * 20,000 costs what page 1 costs (OFFSET would read and drop every row before it).
+ * (device_id, recorded_at) primary key that starts where the previous page stopped, so page
+ * 20,000 costs what page 1 costs (OFFSET would read and drop every row before it). The table is
+ * partitioned by month of recorded_at: the scan runs partition by partition, newest first (an
+ * ordered Append, no Sort), stops as soon as the page is full, and the partitions entirely after
+ * the cursor (or outside from/to) are pruned when the statement is planned.
  *
  * The order is (recordedAt, id) as the API promises, and since recorded_at is unique per device
- * (temperature_readings_device_recorded_at_unique, the duplicate guard of ingestion) recordedAt
+ * (the primary key, the duplicate guard of ingestion) recordedAt
  * alone is a total order within a device: the keyset condition `(recorded_at, id) < (c, id_c)`
  * reduces to `recorded_at < c`, which the index can seek to. Comparing the pair would only add a
  * filter and an incremental sort to the plan. No further index is needed.

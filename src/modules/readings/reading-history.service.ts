@@ -1,5 +1,8 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
+import {rawRetentionNotice} from "../../common/raw-retention.js";
+import {TenantContext} from "../../platform/tenancy/tenant-context.js";
+import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.js";
 import {isStrictDateTime} from "../../platform/validation/strict-formats.js";
 import {DeviceService} from "../devices/device.service.js";
 import type {StoredReading} from "./reading.models.js";
@@ -38,10 +41,17 @@ export class ReadingHistoryService {
   @Inject()
   private history!: ReadingHistoryRepository;
 
-  /** Two statements whatever the page size: the device check and the page. */
+  @Inject()
+  private tenant!: TenantContext;
+
+  @Inject()
+  private settings!: TenantSettingsCache;
+
+  /** Two statements whatever the page size: the device check and the page (the retention is cached). */
   async page(deviceId: string, query: ReadingHistoryQuery): Promise<ReadingPage> {
     const filter = this.toFilter(deviceId, query);
     await this.devices.get(deviceId);
+    const {rawRetentionDays} = await this.settings.get(this.tenant.tenantId);
     // One row more than asked tells whether another page follows, without a count.
     const rows = await this.history.page({...filter, limit: query.limit + 1});
     const hasNextPage = rows.length > query.limit;
@@ -50,7 +60,8 @@ export class ReadingHistoryService {
       data: data.map(toReading),
       hasNextPage,
       nextCursor: hasNextPage ? encodeCursor(data.at(-1)!.cursorAt) : null,
-      count: data.length
+      count: data.length,
+      rawRetention: rawRetentionNotice(rawRetentionDays, query.from ?? null)
     };
   }
 

@@ -5,11 +5,14 @@ import {JsonNumbers} from "../../platform/validation/json-numbers.keyword.js";
 import {Device} from "../devices/device.entity.js";
 
 /**
- * One temperature sample. The unique (device_id, recorded_at) index makes a retried post a
- * duplicate instead of a second row, and orders the history for keyset pagination.
+ * One temperature sample. The table's primary key is (device_id, recorded_at): it makes a retried
+ * post a duplicate instead of a second row, orders the history for keyset pagination, and includes
+ * recorded_at, the key of the monthly partitions (Migration20261202000100). `id` is the API's
+ * handle of a reading (and MikroORM's identity): assigned by the table's identity, unique by
+ * construction, without an index of its own.
  */
 @Entity({tableName: "temperature_readings", schema: "*"})
-@Unique({name: "temperature_readings_device_recorded_at_unique", properties: ["deviceId", "recordedAt"]})
+@Unique({name: "temperature_readings_pkey", properties: ["deviceId", "recordedAt"]})
 @JsonNumbers("temperatureCelsius", "humidity", "batteryLevel")
 export class TemperatureReading {
   [OptionalProps]?: "createdAt";

@@ -10,6 +10,7 @@ import type {StoredAlert} from "../alerts/alert.repository.js";
 import {DailyStatsRefresh} from "../stats/daily-stats-refresh.service.js";
 import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingCreated, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
 import {type DeviceReadings, type IngestManyResult, ReadingRepository} from "./reading.repository.js";
+import {ReadingRetentionRule} from "./reading-retention.js";
 
 const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);
 
@@ -57,12 +58,16 @@ export class ReadingService {
   @Inject()
   private config!: AppConfig;
 
+  @Inject()
+  private retention!: ReadingRetentionRule;
+
   /**
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device
    * is not an active device of the tenant: the write checks it in its INSERT.
    */
   async recordOne(deviceId: string, input: ReadingInput): Promise<ReadingCreated> {
     this.assertRecordedInRange([input], () => "");
+    await this.retention.assertKept([input], () => "");
     const {inserted, alerts, alertsOpened: opened} = await this.write(deviceId, [input]);
     countCommitted(1, inserted.length, opened);
     const [stored] = inserted;
@@ -80,6 +85,7 @@ export class ReadingService {
    */
   async recordBatch(deviceId: string, inputs: readonly ReadingInput[]): Promise<BatchReceipt> {
     this.assertRecordedInRange(inputs, (index) => `/readings/${index}`);
+    await this.retention.assertKept(inputs, (index) => `/readings/${index}`);
 
     const firstIndexByTime = new Map<number, number>();
     inputs.forEach((input, index) => {
@@ -105,7 +111,7 @@ export class ReadingService {
   /**
    * Group commit: the readings of many messages, of many devices of the tenant, written together
    * (MQTT gathers them for a few milliseconds). Each batch gets the answer recordBatch would have
-   * given it alone — the same clock check (a batch failing it is refused alone, the others go on),
+   * given it alone — the same clock and retention checks (a batch failing them is refused alone, the others go on),
    * duplicates as duplicates (also between messages of one device in the same write: the first
    * one wins), 404 for a device that is not active — and every reading takes the path it would
    * have taken alone:
@@ -134,18 +140,21 @@ export class ReadingService {
     };
     /** Per device: its batches (indexes into `batches`) and its distinct readings, first occurrence first. */
     const devices = new Map<string, {batches: number[]; byTime: Map<number, ReadingInput>}>();
-    batches.forEach((batch, index) => {
+    for (const [index, batch] of batches.entries()) {
       try {
-        this.assertRecordedInRange(batch.readings, batch.single ? () => "" : (i) => `/readings/${i}`);
+        const pathOf = batch.single ? () => "" : (i: number) => `/readings/${i}`;
+        this.assertRecordedInRange(batch.readings, pathOf);
+        await this.retention.assertKept(batch.readings, pathOf);
       } catch (error) {
-        settle(index, {error: error as DomainError});
-        return;
+        if (!(error instanceof InvalidInputError)) throw error;
+        settle(index, {error});
+        continue;
       }
       let device = devices.get(batch.deviceId);
       if (!device) devices.set(batch.deviceId, (device = {batches: [], byTime: new Map()}));
       device.batches.push(index);
       for (const reading of batch.readings) if (!device.byTime.has(reading.recordedAt.getTime())) device.byTime.set(reading.recordedAt.getTime(), reading);
-    });
+    }
     // By device, then time: ids follow time, and concurrent statements lock rows in one order.
     const rows: DeviceReadings[] = [...devices.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -5,6 +5,8 @@ import {Logger} from "@tsed/logger";
 import {type Job, type JobsOptions, type Queue, UnrecoverableError} from "bullmq";
 import {isUnavailable} from "../../common/error-mapping.js";
 import {InvalidInputError, NotFoundError, ServiceUnavailableError} from "../../common/errors.js";
+import {keptSince} from "../../common/raw-retention.js";
+import {lastDayPastRetention} from "./raw-retention-days.js";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {isValidTenantId} from "../../platform/tenancy/tenant-id.js";
@@ -112,10 +114,13 @@ export class AggregationService {
 
   /** An admin's request: the given local day (default: yesterday in the tenant's timezone). */
   async enqueue(tenantId: string, date?: string): Promise<{jobId: string}> {
-    const today = localDate(new Date(), await this.tenants.timezoneOf(tenantId));
+    const tenant = await this.tenants.find(tenantId);
+    const today = localDate(new Date(), tenant?.timezone ?? "UTC");
     const day = date ?? addDays(today, -1);
     if (!isStrictDate(day)) throw new InvalidInputError(`"${day}" is not a date (YYYY-MM-DD)`);
     if (day > today) throw new InvalidInputError(`${day} is in the future in the tenant's timezone (today is ${today})`);
+    const pastRetention = this.pastRawRetention(day, tenant?.timezone ?? "UTC", tenant?.rawRetentionDays ?? null);
+    if (pastRetention) throw new InvalidInputError(pastRetention);
     const payload: AggregationPayload = {tenantId, date: day, trigger: "manual"};
     // One job per (tenant, day): a repeat while it is pending gets the same job, not another one
     // (an admin cannot fill the queue); once it has finished, asking again runs it again.
@@ -209,6 +214,18 @@ export class AggregationService {
     return {tenants};
   }
 
+  /**
+   * Why a local day can no longer be recomputed, or undefined: its raw readings start before the
+   * raw retention's keptSince, so some (or all) of them are dropped and a recompute would replace
+   * the DailyStats computed while they were all there. (The nightly job's yesterday never is:
+   * it began at most 48 hours ago, and the smallest retention is MIN_RAW_RETENTION_DAYS.)
+   */
+  private pastRawRetention(day: string, timezone: string, rawRetentionDays: number | null): string | undefined {
+    const lastPast = lastDayPastRetention(rawRetentionDays, timezone);
+    if (lastPast === null || day > lastPast) return undefined;
+    return `${day} is past the tenant's raw retention (${rawRetentionDays} days, readings before ${keptSince(rawRetentionDays)!.toISOString()} are not kept): its DailyStats are kept as they are and cannot be recomputed`;
+  }
+
   /** A zone the runtime does not know (edited by hand?) must not stop every other tenant's night. */
   private localToday(now: Date, tenantId: string, timezone: string): string {
     try {
@@ -225,6 +242,10 @@ export class AggregationService {
       throw new UnrecoverableError("invalid aggregation payload");
     }
     const {tenantId, date} = payload;
+    const tenant = await this.tenants.find(tenantId);
+    // Enqueued before the retention was shortened, say: recomputing would replace kept DailyStats with what is left of the day.
+    const pastRetention = this.pastRawRetention(date, tenant?.timezone ?? "UTC", tenant?.rawRetentionDays ?? null);
+    if (pastRetention) throw new UnrecoverableError(pastRetention);
     const report = this.progressReporter(job, {tenantId, date});
     const result = await this.failingSafely(job, () => this.recompute.recomputeDay(tenantId, date, (progress) => report({...progress, percent: percentOf(progress.devicesDone, progress.devicesTotal)})));
     this.logger.info({event: "AGGREGATION_COMPLETED", jobId: job.id, ...result, durationMs: Date.now() - job.processedOn!});

@@ -3,6 +3,7 @@ import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
 import {addDays} from "./local-time.js";
+import {lastDayPastRetention} from "./raw-retention-days.js";
 import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
@@ -12,6 +13,12 @@ export const RECOMPUTE_CHUNK = 1_000;
 export interface RecomputeProgress {
   devicesDone: number;
   devicesTotal: number;
+}
+
+/** A tenant's timezone, and the last local day past its raw retention (null: none is). */
+export interface TenantDaySettings {
+  timezone: string;
+  pastRetention: string | null;
 }
 
 export interface RecomputeResult {
@@ -30,7 +37,9 @@ export interface RecomputeResult {
  * request, a timezone change, the repair of days a merge missed). Exact whatever runs meanwhile:
  * the day is locked against merges from before its readings are read until the rows are written,
  * and the rows keep the snapshot they were counted in (merges of writes it saw are skipped). The
- * devices' cached weekly summaries are invalidated once the rows are committed.
+ * devices' cached weekly summaries are invalidated once the rows are committed. A day past the
+ * tenant's raw retention (lastDayPastRetention) is never recomputed: its rows stay as they were
+ * counted while all its readings were there.
  */
 @Injectable()
 export class DailyStatsRecompute {
@@ -55,8 +64,9 @@ export class DailyStatsRecompute {
    * 1,000 rows per statement into analytics, each with a sweep of the rows of devices that have
    * no readings that day any more. Identical rows are not touched, so a second run changes nothing.
    */
-  async recomputeDay(tenantId: string, date: string, onProgress?: (progress: RecomputeProgress) => Promise<void>, timezone?: string): Promise<RecomputeResult> {
-    const zone = timezone ?? (await this.tenants.timezoneOf(tenantId));
+  async recomputeDay(tenantId: string, date: string, onProgress?: (progress: RecomputeProgress) => Promise<void>, settings?: TenantDaySettings): Promise<RecomputeResult> {
+    const {timezone: zone, pastRetention} = settings ?? (await this.daySettings(tenantId));
+    if (pastRetention !== null && date <= pastRetention) return {tenantId, date, devices: 0, readings: 0, statsWritten: 0, statsDeleted: 0};
     const changed = new Set<string>();
     const result = await this.dailyStats.withDayLocked(tenantId, date, async (tx) => {
       const {snapshot, rows} = await this.aggregates.forDay(tenantId, date, zone);
@@ -90,16 +100,20 @@ export class DailyStatsRecompute {
    * them (after a timezone change, the days of the old zone). Progress counts days.
    */
   async recomputeTenant(tenantId: string, onProgress?: (progress: RecomputeProgress & {daysDone: number; daysTotal: number}) => Promise<void>): Promise<RecomputeResult[]> {
-    const timezone = await this.tenants.timezoneOf(tenantId);
-    const {from, to} = await this.aggregates.dayRange(tenantId, timezone);
+    const settings = await this.daySettings(tenantId);
+    let {from, to} = await this.aggregates.dayRange(tenantId, settings.timezone);
+    // The days past the raw retention keep their rows, whatever zone they were counted in.
+    const firstKept = settings.pastRetention === null ? null : addDays(settings.pastRetention, 1);
+    if (firstKept !== null && from !== null && from < firstKept) from = firstKept;
+    if (from !== null && to !== null && from > to) from = to = null;
     const days: string[] = [];
     for (let day = from; day !== null && to !== null && day <= to; day = addDays(day, 1)) days.push(day);
     const results: RecomputeResult[] = [];
     for (const [index, day] of days.entries()) {
-      results.push(await this.recomputeDay(tenantId, day, undefined, timezone));
+      results.push(await this.recomputeDay(tenantId, day, undefined, settings));
       await onProgress?.({daysDone: index + 1, daysTotal: days.length, devicesDone: 0, devicesTotal: 0});
     }
-    await this.cache.invalidate(tenantId, await this.dailyStats.removeOutside(tenantId, from, to));
+    await this.cache.invalidate(tenantId, await this.dailyStats.removeOutside(tenantId, from, to, settings.pastRetention));
     await this.cache.invalidateTenant(tenantId);
     return results;
   }
@@ -108,9 +122,16 @@ export class DailyStatsRecompute {
   async repairDirtyDays(limit = 100): Promise<{repaired: number}> {
     const marks = await this.dirtyDays.list(limit);
     for (const {tenantId, date, markedAt} of marks) {
-      await this.recomputeDay(tenantId, date);
+      await this.recomputeDay(tenantId, date); // a day past the raw retention is left as it is
       await this.dirtyDays.clear(tenantId, date, markedAt);
     }
     return {repaired: marks.length};
+  }
+
+  /** What deciding a tenant's days needs: its timezone and the last day past its raw retention. */
+  private async daySettings(tenantId: string): Promise<TenantDaySettings> {
+    const tenant = await this.tenants.find(tenantId);
+    const timezone = tenant?.timezone ?? "UTC";
+    return {timezone, pastRetention: lastDayPastRetention(tenant?.rawRetentionDays ?? null, timezone)};
   }
 }

@@ -2,6 +2,8 @@ import {Inject, Injectable} from "@tsed/di";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import type {DayTotal, DeviceDayTotal} from "./day-totals.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
+import {addDays} from "./local-time.js";
+import {lastDayPastRetention} from "./raw-retention-days.js";
 import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
 
 /** A DailyStats row that is not what the raw readings say: `stored` or `expected` is null when the row is missing or should not exist. */
@@ -34,7 +36,12 @@ export class DailyStatsVerify {
 
   /** @param from @param to local days, both inclusive (null: unbounded) */
   async verify(tenantId: string, from: string | null = null, to: string | null = null): Promise<StatsDifference[]> {
-    const timezone = await this.tenants.timezoneOf(tenantId);
+    const tenant = await this.tenants.find(tenantId);
+    const timezone = tenant?.timezone ?? "UTC";
+    // Days past the raw retention keep the rows counted while their readings were all there: not comparable any more.
+    const pastRetention = lastDayPastRetention(tenant?.rawRetentionDays ?? null, timezone);
+    if (pastRetention !== null && (from === null || from <= pastRetention)) from = addDays(pastRetention, 1);
+    if (to !== null && from !== null && from > to) return [];
     const [expected, stored] = await Promise.all([this.aggregates.fromScratch(tenantId, timezone, from, to), this.dailyStats.listForTenant(tenantId, from, to)]);
     const key = (row: DeviceDayTotal) => `${row.deviceId} ${row.date}`;
     const storedByKey = new Map(stored.map((row) => [key(row), row]));

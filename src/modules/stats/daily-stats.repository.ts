@@ -95,12 +95,18 @@ export class DailyStatsRepository {
     return deleted.map((row) => row.deviceId);
   }
 
-  /** Removes a tenant's rows outside [from, to] (days with no reading any more, after a timezone change); returns the devices. */
-  async removeOutside(tenantId: string, from: string | null, to: string | null): Promise<string[]> {
+  /**
+   * Removes a tenant's rows outside [from, to] (days with no reading any more, after a timezone
+   * change), but for the days up to `keepThrough` (past the raw retention: kept as counted); returns the devices.
+   */
+  async removeOutside(tenantId: string, from: string | null, to: string | null, keepThrough: string | null = null): Promise<string[]> {
     const deleted = await queryRows<{deviceId: string}>(
       this.orm.em.fork(),
-      `delete from "daily_stats" where "tenant_id" = :tenantId and (:from::date is null or "date" < :from::date or "date" > :to::date) returning "device_id" as "deviceId"`,
-      {tenantId, from, to}
+      `delete from "daily_stats"
+        where "tenant_id" = :tenantId and (:from::date is null or "date" < :from::date or "date" > :to::date)
+          and (:keepThrough::date is null or "date" > :keepThrough::date)
+        returning "device_id" as "deviceId"`,
+      {tenantId, from, to, keepThrough}
     );
     return [...new Set(deleted.map((row) => row.deviceId))];
   }

@@ -60,3 +60,11 @@ export function localIsoString(instant: Date, timeZone: string): string {
   const offset = part("timeZoneName").replace(/^GMT/, "") || "+00:00";
   return `${part("year")}-${part("month")}-${part("day")}T${part("hour")}:${part("minute")}:${part("second")}${offset}`;
 }
+
+/** The start of the local hour of `instant` in `timeZone` (not always a whole UTC hour: Asia/Kolkata's start at :30). */
+export function localHourStart(instant: Date, timeZone: string): Date {
+  const wall = localIsoString(instant, timeZone);
+  const minutes = Number(wall.slice(14, 16));
+  const seconds = Number(wall.slice(17, 19));
+  return new Date(instant.getTime() - (minutes * 60 + seconds) * 1000 - instant.getUTCMilliseconds());
+}

@@ -1,7 +1,8 @@
 import {Controller, Inject} from "@tsed/di";
-import {QueryParams} from "@tsed/platform-params";
+import {Context, QueryParams} from "@tsed/platform-params";
 import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
+import {RAW_RETENTION_HEADER_DOCS, rawRetentionHeaders} from "../../common/raw-retention.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";
 import {IdParam} from "../../platform/validation/id-param.js";
@@ -18,12 +19,17 @@ export class StatsController {
 
   @Get("/daily")
   @Summary("DailyStats rows of a device")
-  @Description("Local days of the tenant's timezone, both ends inclusive, oldest first. Days without readings have no row.")
-  @(Returns(200, Array).Of(DailyStats))
+  @Description(
+    "Local days of the tenant's timezone, both ends inclusive, oldest first. Days without readings have no row. " +
+      "DailyStats outlive the raw retention; with one, the `Raw-Retention-*` headers say whether the range reaches back to days whose raw readings are gone (their rows can no longer be recomputed)."
+  )
+  @(Returns(200, Array).Of(DailyStats).Headers(RAW_RETENTION_HEADER_DOCS))
   @(Returns(400, ErrorBody).Description("Invalid date or range"))
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
-  daily(@IdParam("deviceId") deviceId: string, @QueryParams() query: DailyStatsQuery) {
-    return this.stats.daily(deviceId, query.from, query.to);
+  async daily(@IdParam("deviceId") deviceId: string, @QueryParams() query: DailyStatsQuery, @Context() $ctx: Context) {
+    const {rows, rawRetention} = await this.stats.daily(deviceId, query.from, query.to);
+    $ctx.response.setHeaders(rawRetentionHeaders(rawRetention));
+    return rows;
   }
 
   @Get("/weekly")

@@ -1,4 +1,5 @@
-import {CollectionOf, Default, Description, Example, Format, Integer, Maximum, Minimum, Nullable, Required} from "@tsed/schema";
+import {CollectionOf, Default, Description, Example, Format, Integer, Maximum, Minimum, Nullable, Property, Required} from "@tsed/schema";
+import {RawRetentionNotice} from "../../common/raw-retention.js";
 import {DailyStats} from "./daily-stats.entity.js";
 
 export const MAX_DAILY_RANGE_DAYS = 366;
@@ -51,6 +52,11 @@ export class HourlyStats {
   @CollectionOf(HourlyBucket)
   @Description("Hours with at least one reading, oldest first")
   buckets!: HourlyBucket[];
+
+  @Required()
+  @Property(RawRetentionNotice)
+  @Description("The tenant's raw retention, and whether these hours reach before it (hours there have no readings left)")
+  rawRetention!: RawRetentionNotice;
 }
 
 export class WeeklySummary {

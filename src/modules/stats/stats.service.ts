@@ -1,11 +1,13 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError} from "../../common/errors.js";
+import {keptSince, type RawRetentionNotice, rawRetentionNotice} from "../../common/raw-retention.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
+import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.js";
 import {DeviceService} from "../devices/device.service.js";
 import type {DailyStats} from "./daily-stats.entity.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
-import {addDays, localDate, localIsoString} from "./local-time.js";
+import {addDays, localDate, localHourStart, localIsoString} from "./local-time.js";
 import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
 import {type HourlyStats, MAX_DAILY_RANGE_DAYS, type WeeklyStats} from "./stats.models.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
@@ -31,7 +33,14 @@ export class StatsService {
   @Inject()
   private cache!: WeeklyStatsCache;
 
-  async daily(deviceId: string, from?: string, to?: string): Promise<DailyStats[]> {
+  @Inject()
+  private settings!: TenantSettingsCache;
+
+  /**
+   * The rows, and whether the range reaches back to a day whose raw readings are past the raw
+   * retention: those rows stay as they were computed, but can no longer be recomputed.
+   */
+  async daily(deviceId: string, from?: string, to?: string): Promise<{rows: DailyStats[]; rawRetention: RawRetentionNotice}> {
     await this.devices.get(deviceId);
     let end = to;
     let start = from;
@@ -41,7 +50,11 @@ export class StatsService {
     }
     if (start > end) throw new InvalidInputError("`from` must not be after `to`");
     if (addDays(start, MAX_DAILY_RANGE_DAYS) < end) throw new InvalidInputError(`The range spans more than ${MAX_DAILY_RANGE_DAYS} days`);
-    return this.dailyStats.findRange(this.tenant.tenantId, deviceId, start, end);
+    const rows = await this.dailyStats.findRange(this.tenant.tenantId, deviceId, start, end);
+    const {rawRetentionDays, timezone} = await this.settings.get(this.tenant.tenantId);
+    const since = keptSince(rawRetentionDays);
+    // The first local day reaches past the retention when it starts before keptSince, i.e. is not after keptSince's local day.
+    return {rows, rawRetention: {days: rawRetentionDays, keptSince: since, reachesPastRetention: since !== null && start <= localDate(since, timezone)}};
   }
 
   /**
@@ -66,13 +79,17 @@ export class StatsService {
 
   async hourly(deviceId: string, hours: number): Promise<HourlyStats> {
     await this.devices.get(deviceId);
-    const timezone = await this.tenants.timezoneOf(this.tenant.tenantId);
+    const tenant = await this.tenants.find(this.tenant.tenantId);
+    const timezone = tenant?.timezone ?? "UTC";
+    const now = new Date();
     const rows = await this.aggregates.hourly(deviceId, hours, timezone);
     return {
       deviceId,
       timezone,
       hours,
-      buckets: rows.map((row) => ({...row, localStart: localIsoString(row.start, timezone)}))
+      buckets: rows.map((row) => ({...row, localStart: localIsoString(row.start, timezone)})),
+      // The first bucket starts `hours - 1` local hours before the current one (as hourlySql counts them).
+      rawRetention: rawRetentionNotice(tenant?.rawRetentionDays ?? null, new Date(localHourStart(now, timezone).getTime() - (hours - 1) * 3_600_000), now)
     };
   }
 }

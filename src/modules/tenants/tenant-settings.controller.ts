@@ -21,10 +21,10 @@ export class TenantSettingsController {
   }
 
   @Patch("/")
-  @Summary("Change the tenant's timezone")
+  @Summary("Change the tenant's settings: timezone, raw retention")
   @Returns(200, TenantSettings)
-  @(Returns(400, ErrorBody).Description("Not an IANA timezone name"))
+  @(Returns(400, ErrorBody).Description("No setting given, not an IANA timezone name, or a retention out of range"))
   update(@BodyParams() @Required() body: TenantSettingsPatch) {
-    return this.settings.setTimezone(body.timezone);
+    return this.settings.update(body);
   }
 }

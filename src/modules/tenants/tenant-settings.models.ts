@@ -1,17 +1,41 @@
-import {Description, Example, Format, MaxLength, MinLength, Property, Required} from "@tsed/schema";
+import {Description, Example, Format, Integer, Maximum, MaxLength, Minimum, MinLength, MinProperties, Nullable, Property, Required} from "@tsed/schema";
+import {MAX_RAW_RETENTION_DAYS, MIN_RAW_RETENTION_DAYS} from "../../common/raw-retention.js";
+import {JsonNumbers} from "../../platform/validation/json-numbers.keyword.js";
 
+/** At least one setting to change; an absent one is left as it is. `"30"` is not 30 days (no coercion). */
+@MinProperties(1)
+@JsonNumbers("rawRetentionDays")
 export class TenantSettingsPatch {
-  @Required()
   @MinLength(1)
   @MaxLength(64)
   @Description("IANA timezone name; DailyStats days are local days in it (a change recomputes every day of them, see `statsRecomputeJobId`)")
   @Example("Europe/Berlin")
-  timezone!: string;
+  timezone?: string;
+
+  @Integer()
+  @Nullable(Number)
+  @Minimum(MIN_RAW_RETENTION_DAYS)
+  @Maximum(MAX_RAW_RETENTION_DAYS)
+  @Description(
+    `Days raw readings are kept (${MIN_RAW_RETENTION_DAYS} to ${MAX_RAW_RETENTION_DAYS}); null keeps them forever. ` +
+      "Readings recorded earlier are refused (400), and every night each month that ended before `now - rawRetentionDays` is dropped whole. " +
+      "DailyStats are kept. Lengthening it does not bring back months already dropped."
+  )
+  @Example(400)
+  rawRetentionDays?: number | null;
 }
 
 export class TenantSettings {
   @Required() @Example("building_a") id!: string;
   @Required() @Example("Europe/Berlin") timezone!: string;
+
+  @Required()
+  @Integer()
+  @Nullable(Number)
+  @Description("Days raw readings are kept; null: forever")
+  @Example(400)
+  rawRetentionDays!: number | null;
+
   @Required() @Format("date-time") createdAt!: Date;
 
   @Property()

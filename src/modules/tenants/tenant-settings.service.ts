@@ -1,10 +1,13 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
+import type {TenantSettingsChange} from "../../platform/tenancy/tenant-registry.repository.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
+import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.js";
+import type {Tenant} from "../../platform/tenancy/tenant.entity.js";
 import {AggregationService} from "../stats/aggregation.service.js";
 import {isKnownToIntl} from "../stats/local-time.js";
-import type {TenantSettings} from "./tenant-settings.models.js";
+import type {TenantSettings, TenantSettingsPatch} from "./tenant-settings.models.js";
 
 /** The caller's tenant's settings (the registry row in `public.tenants`). */
 @Injectable()
@@ -16,28 +19,48 @@ export class TenantSettingsService {
   private tenants!: TenantRegistry;
 
   @Inject()
+  private settingsCache!: TenantSettingsCache;
+
+  @Inject()
   private aggregations!: AggregationService;
 
   async get(): Promise<TenantSettings> {
     const tenant = await this.tenants.find(this.tenant.tenantId);
     if (!tenant) throw new NotFoundError("Tenant", this.tenant.tenantId);
-    return {id: tenant.id, timezone: tenant.timezone, createdAt: tenant.createdAt};
+    return toSettings(tenant);
   }
 
   /**
-   * A zone both the runtime (ICU) and Postgres (tzdata) know by exactly this name, since local
-   * days are computed in both. The tenant's local days move with it: every day of DailyStats is
-   * recomputed by a job, whose id the answer gives (`statsRecomputeJobId`).
+   * Changes the settings given (validated by the model), nothing else. A new timezone moves the
+   * tenant's local days: every day of DailyStats is recomputed by a job, whose id the answer gives
+   * (`statsRecomputeJobId`; see AggregationService.changeTimezone for how the change and the job
+   * are ordered).
    */
-  async setTimezone(timezone: string): Promise<TenantSettings> {
+  async update(patch: TenantSettingsPatch): Promise<TenantSettings> {
+    const tenantId = this.tenant.tenantId;
+    const before = await this.get();
+    const change: TenantSettingsChange = {};
+    if (patch.timezone !== undefined && patch.timezone !== before.timezone) change.timezone = await this.validTimezone(patch.timezone);
+    if (patch.rawRetentionDays !== undefined) change.rawRetentionDays = patch.rawRetentionDays;
+    const apply = () => this.tenants.update(tenantId, change);
+    let tenant: Tenant | null;
+    let statsRecomputeJobId: string | undefined;
+    if (change.timezone === undefined) tenant = await apply();
+    else ({result: tenant, jobId: statsRecomputeJobId} = await this.aggregations.changeTimezone(tenantId, apply));
+    if (!tenant) throw new NotFoundError("Tenant", tenantId);
+    this.settingsCache.invalidate(tenantId);
+    return {...toSettings(tenant), ...(statsRecomputeJobId ? {statsRecomputeJobId} : {})};
+  }
+
+  /** A zone both the runtime (ICU) and Postgres (tzdata) know by exactly this name, since local days are computed in both. */
+  private async validTimezone(timezone: string): Promise<string> {
     if (!isKnownToIntl(timezone) || !(await this.tenants.isKnownToPostgres(timezone))) {
       throw new InvalidInputError(`"${timezone}" is not an IANA timezone name (e.g. "Europe/Berlin", "UTC")`, [{field: "timezone"}]);
     }
-    const tenantId = this.tenant.tenantId;
-    const before = await this.get();
-    if (before.timezone === timezone) return before;
-    const {result: tenant, jobId} = await this.aggregations.changeTimezone(tenantId, () => this.tenants.setTimezone(tenantId, timezone));
-    if (!tenant) throw new NotFoundError("Tenant", tenantId);
-    return {id: tenant.id, timezone: tenant.timezone, createdAt: tenant.createdAt, statsRecomputeJobId: jobId};
+    return timezone;
   }
+}
+
+function toSettings(tenant: Tenant): TenantSettings {
+  return {id: tenant.id, timezone: tenant.timezone, rawRetentionDays: tenant.rawRetentionDays ?? null, createdAt: tenant.createdAt};
 }

@@ -36,11 +36,14 @@ export async function migrateAll(orm: MikroORM, analytics: MikroORM, config: App
   });
 }
 
-/** Applies the pending tenant migrations to one tenant's schema (creating it if needed). */
-export async function migrateTenantSchema(config: AppConfig, tenantId: string): Promise<string[]> {
+/**
+ * Applies the pending tenant migrations to one tenant's schema (creating it if needed).
+ * @param to stop after this migration (tests and benchmarks build a schema as an older release left it)
+ */
+export async function migrateTenantSchema(config: AppConfig, tenantId: string, to?: string): Promise<string[]> {
   const orm = await MikroORM.init(tenantMigratorOptions(config, assertTenantId(tenantId)));
   try {
-    const applied = await orm.getMigrator().up();
+    const applied = await orm.getMigrator().up(to === undefined ? undefined : {to});
     return applied.map((migration) => migration.name);
   } finally {
     await orm.close(true);
@@ -50,12 +53,14 @@ export async function migrateTenantSchema(config: AppConfig, tenantId: string): 
 /**
  * A short-lived ORM that migrates one tenant's schema. MikroORM's migrator takes the schema (of
  * the tables and of its own `mikro_orm_migrations` table) from its configuration, so each tenant
- * gets a config of its own; no entities are needed, which keeps it cheap to start.
+ * gets a config of its own; no entities are needed, which keeps it cheap to start. Two
+ * connections: the migrations' transaction, and one for a migration that also works outside it
+ * (the online conversion of Migration20261202000100_readings_partitioned).
  */
 function tenantMigratorOptions(config: AppConfig, tenantId: string): Options {
   return defineConfig({
     ...baseOrmOptions(config, config.databaseUrl, tenantMigrations),
-    pool: {min: 0, max: 1},
+    pool: {min: 0, max: 2},
     schema: tenantId,
     entities: [],
     discovery: {warnWhenNoEntities: false, disableDynamicFileAccess: true},

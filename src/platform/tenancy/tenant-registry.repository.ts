@@ -4,6 +4,13 @@ import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../db/sql.js";
 import {Tenant} from "./tenant.entity.js";
 
+/** The settings a tenant's admin can change (`PATCH /api/v1/admin/tenant`); an absent field is left as it is. */
+export interface TenantSettingsChange {
+  timezone?: string;
+  /** null: keep raw readings forever. */
+  rawRetentionDays?: number | null;
+}
+
 /**
  * The tenant registry (`public.tenants`): which tenants exist and their settings, read by
  * requests, the after-commit hook and the jobs alike. The hook and jobs run without a
@@ -23,9 +30,11 @@ export class TenantRegistry {
     return (await this.find(tenantId))?.timezone ?? "UTC";
   }
 
-  async setTimezone(tenantId: string, timezone: string): Promise<Tenant | null> {
+  /** Changes the given settings in one statement; the tenant as it is then, or null when it is not registered. */
+  async update(tenantId: string, change: TenantSettingsChange): Promise<Tenant | null> {
     const em = this.orm.em.fork();
-    await em.nativeUpdate(Tenant, {id: tenantId}, {timezone});
+    const values = Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined));
+    if (Object.keys(values).length) await em.nativeUpdate(Tenant, {id: tenantId}, values);
     return em.findOne(Tenant, {id: tenantId});
   }
 
@@ -36,7 +45,11 @@ export class TenantRegistry {
   }
 
   /** Registered tenants in id order, one page at a time (keyset), so a fan-out never loads them all. */
-  listPage(afterId: string, limit: number): Promise<Pick<Tenant, "id" | "timezone">[]> {
-    return queryRows(this.orm.em.fork(), `select "id", "timezone" from "public"."tenants" where "id" > :afterId order by "id" limit :limit`, {afterId, limit});
+  listPage(afterId: string, limit: number): Promise<Pick<Tenant, "id" | "timezone" | "rawRetentionDays">[]> {
+    return queryRows(
+      this.orm.em.fork(),
+      `select "id", "timezone", "raw_retention_days" as "rawRetentionDays" from "public"."tenants" where "id" > :afterId order by "id" limit :limit`,
+      {afterId, limit}
+    );
   }
 }

@@ -1,5 +1,5 @@
 import {Entity, OptionalProps, PrimaryKey, Property} from "@mikro-orm/core";
-import {Description, Example, Format, ReadOnly} from "@tsed/schema";
+import {Description, Example, Format, Integer, Nullable, ReadOnly} from "@tsed/schema";
 
 /**
  * The tenant registry: platform metadata in the `public` schema of the default database, never
@@ -7,7 +7,7 @@ import {Description, Example, Format, ReadOnly} from "@tsed/schema";
  */
 @Entity({tableName: "tenants", schema: "public"})
 export class Tenant {
-  [OptionalProps]?: "timezone" | "createdAt";
+  [OptionalProps]?: "timezone" | "rawRetentionDays" | "createdAt";
 
   @PrimaryKey({length: 63})
   @ReadOnly()
@@ -19,6 +19,13 @@ export class Tenant {
   @Description("IANA timezone; DailyStats days are local days in it")
   @Example("Europe/Berlin")
   timezone: string = "UTC";
+
+  @Property({type: "integer", nullable: true})
+  @Integer()
+  @Nullable(Number)
+  @Description("Days raw readings are kept (older ones are refused, and their months dropped nightly); null keeps everything")
+  @Example(400)
+  rawRetentionDays: number | null = null;
 
   @Property({type: "datetime", defaultRaw: "now()"})
   @ReadOnly()

@@ -1,0 +1,73 @@
+import {Description, Example, Format, Integer, Nullable, Required} from "@tsed/schema";
+
+/**
+ * A tenant's raw retention (`rawRetentionDays`, null: keep everything): readings recorded before
+ * `now - rawRetentionDays` are refused, and the nightly job drops every monthly partition that
+ * ends before that instant. DailyStats are kept. The smallest retention still leaves the nightly
+ * aggregation the raw readings of the local yesterday it recomputes (which began at most 48 hours
+ * ago, whatever the timezone).
+ */
+export const MIN_RAW_RETENTION_DAYS = 3;
+export const MAX_RAW_RETENTION_DAYS = 36_500;
+
+const DAY_MS = 86_400_000;
+
+/** Readings recorded before this instant are not kept (null: all are). */
+export function keptSince(rawRetentionDays: number | null, now: Date = new Date()): Date | null {
+  return rawRetentionDays === null ? null : new Date(now.getTime() - rawRetentionDays * DAY_MS);
+}
+
+/**
+ * What a read of raw readings (or of what they were aggregated into) tells its caller about the
+ * retention: whether part of the range asked for lies before `keptSince`, where raw readings have
+ * been (or are about to be) dropped, so that an empty or short answer is not taken for "no data".
+ */
+export class RawRetentionNotice {
+  @Required()
+  @Integer()
+  @Nullable(Number)
+  @Description("The tenant's raw retention in days; null: raw readings are kept forever")
+  @Example(400)
+  days!: number | null;
+
+  @Required()
+  @Nullable(Date)
+  @Format("date-time")
+  @Description("Raw readings recorded before this instant are not kept (whole months are dropped nightly once they end before it); null without a retention")
+  @Example("2025-10-28T14:05:00.000Z")
+  keptSince!: Date | null;
+
+  @Required()
+  @Description("True when the range asked for starts before `keptSince` (or has no start): the raw readings of that part are gone, not absent")
+  @Example(false)
+  reachesPastRetention!: boolean;
+}
+
+/**
+ * @param rangeStart the earliest instant the request covers; null when it is unbounded (a history
+ *   without `from`)
+ */
+export function rawRetentionNotice(rawRetentionDays: number | null, rangeStart: Date | null, now: Date = new Date()): RawRetentionNotice {
+  const since = keptSince(rawRetentionDays, now);
+  return {days: rawRetentionDays, keptSince: since, reachesPastRetention: since !== null && (rangeStart === null || rangeStart.getTime() < since.getTime())};
+}
+
+/**
+ * The notice as response headers, for answers whose body cannot carry it (a JSON array, a CSV
+ * file). None when the tenant keeps everything.
+ */
+export function rawRetentionHeaders(notice: RawRetentionNotice): Record<string, string> {
+  if (notice.days === null || notice.keptSince === null) return {};
+  return {
+    "Raw-Retention-Days": String(notice.days),
+    "Raw-Retention-Kept-Since": notice.keptSince.toISOString(),
+    "Raw-Retention-Reaches-Past": String(notice.reachesPastRetention)
+  };
+}
+
+/** The headers rawRetentionHeaders may set, for the OpenAPI document. */
+export const RAW_RETENTION_HEADER_DOCS = {
+  "Raw-Retention-Days": {type: "integer", description: "The tenant's raw retention in days (absent: raw readings are kept forever)"},
+  "Raw-Retention-Kept-Since": {type: "string", description: "Raw readings recorded before this instant (ISO 8601) are not kept"},
+  "Raw-Retention-Reaches-Past": {type: "boolean", description: "true when the range asked for starts before Raw-Retention-Kept-Since"}
+} as const;

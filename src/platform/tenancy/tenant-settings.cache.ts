@@ -1,0 +1,51 @@
+import {Inject, Injectable} from "@tsed/di";
+import {TenantRegistry} from "./tenant-registry.repository.js";
+
+/** The settings the request paths read on every call. */
+export interface CachedTenantSettings {
+  timezone: string;
+  rawRetentionDays: number | null;
+}
+
+/**
+ * How long a tenant's settings are served from this process' memory. A change made through another
+ * instance is seen here within this time; the instance that made it sees it at once (`invalidate`).
+ */
+export const TENANT_SETTINGS_TTL_MS = 30_000;
+const MAX_ENTRIES = 10_000;
+const UNREGISTERED: CachedTenantSettings = {timezone: "UTC", rawRetentionDays: null};
+
+/**
+ * A tenant's settings for the hot paths (every ingest checks the raw retention, every history page
+ * reports it): without this, each of them would cost a registry query. Entries live
+ * TENANT_SETTINGS_TTL_MS; concurrent misses of a tenant share one query. Jobs that act on a setting
+ * (dropping partitions) read the registry itself, never this.
+ */
+@Injectable()
+export class TenantSettingsCache {
+  @Inject()
+  private registry!: TenantRegistry;
+
+  private readonly entries = new Map<string, {expires: number; settings: Promise<CachedTenantSettings>}>();
+
+  get(tenantId: string): Promise<CachedTenantSettings> {
+    const now = Date.now();
+    const hit = this.entries.get(tenantId);
+    if (hit && hit.expires > now) return hit.settings;
+    const settings = this.registry.find(tenantId).then(
+      (tenant) => (tenant ? {timezone: tenant.timezone, rawRetentionDays: tenant.rawRetentionDays ?? null} : UNREGISTERED),
+      (error: unknown) => {
+        this.entries.delete(tenantId);
+        throw error;
+      }
+    );
+    if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(tenantId, {expires: now + TENANT_SETTINGS_TTL_MS, settings});
+    return settings;
+  }
+
+  /** The tenant's settings changed (through this instance). */
+  invalidate(tenantId: string): void {
+    this.entries.delete(tenantId);
+  }
+}
