@@ -193,21 +193,31 @@ describe("readings ingestion", () => {
       expect(calm.result.body.alerts).toEqual([]);
       expect(calm.sent).toEqual(["insert readings"]);
 
-      // A violation: the lone statement declines (inserts nothing), the transaction stores the reading and opens the alert.
+      // A violation: the transaction stores the reading and opens the alert. The server saw the
+      // rule's threshold in the last write, so it skips the lone statement, which would decline.
       const hot = await probeStandalone(() => post(deviceId, {temperatureCelsius: 35, recordedAt: minute(601)}));
       expect(hot.result.status).toBe(201);
       expect(hot.result.body.alerts).toEqual([expect.objectContaining({ruleId: rule.body.id, resolvedAt: null})]);
-      expect(hot.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
+      expect(hot.sent).toEqual(["begin", "insert readings", "commit"]);
 
-      // Back inside the threshold while the alert is open: resolving it needs the transaction too.
+      // Back inside the threshold while the alert is open: resolving it needs the transaction too
+      // (the server remembers the open episode).
       const back = await probeStandalone(() => post(deviceId, {temperatureCelsius: 22, recordedAt: minute(602)}));
       expect(back.result.body.alerts).toEqual([expect.objectContaining({ruleId: rule.body.id, resolvedAt: minute(602)})]);
-      expect(back.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
+      expect(back.sent).toEqual(["begin", "insert readings", "commit"]);
 
       // A batch with no violation after that: one autocommitted statement again.
       const batch = await probeStandalone(() => postBatch(deviceId, [20, 21, 22].map((t, i) => ({temperatureCelsius: t, recordedAt: minute(610 + i)}))));
       expect(batch.result.body).toMatchObject({inserted: 3, alertsFired: 0});
       expect(batch.sent).toEqual(["insert readings"]);
+
+      // A violation on a device this instance has not written yet: the lone statement declines
+      // (inserts nothing) and the transaction stores it — what any instance does the first time.
+      const fresh = await newDevice("T-STANDALONE-2");
+      expect((await api.post(`/api/v1/devices/${fresh}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(201);
+      const first = await probeStandalone(() => post(fresh, {temperatureCelsius: 35, recordedAt: minute(601)}));
+      expect(first.result.body.alerts).toEqual([expect.objectContaining({resolvedAt: null})]);
+      expect(first.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
 
       // Late, inside the threshold, but before the end of the latest episode: it may split one, so the transaction decides.
       const splitting = await probeStandalone(() => post(deviceId, {temperatureCelsius: 20, recordedAt: minute(601.5)}));

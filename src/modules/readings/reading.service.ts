@@ -7,10 +7,12 @@ import {alertsOpened as alertsOpenedCounter, readingDuplicates, readingsIngested
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
+import type {EpisodeState} from "../alerts/alert-episode.service.js";
 import {DailyStatsRefresh} from "../stats/daily-stats-refresh.service.js";
 import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingCreated, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
 import {type DeviceReadings, type IngestManyResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "./reading-retention.js";
+import {AlertPathHint} from "./alert-path-hint.js";
 
 const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);
 
@@ -60,6 +62,9 @@ export class ReadingService {
 
   @Inject()
   private retention!: ReadingRetentionRule;
+
+  /** Which devices' writes will need the alert transaction, as their last write here saw it. */
+  private readonly alertPath = new AlertPathHint();
 
   /**
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device
@@ -251,6 +256,8 @@ export class ReadingService {
    * @throws NotFoundError when the device does not exist in the tenant or is inactive (nothing is stored)
    */
   private async write(deviceId: string, rows: readonly ReadingInput[]): Promise<WriteOutcome> {
+    const device = `${this.tenant.tenantId}/${deviceId}`;
+    if (this.alertPath.expectsAlertChange(device, rows)) return this.writeWithAlerts(deviceId, rows);
     let alone;
     try {
       alone = await this.readings.ingest(deviceId, rows, true);
@@ -261,6 +268,7 @@ export class ReadingService {
     }
     if (!alone.deviceActive) throw new NotFoundError("Device", deviceId);
     if (alone.alertChangePossible) return this.writeWithAlerts(deviceId, rows);
+    this.alertPath.remember(device, alone.state.rules, false);
     const inserted = storedReadings(deviceId, rows, alone.insertedIds, alone.createdAt);
     await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: alone.xid, byDevice: new Map([[deviceId, alone.days]])});
     return {inserted, alerts: [], alertsOpened: 0};
@@ -284,8 +292,15 @@ export class ReadingService {
     const inserted = storedReadings(deviceId, rows, insertedIds, createdAt);
     this.dailyStats.afterCommit(this.tenant.tenantId, xid, deviceId, days);
     const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
+    this.alertPath.remember(`${this.tenant.tenantId}/${deviceId}`, state.rules, episodeLeftOpen(state, alerts));
     return {inserted, alerts, alertsOpened: opened};
   }
+}
+
+/** Whether an episode is open after the write: one it opened or extended, or one it did not touch. */
+function episodeLeftOpen(before: EpisodeState, changed: readonly StoredAlert[]): boolean {
+  if (changed.some((alert) => !alert.resolvedAt)) return true;
+  return before.rules.some((rule) => rule.open !== null && !changed.some((alert) => alert.id === rule.open!.id));
 }
 
 /** The rows the statement inserted (duplicates are not), in the order they were given, with their ids. */

@@ -1,5 +1,5 @@
 import type {IncomingMessage} from "node:http";
-import express from "express";
+import express, {type NextFunction, type Request, type Response} from "express";
 
 /** Deeper than this, a JSON body is refused before it is parsed into objects: no document of the API nests past 5 levels. */
 export const MAX_JSON_DEPTH = 32;
@@ -41,7 +41,15 @@ export function assertSafeJson(body: Buffer): void {
   }
 }
 
-/** express.json with the API's limit and the checks of assertSafeJson. */
+/**
+ * express.json with the API's limit and the checks of assertSafeJson. A request without a body
+ * (every GET: no Content-Length, no Transfer-Encoding, as type-is's hasBody decides) skips
+ * body-parser, which otherwise spends a few µs per request finding that out.
+ */
 export function jsonBodyParser(limit: string) {
-  return express.json({limit, strict: true, verify: (_req: IncomingMessage, _res: unknown, body: Buffer) => assertSafeJson(body)});
+  const parse = express.json({limit, strict: true, verify: (_req: IncomingMessage, _res: unknown, body: Buffer) => assertSafeJson(body)});
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.headers["transfer-encoding"] === undefined && req.headers["content-length"] === undefined) return next();
+    parse(req, res, next);
+  };
 }

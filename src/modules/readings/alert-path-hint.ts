@@ -1,0 +1,34 @@
+import {type Threshold, violates} from "../alerts/alert-episodes.js";
+import type {ReadingInput} from "./reading.models.js";
+
+/** At most this many devices are remembered; past it the hint starts afresh. */
+const MAX_DEVICES = 10_000;
+
+/**
+ * A guess, per device (`tenant/device`), of whether its next write will need the alert
+ * transaction, from what its last write on this instance saw: its enabled rules' thresholds and
+ * whether an episode was left open. When the guess is yes, ReadingService skips the autocommitted
+ * lone statement, which would find so under its lock and insert nothing — for a 1,000-reading
+ * batch that is the arrays serialized and sent twice and a statement that stores nothing.
+ *
+ * Only a hint: the transaction is right for any write and the lone statement still decides for
+ * itself whenever it runs, so a stale entry (a rule changed on another instance) costs at most
+ * one BEGIN/COMMIT or one declined statement, and the write it costs refreshes the entry. Hence
+ * no invalidation and no sharing between instances.
+ */
+export class AlertPathHint {
+  private readonly devices = new Map<string, {rules: readonly Threshold[]; episodeOpen: boolean}>();
+
+  /** Whether the write of `readings` will change an episode, as far as the last write saw. */
+  expectsAlertChange(device: string, readings: readonly ReadingInput[]): boolean {
+    const seen = this.devices.get(device);
+    if (!seen) return false;
+    if (seen.episodeOpen) return true;
+    return seen.rules.length > 0 && readings.some((reading) => seen.rules.some((rule) => violates(rule, reading.temperatureCelsius)));
+  }
+
+  remember(device: string, rules: readonly Threshold[], episodeOpen: boolean): void {
+    if (!this.devices.has(device) && this.devices.size >= MAX_DEVICES) this.devices.clear();
+    this.devices.set(device, {rules: rules.map(({condition, thresholdCelsius}) => ({condition, thresholdCelsius})), episodeOpen});
+  }
+}
