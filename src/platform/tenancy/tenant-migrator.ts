@@ -2,6 +2,7 @@ import {defineConfig, MikroORM, type Options} from "@mikro-orm/postgresql";
 import type {AppConfig} from "../../config/app-config.js";
 import {tenantMigrations} from "../../migrations/index.js";
 import {withAdvisoryLock} from "../db/advisory-lock.js";
+import {scopedMigrator} from "../db/scoped-migrator.js";
 import {baseOrmOptions} from "../db/orm-options.js";
 import {queryRows} from "../db/sql.js";
 import {assertTenantId} from "./tenant-id.js";
@@ -26,8 +27,8 @@ export interface MigrationReport {
  */
 export async function migrateAll(orm: MikroORM, analytics: MikroORM, config: AppConfig): Promise<MigrationReport> {
   return withAdvisoryLock(orm, MIGRATIONS_LOCK, async () => {
-    const platform = (await orm.getMigrator().up()).map((m) => m.name);
-    const analyticsApplied = (await analytics.getMigrator().up()).map((m) => m.name);
+    const platform = (await scopedMigrator(orm).up()).map((m) => m.name);
+    const analyticsApplied = (await scopedMigrator(analytics).up()).map((m) => m.name);
     const tenants = [];
     for (const {id} of await queryRows<{id: string}>(orm.em.fork(), `select "id" from "public"."tenants" order by "id"`, {})) {
       tenants.push({tenantId: id, applied: await withAdvisoryLock(orm, tenantLock(id), () => migrateTenantSchema(config, id))});
@@ -43,7 +44,7 @@ export async function migrateAll(orm: MikroORM, analytics: MikroORM, config: App
 export async function migrateTenantSchema(config: AppConfig, tenantId: string, to?: string): Promise<string[]> {
   const orm = await MikroORM.init(tenantMigratorOptions(config, assertTenantId(tenantId)));
   try {
-    const applied = await orm.getMigrator().up(to === undefined ? undefined : {to});
+    const applied = await scopedMigrator(orm).up(to === undefined ? undefined : {to});
     return applied.map((migration) => migration.name);
   } finally {
     await orm.close(true);
