@@ -4,7 +4,7 @@
  */
 import {spawn} from "node:child_process";
 
-const PARTS = ["ingest-batch", "ingest-orm", "ingest-single", "history-depth", "aggregate", "weekly-cache", "mqtt-ingest", "export", "retention-drop", "request-cost"];
+const PARTS = ["ingest-batch", "ingest-orm", "ingest-single", "late-reading", "history-depth", "aggregate", "weekly-cache", "mqtt-ingest", "export", "retention-drop", "request-cost"];
 const only = process.argv.slice(2);
 const results: string[] = [];
 const started = Date.now();
