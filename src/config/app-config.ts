@@ -77,6 +77,12 @@ export class AppConfig {
   readings!: {
     /** How far ahead of the server's clock a recordedAt may be (READING_MAX_FUTURE_SKEW_S). */
     maxFutureSkewMs: number;
+    /**
+     * Single readings posted over HTTP while another write of the tenant runs are written together
+     * (READINGS_GROUP_COMMIT, default true). Off, each is its own statement, so concurrent requests
+     * meet in Postgres (the race specs force that).
+     */
+    groupCommit: boolean;
   };
   alerts!: {
     /** How far behind a device's newest reading a late one may still change its episodes (ALERT_LATE_HORIZON). */
@@ -243,7 +249,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     queuePrefix: read("QUEUE_PREFIX") ?? "smart-thermo",
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
     jobLockMs: int("JOB_LOCK_MS", 30_000, 1_000, 3_600_000),
-    readings: {maxFutureSkewMs: int("READING_MAX_FUTURE_SKEW_S", 120, 0, 86_400) * 1000},
+    readings: {maxFutureSkewMs: int("READING_MAX_FUTURE_SKEW_S", 120, 0, 86_400) * 1000, groupCommit: bool("READINGS_GROUP_COMMIT", true)},
     alerts: {lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000)},
     mqtt: {
       port: int("MQTT_PORT", 1883, 0, 65535),

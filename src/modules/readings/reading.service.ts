@@ -13,6 +13,7 @@ import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingCreated, type Readi
 import {type DeviceReadings, type IngestManyResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "./reading-retention.js";
 import {AlertPathHint} from "./alert-path-hint.js";
+import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 
 const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);
 
@@ -26,6 +27,24 @@ export interface DeviceBatch {
 
 /** What became of one DeviceBatch: its receipt, or the domain error that refused it (nothing of it was stored). */
 export type DeviceBatchOutcome = {receipt: BatchReceipt; error?: undefined} | {receipt?: undefined; error: DomainError};
+
+/** A single reading waiting for its tenant's group commit. */
+interface SingleReading {
+  deviceId: string;
+  input: ReadingInput;
+}
+
+/** What the group statement did with a single reading, or which write path must take it. */
+type SingleOutcome =
+  | {kind: "stored"; reading: StoredReading}
+  | {kind: "duplicate" | "missing"}
+  /** The reading may change an episode: nothing of its device was inserted by the group. */
+  | {kind: "alerts"}
+  /** The group statement failed with a deadlock or serialization failure: the reading's own write retries. */
+  | {kind: "retry"};
+
+/** Readings per group statement: under load a group holds what arrived during the previous write, at most this. */
+const MAX_SINGLES_PER_GROUP = 500;
 
 interface WriteOutcome {
   /** The readings stored by this write (duplicates are not), in the order they were given. */
@@ -66,6 +85,9 @@ export class ReadingService {
   /** Which devices' writes will need the alert transaction, as their last write here saw it. */
   private readonly alertPath = new AlertPathHint();
 
+  /** Single readings per tenant, written together while the tenant's previous group is written. */
+  private readonly singles = new GroupCommitLanes<SingleReading, SingleOutcome>((_tenantId, items) => this.writeSingles(items), MAX_SINGLES_PER_GROUP);
+
   /**
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device
    * is not an active device of the tenant: the write checks it in its INSERT.
@@ -73,7 +95,7 @@ export class ReadingService {
   async recordOne(deviceId: string, input: ReadingInput): Promise<ReadingCreated> {
     this.assertRecordedInRange([input], () => "");
     await this.retention.assertKept([input], () => "");
-    const {inserted, alerts, alertsOpened: opened} = await this.write(deviceId, [input]);
+    const {inserted, alerts, alertsOpened: opened} = this.config.readings.groupCommit ? await this.writeSingle(deviceId, input) : await this.write(deviceId, [input]);
     countCommitted(1, inserted.length, opened);
     const [stored] = inserted;
     if (stored) return {reading: stored, alerts, duplicate: false};
@@ -240,6 +262,66 @@ export class ReadingService {
       }
     });
     if (errors.length) throw new InvalidInputError(`recordedAt must be between ${EARLIEST_RECORDED_AT} and ${skewMs / 1000} s ahead of the server's clock`, errors);
+  }
+
+  /**
+   * One reading through the tenant's group commit (GroupCommitLanes): alone when nothing else of
+   * the tenant is being written, else together with the single readings that arrived meanwhile, in
+   * one autocommitted statement (writeSingles). A reading that may change an alert episode, or whose
+   * group statement hit a deadlock, then takes this request's own write path.
+   */
+  private async writeSingle(deviceId: string, input: ReadingInput): Promise<WriteOutcome> {
+    if (this.alertPath.expectsAlertChange(`${this.tenant.tenantId}/${deviceId}`, [input])) return this.writeWithAlerts(deviceId, [input]);
+    const outcome = await this.singles.submit(this.tenant.tenantId, {deviceId, input});
+    switch (outcome.kind) {
+      case "stored":
+        return {inserted: [outcome.reading], alerts: [], alertsOpened: 0};
+      case "duplicate":
+        return {inserted: [], alerts: [], alertsOpened: 0};
+      case "missing":
+        throw new NotFoundError("Device", deviceId);
+      case "alerts":
+        return this.writeWithAlerts(deviceId, [input]);
+      case "retry":
+        return this.write(deviceId, [input]);
+    }
+  }
+
+  /**
+   * A group of single readings of the tenant (any devices, any order), written by one autocommitted
+   * statement with the lone statement's rules (ingestManySql: a device whose readings may change
+   * an episode gets nothing inserted), then one DailyStats refresh for all of it. Within the
+   * group the first reading of a device at an instant wins; a repeat is a duplicate, as a retry
+   * after it would be. Runs in the DI context of the request that opened the group (same tenant).
+   */
+  private async writeSingles(items: readonly SingleReading[]): Promise<SingleOutcome[]> {
+    const byDevice = new Map<string, Map<number, ReadingInput>>();
+    for (const {deviceId, input} of items) {
+      let instants = byDevice.get(deviceId);
+      if (!instants) byDevice.set(deviceId, (instants = new Map()));
+      if (!instants.has(input.recordedAt.getTime())) instants.set(input.recordedAt.getTime(), input);
+    }
+    // By device, then time, as recordMany: concurrent statements lock rows in one order.
+    const rows: DeviceReadings[] = [...byDevice.keys()].sort().map((deviceId) => ({deviceId, readings: [...byDevice.get(deviceId)!.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())}));
+    let together: IngestManyResult;
+    try {
+      together = await this.readings.ingestMany(rows);
+    } catch (error) {
+      if (this.retryStrategy.retryReason(error) === undefined) throw error;
+      return items.map(() => ({kind: "retry"}));
+    }
+    if (together.days.size > 0) await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
+    const answered = new Set<string>();
+    return items.map(({deviceId, input}): SingleOutcome => {
+      if (!together.activeDevices.has(deviceId)) return {kind: "missing"};
+      if (together.alertChangeDevices.has(deviceId)) return {kind: "alerts"};
+      const time = input.recordedAt.getTime();
+      const id = together.insertedIds.get(deviceId)?.get(time);
+      const first = !answered.has(`${deviceId}/${time}`);
+      answered.add(`${deviceId}/${time}`);
+      if (id === undefined || !first) return {kind: "duplicate"};
+      return {kind: "stored", reading: {id, deviceId, temperatureCelsius: input.temperatureCelsius, humidity: input.humidity, batteryLevel: input.batteryLevel, recordedAt: input.recordedAt, createdAt: together.createdAt}};
+    });
   }
 
   /**
