@@ -48,8 +48,10 @@ async function main() {
   const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: {RUN_WORKERS: "false"}});
   const pid = api.child.pid!;
   try {
+    // The export as a viewer (the least role that may read); the device made as an operator.
     const headers = {Authorization: `Bearer ${await jwks.token(TENANT, ["viewer"])}`};
-    const created = await fetch(`${api.baseUrl}/api/v1/devices`, {method: "POST", headers: {...headers, "content-type": "application/json"}, body: JSON.stringify({serialNumber: "BENCH-EXPORT-0"})});
+    const operator = {Authorization: `Bearer ${await jwks.token(TENANT, ["operator"])}`};
+    const created = await fetch(`${api.baseUrl}/api/v1/devices`, {method: "POST", headers: {...operator, "content-type": "application/json"}, body: JSON.stringify({serialNumber: "BENCH-EXPORT-0"})});
     if (created.status !== 201) throw new Error(`device: ${created.status} ${await created.text()}`);
 
     const end = new Date(Math.floor((Date.now() - 3 * 3_600_000) / 60_000) * 60_000);
