@@ -49,6 +49,26 @@ export async function startHeadless(config: AppConfig, settings: Partial<TsED.Co
   return platform;
 }
 
+/**
+ * For a headless process (worker, MQTT-only): on the first SIGTERM or SIGINT, logs `event`, runs
+ * `drain` (what the process serves stops and finishes), stops the platform (ORMs, Redis, BullMQ
+ * workers) and the logger, and exits 0.
+ */
+export function stopOnSignal(platform: PlatformBuilder, event: string, drain: () => Promise<void> = async () => {}): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger().info({event, signal});
+    await drain();
+    await platform.stop();
+    await logger().shutdown?.();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+}
+
 /** Production logs are one JSON object per line (stdout below warn, stderr from warn up). */
 export function useJsonLogs() {
   $log.appenders.set("stdout", {type: "stdout", levels: ["debug", "info"], layout: {type: "json"}});

@@ -1,6 +1,6 @@
 import http from "node:http";
 import {inject, logger} from "@tsed/di";
-import {startHeadless, startMqtt} from "./bootstrap.js";
+import {startHeadless, startMqtt, stopOnSignal} from "./bootstrap.js";
 import {loadConfig} from "./config/app-config.js";
 import {MqttServer} from "./platform/mqtt/mqtt-server.js";
 import {metricsRegistry} from "./platform/observability/metrics.js";
@@ -27,19 +27,10 @@ try {
     : undefined;
   logger().info({event: "MQTT_READY", pid: process.pid, port, metricsPort: config.mqtt.metricsPort || undefined});
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger().info({event: "MQTT_STOPPING", signal});
+  stopOnSignal(platform, "MQTT_STOPPING", async () => {
     await inject(MqttServer).drain(config.shutdownTimeoutMs);
     metrics?.close();
-    await platform.stop();
-    await logger().shutdown?.();
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
+  });
 } catch (error) {
   console.error("smart-thermo MQTT failed to start:", error);
   process.exit(1);

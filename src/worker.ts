@@ -1,5 +1,5 @@
 import {logger} from "@tsed/di";
-import {startHeadless} from "./bootstrap.js";
+import {startHeadless, stopOnSignal} from "./bootstrap.js";
 import {loadConfig} from "./config/app-config.js";
 
 /**
@@ -13,17 +13,7 @@ try {
   const platform = await startHeadless(config);
   logger().info({event: "WORKER_READY", pid: process.pid, queuePrefix: config.queuePrefix});
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger().info({event: "WORKER_STOPPING", signal});
-    await platform.stop();
-    await logger().shutdown?.();
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
+  stopOnSignal(platform, "WORKER_STOPPING");
 } catch (error) {
   console.error("smart-thermo worker failed to start:", error);
   process.exit(1);

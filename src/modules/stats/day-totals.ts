@@ -34,14 +34,7 @@ export interface DayTotalsByDevice {
  * the readings, only the merge into analytics.
  */
 export function dayTotalsSql(stored: string): string {
-  return `select ((st."recorded_at" at time zone tz."name")::date)::text as "date",
-           count(*)::int as "readingCount",
-           avg(st."temperature_celsius") as "avgTemperatureCelsius",
-           min(st."temperature_celsius") as "minTemperatureCelsius",
-           max(st."temperature_celsius") as "maxTemperatureCelsius"
-      from ${stored} st
-     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
-     group by 1`;
+  return totalsSql(stored, false);
 }
 
 /**
@@ -49,13 +42,16 @@ export function dayTotalsSql(stored: string): string {
  * per device and local day, as rows of DeviceDayTotal. Also takes `:tenantId`.
  */
 export function deviceDayTotalsSql(stored: string): string {
-  return `select st."device_id"::text as "deviceId",
-           ((st."recorded_at" at time zone tz."name")::date)::text as "date",
+  return totalsSql(stored, true);
+}
+
+function totalsSql(stored: string, byDevice: boolean): string {
+  return `select ${byDevice ? `st."device_id"::text as "deviceId",\n           ` : ""}((st."recorded_at" at time zone tz."name")::date)::text as "date",
            count(*)::int as "readingCount",
            avg(st."temperature_celsius") as "avgTemperatureCelsius",
            min(st."temperature_celsius") as "minTemperatureCelsius",
            max(st."temperature_celsius") as "maxTemperatureCelsius"
       from ${stored} st
      cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
-     group by 1, 2`;
+     group by ${byDevice ? "1, 2" : "1"}`;
 }
