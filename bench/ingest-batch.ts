@@ -15,15 +15,14 @@
  * readings table (same columns, primary key, indexes and foreign keys).
  * Environment: BENCH_DATABASE_URL (server), REDIS_URL, BENCH_ROUNDS (default 5).
  */
-import {execFileSync} from "node:child_process";
-import {mkdtempSync, rmSync, writeFileSync} from "node:fs";
+import {mkdtempSync, rmSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
-import {ALERT_THRESHOLD, callJson, httpClient, identicalReadingsTable, percentile, postgresCpuSeconds, processCpuSeconds, readingSeries} from "./lib/ingest.js";
+import {ALERT_THRESHOLD, callJson, copyRowsPerSecond, httpClient, identicalReadingsTable, percentile, postgresCpuSeconds, processCpuSeconds, readingSeries} from "./lib/ingest.js";
 
 const NAME = "ingest-batch";
 const TENANT = "bench_ingest_batch";
@@ -108,16 +107,8 @@ async function main() {
           lines.push(`${deviceId},${r.temperatureCelsius},${r.humidity},${r.batteryLevel},${r.recordedAt}`);
         }
       });
-      writeFileSync(file, lines.join("\n") + "\n");
-      const output = execFileSync(
-        "psql",
-        [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", `\\copy "${COPY_SCHEMA}"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at") from '${file}' with (format csv)`],
-        {encoding: "utf8"}
-      );
-      rmSync(file);
-      const ms = Number(/Time: ([\d.]+) ms/.exec(output)?.[1]);
-      if (!ms) throw new Error(`unexpected psql output: ${output}`);
-      return ROWS_PER_ROUND / (ms / 1000);
+      if (lines.length !== ROWS_PER_ROUND) throw new Error(`wrote ${lines.length} rows, expected ${ROWS_PER_ROUND}`);
+      return copyRowsPerSecond(url, `"${COPY_SCHEMA}"."temperature_readings"`, lines, file);
     };
 
     console.log(`${NAME}: ${CONCURRENCY} connections × ${BATCHES} batches × ${BATCH_SIZE} readings per round (${ROWS_PER_ROUND} rows), ${ROUNDS} rounds + 1 warm-up`);

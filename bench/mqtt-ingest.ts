@@ -24,7 +24,7 @@
  * every reading below the rule (a diagnostic: the share of the alert path), BENCH_MQTT_IDLE (5,000).
  */
 import {execFileSync} from "node:child_process";
-import {mkdtempSync, rmSync, writeFileSync} from "node:fs";
+import {mkdtempSync, rmSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import autocannon from "autocannon";
@@ -35,7 +35,7 @@ import {bucketQuantile, histogramBuckets, rssKb, startApi, startMqttProcess} fro
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
-import {ALERT_THRESHOLD, callJson, httpClient, identicalReadingsTable, percentile, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
+import {ALERT_THRESHOLD, callJson, copyRowsPerSecond, httpClient, identicalReadingsTable, pacedOpenLoop, percentile, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
 
 const NAME = "mqtt-ingest";
 const TENANT = "bench_mqtt_ingest";
@@ -177,19 +177,9 @@ async function main() {
     const copyRates: number[] = [];
     let copyRound = 0;
     const copy = (rows: number) => {
-      const file = join(dir, `copy-${copyRound++}.csv`);
       const lines: string[] = [];
       for (let k = 0; k < rows; k++) lines.push(`${devices[k % DEVICES]!.deviceId},21.5,45,0.9,${new Date(clock++).toISOString()}`);
-      writeFileSync(file, lines.join("\n") + "\n");
-      const output = execFileSync(
-        "psql",
-        [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", `\\copy "${COPY_SCHEMA}"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at") from '${file}' with (format csv)`],
-        {encoding: "utf8"}
-      );
-      rmSync(file);
-      const ms = Number(/Time: ([\d.]+) ms/.exec(output)?.[1]);
-      if (!ms) throw new Error(`unexpected psql output: ${output}`);
-      return rows / (ms / 1000);
+      return copyRowsPerSecond(url, `"${COPY_SCHEMA}"."temperature_readings"`, lines, join(dir, `copy-${copyRound++}.csv`));
     };
 
     console.log(`${NAME}: ${DEVICES} devices (device key and one alert rule each), ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up; load ${loadAverage()}`);
@@ -271,35 +261,8 @@ async function main() {
 }
 
 /** Open loop: one message every 1/rate s, round-robin over the connections; latency from when it was due to its PUBACK. */
-async function pacedPublish(clients: MqttClient[], topics: string[], rate: number, seconds: number, body: () => string) {
-  const latenciesMs: number[] = [];
-  let failed = 0;
-  let sent = 0;
-  const interval = 1000 / rate;
-  const total = Math.round(rate * seconds);
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = performance.now();
-      while (sent < total && started + sent * interval <= now) {
-        const due = started + sent * interval;
-        const i = sent % clients.length;
-        sent++;
-        pending.push(
-          clients[i]!.publishAsync(topics[i]!, body(), {qos: 1}).then(
-            () => void latenciesMs.push(performance.now() - due),
-            () => void failed++
-          )
-        );
-      }
-      if (sent >= total) return resolve();
-      setTimeout(tick, Math.max(0, started + sent * interval - performance.now()));
-    };
-    tick();
-  });
-  await Promise.all(pending);
-  return {latenciesMs, failed, sent, seconds: (performance.now() - started) / 1000};
+function pacedPublish(clients: MqttClient[], topics: string[], rate: number, seconds: number, body: () => string) {
+  return pacedOpenLoop(rate, seconds, (i) => clients[i % clients.length]!.publishAsync(topics[i % clients.length]!, body(), {qos: 1}).then(() => true));
 }
 
 function loadAverage(): string {

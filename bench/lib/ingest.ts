@@ -1,5 +1,6 @@
 import autocannon from "autocannon";
-import {readdirSync, readFileSync} from "node:fs";
+import {execFileSync} from "node:child_process";
+import {readdirSync, readFileSync, rmSync, writeFileSync} from "node:fs";
 import http from "node:http";
 import type pg from "pg";
 
@@ -104,24 +105,24 @@ export const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 };
 
+export interface PacedResult {
+  latenciesMs: number[];
+  failed: number;
+  sent: number;
+  seconds: number;
+}
+
 /**
- * An open-loop load at a steady rate: one request every 1/rate s, spread over up to `connections`
- * keep-alive sockets, whatever the responses do. Latency counts from when the request was due, so
- * a server (or a driver) that falls behind shows it (no coordinated omission). autocannon's
- * `overallRate` instead lets every connection fire its share at the start of each second: its
- * p99 is the tail of a once-a-second burst, not the latency at that rate.
+ * An open loop at a steady rate: `send(i)` every 1/rate s for `seconds`, whatever the answers do.
+ * Latency counts from when a send was due, so a server (or a driver) that falls behind shows it (no
+ * coordinated omission). A send that resolves false or rejects counts as failed.
  */
-export async function pacedLoad(
-  baseUrl: string,
-  options: {rate: number; seconds: number; connections: number},
-  next: () => {path: string; headers: Record<string, string>; body: string}
-): Promise<{latenciesMs: number[]; failed: number; sent: number; seconds: number}> {
-  const client = httpClient(baseUrl, options.connections);
+export async function pacedOpenLoop(rate: number, seconds: number, send: (i: number) => Promise<boolean>): Promise<PacedResult> {
   const latenciesMs: number[] = [];
   let failed = 0;
   let sent = 0;
-  const interval = 1000 / options.rate;
-  const total = Math.round(options.rate * options.seconds);
+  const interval = 1000 / rate;
+  const total = Math.round(rate * seconds);
   const started = performance.now();
   const pending: Promise<void>[] = [];
   await new Promise<void>((resolve) => {
@@ -129,12 +130,10 @@ export async function pacedLoad(
       const now = performance.now();
       while (sent < total && started + sent * interval <= now) {
         const due = started + sent * interval;
-        const {path, headers, body} = next();
-        sent++;
         pending.push(
-          client.request("POST", path, headers, body).then(
-            (res) => {
-              if (res.status >= 300) failed++;
+          send(sent++).then(
+            (ok) => {
+              if (!ok) failed++;
               latenciesMs.push(performance.now() - due);
             },
             () => void failed++
@@ -147,9 +146,49 @@ export async function pacedLoad(
     tick();
   });
   await Promise.all(pending);
-  const seconds = (performance.now() - started) / 1000;
-  client.close();
-  return {latenciesMs, failed, sent, seconds};
+  return {latenciesMs, failed, sent, seconds: (performance.now() - started) / 1000};
+}
+
+/**
+ * pacedOpenLoop over HTTP: one POST every 1/rate s, spread over up to `connections` keep-alive
+ * sockets. autocannon's `overallRate` instead lets every connection fire its share at the start of
+ * each second: its p99 is the tail of a once-a-second burst, not the latency at that rate.
+ */
+export async function pacedLoad(
+  baseUrl: string,
+  options: {rate: number; seconds: number; connections: number},
+  next: () => {path: string; headers: Record<string, string>; body: string}
+): Promise<PacedResult> {
+  const client = httpClient(baseUrl, options.connections);
+  try {
+    return await pacedOpenLoop(options.rate, options.seconds, () => {
+      const {path, headers, body} = next();
+      return client.request("POST", path, headers, body).then((res) => res.status < 300);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The COPY baseline: writes `lines` (CSV of device_id, temperature_celsius, humidity,
+ * battery_level, recorded_at) to `file`, loads them into `table` with `psql \copy` on one
+ * connection, and returns rows/s by psql's own `\timing` (the file is written before the clock).
+ */
+export function copyRowsPerSecond(url: string, table: string, lines: readonly string[], file: string): number {
+  writeFileSync(file, lines.join("\n") + "\n");
+  try {
+    const output = execFileSync(
+      "psql",
+      [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", `\\copy ${table} ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at") from '${file}' with (format csv)`],
+      {encoding: "utf8"}
+    );
+    const ms = Number(/Time: ([\d.]+) ms/.exec(output)?.[1]);
+    if (!ms) throw new Error(`unexpected psql output: ${output}`);
+    return lines.length / (ms / 1000);
+  } finally {
+    rmSync(file, {force: true});
+  }
 }
 
 /**
