@@ -2,6 +2,7 @@ import type {EntityManager} from "@mikro-orm/core";
 import {context, Inject, Injectable} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import type {AfterTransactionCommit} from "@tsed/mikro-orm";
+import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
 import type {DayTotal, DayTotalsByDevice} from "./day-totals.js";
@@ -15,11 +16,8 @@ export const REFRESH_BUDGET_MS = 2_000;
 /** Where a transaction's writes are kept until it commits: its DI context (request or job), under this key. */
 const PENDING_KEY = Symbol("DailyStatsRefresh.pending");
 
-/** Per tenant: the refresh running, and the one collecting what commits meanwhile. */
-interface Lane {
-  running: Promise<void>;
-  next?: {writes: DayTotalsByDevice[]; done: Promise<void>};
-}
+/** Writes merged by one refresh at the most (far more than commit during one merge). */
+const MAX_WRITES_PER_REFRESH = 10_000;
 
 /**
  * Keeps DailyStats in line with the readings as they are written: the one owner of the refresh
@@ -35,8 +33,10 @@ interface Lane {
  * weighted mean of what is there and what was added, skipping writes a recompute of the day has
  * counted already) and one Redis round trip invalidates the devices' cached weekly summaries. It
  * never throws: the readings are committed already. The days it could not merge are remembered
- * (DirtyDaysRepository) and recomputed by the repair job. Concurrent refreshes of a tenant are
- * coalesced (`coalesced`).
+ * (DirtyDaysRepository) and recomputed by the repair job. Refreshes arriving while one of the same
+ * tenant runs are merged together as soon as it ends, like a group commit (GroupCommitLanes):
+ * under load one refresh (one statement, one Redis round trip) serves many writes instead of one
+ * each, and each writer still waits for the refresh that includes its readings.
  */
 @Injectable()
 export class DailyStatsRefresh implements AfterTransactionCommit {
@@ -52,7 +52,10 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
   @Inject()
   private logger!: Logger;
 
-  private readonly lanes = new Map<string, Lane>();
+  private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(async (tenantId, writes) => {
+    await this.merge(tenantId, writes);
+    return writes.map(() => undefined);
+  }, MAX_WRITES_PER_REFRESH);
 
   /**
    * Inside a `@Transactional` write: `days` are the totals of what it inserted for the device.
@@ -92,41 +95,11 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
    * slow analytics database can hold the response.
    */
   async committed(written: DayTotalsByDevice): Promise<void> {
-    const outcome = await withTimeout(this.coalesced(written), REFRESH_BUDGET_MS, () => "late" as const);
+    const outcome = await withTimeout(this.refreshes.submit(written.tenantId, written), REFRESH_BUDGET_MS, () => "late" as const);
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
   }
 
-  /**
-   * Refreshes arriving while one of the same tenant runs are merged and run together as soon as it
-   * ends, like a group commit: under load one refresh (one statement, one Redis round trip) serves
-   * many requests instead of one each, and each request still waits for the refresh that includes
-   * its readings.
-   */
-  private coalesced(written: DayTotalsByDevice): Promise<void> {
-    const lane = this.lanes.get(written.tenantId);
-    if (!lane) return this.run(written.tenantId, [written]);
-    if (lane.next) {
-      lane.next.writes.push(written);
-      return lane.next.done;
-    }
-    const next = {writes: [written], done: Promise.resolve()};
-    const start = () => this.run(written.tenantId, next.writes);
-    next.done = lane.running.then(start, start);
-    lane.next = next;
-    return next.done;
-  }
-
-  private run(tenantId: string, writes: DayTotalsByDevice[]): Promise<void> {
-    const lane: Lane = {running: this.merge(tenantId, writes)};
-    this.lanes.set(tenantId, lane);
-    const release = () => {
-      if (this.lanes.get(tenantId) === lane && !lane.next) this.lanes.delete(tenantId);
-    };
-    void lane.running.then(release, release);
-    return lane.running;
-  }
-
-  /** One statement and one Redis round trip for every write of the lane, whatever their sizes and whatever the days hold. */
+  /** One statement and one Redis round trip for every write of the group, whatever their sizes and whatever the days hold. */
   private async merge(tenantId: string, writes: DayTotalsByDevice[]): Promise<void> {
     const totals = [];
     for (const {xid, byDevice} of writes) for (const [deviceId, days] of byDevice) for (const day of days) totals.push({deviceId, xid, ...day});
