@@ -26,14 +26,16 @@ module.exports = {
   forbidden: [
     {
       name: "no-circular",
-      comment: "A cycle of imports: untangle it (a shared piece goes down into common/ or platform/, or one side stops importing the other).",
+      comment:
+        "A cycle of imports: untangle it (a shared piece goes down into common/ or platform/, or one side stops importing the other).",
       severity: "error",
       from: {},
       to: {circular: true}
     },
     {
       name: "platform-knows-no-feature",
-      comment: "platform/ is infrastructure without domain rules: features hand it what it needs (constraints, schedules, entities), it never imports them.",
+      comment:
+        "platform/ is infrastructure without domain rules: features hand it what it needs (constraints, schedules, entities), it never imports them.",
       severity: "error",
       from: {path: "^src/platform/"},
       to: {path: ["^src/modules/", "^src/config/mikro-orm\\.config\\.ts$", "^src/(server|bootstrap|index|worker)\\.ts$", "^src/cli/"]}
@@ -66,6 +68,10 @@ module.exports = {
     exclude: {path: "\\.spec\\.ts$"},
     tsPreCompilationDeps: true,
     tsConfig: {fileName: "tsconfig.json"},
-    enhancedResolveOptions: {exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"], extensions: [".ts", ".js"]}
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default"],
+      extensions: [".ts", ".js"]
+    }
   }
 };

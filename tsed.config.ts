@@ -27,10 +27,10 @@ const API_TAGS = [
     description:
       "A device writes its own readings with a device key instead of a user's token. " +
       "1. An operator creates a key: `POST /api/v1/devices/{deviceId}/keys` → `{ id, key }` (the key is shown once). " +
-      "2. Over HTTP: `curl -X POST $API/api/v1/device/readings -H \"Authorization: Device $KEY\" -H 'Content-Type: application/json' -d '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'` " +
+      '2. Over HTTP: `curl -X POST $API/api/v1/device/readings -H "Authorization: Device $KEY" -H \'Content-Type: application/json\' -d \'{"temperatureCelsius": 21.5, "recordedAt": "2026-12-03T09:00:00Z"}\'` ' +
       "(in Swagger UI: Authorize → deviceKey → `Device <key>`). " +
       "3. Over MQTT 3.1.1 (port MQTT_PORT): username = the key's `id`, password = the key, topic `devices/<deviceId>/readings`, QoS 1 acknowledged once committed; " +
-      "refusals arrive on `devices/<deviceId>/errors`: `mosquitto_pub -h $HOST -p $MQTT_PORT -q 1 -u $KEY_ID -P $KEY -t devices/$DEVICE_ID/readings -m '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'`"
+      'refusals arrive on `devices/<deviceId>/errors`: `mosquitto_pub -h $HOST -p $MQTT_PORT -q 1 -u $KEY_ID -P $KEY -t devices/$DEVICE_ID/readings -m \'{"temperatureCelsius": 21.5, "recordedAt": "2026-12-03T09:00:00Z"}\'`'
   },
   {name: "Readings", description: "Ingestion (single and batch) and history"},
   {name: "Alerts", description: "Alert rules and alert episodes"},
@@ -81,10 +81,19 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
     bullmq: {
       queues: [...queues],
       // BullMQ's own reconnect backoff grows to 20 s; after a Redis outage jobs should resume within ~2 s.
-      connection: redisOptions(config.redisUrl, {maxRetriesPerRequest: null, connectionName: "smart-thermo-bullmq", retryStrategy: (attempt: number) => Math.min(attempt * 250, 2_000)}),
+      connection: redisOptions(config.redisUrl, {
+        maxRetriesPerRequest: null,
+        connectionName: "smart-thermo-bullmq",
+        retryStrategy: (attempt: number) => Math.min(attempt * 250, 2_000)
+      }),
       disableWorker: !config.runWorkers,
       defaultQueueOptions: {prefix: config.queuePrefix},
-      defaultWorkerOptions: {prefix: config.queuePrefix, lockDuration: config.jobLockMs, stalledInterval: config.jobLockMs, maxStalledCount: 2},
+      defaultWorkerOptions: {
+        prefix: config.queuePrefix,
+        lockDuration: config.jobLockMs,
+        stalledInterval: config.jobLockMs,
+        maxStalledCount: 2
+      },
       logLevel: "warn"
     },
     swagger: [
@@ -105,9 +114,19 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
           tags: API_TAGS,
           components: {
             securitySchemes: {
-              [BEARER_SCHEME]: {type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Keycloak access token, or `npm run token` in development"},
+              [BEARER_SCHEME]: {
+                type: "http",
+                scheme: "bearer",
+                bearerFormat: "JWT",
+                description: "Keycloak access token, or `npm run token` in development"
+              },
               // An apiKey in the Authorization header: Swagger UI sends it as typed (`Device <key>`).
-              [DEVICE_KEY_SCHEME]: {type: "apiKey", in: "header", name: "Authorization", description: "A device key, typed as `Device <key>` (create one with `POST /api/v1/devices/{deviceId}/keys`)"}
+              [DEVICE_KEY_SCHEME]: {
+                type: "apiKey",
+                in: "header",
+                name: "Authorization",
+                description: "A device key, typed as `Device <key>` (create one with `POST /api/v1/devices/{deviceId}/keys`)"
+              }
             }
           }
         } as never,

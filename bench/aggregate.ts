@@ -60,7 +60,9 @@ async function main() {
   const insertStarted = Date.now();
   await withClient(url, async (db) => {
     await db.query(`insert into "public"."tenants" ("id", "timezone") values ($1, 'UTC')`, [TENANT]);
-    await db.query(`insert into "${TENANT}"."users" ("id", "created_at", "updated_at", "subject") values (gen_random_uuid(), now(), now(), 'bench')`);
+    await db.query(
+      `insert into "${TENANT}"."users" ("id", "created_at", "updated_at", "subject") values (gen_random_uuid(), now(), now(), 'bench')`
+    );
     await db.query(
       `insert into "${TENANT}"."devices" ("id", "created_at", "updated_at", "serial_number", "name", "owner_id")
        select gen_random_uuid(), now(), now(), 'BENCH-' || g, 'Sensor ' || g, (select "id" from "${TENANT}"."users" limit 1)
@@ -88,7 +90,9 @@ async function main() {
       "updated_at" timestamptz not null default now(),
       constraint "bench_daily_stats_unique" unique ("tenant_id", "device_id", "date"))`);
   });
-  console.log(`inserted ${DEVICES} devices × ${PER_DEVICE} readings (${DEVICES * PER_DEVICE} rows) in ${((Date.now() - insertStarted) / 1000).toFixed(1)} s`);
+  console.log(
+    `inserted ${DEVICES} devices × ${PER_DEVICE} readings (${DEVICES * PER_DEVICE} rows) in ${((Date.now() - insertStarted) / 1000).toFixed(1)} s`
+  );
 
   // The compiled worker (as in production), so its RSS is the app's and not a TypeScript loader's.
   build();
@@ -112,9 +116,14 @@ async function main() {
 
   const workerMs: number[] = [];
   const runJob = async (fresh = true) => {
-    if (fresh) await withClient(analyticsUrl, (db) => db.query(`delete from "daily_stats" where "tenant_id" = $1 and "date" = $2`, [TENANT, DATE]));
+    if (fresh)
+      await withClient(analyticsUrl, (db) => db.query(`delete from "daily_stats" where "tenant_id" = $1 and "date" = $2`, [TENANT, DATE]));
     const t0 = process.hrtime.bigint();
-    const job = await queue.add(AGGREGATION_JOBS.tenant, {tenantId: TENANT, date: DATE, trigger: "manual"}, {jobId: `bench.${Date.now()}.${Math.random().toString(36).slice(2)}`});
+    const job = await queue.add(
+      AGGREGATION_JOBS.tenant,
+      {tenantId: TENANT, date: DATE, trigger: "manual"},
+      {jobId: `bench.${Date.now()}.${Math.random().toString(36).slice(2)}`}
+    );
     lastResult = await job.waitUntilFinished(events, 300_000);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     const done = (await queue.getJob(job.id!))!;

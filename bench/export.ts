@@ -51,7 +51,11 @@ async function main() {
     // The export as a viewer (the least role that may read); the device made as an operator.
     const headers = {Authorization: `Bearer ${await jwks.token(TENANT, ["viewer"])}`};
     const operator = {Authorization: `Bearer ${await jwks.token(TENANT, ["operator"])}`};
-    const created = await fetch(`${api.baseUrl}/api/v1/devices`, {method: "POST", headers: {...operator, "content-type": "application/json"}, body: JSON.stringify({serialNumber: "BENCH-EXPORT-0"})});
+    const created = await fetch(`${api.baseUrl}/api/v1/devices`, {
+      method: "POST",
+      headers: {...operator, "content-type": "application/json"},
+      body: JSON.stringify({serialNumber: "BENCH-EXPORT-0"})
+    });
     if (created.status !== 201) throw new Error(`device: ${created.status} ${await created.text()}`);
 
     const end = new Date(Math.floor((Date.now() - 3 * 3_600_000) / 60_000) * 60_000);
@@ -121,10 +125,14 @@ async function main() {
       const devNull = openSync("/dev/null", "w");
       const t0 = performance.now();
       const code = await new Promise<number | null>((resolve) => {
-        const child = spawn("psql", [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", `\\copy (${exportSql}) to stdout with (${COPY_OPTIONS[ExportFormat.CSV]})`], {
-          stdio: ["ignore", devNull, "inherit"],
-          env: {...process.env, PGAPPNAME: "bench-psql-copy"}
-        });
+        const child = spawn(
+          "psql",
+          [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", `\\copy (${exportSql}) to stdout with (${COPY_OPTIONS[ExportFormat.CSV]})`],
+          {
+            stdio: ["ignore", devNull, "inherit"],
+            env: {...process.env, PGAPPNAME: "bench-psql-copy"}
+          }
+        );
         child.on("exit", resolve);
       });
       const seconds = (performance.now() - t0) / 1000;
@@ -146,7 +154,10 @@ async function main() {
       notes: () => ({
         "time to first byte, median ms (the sort of the range happens before it, in both)": median(ttfb).toFixed(0),
         "API CPU per 1 M rows, median s": median(apiCpuPerMillion).toFixed(2),
-        "API RSS growth per download, MB (warm-up | measured rounds)": `${rssGrowth[0]!.toFixed(1)} | ${rssGrowth.slice(1).map((mb) => mb.toFixed(1)).join(" / ")}`,
+        "API RSS growth per download, MB (warm-up | measured rounds)": `${rssGrowth[0]!.toFixed(1)} | ${rssGrowth
+          .slice(1)
+          .map((mb) => mb.toFixed(1))
+          .join(" / ")}`,
         "wall time s": ((Date.now() - started) / 1000).toFixed(0)
       }),
       finish: async () => {

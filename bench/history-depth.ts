@@ -35,7 +35,11 @@ async function main() {
   const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: {RUN_WORKERS: "false"}});
   const headers = {Authorization: `Bearer ${await jwks.token(TENANT)}`, "Content-Type": "application/json"};
   try {
-    const created = await fetch(`${api.baseUrl}/api/v1/devices`, {method: "POST", headers, body: JSON.stringify({serialNumber: "BENCH-HISTORY-1"})});
+    const created = await fetch(`${api.baseUrl}/api/v1/devices`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({serialNumber: "BENCH-HISTORY-1"})
+    });
     const device = (await created.json()) as {id: string};
     if (created.status !== 201) throw new Error(`device: ${created.status} ${JSON.stringify(device)}`);
 
@@ -47,7 +51,9 @@ async function main() {
         [`"${TENANT}"."temperature_readings_older"`]
       );
       await db.query(`drop table "${TENANT}"."temperature_readings_older"`);
-      await db.query(`create table "${TENANT}"."temperature_readings_older" partition of "${TENANT}"."temperature_readings" for values from (minvalue) to ('2025-01-01T00:00:00Z')`);
+      await db.query(
+        `create table "${TENANT}"."temperature_readings_older" partition of "${TENANT}"."temperature_readings" for values from (minvalue) to ('2025-01-01T00:00:00Z')`
+      );
       for (let month = new Date("2025-01-01T00:00:00Z"); month.getTime() < first[0]!.bound; month = addMonths(month, 1)) {
         await db.query(
           `create table "${TENANT}"."${monthlyPartitionName("temperature_readings", month)}" partition of "${TENANT}"."temperature_readings" for values from ('${month.toISOString()}') to ('${addMonths(month, 1).toISOString()}')`
@@ -61,8 +67,12 @@ async function main() {
         [device.id, ROWS]
       );
       await db.query(`analyze "${TENANT}"."temperature_readings"`);
-      const {rows: parts} = await db.query<{n: number}>(`select count(*)::int as n from pg_inherits where inhparent = $1::regclass`, [`"${TENANT}"."temperature_readings"`]);
-      console.log(`inserted ${ROWS} readings for one device in ${((Date.now() - insertStarted) / 1000).toFixed(1)} s (${parts[0]!.n} partitions)`);
+      const {rows: parts} = await db.query<{n: number}>(`select count(*)::int as n from pg_inherits where inhparent = $1::regclass`, [
+        `"${TENANT}"."temperature_readings"`
+      ]);
+      console.log(
+        `inserted ${ROWS} readings for one device in ${((Date.now() - insertStarted) / 1000).toFixed(1)} s (${parts[0]!.n} partitions)`
+      );
       const {rows} = await db.query(
         `select to_char("recorded_at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "t" from "${TENANT}"."temperature_readings"
          where "device_id" = $1 order by "recorded_at" desc offset $2 limit 1`,
@@ -72,7 +82,10 @@ async function main() {
       const offsetTimes: number[] = [];
       for (let i = 0; i < 5; i++) {
         const t0 = process.hrtime.bigint();
-        await db.query(`select * from "${TENANT}"."temperature_readings" where "device_id" = $1 order by "recorded_at" desc offset $2 limit $3`, [device.id, DEPTH, LIMIT]);
+        await db.query(
+          `select * from "${TENANT}"."temperature_readings" where "device_id" = $1 order by "recorded_at" desc offset $2 limit $3`,
+          [device.id, DEPTH, LIMIT]
+        );
         offsetTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
       return {deepCursor: encodeCursor(rows[0].t as string), offsetMs: median(offsetTimes)};
@@ -83,7 +96,8 @@ async function main() {
       const res = await fetch(`${api.baseUrl}/api/v1/devices/${device.id}/readings?${query}`, {headers});
       const body = (await res.json()) as {count: number; hasNextPage: boolean};
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (res.status !== 200 || body.count !== LIMIT || body.hasNextPage !== expectNext) throw new Error(`unexpected page: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+      if (res.status !== 200 || body.count !== LIMIT || body.hasNextPage !== expectNext)
+        throw new Error(`unexpected page: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
       return ms;
     };
 
@@ -93,7 +107,10 @@ async function main() {
       target: "<= 1.5",
       warmupRounds: 5,
       rounds: REQUESTS,
-      subject: {label: `page ${DEPTH / LIMIT + 1} (${DEPTH.toLocaleString("en")} rows deep)`, run: () => timed(`limit=${LIMIT}&cursor=${deepCursor}`, false)},
+      subject: {
+        label: `page ${DEPTH / LIMIT + 1} (${DEPTH.toLocaleString("en")} rows deep)`,
+        run: () => timed(`limit=${LIMIT}&cursor=${deepCursor}`, false)
+      },
       baseline: {label: "page 1", run: () => timed(`limit=${LIMIT}`, true)},
       notes: () => ({
         "readings of the device": ROWS,

@@ -22,7 +22,17 @@ import {startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
-import {ALERT_THRESHOLD, callJson, copyRowsPerSecond, httpClient, identicalReadingsTable, percentile, postgresCpuSeconds, processCpuSeconds, readingSeries} from "./lib/ingest.js";
+import {
+  ALERT_THRESHOLD,
+  callJson,
+  copyRowsPerSecond,
+  httpClient,
+  identicalReadingsTable,
+  percentile,
+  postgresCpuSeconds,
+  processCpuSeconds,
+  readingSeries
+} from "./lib/ingest.js";
 
 const NAME = "ingest-batch";
 const TENANT = "bench_ingest_batch";
@@ -46,7 +56,14 @@ async function main() {
     const devices: string[] = [];
     for (let c = 0; c < CONCURRENCY; c++) {
       const device = await callJson<{id: string}>(client, headers, "POST", "/api/v1/devices", {serialNumber: `BENCH-BATCH-${c}`}, 201);
-      await callJson(client, headers, "POST", `/api/v1/devices/${device.id}/alert-rules`, {condition: "above", thresholdCelsius: ALERT_THRESHOLD}, 201);
+      await callJson(
+        client,
+        headers,
+        "POST",
+        `/api/v1/devices/${device.id}/alert-rules`,
+        {condition: "above", thresholdCelsius: ALERT_THRESHOLD},
+        201
+      );
       devices.push(device.id);
     }
     const table = await withClient(url, (db) => identicalReadingsTable(db, TENANT, COPY_SCHEMA));
@@ -91,7 +108,8 @@ async function main() {
       const postgresCpu1 = postgresCpuSeconds();
       const batches = CONCURRENCY * BATCHES;
       if (apiCpu0 !== undefined && apiCpu1 !== undefined) apiCpuMsPerBatch.push(((apiCpu1 - apiCpu0) * 1000) / batches);
-      if (postgresCpu0 !== undefined && postgresCpu1 !== undefined) postgresCpuMsPerBatch.push(((postgresCpu1 - postgresCpu0) * 1000) / batches);
+      if (postgresCpu0 !== undefined && postgresCpu1 !== undefined)
+        postgresCpuMsPerBatch.push(((postgresCpu1 - postgresCpu0) * 1000) / batches);
       const total = inserted.reduce((a, b) => a + b, 0);
       if (total !== ROWS_PER_ROUND) throw new Error(`stored ${total} readings, expected ${ROWS_PER_ROUND}`);
       return total / seconds;
@@ -111,8 +129,12 @@ async function main() {
       return copyRowsPerSecond(url, `"${COPY_SCHEMA}"."temperature_readings"`, lines, file);
     };
 
-    console.log(`${NAME}: ${CONCURRENCY} connections × ${BATCHES} batches × ${BATCH_SIZE} readings per round (${ROWS_PER_ROUND} rows), ${ROUNDS} rounds + 1 warm-up`);
-    console.log(`  subject: HTTP POST /readings/batch, RS256 JWT, validation, alert rule per device, after-commit stats refresh; ingestion rate limits off (RATE_LIMIT_*=0)`);
+    console.log(
+      `${NAME}: ${CONCURRENCY} connections × ${BATCHES} batches × ${BATCH_SIZE} readings per round (${ROWS_PER_ROUND} rows), ${ROUNDS} rounds + 1 warm-up`
+    );
+    console.log(
+      `  subject: HTTP POST /readings/batch, RS256 JWT, validation, alert rule per device, after-commit stats refresh; ingestion rate limits off (RATE_LIMIT_*=0)`
+    );
     console.log(`  baseline: psql \\copy, one connection, into ${COPY_SCHEMA}.temperature_readings (${table})`);
     await runPart({
       name: NAME,

@@ -89,7 +89,12 @@ async function main() {
     const inputsOf = (run: number) =>
       batchesOf(run).map(({deviceId, readings}) => ({
         deviceId,
-        inputs: readings.map((r): ReadingInput => ({temperatureCelsius: r.temperatureCelsius, humidity: r.humidity, batteryLevel: r.batteryLevel, recordedAt: new Date(r.recordedAt)}))
+        inputs: readings.map((r): ReadingInput => ({
+          temperatureCelsius: r.temperatureCelsius,
+          humidity: r.humidity,
+          batteryLevel: r.batteryLevel,
+          recordedAt: new Date(r.recordedAt)
+        }))
       }));
     const paramsOf = (run: number) =>
       batchesOf(run).map(({deviceId, readings}) => [
@@ -133,14 +138,19 @@ async function main() {
 
     const subject = async () => {
       const batches = inputsOf(subjectRun++);
-      const full = await timed(batches, ({deviceId, inputs}) => inContext(() => service.recordBatch(deviceId, inputs)).then((r) => r.inserted));
+      const full = await timed(batches, ({deviceId, inputs}) =>
+        inContext(() => service.recordBatch(deviceId, inputs)).then((r) => r.inserted)
+      );
       expectAll("ReadingService.recordBatch", full.stored);
       return full.rate;
     };
 
     const baseline = async () => {
       const params = paramsOf(baselineRun++);
-      const contract = await timed(params, rawInsert(RAW_SCHEMA, `on conflict ("device_id", "recorded_at") do nothing returning "id", "recorded_at"`));
+      const contract = await timed(
+        params,
+        rawInsert(RAW_SCHEMA, `on conflict ("device_id", "recorded_at") do nothing returning "id", "recorded_at"`)
+      );
       expectAll("raw INSERT … ON CONFLICT DO NOTHING RETURNING", contract.stored);
       const plain = await timed(params, rawInsert(PLAIN_SCHEMA, ""));
       expectAll("plain raw INSERT", plain.stored);
@@ -148,9 +158,15 @@ async function main() {
       return contract.rate;
     };
 
-    console.log(`${NAME}: ${BATCHES} batches × ${BATCH_SIZE} readings per run (${BATCHES * BATCH_SIZE} rows, ${DEVICES} devices in turn), one batch at a time, ${ROUNDS} rounds + 1 warm-up`);
-    console.log(`  subject: ReadingService.recordBatch (in-process, no HTTP, DI context with the tenant bound): the production write path, alerts and stats refresh included`);
-    console.log(`  baseline: pg, one connection, INSERT … SELECT FROM unnest(4 arrays) ON CONFLICT (device_id, recorded_at) DO NOTHING RETURNING id, recorded_at, autocommit, into ${RAW_SCHEMA}.temperature_readings (${table})`);
+    console.log(
+      `${NAME}: ${BATCHES} batches × ${BATCH_SIZE} readings per run (${BATCHES * BATCH_SIZE} rows, ${DEVICES} devices in turn), one batch at a time, ${ROUNDS} rounds + 1 warm-up`
+    );
+    console.log(
+      `  subject: ReadingService.recordBatch (in-process, no HTTP, DI context with the tenant bound): the production write path, alerts and stats refresh included`
+    );
+    console.log(
+      `  baseline: pg, one connection, INSERT … SELECT FROM unnest(4 arrays) ON CONFLICT (device_id, recorded_at) DO NOTHING RETURNING id, recorded_at, autocommit, into ${RAW_SCHEMA}.temperature_readings (${table})`
+    );
     const result = await runPart({
       name: NAME,
       unit: "rows/s",
@@ -163,7 +179,9 @@ async function main() {
         "wall time s": ((Date.now() - started) / 1000).toFixed(0)
       })
     });
-    console.log(`  what the contract costs Postgres: raw INSERT with ON CONFLICT … RETURNING / plain raw INSERT = ${(result.baseline / median(plainRates)).toFixed(3)}`);
+    console.log(
+      `  what the contract costs Postgres: raw INSERT with ON CONFLICT … RETURNING / plain raw INSERT = ${(result.baseline / median(plainRates)).toFixed(3)}`
+    );
   } finally {
     await db.end().catch(() => undefined);
     await platform.stop();

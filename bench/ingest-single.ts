@@ -27,7 +27,17 @@ import {startJwks} from "./lib/auth.js";
 import {startBareExpress} from "./lib/bare-express.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
-import {ALERT_THRESHOLD, callJson, frameworkFloor, httpClient, identicalReadingsTable, pacedLoad, percentile, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
+import {
+  ALERT_THRESHOLD,
+  callJson,
+  frameworkFloor,
+  httpClient,
+  identicalReadingsTable,
+  pacedLoad,
+  percentile,
+  postgresCpuSeconds,
+  processCpuSeconds
+} from "./lib/ingest.js";
 
 const NAME = "ingest-single";
 const TENANT = "bench_ingest_single";
@@ -90,7 +100,10 @@ async function main() {
       });
     const rate = (label: string, result: Awaited<ReturnType<typeof autocannon>>) => {
       const failed = result.non2xx + result.errors + result.timeouts;
-      if (failed > 0) throw new Error(`${label}: ${failed} failed requests (${JSON.stringify(result.statusCodeStats)}, ${result.errors} errors, ${result.timeouts} timeouts)`);
+      if (failed > 0)
+        throw new Error(
+          `${label}: ${failed} failed requests (${JSON.stringify(result.statusCodeStats)}, ${result.errors} errors, ${result.timeouts} timeouts)`
+        );
       return result["2xx"] / result.duration;
     };
     const p99s: number[] = [];
@@ -101,9 +114,15 @@ async function main() {
     const floorCpuMsPerRequest: number[] = [];
     const floorRates: number[] = [];
 
-    console.log(`${NAME}: ${DEVICES} devices (own token each, one alert rule each), a random device per request, ${CONNECTIONS} connections, ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up`);
-    console.log(`  subject: the API (JWT, validation, alert check, after-commit stats refresh), DB_POOL_MAX=${POOL_MAX}; ingestion rate limits off (RATE_LIMIT_*=0)`);
-    console.log(`  baseline: bare Express + pg Pool(max ${POOL_MAX}), INSERT … ON CONFLICT DO NOTHING RETURNING into ${BARE_SCHEMA}.temperature_readings (${table})`);
+    console.log(
+      `${NAME}: ${DEVICES} devices (own token each, one alert rule each), a random device per request, ${CONNECTIONS} connections, ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up`
+    );
+    console.log(
+      `  subject: the API (JWT, validation, alert check, after-commit stats refresh), DB_POOL_MAX=${POOL_MAX}; ingestion rate limits off (RATE_LIMIT_*=0)`
+    );
+    console.log(
+      `  baseline: bare Express + pg Pool(max ${POOL_MAX}), INSERT … ON CONFLICT DO NOTHING RETURNING into ${BARE_SCHEMA}.temperature_readings (${table})`
+    );
     await runPart({
       name: NAME,
       unit: "requests/s",
@@ -116,7 +135,8 @@ async function main() {
           const result = await load(api.baseUrl, {duration: SECONDS});
           const [apiCpu1, postgresCpu1] = [processCpuSeconds(api.child.pid!), postgresCpuSeconds()];
           if (apiCpu0 !== undefined && apiCpu1 !== undefined) apiCpuMsPerRequest.push(((apiCpu1 - apiCpu0) * 1000) / result["2xx"]);
-          if (postgresCpu0 !== undefined && postgresCpu1 !== undefined) postgresCpuMsPerRequest.push(((postgresCpu1 - postgresCpu0) * 1000) / result["2xx"]);
+          if (postgresCpu0 !== undefined && postgresCpu1 !== undefined)
+            postgresCpuMsPerRequest.push(((postgresCpu1 - postgresCpu0) * 1000) / result["2xx"]);
           p99s.push(result.latency.p99);
           const floor = await frameworkFloor(api, {connections: CONNECTIONS, seconds: 2});
           floorRates.push(floor.rate);

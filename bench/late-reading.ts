@@ -44,7 +44,10 @@ async function main() {
     // The day ends a minute ago: the in-order readings that follow stay behind the clock's skew bound.
     const start = Date.now() - 60_000 - WINDOW * STEP_MS;
     for (let offset = 0; offset < WINDOW; offset += 960) {
-      const readings = Array.from({length: Math.min(960, WINDOW - offset)}, (_, k) => ({temperatureCelsius: 35, recordedAt: new Date(start + (offset + k) * STEP_MS).toISOString()}));
+      const readings = Array.from({length: Math.min(960, WINDOW - offset)}, (_, k) => ({
+        temperatureCelsius: 35,
+        recordedAt: new Date(start + (offset + k) * STEP_MS).toISOString()
+      }));
       await call("POST", `/devices/${device}/readings/batch`, {readings}, 200);
     }
     const alerts = (await call("GET", `/devices/${device}/alerts`, undefined, 200)) as unknown as {data?: unknown[]} | unknown[];
@@ -65,14 +68,21 @@ async function main() {
       warmupRounds: 2,
       rounds: ROUNDS,
       // Between the first two readings of the day, each a millisecond after the last late one.
-      subject: {label: `late reading, episode re-derived over ${WINDOW.toLocaleString("en")}+ readings`, run: () => timed(start + 1 + late++)},
+      subject: {
+        label: `late reading, episode re-derived over ${WINDOW.toLocaleString("en")}+ readings`,
+        run: () => timed(start + 1 + late++)
+      },
       // Each a millisecond after the newest reading (the clock of the day has a minute to spare).
       baseline: {label: "in-order reading, open episode extended", run: () => timed(start + (WINDOW - 1) * STEP_MS + 1 + inOrder++)},
       notes: () => ({"stored readings of the device at the end": WINDOW + late + inOrder})
     });
     await withClient(url, async (db) => {
-      const {rows} = await db.query<{episodes: number; held: number}>(`select count(*)::int as episodes, max(reading_count)::int as held from "${TENANT}".alerts`);
-      console.log(`  episodes after the run: ${rows[0]!.episodes} (the late readings joined the open one: it holds ${rows[0]!.held} readings)`);
+      const {rows} = await db.query<{episodes: number; held: number}>(
+        `select count(*)::int as episodes, max(reading_count)::int as held from "${TENANT}".alerts`
+      );
+      console.log(
+        `  episodes after the run: ${rows[0]!.episodes} (the late readings joined the open one: it holds ${rows[0]!.held} readings)`
+      );
     });
   } finally {
     await api.stop();

@@ -35,7 +35,17 @@ import {bucketQuantile, histogramBuckets, rssKb, startApi, startMqttProcess} fro
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
-import {ALERT_THRESHOLD, callJson, copyRowsPerSecond, httpClient, identicalReadingsTable, pacedOpenLoop, percentile, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
+import {
+  ALERT_THRESHOLD,
+  callJson,
+  copyRowsPerSecond,
+  httpClient,
+  identicalReadingsTable,
+  pacedOpenLoop,
+  percentile,
+  postgresCpuSeconds,
+  processCpuSeconds
+} from "./lib/ingest.js";
 
 const NAME = "mqtt-ingest";
 const TENANT = "bench_mqtt_ingest";
@@ -100,7 +110,16 @@ async function main() {
     const connectAll = async (list: BenchDevice[], into: MqttClient[]) => {
       for (let i = 0; i < list.length; i += 100) {
         const batch = await Promise.all(
-          list.slice(i, i + 100).map((d) => mqtt.connectAsync(brokerUrl, {username: d.keyId, password: d.key, reconnectPeriod: 0, keepalive: 60, clean: true, connectTimeout: 30_000}))
+          list.slice(i, i + 100).map((d) =>
+            mqtt.connectAsync(brokerUrl, {
+              username: d.keyId,
+              password: d.key,
+              reconnectPeriod: 0,
+              keepalive: 60,
+              clean: true,
+              connectTimeout: 30_000
+            })
+          )
         );
         into.push(...batch);
       }
@@ -162,7 +181,11 @@ async function main() {
             method: "POST",
             setupRequest: (request) => {
               const i = Math.floor(Math.random() * DEVICES);
-              return Object.assign(request, {path: paths[i]!, headers: {"content-type": "application/json", authorization: `Bearer ${tokens[i]!}`}, body: nextBody()});
+              return Object.assign(request, {
+                path: paths[i]!,
+                headers: {"content-type": "application/json", authorization: `Bearer ${tokens[i]!}`},
+                body: nextBody()
+              });
             }
           }
         ]
@@ -182,9 +205,15 @@ async function main() {
       return copyRowsPerSecond(url, `"${COPY_SCHEMA}"."temperature_readings"`, lines, join(dir, `copy-${copyRound++}.csv`));
     };
 
-    console.log(`${NAME}: ${DEVICES} devices (device key and one alert rule each), ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up; load ${loadAverage()}`);
-    console.log(`  subject: MQTT-only process (npm run mqtt), ${DEVICES} mqtt.js connections (3.1.1), single readings at QoS 1, one in flight per device, PUBACK after commit`);
-    console.log(`  baseline: the API process, POST /devices/:id/readings (one reading), autocannon ${HTTP_CONNECTIONS} connections (the ingest-single subject)`);
+    console.log(
+      `${NAME}: ${DEVICES} devices (device key and one alert rule each), ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up; load ${loadAverage()}`
+    );
+    console.log(
+      `  subject: MQTT-only process (npm run mqtt), ${DEVICES} mqtt.js connections (3.1.1), single readings at QoS 1, one in flight per device, PUBACK after commit`
+    );
+    console.log(
+      `  baseline: the API process, POST /devices/:id/readings (one reading), autocannon ${HTTP_CONNECTIONS} connections (the ingest-single subject)`
+    );
     console.log(`  also: psql \\copy into ${COPY_SCHEMA}.temperature_readings (${copyTable}), one connection, ~10× an HTTP round's rows`);
     await runPart({
       name: NAME,
@@ -210,7 +239,9 @@ async function main() {
         const scrape1 = await broker!.metrics();
         if (paced.failed > 0) throw new Error(`mqtt at half rate: ${paced.failed} of ${paced.sent} publishes failed`);
         const p99 = percentile(paced.latenciesMs, 99);
-        console.log(`  p99 run: ${paced.sent} messages in ${paced.seconds.toFixed(1)} s, ${half}/s (half the median rate) over ${DEVICES} connections; p50 ${percentile(paced.latenciesMs, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (client-measured, from when each was due)`);
+        console.log(
+          `  p99 run: ${paced.sent} messages in ${paced.seconds.toFixed(1)} s, ${half}/s (half the median rate) over ${DEVICES} connections; p50 ${percentile(paced.latenciesMs, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (client-measured, from when each was due)`
+        );
         const [ack0, ack1] = [histogramBuckets(scrape0, "mqtt_ack_seconds"), histogramBuckets(scrape1, "mqtt_ack_seconds")];
         const [commit0, commit1] = [histogramBuckets(scrape0, "mqtt_commit_seconds"), histogramBuckets(scrape1, "mqtt_commit_seconds")];
         const ms = (seconds: number) => (Number.isFinite(seconds) ? `≤ ${(seconds * 1000).toFixed(0)} ms` : "> 5 s");
@@ -230,12 +261,27 @@ async function main() {
         const idle: MqttClient[] = [];
         const url2 = `mqtt://127.0.0.1:${broker.port}`;
         for (let i = 0; i < idleDevices.length; i += 100) {
-          idle.push(...(await Promise.all(idleDevices.slice(i, i + 100).map((d) => mqtt.connectAsync(url2, {username: d.keyId, password: d.key, reconnectPeriod: 0, keepalive: 60, clean: true, connectTimeout: 30_000})))));
+          idle.push(
+            ...(await Promise.all(
+              idleDevices.slice(i, i + 100).map((d) =>
+                mqtt.connectAsync(url2, {
+                  username: d.keyId,
+                  password: d.key,
+                  reconnectPeriod: 0,
+                  keepalive: 60,
+                  clean: true,
+                  connectTimeout: 30_000
+                })
+              )
+            ))
+          );
         }
         await new Promise((r) => setTimeout(r, 3_000));
         const after = rssKb(broker.child.pid!)!;
         const perConnection = (after - before) / idle.length;
-        console.log(`  RSS of the MQTT process: ${(before / 1024).toFixed(1)} MB idle, ${(after / 1024).toFixed(1)} MB with ${idle.length} idle connections: ${perConnection.toFixed(1)} kB per connection`);
+        console.log(
+          `  RSS of the MQTT process: ${(before / 1024).toFixed(1)} MB idle, ${(after / 1024).toFixed(1)} MB with ${idle.length} idle connections: ${perConnection.toFixed(1)} kB per connection`
+        );
         for (const client of idle) client.end(true);
         return {
           fields: {
@@ -262,7 +308,9 @@ async function main() {
 
 /** Open loop: one message every 1/rate s, round-robin over the connections; latency from when it was due to its PUBACK. */
 function pacedPublish(clients: MqttClient[], topics: string[], rate: number, seconds: number, body: () => string) {
-  return pacedOpenLoop(rate, seconds, (i) => clients[i % clients.length]!.publishAsync(topics[i % clients.length]!, body(), {qos: 1}).then(() => true));
+  return pacedOpenLoop(rate, seconds, (i) =>
+    clients[i % clients.length]!.publishAsync(topics[i % clients.length]!, body(), {qos: 1}).then(() => true)
+  );
 }
 
 function loadAverage(): string {

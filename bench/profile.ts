@@ -50,10 +50,14 @@ function report(route: Route, dir: string, requests: number, window: [bigint, bi
   const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
   if (!file) throw new Error(`no CPU profile was written in ${dir}`);
   const summary = summarizeCpuProfile(join(dir, file), window, requests);
-  console.log(`\n== ${route}: ${requests} requests in ${SECONDS} s, ${summary.totalMicrosPerRequest.toFixed(0)} µs of server CPU per request (profile: ${join(dir, file)}) ==`);
-  for (const layer of summary.layers) console.log(`${layer.micros.toFixed(1).padStart(9)} µs ${(layer.share * 100).toFixed(1).padStart(5)}%  ${layer.name}`);
+  console.log(
+    `\n== ${route}: ${requests} requests in ${SECONDS} s, ${summary.totalMicrosPerRequest.toFixed(0)} µs of server CPU per request (profile: ${join(dir, file)}) ==`
+  );
+  for (const layer of summary.layers)
+    console.log(`${layer.micros.toFixed(1).padStart(9)} µs ${(layer.share * 100).toFixed(1).padStart(5)}%  ${layer.name}`);
   console.log("  top functions (self time):");
-  for (const fn of summary.functions) console.log(`${fn.micros.toFixed(1).padStart(9)} µs ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
+  for (const fn of summary.functions)
+    console.log(`${fn.micros.toFixed(1).padStart(9)} µs ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}`);
 }
 
 async function profileMinimal(dir: string) {
@@ -131,7 +135,11 @@ async function profileRoute(route: Route) {
               const id = ids[Math.floor(Math.random() * ids.length)]!;
               const start = next.get(id)!;
               next.set(id, start + 1_000 * 30_000);
-              return Object.assign(request, {path: `/api/v1/devices/${id}/readings/batch`, headers: json, body: JSON.stringify({readings: readingSeries(1_000, start, Math.floor((start / 30_000) % 100_000))})});
+              return Object.assign(request, {
+                path: `/api/v1/devices/${id}/readings/batch`,
+                headers: json,
+                body: JSON.stringify({readings: readingSeries(1_000, start, Math.floor((start / 30_000) % 100_000))})
+              });
             }
           }
         ]

@@ -55,7 +55,9 @@ async function main() {
     const ping = {label: "minimal Ts.ED GET /ping", run: measure("ping", minimal.pid, `${minimal.baseUrl}/ping`)};
     const notes = () => ({
       load: `autocannon, ${CONNECTIONS} connections, ${SECONDS} s per round; CPU of the server process (/proc)`,
-      "requests/s, median (minimal /ping, API /health/live, API /api/v1/me)": ["ping", "health", "me"].map((key) => (rates[key]!.length ? median(rates[key]!).toFixed(0) : "-")).join(", ")
+      "requests/s, median (minimal /ping, API /health/live, API /api/v1/me)": ["ping", "health", "me"]
+        .map((key) => (rates[key]!.length ? median(rates[key]!).toFixed(0) : "-"))
+        .join(", ")
     });
     await runPart({
       name: "request-cost-health",

@@ -56,7 +56,9 @@ async function main() {
   try {
     await withClient(url, async (setup) => {
       await setup.query(`insert into "public"."tenants" ("id") values ($1)`, [TENANT]);
-      await setup.query(`insert into "${TENANT}"."users" ("id", "created_at", "updated_at", "subject") values (gen_random_uuid(), now(), now(), 'bench')`);
+      await setup.query(
+        `insert into "${TENANT}"."users" ("id", "created_at", "updated_at", "subject") values (gen_random_uuid(), now(), now(), 'bench')`
+      );
       await setup.query(
         `insert into "${TENANT}"."devices" ("id", "created_at", "updated_at", "serial_number", "name", "owner_id")
          select gen_random_uuid(), now(), now(), 'BENCH-RET-' || g, 'Sensor ' || g, (select "id" from "${TENANT}"."users" limit 1) from generate_series(1, $1::int) g`,
@@ -67,7 +69,9 @@ async function main() {
       const t0 = Date.now();
       const exists = await db.query(`select 1 from pg_class where oid = to_regclass($1)`, [`"${TENANT}"."${lastMonthName}"`]);
       if (exists.rowCount === 0) {
-        await db.query(`create table "${TENANT}"."${lastMonthName}" partition of ${table} for values from ('${lastMonth.toISOString()}') to ('${current.toISOString()}')`);
+        await db.query(
+          `create table "${TENANT}"."${lastMonthName}" partition of ${table} for values from ('${lastMonth.toISOString()}') to ('${current.toISOString()}')`
+        );
       }
       await db.query(
         `insert into ${table} ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
@@ -80,7 +84,9 @@ async function main() {
         `select count(*)::text as n, pg_size_pretty(pg_total_relation_size('"${TENANT}"."${lastMonthName}"')) as size from "${TENANT}"."${lastMonthName}"`
       );
       if (Number(rows[0]!.n) !== ROWS) throw new Error(`last month holds ${rows[0]!.n} readings, expected ${ROWS}`);
-      console.log(`  (filled ${lastMonthName}: ${ROWS.toLocaleString("en")} readings, ${rows[0]!.size} with indexes, in ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+      console.log(
+        `  (filled ${lastMonthName}: ${ROWS.toLocaleString("en")} readings, ${rows[0]!.size} with indexes, in ${((Date.now() - t0) / 1000).toFixed(0)} s)`
+      );
     };
 
     /** One insert every 5 ms into this month while `task` runs; the slowest one, in ms. */
@@ -92,7 +98,10 @@ async function main() {
       const writer = (async () => {
         while (running) {
           const t0 = performance.now();
-          await writerDb.query(`insert into ${table} ("device_id", "temperature_celsius", "recorded_at") values ($1, 21, $2)`, [device, new Date(current.getTime() + writes++ * 1000)]);
+          await writerDb.query(`insert into ${table} ("device_id", "temperature_celsius", "recorded_at") values ($1, 21, $2)`, [
+            device,
+            new Date(current.getTime() + writes++ * 1000)
+          ]);
           slowest = Math.max(slowest, performance.now() - t0);
           await new Promise((resolve) => setTimeout(resolve, 5));
         }

@@ -4,7 +4,19 @@
  */
 import {spawn} from "node:child_process";
 
-const PARTS = ["ingest-batch", "ingest-orm", "ingest-single", "late-reading", "history-depth", "aggregate", "weekly-cache", "mqtt-ingest", "export", "retention-drop", "request-cost"];
+const PARTS = [
+  "ingest-batch",
+  "ingest-orm",
+  "ingest-single",
+  "late-reading",
+  "history-depth",
+  "aggregate",
+  "weekly-cache",
+  "mqtt-ingest",
+  "export",
+  "retention-drop",
+  "request-cost"
+];
 const only = process.argv.slice(2);
 const results: string[] = [];
 const started = Date.now();
@@ -13,7 +25,9 @@ let failures = 0;
 for (const part of PARTS.filter((p) => only.length === 0 || only.includes(p))) {
   console.log(`\n######## ${part} ########`);
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "@swc-node/register/esm-register", `bench/${part}.ts`], {stdio: ["ignore", "pipe", "inherit"]});
+    const child = spawn(process.execPath, ["--import", "@swc-node/register/esm-register", `bench/${part}.ts`], {
+      stdio: ["ignore", "pipe", "inherit"]
+    });
     child.stdout.on("data", (chunk: Buffer) => {
       process.stdout.write(chunk);
       for (const line of chunk.toString().split("\n")) if (line.startsWith("RESULT ")) results.push(line);

@@ -37,7 +37,9 @@ async function main() {
   const redis = new Redis(REDIS_URL);
   try {
     const auth = {Authorization: `Bearer ${await jwks.token(TENANT)}`, "content-type": "application/json"};
-    const device = (await (await fetch(`${api.baseUrl}/api/v1/devices`, {method: "POST", headers: auth, body: JSON.stringify({serialNumber: "WEEKLY-1"})})).json()) as {id: string};
+    const device = (await (
+      await fetch(`${api.baseUrl}/api/v1/devices`, {method: "POST", headers: auth, body: JSON.stringify({serialNumber: "WEEKLY-1"})})
+    ).json()) as {id: string};
     await withClient(analyticsUrl, (db) =>
       db.query(
         `insert into daily_stats (tenant_id, device_id, date, avg_temperature_celsius, min_temperature_celsius, max_temperature_celsius, reading_count)
@@ -57,7 +59,8 @@ async function main() {
       return {ms, body};
     };
     const keyIs = async (present: boolean, when: string) => {
-      if ((await redis.exists(key)) !== (present ? 1 : 0)) throw new Error(`cache key ${key} ${present ? "absent" : "present"} ${when}: the request was not what this series measures`);
+      if ((await redis.exists(key)) !== (present ? 1 : 0))
+        throw new Error(`cache key ${key} ${present ? "absent" : "present"} ${when}: the request was not what this series measures`);
     };
 
     // Hits and misses answer the same body (a hit that answered something else would be no hit).
@@ -85,7 +88,8 @@ async function main() {
           const samples = [];
           for (let i = 0; i < REQUESTS; i++) samples.push((await timed(path)).ms);
           const ttlAfter = await redis.pttl(key);
-          if (!(ttlAfter > 0 && ttlAfter <= ttlBefore)) throw new Error(`cache entry refilled during the cached requests (TTL ${ttlBefore} → ${ttlAfter} ms): some of them missed`);
+          if (!(ttlAfter > 0 && ttlAfter <= ttlBefore))
+            throw new Error(`cache entry refilled during the cached requests (TTL ${ttlBefore} → ${ttlAfter} ms): some of them missed`);
           hits += REQUESTS;
           return median(samples);
         }

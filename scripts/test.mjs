@@ -38,7 +38,16 @@ if (check.status !== 0) {
   counts.failed = 1;
   exitCode = check.status || 1;
 } else {
-  const args = ["vitest", "run", ...(faults ? ["--config", "vitest.faults.config.ts"] : []), "--allowOnly=false", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...extra];
+  const args = [
+    "vitest",
+    "run",
+    ...(faults ? ["--config", "vitest.faults.config.ts"] : []),
+    "--allowOnly=false",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${report}`,
+    ...extra
+  ];
   const run = spawnSync("npx", args, {cwd: root, stdio: "inherit", env: {...process.env, FORCE_COLOR: ci ? "0" : process.env.FORCE_COLOR}});
   exitCode = run.status ?? 1;
 
@@ -49,13 +58,17 @@ if (check.status !== 0) {
     counts.failed += 1;
   }
   if (exitCode !== 0 && counts.failed === 0) {
-    notes.push(`vitest exited with ${run.status ?? run.signal} but no test failed (an error outside the tests: setup, config, an unhandled error); counted as a failure`);
+    notes.push(
+      `vitest exited with ${run.status ?? run.signal} but no test failed (an error outside the tests: setup, config, an unhandled error); counted as a failure`
+    );
     counts.failed = 1;
   }
   if (result.unexpectedSkips.length > 0) {
     const list = result.unexpectedSkips.map((name) => `\n  - ${name}`).join("");
     if (ci) {
-      notes.push(`${result.unexpectedSkips.length} skipped test(s) counted as failed: CI allows no skipped test (one that cannot run here must fail and say why):${list}`);
+      notes.push(
+        `${result.unexpectedSkips.length} skipped test(s) counted as failed: CI allows no skipped test (one that cannot run here must fail and say why):${list}`
+      );
       counts.failed += result.unexpectedSkips.length;
     } else {
       notes.push(`warning: ${result.unexpectedSkips.length} skipped test(s); CI counts them as failed:${list}`);

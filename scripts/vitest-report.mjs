@@ -38,11 +38,22 @@ export function readReport(reportPath) {
   const files = report.testResults;
   const tests = files.flatMap((file) => file.assertionResults ?? []);
   const count = (...statuses) => tests.filter((test) => statuses.includes(test.status)).length;
-  const failedOutsideTests = files.filter((file) => file.status === "failed" && !(file.assertionResults ?? []).some((test) => test.status === "failed")).length;
+  const failedOutsideTests = files.filter(
+    (file) => file.status === "failed" && !(file.assertionResults ?? []).some((test) => test.status === "failed")
+  ).length;
   const unexpectedSkips = files
     .filter((file) => file.status !== "failed")
-    .flatMap((file) => (file.assertionResults ?? []).filter((test) => ["skipped", "pending", "todo"].includes(test.status)).map((test) => `${file.name}: ${test.fullName}`));
-  const counts = {passed: count("passed"), failed: count("failed") + failedOutsideTests, skipped: count("skipped", "pending", "todo"), unexpectedSkips};
+    .flatMap((file) =>
+      (file.assertionResults ?? [])
+        .filter((test) => ["skipped", "pending", "todo"].includes(test.status))
+        .map((test) => `${file.name}: ${test.fullName}`)
+    );
+  const counts = {
+    passed: count("passed"),
+    failed: count("failed") + failedOutsideTests,
+    skipped: count("skipped", "pending", "todo"),
+    unexpectedSkips
+  };
   if (counts.passed + count("failed") + counts.skipped !== report.numTotalTests) {
     return {...counts, problem: `${reportPath} lists ${tests.length} test results for ${report.numTotalTests} tests`};
   }
@@ -60,7 +71,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     try {
       summary = JSON.parse(readFileSync(path, "utf8"));
     } catch (error) {
-      console.error(`[report] ${path}: ${error.code === "ENOENT" ? "missing" : `unreadable (${error.message})`}: the run that writes it did not finish; counted as a failure`);
+      console.error(
+        `[report] ${path}: ${error.code === "ENOENT" ? "missing" : `unreadable (${error.message})`}: the run that writes it did not finish; counted as a failure`
+      );
       total.failed += 1;
       continue;
     }

@@ -21,7 +21,10 @@ export async function startServer(overrides: Partial<AppConfig> = {}): Promise<P
   await platform.listen();
   if (config.mqtt.port !== 0) await startMqtt(config);
   if (config.auth.devIssuer) {
-    logger().warn({event: "DEV_ISSUER_ON", message: `NODE_ENV=development: the development token issuer is on (${config.auth.issuer}); anyone with its key file mints tokens for any tenant and role`});
+    logger().warn({
+      event: "DEV_ISSUER_ON",
+      message: `NODE_ENV=development: the development token issuer is on (${config.auth.issuer}); anyone with its key file mints tokens for any tenant and role`
+    });
   }
   installGracefulShutdown(platform, config.shutdownTimeoutMs);
   return platform;
@@ -33,7 +36,11 @@ export async function startServer(overrides: Partial<AppConfig> = {}): Promise<P
  */
 export async function startMqtt(config: AppConfig): Promise<number> {
   if (!mqttHandler) throw new Error("No feature takes MQTT messages");
-  const port = await inject(MqttServer).listen(inject(mqttHandler), {port: config.mqtt.port, host: config.mqtt.host, nextFreePort: config.mqtt.nextFreePort});
+  const port = await inject(MqttServer).listen(inject(mqttHandler), {
+    port: config.mqtt.port,
+    host: config.mqtt.host,
+    nextFreePort: config.mqtt.nextFreePort
+  });
   if (config.nodeEnv === "development") console.log(`[mqtt] devices connect to mqtt://localhost:${port} (username: key id, password: key)`);
   return port;
 }
@@ -44,7 +51,14 @@ export async function startMqtt(config: AppConfig): Promise<number> {
  */
 export async function startHeadless(config: AppConfig, settings: Partial<TsED.Configuration> = {}): Promise<PlatformBuilder> {
   await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
-  const platform = await PlatformExpress.bootstrap(Server, {...buildConfiguration(config), httpPort: false, httpsPort: false, mount: {}, swagger: [], ...settings});
+  const platform = await PlatformExpress.bootstrap(Server, {
+    ...buildConfiguration(config),
+    httpPort: false,
+    httpsPort: false,
+    mount: {},
+    swagger: [],
+    ...settings
+  });
   await platform.listen(false);
   return platform;
 }

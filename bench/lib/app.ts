@@ -68,7 +68,8 @@ export async function startApi(env: {url: string; analyticsUrl: string; jwksUri:
   return {
     baseUrl,
     child,
-    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+    stop: () =>
+      new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
 }
 
@@ -81,7 +82,15 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
   const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, join(ROOT, "dist/src/mqtt.js")], {
     cwd: ROOT,
-    env: {...process.env, ...benchEnvironment(env), MQTT_PORT: String(port), MQTT_HOST: "127.0.0.1", MQTT_METRICS_PORT: String(metricsPort), LOG_LEVEL: "info", ...env.extra},
+    env: {
+      ...process.env,
+      ...benchEnvironment(env),
+      MQTT_PORT: String(port),
+      MQTT_HOST: "127.0.0.1",
+      MQTT_METRICS_PORT: String(metricsPort),
+      LOG_LEVEL: "info",
+      ...env.extra
+    },
     stdio: ["ignore", "pipe", "inherit"]
   });
   let output = "";
@@ -97,14 +106,16 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
     child,
     /** Its Prometheus metrics (MQTT_METRICS_PORT) as text. */
     metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
-    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+    stop: () =>
+      new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
 }
 
 /** A Prometheus histogram's cumulative bucket counts (le → count) from a metrics text. */
 export function histogramBuckets(text: string, name: string): Map<number, number> {
   const buckets = new Map<number, number>();
-  for (const match of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, "gm"))) buckets.set(match[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
+  for (const match of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, "gm")))
+    buckets.set(match[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
   return buckets;
 }
 

@@ -16,7 +16,14 @@ export async function startBareExpress(env: {url: string; table: string; poolMax
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, ["--import", "@swc-node/register/esm-register", fileURLToPath(import.meta.url)], {
     cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    env: {...process.env, NODE_ENV: "production", PORT: String(port), BARE_DATABASE_URL: env.url, BARE_TABLE: env.table, BARE_POOL_MAX: String(env.poolMax)},
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      PORT: String(port),
+      BARE_DATABASE_URL: env.url,
+      BARE_TABLE: env.table,
+      BARE_POOL_MAX: String(env.poolMax)
+    },
     stdio: ["ignore", "pipe", "inherit"]
   });
   await new Promise<void>((resolve, reject) => {
@@ -32,7 +39,8 @@ export async function startBareExpress(env: {url: string; table: string; poolMax
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
-    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+    stop: () =>
+      new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
 }
 

@@ -17,8 +17,14 @@ const LAYERS: [string, RegExp][] = [
   ["garbage collection", /^native:\(garbage collector\)$/],
   ["idle", /^native:\((idle|program)\)$/],
   ["promises and async context", /^(native:runMicrotasks|node:internal\/async_hooks|node:async_hooks|node:internal\/process\/task_queues)/],
-  ["node http, net, streams", /^node:(_http|net|internal\/(streams|stream_base_commons|http|url)|events|internal\/util|buffer|internal\/buffer|internal\/timers|timers)/],
-  ["express, router, body parsing", /^(express|router|body-parser|raw-body|type-is|content-type|iconv-lite|on-finished|finalhandler|send|mime|negotiator|accepts|qs|parseurl)$/],
+  [
+    "node http, net, streams",
+    /^node:(_http|net|internal\/(streams|stream_base_commons|http|url)|events|internal\/util|buffer|internal\/buffer|internal\/timers|timers)/
+  ],
+  [
+    "express, router, body parsing",
+    /^(express|router|body-parser|raw-body|type-is|content-type|iconv-lite|on-finished|finalhandler|send|mime|negotiator|accepts|qs|parseurl)$/
+  ],
   ["helmet", /^helmet$/],
   ["Ts.ED json-mapper (serialization)", /^@tsed\/json-mapper$/],
   ["ajv (validation)", /^(ajv|@tsed\/ajv)$/],
@@ -75,7 +81,13 @@ export function summarizeCpuProfile(file: string, windowUs: [bigint, bigint], re
   const perRequest = (micros: number) => micros / Math.max(1, requests);
   return {
     totalMicrosPerRequest: perRequest(total),
-    layers: [...layers].filter(([, micros]) => micros > 0).sort((a, b) => b[1] - a[1]).map(([name, micros]) => ({name, micros: perRequest(micros), share: micros / total})),
-    functions: [...functions].sort((a, b) => b[1] - a[1]).slice(0, topFunctions).map(([name, micros]) => ({name, micros: perRequest(micros), share: micros / total}))
+    layers: [...layers]
+      .filter(([, micros]) => micros > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, micros]) => ({name, micros: perRequest(micros), share: micros / total})),
+    functions: [...functions]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, topFunctions)
+      .map(([name, micros]) => ({name, micros: perRequest(micros), share: micros / total}))
   };
 }

@@ -60,7 +60,9 @@ export async function runPart(part: Part): Promise<{value: number; baseline: num
   const rows = series.map((one) => [one.label, one.values] as const);
   console.log(`${"".padEnd(48)} ${"median".padStart(12)} ${"min".padStart(12)} ${"max".padStart(12)}`);
   for (const [label, values] of rows) {
-    console.log(`${label.padEnd(48)} ${fmt(median(values)).padStart(12)} ${fmt(Math.min(...values)).padStart(12)} ${fmt(Math.max(...values)).padStart(12)}`);
+    console.log(
+      `${label.padEnd(48)} ${fmt(median(values)).padStart(12)} ${fmt(Math.min(...values)).padStart(12)} ${fmt(Math.max(...values)).padStart(12)}`
+    );
   }
   for (const [key, value] of Object.entries(part.notes?.() ?? {})) console.log(`  ${key}: ${value}`);
   const value = median(subject);
@@ -75,7 +77,9 @@ export async function runPart(part: Part): Promise<{value: number; baseline: num
     .join("");
   const met = (op === ">=" ? ratio >= Number(threshold) : ratio <= Number(threshold)) && (finished?.met ?? true);
   const floorField = floorValue === undefined ? "" : ` floor=${fmt(floorValue)}`;
-  console.log(`RESULT ${part.name} value=${fmt(value)} baseline=${fmt(base)}${floorField} ratio=${ratio.toFixed(3)} target=${part.target.replace(" ", "")}${extra}${met ? "" : " (missed)"}`);
+  console.log(
+    `RESULT ${part.name} value=${fmt(value)} baseline=${fmt(base)}${floorField} ratio=${ratio.toFixed(3)} target=${part.target.replace(" ", "")}${extra}${met ? "" : " (missed)"}`
+  );
   return {value, baseline: base, ratio, met};
 }
 

@@ -64,8 +64,14 @@ export async function describeTable(db: pg.Client, table: string): Promise<strin
     `select regexp_replace(pg_get_indexdef(indexrelid), '^.* USING ', '') as def from pg_index where indrelid = $1::regclass order by indexrelid`,
     [table]
   );
-  const {rows: fks} = await db.query<{def: string}>(`select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [table]);
-  const {rows: parts} = await db.query<{n: number}>(`select count(*)::int as n from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = $1::regclass and c.relkind = 'r'`, [table]);
+  const {rows: fks} = await db.query<{def: string}>(
+    `select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f'`,
+    [table]
+  );
+  const {rows: parts} = await db.query<{n: number}>(
+    `select count(*)::int as n from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = $1::regclass and c.relkind = 'r'`,
+    [table]
+  );
   return `indexes: ${indexes.map((i) => i.def).join("; ")}; foreign keys: ${fks.length ? fks.map((f) => f.def.replace(/ ON UPDATE.*$/, "")).join("; ") : "none"}${parts[0]!.n ? `; ${parts[0]!.n} monthly partitions` : ""}`;
 }
 
@@ -76,12 +82,23 @@ export function httpClient(baseUrl: string, maxSockets: number) {
   return {
     request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<{status: number; body: string}> {
       return new Promise((resolve, reject) => {
-        const req = http.request({host: hostname, port, method, path, agent, headers: body === undefined ? headers : {...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body)}}, (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8")}));
-          res.on("error", reject);
-        });
+        const req = http.request(
+          {
+            host: hostname,
+            port,
+            method,
+            path,
+            agent,
+            headers:
+              body === undefined ? headers : {...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body)}
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (chunk: Buffer) => chunks.push(chunk));
+            res.on("end", () => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8")}));
+            res.on("error", reject);
+          }
+        );
         req.on("error", reject);
         req.end(body);
       });
@@ -93,7 +110,14 @@ export function httpClient(baseUrl: string, maxSockets: number) {
 export type HttpClient = ReturnType<typeof httpClient>;
 
 /** POSTs/GETs JSON and fails loudly on an unexpected status. */
-export async function callJson<T>(client: HttpClient, headers: Record<string, string>, method: string, path: string, body: unknown, expected: number): Promise<T> {
+export async function callJson<T>(
+  client: HttpClient,
+  headers: Record<string, string>,
+  method: string,
+  path: string,
+  body: unknown,
+  expected: number
+): Promise<T> {
   const res = await client.request(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
   if (res.status !== expected) throw new Error(`${method} ${path} → ${res.status} ${res.body.slice(0, 300)}`);
   return JSON.parse(res.body) as T;
@@ -180,7 +204,17 @@ export function copyRowsPerSecond(url: string, table: string, lines: readonly st
   try {
     const output = execFileSync(
       "psql",
-      [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", `\\copy ${table} ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at") from '${file}' with (format csv)`],
+      [
+        url,
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "\\timing on",
+        "-c",
+        `\\copy ${table} ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at") from '${file}' with (format csv)`
+      ],
       {encoding: "utf8"}
     );
     const ms = Number(/Time: ([\d.]+) ms/.exec(output)?.[1]);
@@ -200,12 +234,18 @@ export function copyRowsPerSecond(url: string, table: string, lines: readonly st
  * token, no I/O; the same Ts.ED pipeline, request log and metrics as every route) for `seconds`,
  * with the API's CPU per request. The rest of a request's CPU is its own work.
  */
-export async function frameworkFloor(api: {baseUrl: string; child: {pid?: number}}, options: {connections: number; seconds: number}): Promise<{rate: number; cpuMsPerRequest: number | undefined}> {
+export async function frameworkFloor(
+  api: {baseUrl: string; child: {pid?: number}},
+  options: {connections: number; seconds: number}
+): Promise<{rate: number; cpuMsPerRequest: number | undefined}> {
   const cpu0 = processCpuSeconds(api.child.pid!);
   const result = await autocannon({url: `${api.baseUrl}/health/live`, connections: options.connections, duration: options.seconds});
   const cpu1 = processCpuSeconds(api.child.pid!);
   const ok = result["2xx"];
-  return {rate: ok / result.duration, cpuMsPerRequest: cpu0 !== undefined && cpu1 !== undefined && ok > 0 ? ((cpu1 - cpu0) * 1000) / ok : undefined};
+  return {
+    rate: ok / result.duration,
+    cpuMsPerRequest: cpu0 !== undefined && cpu1 !== undefined && ok > 0 ? ((cpu1 - cpu0) * 1000) / ok : undefined
+  };
 }
 
 export function processCpuSeconds(pid: number): number | undefined {

@@ -16,11 +16,15 @@ export async function startMinimalTsed() {
   const port = await freePort();
   // BENCH_CPU_PROF=<dir>: a V8 CPU profile written there when it stops (as startApi does).
   const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, "--import", "@swc-node/register/esm-register", fileURLToPath(import.meta.url)], {
-    cwd: fileURLToPath(new URL("../..", import.meta.url)),
-    env: {...process.env, NODE_ENV: "production", PORT: String(port)},
-    stdio: ["ignore", "pipe", "inherit"]
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...profile, "--import", "@swc-node/register/esm-register", fileURLToPath(import.meta.url)],
+    {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      env: {...process.env, NODE_ENV: "production", PORT: String(port)},
+      stdio: ["ignore", "pipe", "inherit"]
+    }
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("minimal Ts.ED did not start in 60 s")), 60_000);
     child.stdout!.on("data", (chunk: Buffer) => {
@@ -34,7 +38,8 @@ export async function startMinimalTsed() {
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
-    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
+    stop: () =>
+      new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
 }
 

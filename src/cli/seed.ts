@@ -29,12 +29,47 @@ const days = Math.min(Math.max(Number(values.days) || 7, 1), 31);
 const STEP_MS = 30_000;
 
 const DEVICES = [
-  {serial: "DEMO-LOBBY", name: "Lobby", location: "Ground floor, entrance", base: 21, swing: 1.5, rule: {condition: AlertCondition.BELOW, threshold: 17}},
-  {serial: "DEMO-OFFICE-2", name: "Open office", location: "Floor 2, east wing", base: 22, swing: 2, rule: {condition: AlertCondition.ABOVE, threshold: 27}},
-  {serial: "DEMO-SERVER", name: "Server room", location: "Basement, rack row B", base: 24, swing: 1, rule: {condition: AlertCondition.ABOVE, threshold: 30}},
-  {serial: "DEMO-COLD", name: "Cold storage", location: "Loading dock", base: 4, swing: 0.8, rule: {condition: AlertCondition.ABOVE, threshold: 8}},
+  {
+    serial: "DEMO-LOBBY",
+    name: "Lobby",
+    location: "Ground floor, entrance",
+    base: 21,
+    swing: 1.5,
+    rule: {condition: AlertCondition.BELOW, threshold: 17}
+  },
+  {
+    serial: "DEMO-OFFICE-2",
+    name: "Open office",
+    location: "Floor 2, east wing",
+    base: 22,
+    swing: 2,
+    rule: {condition: AlertCondition.ABOVE, threshold: 27}
+  },
+  {
+    serial: "DEMO-SERVER",
+    name: "Server room",
+    location: "Basement, rack row B",
+    base: 24,
+    swing: 1,
+    rule: {condition: AlertCondition.ABOVE, threshold: 30}
+  },
+  {
+    serial: "DEMO-COLD",
+    name: "Cold storage",
+    location: "Loading dock",
+    base: 4,
+    swing: 0.8,
+    rule: {condition: AlertCondition.ABOVE, threshold: 8}
+  },
   {serial: "DEMO-ROOF", name: "Roof terrace", location: "Roof", base: 12, swing: 6, rule: null},
-  {serial: "DEMO-LAB", name: "Lab", location: "Floor 3, room 301", base: 20, swing: 1, rule: {condition: AlertCondition.ABOVE, threshold: 25}}
+  {
+    serial: "DEMO-LAB",
+    name: "Lab",
+    location: "Floor 3, room 301",
+    base: 20,
+    swing: 1,
+    rule: {condition: AlertCondition.ABOVE, threshold: 25}
+  }
 ];
 
 /** A daily sine (coldest at 05:00 UTC) plus noise; the server room overheats for two hours on day 2. */
@@ -68,7 +103,9 @@ try {
     let stored = 0;
     let alerts = 0;
     for (const device of DEVICES) {
-      const {id} = (await devices.findBySerialNumber(device.serial)) ?? (await devices.register({serialNumber: device.serial, name: device.name, location: device.location}));
+      const {id} =
+        (await devices.findBySerialNumber(device.serial)) ??
+        (await devices.register({serialNumber: device.serial, name: device.name, location: device.location}));
       if (device.rule && (await rules.listForDevice(id, 1, 1)).total === 0) {
         await rules.create(id, {condition: device.rule.condition, thresholdCelsius: device.rule.threshold});
       }
@@ -81,8 +118,12 @@ try {
     }
     return {stored, alerts};
   });
-  console.log(`seeded tenant ${tenant}: ${DEVICES.length} devices, ${summary.stored} new readings (${days} days every 30 s), ${summary.alerts} alert episodes opened`);
-  console.log(`try: TOKEN=$(npm run -s token -- --tenant ${tenant} --role admin); curl -H "Authorization: Bearer $TOKEN" localhost:${config.port}/api/v1/devices`);
+  console.log(
+    `seeded tenant ${tenant}: ${DEVICES.length} devices, ${summary.stored} new readings (${days} days every 30 s), ${summary.alerts} alert episodes opened`
+  );
+  console.log(
+    `try: TOKEN=$(npm run -s token -- --tenant ${tenant} --role admin); curl -H "Authorization: Bearer $TOKEN" localhost:${config.port}/api/v1/devices`
+  );
 } catch (error) {
   logger().error({event: "SEED_FAILED", error_message: (error as Error).message});
   console.error("seed failed:", error);

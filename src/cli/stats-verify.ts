@@ -24,9 +24,16 @@ let status = 0;
 try {
   const differences = await inject(DailyStatsVerify).verify(values.tenant, values.from ?? null, values.to ?? null);
   const show = (totals: (typeof differences)[number]["stored"]) =>
-    totals ? `count ${totals.readingCount}, avg ${totals.avgTemperatureCelsius}, min ${totals.minTemperatureCelsius}, max ${totals.maxTemperatureCelsius}` : "no row";
-  for (const d of differences) console.log(`${d.date} device ${d.deviceId}: stored ${show(d.stored)}; readings say ${d.expected ? show(d.expected) : "no reading"}`);
-  console.log(differences.length ? `${differences.length} difference(s) in tenant ${values.tenant}` : `DailyStats of tenant ${values.tenant} match the raw readings`);
+    totals
+      ? `count ${totals.readingCount}, avg ${totals.avgTemperatureCelsius}, min ${totals.minTemperatureCelsius}, max ${totals.maxTemperatureCelsius}`
+      : "no row";
+  for (const d of differences)
+    console.log(`${d.date} device ${d.deviceId}: stored ${show(d.stored)}; readings say ${d.expected ? show(d.expected) : "no reading"}`);
+  console.log(
+    differences.length
+      ? `${differences.length} difference(s) in tenant ${values.tenant}`
+      : `DailyStats of tenant ${values.tenant} match the raw readings`
+  );
   status = differences.length ? 1 : 0;
 } catch (error) {
   console.error("stats:verify failed:", error instanceof Error ? error.message : error);

@@ -15,7 +15,8 @@ import {queryRows} from "../platform/db/sql.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
 import {migrateTenantSchema, tenantLock} from "../platform/tenancy/tenant-migrator.js";
 
-const USAGE = "usage: npm run tenant -- create <tenant_id> [--timezone <IANA zone, default UTC>]\n(tenant ids: lower-case letters, digits and _, starting with a letter; not a reserved schema)";
+const USAGE =
+  "usage: npm run tenant -- create <tenant_id> [--timezone <IANA zone, default UTC>]\n(tenant ids: lower-case letters, digits and _, starting with a letter; not a reserved schema)";
 const {positionals, values} = parseArgs({allowPositionals: true, options: {timezone: {type: "string"}}});
 const [command, tenantId] = positionals;
 if (command !== "create" || !isValidTenantId(tenantId) || positionals.length !== 2) {
@@ -28,7 +29,11 @@ await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
 const orm = await MikroORM.init({...defaultOrmOptions(config), pool: {min: 0, max: 2}});
 try {
   const timezone = values.timezone ?? "UTC";
-  const [known] = await queryRows<{known: boolean}>(orm.em.fork(), `select exists (select 1 from pg_timezone_names where name = :timezone) as "known"`, {timezone});
+  const [known] = await queryRows<{known: boolean}>(
+    orm.em.fork(),
+    `select exists (select 1 from pg_timezone_names where name = :timezone) as "known"`,
+    {timezone}
+  );
   if (!isKnownToIntl(timezone) || !known?.known) {
     console.error(`"${timezone}" is not an IANA timezone name (e.g. Europe/Berlin, UTC)`);
     process.exitCode = 2;
@@ -43,11 +48,18 @@ try {
       );
       return {applied, created: Boolean(row?.created), currentTimezone: row?.timezone};
     });
-    if (created) console.log(`tenant ${tenantId} registered (timezone ${currentTimezone}); schema "${tenantId}": ${applied.length} migration(s) applied`);
+    if (created)
+      console.log(
+        `tenant ${tenantId} registered (timezone ${currentTimezone}); schema "${tenantId}": ${applied.length} migration(s) applied`
+      );
     else {
-      console.log(`tenant ${tenantId} was registered already (timezone ${currentTimezone}); schema "${tenantId}": ${applied.length ? applied.join(", ") : "up to date"}`);
+      console.log(
+        `tenant ${tenantId} was registered already (timezone ${currentTimezone}); schema "${tenantId}": ${applied.length ? applied.join(", ") : "up to date"}`
+      );
       if (values.timezone && values.timezone !== currentTimezone) {
-        console.error(`its timezone stays ${currentTimezone}: change it with PATCH /api/v1/admin/tenant (which recomputes its daily statistics)`);
+        console.error(
+          `its timezone stays ${currentTimezone}: change it with PATCH /api/v1/admin/tenant (which recomputes its daily statistics)`
+        );
         process.exitCode = 1;
       }
     }

@@ -20,12 +20,16 @@ const {values} = parseArgs({
 
 const settings = loadConfig({developmentWhenUnset: true});
 if (!settings.auth.devIssuer) {
-  console.error("The development issuer is off (NODE_ENV is not development, or AUTH_ISSUER is set): get a token from your identity provider.");
+  console.error(
+    "The development issuer is off (NODE_ENV is not development, or AUTH_ISSUER is set): get a token from your identity provider."
+  );
   process.exit(1);
 }
 const roles = values.role ?? [];
 if (!values.tenant || !isValidTenantId(values.tenant) || roles.some((role) => !(ROLES as readonly string[]).includes(role))) {
-  console.error(`usage: npm run token -- --tenant <tenant_id> [--role ${ROLES.join("|")}] [--sub name] [--ttl seconds]\n(tenant ids: lower-case letters, digits and _, starting with a letter)`);
+  console.error(
+    `usage: npm run token -- --tenant <tenant_id> [--role ${ROLES.join("|")}] [--sub name] [--ttl seconds]\n(tenant ids: lower-case letters, digits and _, starting with a letter)`
+  );
   process.exit(2);
 }
 const ttl = Number(values.ttl);

@@ -13,7 +13,7 @@ export class ErrorBody {
   name!: string;
 
   @Required()
-  @Example("Bad request on parameter \"request.body\".")
+  @Example('Bad request on parameter "request.body".')
   message!: string;
 
   @Required()

@@ -14,8 +14,14 @@ describe("error mapping of unavailable backing services", () => {
     ["a refused connection", Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), {code: "ECONNREFUSED"})],
     ["Postgres shutting down (57P01)", driverError("terminating connection due to administrator command", "57P01")],
     ["a dropped connection", driverError("Connection terminated unexpectedly")],
-    ["a query on a transaction whose BEGIN failed with the connection", driverError("Transaction query already complete, run with DEBUG=knex:tx for more info")],
-    ["the pool timing out", Object.assign(new Error("Knex: Timeout acquiring a connection. The pool is probably full."), {name: "KnexTimeoutError"})],
+    [
+      "a query on a transaction whose BEGIN failed with the connection",
+      driverError("Transaction query already complete, run with DEBUG=knex:tx for more info")
+    ],
+    [
+      "the pool timing out",
+      Object.assign(new Error("Knex: Timeout acquiring a connection. The pool is probably full."), {name: "KnexTimeoutError"})
+    ],
     ["MikroORM's connection exception", new ConnectionException(new Error("down"))],
     ["our own 503", new ServiceUnavailableError("queue down")]
   ])("answers 503 with Retry-After for %s", (_, error) => {
@@ -39,9 +45,13 @@ describe("error mapping of unavailable backing services", () => {
 
 describe("error mapping of a row no partition takes", () => {
   it("answers 400 naming recordedAt, while any other CHECK violation stays a 500", () => {
-    const noPartition = new CheckConstraintViolationException(Object.assign(new Error('no partition of relation "temperature_readings" found for row'), {code: "23514"}));
+    const noPartition = new CheckConstraintViolationException(
+      Object.assign(new Error('no partition of relation "temperature_readings" found for row'), {code: "23514"})
+    );
     expect(toHttpError(noPartition)).toMatchObject({status: 400, name: "BAD_REQUEST", errors: [{instancePath: "/recordedAt"}]});
-    const check = new CheckConstraintViolationException(Object.assign(new Error('new row violates check constraint "temperature_readings_humidity_range"'), {code: "23514"}));
+    const check = new CheckConstraintViolationException(
+      Object.assign(new Error('new row violates check constraint "temperature_readings_humidity_range"'), {code: "23514"})
+    );
     expect(toHttpError(check).status).toBe(500);
   });
 });

@@ -31,11 +31,17 @@ const INTERNAL: HttpError = {status: 500, name: "INTERNAL_SERVER_ERROR", message
  * its cause (the cause is logged by the filter).
  */
 export function toHttpError(error: unknown): HttpError {
-  const make = (status: number, message: string, errors: Record<string, unknown>[] = []): HttpError => ({status, name: statusName(status), message, errors});
+  const make = (status: number, message: string, errors: Record<string, unknown>[] = []): HttpError => ({
+    status,
+    name: statusName(status),
+    message,
+    errors
+  });
 
   if (error instanceof DomainError) {
     const mapped = make(error.status, error.message, error.errors);
-    if (error instanceof ServiceUnavailableError || error instanceof TooManyRequestsError) mapped.retryAfterSeconds = error.retryAfterSeconds;
+    if (error instanceof ServiceUnavailableError || error instanceof TooManyRequestsError)
+      mapped.retryAfterSeconds = error.retryAfterSeconds;
     return mapped;
   }
   if (error instanceof InvalidTenantIdError) return make(403, error.message);
@@ -47,11 +53,14 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof OrmNotFoundError) return make(404, "Not found");
   if (error instanceof OptimisticLockError) return make(409, "The resource was changed by another request; reload and retry");
   if (error instanceof UniqueConstraintViolationException) return make(409, "A resource with the same unique value already exists");
-  if (error instanceof ForeignKeyConstraintViolationException) return make(409, "The resource is still referenced or references a missing resource");
+  if (error instanceof ForeignKeyConstraintViolationException)
+    return make(409, "The resource is still referenced or references a missing resource");
   if (error instanceof CheckConstraintViolationException && isNoPartition(error)) {
     // A time-partitioned table (readings) has no partition for the row's instant: older than the
     // oldest month kept, or beyond the months created ahead.
-    return make(400, "recordedAt is outside the months this tenant stores readings for (past the raw retention, or too far ahead)", [{keyword: "partition", instancePath: "/recordedAt"}]);
+    return make(400, "recordedAt is outside the months this tenant stores readings for (past the raw retention, or too far ahead)", [
+      {keyword: "partition", instancePath: "/recordedAt"}
+    ]);
   }
   if (isUnavailable(error)) return {...make(503, "A backing service is unavailable; retry later"), retryAfterSeconds: 5};
   if (error instanceof OrmValidationError) return INTERNAL;
@@ -86,14 +95,34 @@ function clientMessage(type: unknown, status: number, message: unknown): string 
 function sanitizeValidationError(error: unknown): Record<string, unknown> {
   if (!error || typeof error !== "object") return {message: String(error)};
   const {instancePath, keyword, message, params, requestPath, dataPath} = error as Record<string, unknown>;
-  return Object.fromEntries(Object.entries({requestPath, dataPath, instancePath, keyword, message, params}).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(
+    Object.entries({requestPath, dataPath, instancePath, keyword, message, params}).filter(([, v]) => v !== undefined)
+  );
 }
 
 /**
  * Connection failures, Postgres shutting down or out of connections, and a statement or lock
  * wait cancelled by its timeout (57014, 55P03): the database is too busy for this request now.
  */
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004", "57014", "55P03"]);
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "08000",
+  "08003",
+  "08006",
+  "08001",
+  "08004",
+  "57014",
+  "55P03"
+]);
 
 /** Postgres' "no partition of relation … found for row" (SQLSTATE 23514, like a CHECK violation). */
 function isNoPartition(error: Error): boolean {
@@ -115,6 +144,8 @@ export function isUnavailable(error: unknown): boolean {
   const message = String(candidate?.message ?? "");
   return (
     candidate?.name === "KnexTimeoutError" ||
-    /Timeout acquiring a connection|Connection terminated|Transaction query already complete|terminating connection|the database system is (starting up|shutting down)|Client has encountered a connection error/i.test(message)
+    /Timeout acquiring a connection|Connection terminated|Transaction query already complete|terminating connection|the database system is (starting up|shutting down)|Client has encountered a connection error/i.test(
+      message
+    )
   );
 }

@@ -14,7 +14,12 @@ export class ErrorFilter implements ExceptionFilterMethods {
   catch(error: Error, ctx: PlatformContext) {
     const body = toHttpError(error);
     if (body.status >= 500) {
-      ctx.logger.error({event: body.status === 503 ? "BACKING_SERVICE_UNAVAILABLE" : "UNHANDLED_ERROR", error_name: error?.name, error_message: error?.message, stack: error?.stack});
+      ctx.logger.error({
+        event: body.status === 503 ? "BACKING_SERVICE_UNAVAILABLE" : "UNHANDLED_ERROR",
+        error_name: error?.name,
+        error_message: error?.message,
+        stack: error?.stack
+      });
     }
     const headers: Record<string, string> = {};
     if (body.retryAfterSeconds !== undefined) headers["Retry-After"] = String(body.retryAfterSeconds);

@@ -33,12 +33,16 @@ export class RawRetentionNotice {
   @Required()
   @Nullable(Date)
   @Format("date-time")
-  @Description("Raw readings recorded before this instant are not kept (whole months are dropped nightly once they end before it); null without a retention")
+  @Description(
+    "Raw readings recorded before this instant are not kept (whole months are dropped nightly once they end before it); null without a retention"
+  )
   @Example("2025-10-28T14:05:00.000Z")
   keptSince!: Date | null;
 
   @Required()
-  @Description("True when the range asked for starts before `keptSince` (or has no start): the raw readings of that part are gone, not absent")
+  @Description(
+    "True when the range asked for starts before `keptSince` (or has no start): the raw readings of that part are gone, not absent"
+  )
   @Example(false)
   reachesPastRetention!: boolean;
 }
@@ -49,7 +53,11 @@ export class RawRetentionNotice {
  */
 export function rawRetentionNotice(rawRetentionDays: number | null, rangeStart: Date | null, now: Date = new Date()): RawRetentionNotice {
   const since = keptSince(rawRetentionDays, now);
-  return {days: rawRetentionDays, keptSince: since, reachesPastRetention: since !== null && (rangeStart === null || rangeStart.getTime() < since.getTime())};
+  return {
+    days: rawRetentionDays,
+    keptSince: since,
+    reachesPastRetention: since !== null && (rangeStart === null || rangeStart.getTime() < since.getTime())
+  };
 }
 
 /**

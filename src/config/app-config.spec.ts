@@ -15,7 +15,10 @@ describe("parseConfig", () => {
   });
 
   it("fails closed: the development issuer only with an explicit NODE_ENV=development and no AUTH_ISSUER", () => {
-    expect(parseConfig({NODE_ENV: "development"}).auth).toMatchObject({devIssuer: true, issuer: "http://localhost/smart-thermo-dev-issuer"});
+    expect(parseConfig({NODE_ENV: "development"}).auth).toMatchObject({
+      devIssuer: true,
+      issuer: "http://localhost/smart-thermo-dev-issuer"
+    });
     expect(parseConfig({NODE_ENV: "development", AUTH_ISSUER: "https://idp.example/realms/x"}).auth.devIssuer).toBe(false);
     expect(parseConfig({NODE_ENV: "production"}).auth.devIssuer).toBe(false);
     expect(parseConfig({NODE_ENV: "test"}).auth.devIssuer).toBe(false);
@@ -27,7 +30,9 @@ describe("parseConfig", () => {
 
   it("reads the access settings: default role, tenant provisioning, metrics token", () => {
     expect(parseConfig({})).toMatchObject({auth: {defaultRole: "operator"}, tenantProvisioning: "auto", metricsToken: null});
-    expect(parseConfig({AUTH_DEFAULT_ROLE: "viewer", TENANT_PROVISIONING: "registered", METRICS_TOKEN: "a-long-enough-secret"})).toMatchObject({
+    expect(
+      parseConfig({AUTH_DEFAULT_ROLE: "viewer", TENANT_PROVISIONING: "registered", METRICS_TOKEN: "a-long-enough-secret"})
+    ).toMatchObject({
       auth: {defaultRole: "viewer"},
       tenantProvisioning: "registered",
       metricsToken: "a-long-enough-secret"

@@ -191,7 +191,11 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   const port = int("PORT", 8083, 0, 65535);
 
   const pg = ["postgres:", "postgresql:"];
-  const databaseUrl = url("DATABASE_URL", (nodeEnv === "development" ? startedPostgresUrl() : undefined) ?? "postgres://postgres@localhost:5432/smart_thermo", pg);
+  const databaseUrl = url(
+    "DATABASE_URL",
+    (nodeEnv === "development" ? startedPostgresUrl() : undefined) ?? "postgres://postgres@localhost:5432/smart_thermo",
+    pg
+  );
   const analyticsDatabaseUrl = url("ANALYTICS_DATABASE_URL", deriveAnalyticsUrl(databaseUrl), pg);
   const redisUrl = url("REDIS_URL", "redis://localhost:6379", ["redis:", "rediss:"]);
 
@@ -213,7 +217,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     return fallback;
   };
   const metricsToken = read("METRICS_TOKEN") ?? null;
-  if (metricsToken !== null && metricsToken.length < 16) problems.push("METRICS_TOKEN must be at least 16 characters (a secret Prometheus sends as a bearer token)");
+  if (metricsToken !== null && metricsToken.length < 16)
+    problems.push("METRICS_TOKEN must be at least 16 characters (a secret Prometheus sends as a bearer token)");
 
   const poolMin = int("DB_POOL_MIN", 2, 0, 1000);
   const poolMax = int("DB_POOL_MAX", 10, 1, 1000);

@@ -4,7 +4,9 @@ import {describe, expect, it} from "vitest";
 import {features} from "./index.js";
 
 const require = createRequire(import.meta.url);
-const depcruise = require("../../.dependency-cruiser.cjs") as {forbidden: {name: string; from: {path?: string}; to: {path?: string | string[]}}[]};
+const depcruise = require("../../.dependency-cruiser.cjs") as {
+  forbidden: {name: string; from: {path?: string}; to: {path?: string | string[]}}[];
+};
 
 describe("features", () => {
   it("are listed in the order the dependency rules enforce, and every feature folder is listed", async () => {
@@ -14,7 +16,9 @@ describe("features", () => {
     const order = [...rules.map((rule) => rule.name.replace("feature-order-", "")), last];
     expect(features.map((feature) => feature.name)).toEqual(order);
 
-    const folders = (await readdir(new URL(".", import.meta.url), {withFileTypes: true})).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    const folders = (await readdir(new URL(".", import.meta.url), {withFileTypes: true}))
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
     expect(folders.sort()).toEqual([...order].sort());
   });
 });

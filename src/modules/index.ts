@@ -11,7 +11,15 @@ import {usersFeature} from "./users/index.js";
  * The application's features. A feature may use the ones listed before it, never one after it
  * (.dependency-cruiser.cjs enforces this order): readings write alerts and stats, never the reverse.
  */
-export const features: readonly Feature[] = [usersFeature, devicesFeature, alertsFeature, statsFeature, readingsFeature, deviceClientsFeature, tenantsFeature];
+export const features: readonly Feature[] = [
+  usersFeature,
+  devicesFeature,
+  alertsFeature,
+  statsFeature,
+  readingsFeature,
+  deviceClientsFeature,
+  tenantsFeature
+];
 
 /** Controllers mounted under /api/v1, in the order the features list them. */
 export const apiControllers = features.flatMap((feature) => feature.controllers ?? []);

@@ -1,7 +1,15 @@
 import {knex} from "@mikro-orm/postgresql";
 import pgDriver from "pg";
 import {describe, expect, it} from "vitest";
-import {endEpisodesSql, episodesEndingAfterSql, insertAlertsSql, lockRulesSql, refreshRuleStateSql, removeAlertsSql, rewriteAlertsSql} from "../modules/alerts/alert.repository.js";
+import {
+  endEpisodesSql,
+  episodesEndingAfterSql,
+  insertAlertsSql,
+  lockRulesSql,
+  refreshRuleStateSql,
+  removeAlertsSql,
+  rewriteAlertsSql
+} from "../modules/alerts/alert.repository.js";
 import {ExportFormat} from "../modules/readings/reading-export.models.js";
 import {exportCopySql} from "../modules/readings/reading-export.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
@@ -36,7 +44,12 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   },
   {file: "device-keys.lookup", owner: "DeviceKeyVerifier.load", sql: deviceKeyLookupSql, bindings: ["keyId"]},
   {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier.poll", sql: revokedSinceSql, bindings: ["since"]},
-  {file: "readings.history-first-page", owner: "ReadingHistoryRepository.page", sql: historySql(SCHEMA, {deviceId: "", limit: 51}), bindings: ["deviceId", "limit"]},
+  {
+    file: "readings.history-first-page",
+    owner: "ReadingHistoryRepository.page",
+    sql: historySql(SCHEMA, {deviceId: "", limit: 51}),
+    bindings: ["deviceId", "limit"]
+  },
   {
     file: "readings.history-next-page-filtered",
     owner: "ReadingHistoryRepository.page",
@@ -45,7 +58,12 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   },
   {file: "readings.since", owner: "ReadingRepository.since", sql: readingsSinceSql(SCHEMA), bindings: ["deviceId", "from"]},
   {file: "alerts.lock-rules", owner: "AlertRepository.lockRules", sql: lockRulesSql(SCHEMA), bindings: ["deviceId"]},
-  {file: "alerts.episodes-ending-after", owner: "AlertRepository.episodesEndingAfter", sql: episodesEndingAfterSql(SCHEMA), bindings: ["ruleIds", "after"]},
+  {
+    file: "alerts.episodes-ending-after",
+    owner: "AlertRepository.episodesEndingAfter",
+    sql: episodesEndingAfterSql(SCHEMA),
+    bindings: ["ruleIds", "after"]
+  },
   {file: "alerts.remove", owner: "AlertRepository.write", sql: removeAlertsSql(SCHEMA), bindings: ["ids"]},
   {
     file: "alerts.rewrite",
@@ -57,21 +75,48 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     file: "alerts.insert",
     owner: "AlertRepository.write",
     sql: insertAlertsSql(SCHEMA),
-    bindings: ["deviceId", "ruleIds", "readingIds", "temperatures", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts", "acknowledgedAts", "acknowledgedByIds"]
+    bindings: [
+      "deviceId",
+      "ruleIds",
+      "readingIds",
+      "temperatures",
+      "firedAts",
+      "lastReadingAts",
+      "peaks",
+      "counts",
+      "resolvedAts",
+      "acknowledgedAts",
+      "acknowledgedByIds"
+    ]
   },
   {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},
   {file: "alerts.end-episodes", owner: "AlertRepository.endEpisodes", sql: endEpisodesSql(SCHEMA), bindings: ["at", "ruleId", "restart"]},
   {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "totals"]},
   {file: "stats.daily-stats-lock-day", owner: "DailyStatsRepository.withDayLocked", sql: lockDaySql, bindings: ["tenantId", "day"]},
-  {file: "stats.daily-stats-replace", owner: "DailyStatsRepository.replace", sql: replaceDailyStatsSql, bindings: ["tenantId", "rows", "snapshot"]},
+  {
+    file: "stats.daily-stats-replace",
+    owner: "DailyStatsRepository.replace",
+    sql: replaceDailyStatsSql,
+    bindings: ["tenantId", "rows", "snapshot"]
+  },
   {file: "stats.tenant-day", owner: "ReadingAggregatesRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},
   {file: "stats.hourly", owner: "ReadingAggregatesRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]},
   // COPY takes no parameters: the export's values are literals (escaped by pg), shown here with sample values.
-  {file: "readings.export-csv", owner: "ReadingExportRepository.open", sql: exportCopySql(SCHEMA, ExportFormat.CSV, EXPORT_RANGE, pgDriver.escapeLiteral), bindings: []},
+  {
+    file: "readings.export-csv",
+    owner: "ReadingExportRepository.open",
+    sql: exportCopySql(SCHEMA, ExportFormat.CSV, EXPORT_RANGE, pgDriver.escapeLiteral),
+    bindings: []
+  },
   {
     file: "readings.export-ndjson-device",
     owner: "ReadingExportRepository.open",
-    sql: exportCopySql(SCHEMA, ExportFormat.NDJSON, {...EXPORT_RANGE, deviceId: "00000000-0000-4000-8000-000000000000"}, pgDriver.escapeLiteral),
+    sql: exportCopySql(
+      SCHEMA,
+      ExportFormat.NDJSON,
+      {...EXPORT_RANGE, deviceId: "00000000-0000-4000-8000-000000000000"},
+      pgDriver.escapeLiteral
+    ),
     bindings: []
   }
 ];

@@ -13,18 +13,27 @@ export async function journey(baseUrl: string, token: string) {
   if (!device.data) throw new Error(`register failed: ${JSON.stringify(device.error)}`);
   const deviceId = device.data.id;
 
-  const rule = await client.POST("/api/v1/devices/{deviceId}/alert-rules", {params: {path: {deviceId}}, body: {condition: "above", thresholdCelsius: 8}});
+  const rule = await client.POST("/api/v1/devices/{deviceId}/alert-rules", {
+    params: {path: {deviceId}},
+    body: {condition: "above", thresholdCelsius: 8}
+  });
   if (!rule.data) throw new Error(`rule failed: ${JSON.stringify(rule.error)}`);
 
   const now = Date.now();
-  const readings = [4.5, 5.1, 9.3, 10.2].map((temperatureCelsius, i) => ({temperatureCelsius, humidity: 60, recordedAt: new Date(now - (4 - i) * 30_000).toISOString()}));
+  const readings = [4.5, 5.1, 9.3, 10.2].map((temperatureCelsius, i) => ({
+    temperatureCelsius,
+    humidity: 60,
+    recordedAt: new Date(now - (4 - i) * 30_000).toISOString()
+  }));
   const batch = await client.POST("/api/v1/devices/{deviceId}/readings/batch", {params: {path: {deviceId}}, body: {readings}});
   if (!batch.data) throw new Error(`batch failed: ${JSON.stringify(batch.error)}`);
 
   const history = await client.GET("/api/v1/devices/{deviceId}/readings", {params: {path: {deviceId}, query: {limit: 2}}});
   if (!history.data) throw new Error(`history failed: ${JSON.stringify(history.error)}`);
   const next = history.data.nextCursor
-    ? await client.GET("/api/v1/devices/{deviceId}/readings", {params: {path: {deviceId}, query: {limit: 2, cursor: history.data.nextCursor}}})
+    ? await client.GET("/api/v1/devices/{deviceId}/readings", {
+        params: {path: {deviceId}, query: {limit: 2, cursor: history.data.nextCursor}}
+      })
     : undefined;
 
   const alerts = await client.GET("/api/v1/devices/{deviceId}/alerts", {params: {path: {deviceId}}});
@@ -36,7 +45,11 @@ export async function journey(baseUrl: string, token: string) {
     inserted: batch.data.inserted,
     firstPage: history.data.data.map((r) => r.temperatureCelsius),
     secondPage: next?.data?.data.map((r) => r.temperatureCelsius) ?? [],
-    alerts: alerts.data.map((a) => ({peak: a.peakTemperatureCelsius, count: a.readingCount, open: a.resolvedAt === null || a.resolvedAt === undefined})),
+    alerts: alerts.data.map((a) => ({
+      peak: a.peakTemperatureCelsius,
+      count: a.readingCount,
+      open: a.resolvedAt === null || a.resolvedAt === undefined
+    })),
     notFound: missing.error?.status
   };
 }

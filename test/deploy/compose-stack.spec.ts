@@ -8,7 +8,10 @@ import {parse} from "yaml";
  */
 // `merge`: the file uses YAML merge keys (`<<: *anchor`), as compose does.
 const compose = parse(readFileSync("docker-compose.yml", "utf8"), {merge: true}) as {
-  services: Record<string, {ports?: string[]; environment?: Record<string, string>; depends_on?: Record<string, {condition: string}>; command?: string[]}>;
+  services: Record<
+    string,
+    {ports?: string[]; environment?: Record<string, string>; depends_on?: Record<string, {condition: string}>; command?: string[]}
+  >;
 };
 const composeText = readFileSync("docker-compose.yml", "utf8");
 const envExample = readFileSync(".env.example", "utf8");
@@ -45,6 +48,10 @@ describe("docker-compose.yml and the Keycloak realm", () => {
     expect(realm.sslRequired).toBe("external");
     expect(realm.bruteForceProtected).toBe(true);
     expect(realm.roles.realm.map((role) => role.name)).toEqual(["viewer", "operator", "admin"]);
-    expect(Object.fromEntries(realm.users.map((user) => [user.username, user.realmRoles]))).toEqual({alice: ["admin"], bob: ["operator"], carol: ["viewer"]});
+    expect(Object.fromEntries(realm.users.map((user) => [user.username, user.realmRoles]))).toEqual({
+      alice: ["admin"],
+      bob: ["operator"],
+      carol: ["viewer"]
+    });
   });
 });

@@ -53,13 +53,21 @@ describe("fault: MQTT process killed while devices publish", () => {
       devices.push({deviceId: device.id, keyId: key.id, key: key.key, sent: new Set(), acked: new Set()});
     }
     const connect = (device: Device) =>
-      mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {username: device.keyId, password: device.key, reconnectPeriod: 0, connectTimeout: 5_000, clean: true});
+      mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+        username: device.keyId,
+        password: device.key,
+        reconnectPeriod: 0,
+        connectTimeout: 5_000,
+        clean: true
+      });
     const publish = (device: Device, recordedAt: string) => {
       device.sent.add(recordedAt);
-      return device.client!.publishAsync(`devices/${device.deviceId}/readings`, JSON.stringify({temperatureCelsius: 20, recordedAt}), {qos: 1}).then(
-        () => void device.acked.add(recordedAt),
-        () => undefined // the connection went away first: unacknowledged
-      );
+      return device
+        .client!.publishAsync(`devices/${device.deviceId}/readings`, JSON.stringify({temperatureCelsius: 20, recordedAt}), {qos: 1})
+        .then(
+          () => void device.acked.add(recordedAt),
+          () => undefined // the connection went away first: unacknowledged
+        );
     };
 
     // Each device publishes a new reading (one second apart in device time) whenever fewer than
@@ -87,7 +95,11 @@ describe("fault: MQTT process killed while devices publish", () => {
     const db = new pg.Client({connectionString: process.env.DATABASE_URL});
     await db.connect();
     const stored = async (device: Device) =>
-      new Set((await db.query(`select recorded_at from "${tenant}".temperature_readings where device_id = $1`, [device.deviceId])).rows.map((r: {recorded_at: Date}) => r.recorded_at.toISOString()));
+      new Set(
+        (await db.query(`select recorded_at from "${tenant}".temperature_readings where device_id = $1`, [device.deviceId])).rows.map(
+          (r: {recorded_at: Date}) => r.recorded_at.toISOString()
+        )
+      );
     try {
       const acknowledged = devices.reduce((sum, d) => sum + d.acked.size, 0);
       const sent = devices.reduce((sum, d) => sum + d.sent.size, 0);
@@ -99,7 +111,16 @@ describe("fault: MQTT process killed while devices publish", () => {
         for (const recordedAt of device.acked) if (!rows.has(recordedAt)) lost.push(`${device.deviceId} ${recordedAt}`);
         for (const recordedAt of device.sent) if (!device.acked.has(recordedAt) && rows.has(recordedAt)) storedUnacknowledged++;
       }
-      console.log(JSON.stringify({fault: "mqtt-killed", sent, acknowledged, unacknowledged: sent - acknowledged, storedUnacknowledged, lost: lost.length}));
+      console.log(
+        JSON.stringify({
+          fault: "mqtt-killed",
+          sent,
+          acknowledged,
+          unacknowledged: sent - acknowledged,
+          storedUnacknowledged,
+          lost: lost.length
+        })
+      );
       expect(lost).toEqual([]);
       expect(sent - acknowledged).toBeGreaterThan(0); // the kill did cut messages in flight
 
@@ -112,7 +133,9 @@ describe("fault: MQTT process killed while devices publish", () => {
         expect(device.acked.size).toBe(device.sent.size);
       }
       for (const device of devices) {
-        const [{n}] = (await db.query(`select count(*)::int as n from "${tenant}".temperature_readings where device_id = $1`, [device.deviceId])).rows as [{n: number}];
+        const [{n}] = (
+          await db.query(`select count(*)::int as n from "${tenant}".temperature_readings where device_id = $1`, [device.deviceId])
+        ).rows as [{n: number}];
         expect(n).toBe(device.sent.size); // none doubled
         expect([...(await stored(device))].sort()).toEqual([...device.sent].sort()); // none missing, none extra
       }

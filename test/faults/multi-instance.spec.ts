@@ -27,7 +27,10 @@ describe("several instances: two APIs and a worker on one Postgres and Redis", (
     const [a, b] = apis as [AppProcess, AppProcess];
     const device = await call(a.baseUrl, auth, "POST", "/api/v1/devices", {serialNumber: "MULTI-1"});
     expect((await call(b.baseUrl, auth, "GET", `/api/v1/devices/${device.id}`)).serialNumber).toBe("MULTI-1");
-    await call(b.baseUrl, auth, "POST", `/api/v1/devices/${device.id}/readings`, {temperatureCelsius: 19.5, recordedAt: new Date(Date.now() - 60_000).toISOString()});
+    await call(b.baseUrl, auth, "POST", `/api/v1/devices/${device.id}/readings`, {
+      temperatureCelsius: 19.5,
+      recordedAt: new Date(Date.now() - 60_000).toISOString()
+    });
     const latest = await call(a.baseUrl, auth, "GET", `/api/v1/devices/${device.id}/readings/latest`);
     expect(latest.temperatureCelsius).toBe(19.5);
   });
@@ -39,12 +42,18 @@ describe("several instances: two APIs and a worker on one Postgres and Redis", (
     try {
       // Three schedulers firing the same night (as if three processes each thought it was theirs).
       await Promise.all([1, 2, 3].map(() => queue.add("nightly-fan-out", {})));
-      await waitFor(async () => (await queue.getJobCounts("wait", "active", "delayed")).wait! + (await queue.getJobCounts("active")).active! === 0, 60_000, "the queue to drain");
+      await waitFor(
+        async () => (await queue.getJobCounts("wait", "active", "delayed")).wait! + (await queue.getJobCounts("active")).active! === 0,
+        60_000,
+        "the queue to drain"
+      );
       await new Promise((r) => setTimeout(r, 500));
       const completed = await queue.getJobs(["completed"], 0, 1000);
       const perTenant = completed.filter((job) => job.name === "aggregate-tenant" && tenants.includes(job.data.tenantId));
       const counts = Object.fromEntries(tenants.map((t) => [t, perTenant.filter((job) => job.data.tenantId === t).length]));
-      console.log(JSON.stringify({multiInstance: {fanOuts: completed.filter((j) => j.name === "nightly-fan-out").length, perTenant: counts}}));
+      console.log(
+        JSON.stringify({multiInstance: {fanOuts: completed.filter((j) => j.name === "nightly-fan-out").length, perTenant: counts}})
+      );
       for (const tenant of tenants) expect(counts[tenant]).toBe(1);
       expect(perTenant.every((job) => job.attemptsMade <= 1)).toBe(true);
     } finally {
@@ -61,7 +70,15 @@ describe("several instances: two APIs and a worker on one Postgres and Redis", (
     const start = Date.now();
     const loads = [
       ingestContinuously({baseUrl: a.baseUrl, auth, deviceId: device.id, workers: 4, timeoutMs: 10_000, until: () => stop, start}),
-      ingestContinuously({baseUrl: b.baseUrl, auth, deviceId: device.id, workers: 4, timeoutMs: 10_000, until: () => stop, start: start + 10_000_000})
+      ingestContinuously({
+        baseUrl: b.baseUrl,
+        auth,
+        deviceId: device.id,
+        workers: 4,
+        timeoutMs: 10_000,
+        until: () => stop,
+        start: start + 10_000_000
+      })
     ];
     await new Promise((r) => setTimeout(r, 1_000));
     const signalledAt = Date.now();

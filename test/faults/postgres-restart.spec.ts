@@ -40,7 +40,15 @@ describe("fault: Postgres restarted under load", () => {
 
     const start = Date.now();
     let stopLoad = false;
-    const load = ingestContinuously({baseUrl: app.baseUrl, auth, deviceId: device.id, workers: 4, timeoutMs: 15_000, until: () => stopLoad, start});
+    const load = ingestContinuously({
+      baseUrl: app.baseUrl,
+      auth,
+      deviceId: device.id,
+      workers: 4,
+      timeoutMs: 15_000,
+      until: () => stopLoad,
+      start
+    });
 
     await new Promise((r) => setTimeout(r, 1_500));
     const outageStart = Date.now();
@@ -55,7 +63,8 @@ describe("fault: Postgres restarted under load", () => {
     const counts = countBy(outcomes);
     console.log(JSON.stringify({fault: "postgres-restart", sent: outcomes.length, counts, outageMs: outageEnd - outageStart}));
     // A 5xx other than 503 is a bug in the error mapping: show what the server logged for it.
-    if (outcomes.some((o) => typeof o.result === "number" && o.result >= 500 && o.result !== 503)) console.log(unhandledErrors(app.output()));
+    if (outcomes.some((o) => typeof o.result === "number" && o.result >= 500 && o.result !== 503))
+      console.log(unhandledErrors(app.output()));
     // Only success or "retry later": never a 500, never a hang past the bound.
     expect(Object.keys(counts).sort()).toEqual(expect.arrayContaining(["201", "503"]));
     for (const status of Object.keys(counts)) expect(["201", "503"]).toContain(status);

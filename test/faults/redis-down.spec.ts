@@ -26,7 +26,10 @@ describe("fault: Redis down", () => {
       fetch(`${app.baseUrl}/api/v1/devices/${device.id}/readings`, {
         method: "POST",
         headers: {Authorization: auth, "content-type": "application/json"},
-        body: JSON.stringify({temperatureCelsius: 21 + minute / 10, recordedAt: new Date(Date.now() - 3_600_000 + minute * 60_000).toISOString()})
+        body: JSON.stringify({
+          temperatureCelsius: 21 + minute / 10,
+          recordedAt: new Date(Date.now() - 3_600_000 + minute * 60_000).toISOString()
+        })
       });
     const weekly = () => fetch(`${app.baseUrl}/api/v1/devices/${device.id}/stats/weekly`, {headers: {Authorization: auth}});
 
@@ -37,7 +40,11 @@ describe("fault: Redis down", () => {
     await redis.stop();
     const statuses: number[] = [];
     for (let minute = 1; minute <= 5; minute++) statuses.push((await post(minute)).status);
-    const reads = await Promise.all([weekly(), weekly(), fetch(`${app.baseUrl}/api/v1/devices/${device.id}/readings`, {headers: {Authorization: auth}})]);
+    const reads = await Promise.all([
+      weekly(),
+      weekly(),
+      fetch(`${app.baseUrl}/api/v1/devices/${device.id}/readings`, {headers: {Authorization: auth}})
+    ]);
     const health = await fetch(`${app.baseUrl}/health/ready`);
     const healthBody = (await health.json()) as {checks: Record<string, string>};
     console.log(JSON.stringify({fault: "redis-down", ingest: statuses, reads: reads.map((r) => r.status), ready: health.status}));
@@ -61,15 +68,23 @@ describe("fault: Redis down", () => {
     }
     // Jobs resume: an aggregation can be enqueued and completes.
     let jobId = "";
-    await waitFor(async () => {
-      jobId = (await call(app.baseUrl, auth, "POST", "/api/v1/admin/aggregations", {}).catch(() => ({jobId: ""}))).jobId;
-      return jobId !== "";
-    }, 15_000, "the job queue to accept work again");
+    await waitFor(
+      async () => {
+        jobId = (await call(app.baseUrl, auth, "POST", "/api/v1/admin/aggregations", {}).catch(() => ({jobId: ""}))).jobId;
+        return jobId !== "";
+      },
+      15_000,
+      "the job queue to accept work again"
+    );
     let state = "";
-    await waitFor(async () => {
-      state = (await call(app.baseUrl, auth, "GET", `/api/v1/admin/aggregations/${encodeURIComponent(jobId)}`)).state;
-      return state === "completed" || state === "failed";
-    }, 60_000, "the aggregation job to finish");
+    await waitFor(
+      async () => {
+        state = (await call(app.baseUrl, auth, "GET", `/api/v1/admin/aggregations/${encodeURIComponent(jobId)}`)).state;
+        return state === "completed" || state === "failed";
+      },
+      60_000,
+      "the aggregation job to finish"
+    );
     expect(state).toBe("completed");
   });
 });

@@ -22,7 +22,15 @@ describe("fault: SIGTERM under load", () => {
     let exitCode: number | null | undefined;
     void app.exited.then((code) => (exitCode = code));
     let stopLoad = false;
-    const load = ingestContinuously({baseUrl: app.baseUrl, auth, deviceId: device.id, workers: 8, timeoutMs: 10_000, until: () => stopLoad, start: Date.now()});
+    const load = ingestContinuously({
+      baseUrl: app.baseUrl,
+      auth,
+      deviceId: device.id,
+      workers: 8,
+      timeoutMs: 10_000,
+      until: () => stopLoad,
+      start: Date.now()
+    });
     await new Promise((r) => setTimeout(r, 1_500));
     const signalledAt = Date.now();
     app.child.kill("SIGTERM");

@@ -28,7 +28,8 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     checkout = join(home, "p");
     mkdirSync(join(checkout, "scripts"), {recursive: true});
     for (const file of ["start.mjs", "embedded-postgres.mjs"]) copyFileSync(join(ROOT, "scripts", file), join(checkout, "scripts", file));
-    for (const entry of ["node_modules", "dist", "src", "tsed.config.ts", "package.json"]) symlinkSync(join(ROOT, entry), join(checkout, entry));
+    for (const entry of ["node_modules", "dist", "src", "tsed.config.ts", "package.json"])
+      symlinkSync(join(ROOT, entry), join(checkout, entry));
   });
   afterAll(async () => {
     await redis?.stop();
@@ -37,7 +38,14 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
   });
 
   function start(pgPort: number, apiPort: number) {
-    const env: NodeJS.ProcessEnv = {...process.env, EMBEDDED_PG: "always", EMBEDDED_PG_PORT: String(pgPort), PORT: String(apiPort), REDIS_URL: redis.url, LOG_LEVEL: "warn"};
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      EMBEDDED_PG: "always",
+      EMBEDDED_PG_PORT: String(pgPort),
+      PORT: String(apiPort),
+      REDIS_URL: redis.url,
+      LOG_LEVEL: "warn"
+    };
     delete env.DATABASE_URL;
     delete env.ANALYTICS_DATABASE_URL;
     // As on a developer's machine: no NODE_ENV and no identity provider of the test run.
@@ -68,7 +76,11 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     let child: ChildProcess | undefined = app.child;
     try {
       await Promise.race([
-        waitFor(async () => (await fetch(`http://127.0.0.1:${apiPort}/health/live`).catch(() => undefined))?.ok === true, 90_000, "the API to listen"),
+        waitFor(
+          async () => (await fetch(`http://127.0.0.1:${apiPort}/health/live`).catch(() => undefined))?.ok === true,
+          90_000,
+          "the API to listen"
+        ),
         app.exited.then((code) => {
           throw new Error(`start.mjs exited with ${code}:\n${app.output()}`);
         })
@@ -109,7 +121,11 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     const gone = spawnSync(process.execPath, ["-e", ""]).pid;
     mkdirSync(join(checkout, ".data"), {recursive: true});
-    writeFileSync(join(checkout, ".data/dev-services.json"), JSON.stringify({pid: gone, databaseUrl: "postgres://postgres:postgres@127.0.0.1:1/smart_thermo"}), {mode: 0o600});
+    writeFileSync(
+      join(checkout, ".data/dev-services.json"),
+      JSON.stringify({pid: gone, databaseUrl: "postgres://postgres:postgres@127.0.0.1:1/smart_thermo"}),
+      {mode: 0o600}
+    );
     try {
       const app = start((taken.address() as net.AddressInfo).port, await freePort());
       expect(await app.exited).toBe(1);

@@ -16,7 +16,16 @@ describe("Swagger UI in a real browser", () => {
     app = await startApp({REDIS_URL: redis.url});
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync"
+      ]
     });
   });
   afterAll(async () => {
@@ -52,7 +61,9 @@ describe("Swagger UI in a real browser", () => {
     const status = operation.locator(".live-responses-table tr.response .response-col_status").first();
     await status.waitFor({timeout: 30_000});
     expect((await status.innerText()).trim()).toBe("200");
-    expect(await operation.locator(".live-responses-table .microlight, .live-responses-table pre").first().innerText()).toContain("swagger-user");
+    expect(await operation.locator(".live-responses-table .microlight, .live-responses-table pre").first().innerText()).toContain(
+      "swagger-user"
+    );
 
     expect(blocked).toEqual([]);
 

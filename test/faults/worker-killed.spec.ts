@@ -65,16 +65,24 @@ describe("fault: worker killed mid-job", () => {
         [tenant, pinned, DAY]
       );
       await blocker.query("begin");
-      await blocker.query("select 1 from daily_stats where tenant_id = $1 and device_id = $2 and date = $3 for update", [tenant, pinned, DAY]);
+      await blocker.query("select 1 from daily_stats where tenant_id = $1 and device_id = $2 and date = $3 for update", [
+        tenant,
+        pinned,
+        DAY
+      ]);
 
       workers.push(await startApp(env(), "worker"));
       const {jobId} = await call(api.baseUrl, auth, "POST", "/api/v1/admin/aggregations", {date: DAY});
       const status = (): Promise<JobStatus> => call(api.baseUrl, auth, "GET", `/api/v1/admin/aggregations/${encodeURIComponent(jobId)}`);
       let before: JobStatus | undefined;
-      await waitFor(async () => {
-        before = await status();
-        return before.state === "active" && before.devicesDone === FIRST_CHUNK;
-      }, 60_000, `the job to be active with ${FIRST_CHUNK} of ${DEVICES} devices done`).catch((error: Error) => {
+      await waitFor(
+        async () => {
+          before = await status();
+          return before.state === "active" && before.devicesDone === FIRST_CHUNK;
+        },
+        60_000,
+        `the job to be active with ${FIRST_CHUNK} of ${DEVICES} devices done`
+      ).catch((error: Error) => {
         throw new Error(`${error.message}; last status: ${JSON.stringify(before)}`);
       });
       workers[0]!.child.kill("SIGKILL");
@@ -84,11 +92,16 @@ describe("fault: worker killed mid-job", () => {
 
       workers.push(await startApp(env(), "worker"));
       let final: JobStatus | undefined;
-      await waitFor(async () => {
-        final = await status();
-        return final.state === "completed" || final.state === "failed";
-      }, 90_000, "the retried job to finish");
-      const brief = (s?: JobStatus) => s && {state: s.state, devicesDone: s.devicesDone, devicesTotal: s.devicesTotal, attemptsMade: s.attemptsMade};
+      await waitFor(
+        async () => {
+          final = await status();
+          return final.state === "completed" || final.state === "failed";
+        },
+        90_000,
+        "the retried job to finish"
+      );
+      const brief = (s?: JobStatus) =>
+        s && {state: s.state, devicesDone: s.devicesDone, devicesTotal: s.devicesTotal, attemptsMade: s.attemptsMade};
       console.log(JSON.stringify({fault: "worker-killed", killedWhile: brief(killed), final: brief(final)}));
 
       // The kill hit the job mid-way: active, half the devices done, not finished by the dead worker.

@@ -56,6 +56,8 @@ export function zoneFarFromLocalHour(now: Date): {zone: string; offset: string; 
     const d = Math.abs(minute - startMinute) % 60;
     return Math.min(d, 60 - d);
   };
-  const best = OFFSET_HOUR_ZONES.map((z) => ({...z, marginMinutes: distance(z.startMinute)})).reduce((a, b) => (b.marginMinutes > a.marginMinutes ? b : a));
+  const best = OFFSET_HOUR_ZONES.map((z) => ({...z, marginMinutes: distance(z.startMinute)})).reduce((a, b) =>
+    b.marginMinutes > a.marginMinutes ? b : a
+  );
   return best;
 }

@@ -89,7 +89,9 @@ async function recreateDatabases(urls: string[]) {
   for (const name of names) {
     if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unexpected test database name ${name}`);
     if (!/(^|_)(test|tests|faults)(_|$)/.test(name)) {
-      throw new Error(`refusing to drop database "${name}": the test run recreates its databases, so their names must contain a "test" or "faults" word (set DATABASE_URL / ANALYTICS_DATABASE_URL to such names)`);
+      throw new Error(
+        `refusing to drop database "${name}": the test run recreates its databases, so their names must contain a "test" or "faults" word (set DATABASE_URL / ANALYTICS_DATABASE_URL to such names)`
+      );
     }
   }
   const admin = new URL(urls[0]!);

@@ -6,7 +6,10 @@ import pg from "pg";
  * COMMIT, ROLLBACK and savepoints are left out unless `transactionControl` is set, so counts
  * say how much work a request does, not how it is wrapped.
  */
-export async function countStatements<T>(task: () => Promise<T>, options: {transactionControl?: boolean} = {}): Promise<{result: T; statements: string[]}> {
+export async function countStatements<T>(
+  task: () => Promise<T>,
+  options: {transactionControl?: boolean} = {}
+): Promise<{result: T; statements: string[]}> {
   const statements: string[] = [];
   const proto = pg.Client.prototype as unknown as {query: (this: unknown, config: unknown, ...rest: unknown[]) => unknown};
   const original = proto.query;

@@ -48,7 +48,12 @@ const iso = (at: string | Date) => (at instanceof Date ? at.toISOString() : at);
  * limit), the way a device back-fills: validation, the ingest statement, alerts, and the
  * DailyStats refresh the response waits for. Every batch must be accepted.
  */
-export async function postReadings(api: Api, auth: Record<string, string>, deviceId: string, rows: ReadingRow[]): Promise<{inserted: number; duplicates: number}> {
+export async function postReadings(
+  api: Api,
+  auth: Record<string, string>,
+  deviceId: string,
+  rows: ReadingRow[]
+): Promise<{inserted: number; duplicates: number}> {
   const total = {inserted: 0, duplicates: 0};
   for (let i = 0; i < rows.length; i += 1_000) {
     const readings = rows.slice(i, i + 1_000).map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: iso(r.recordedAt)}));
@@ -86,16 +91,23 @@ export async function setTimezone(tenant: string, timezone: string) {
  *   between the commit and the refresh), which the nightly job must catch up on.
  * Other tenants' rows (other spec files write the same table) are untouched.
  */
-export async function withDailyStatsTrigger<T>(options: {tenant: string; deviceId?: string; effect: "fail" | "skip"}, task: () => Promise<T>): Promise<T> {
+export async function withDailyStatsTrigger<T>(
+  options: {tenant: string; deviceId?: string; effect: "fail" | "skip"},
+  task: () => Promise<T>
+): Promise<T> {
   const {tenant, deviceId, effect} = options;
   // DDL takes no bound parameters: only values of a known shape are spliced in.
-  if (!/^[a-z][a-z0-9_]{0,62}$/.test(tenant) || (deviceId !== undefined && !/^[0-9a-f-]{36}$/.test(deviceId))) throw new Error("unexpected tenant or device id");
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(tenant) || (deviceId !== undefined && !/^[0-9a-f-]{36}$/.test(deviceId)))
+    throw new Error("unexpected tenant or device id");
   const name = `test_daily_stats_${effect}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
   const when = `new."tenant_id" = '${tenant}'${deviceId ? ` and new."device_id" = '${deviceId}'` : ""}`;
-  const body = effect === "fail" ? `begin raise exception 'test trigger: daily_stats refused for ${tenant}'; end` : `begin return null; end`;
+  const body =
+    effect === "fail" ? `begin raise exception 'test trigger: daily_stats refused for ${tenant}'; end` : `begin return null; end`;
   const db = analyticsDb();
   await db.query(`create function "${name}"() returns trigger language plpgsql as $$ ${body} $$`);
-  await db.query(`create trigger "${name}" before insert or update on "daily_stats" for each row when (${when}) execute function "${name}"()`);
+  await db.query(
+    `create trigger "${name}" before insert or update on "daily_stats" for each row when (${when}) execute function "${name}"()`
+  );
   try {
     return await task();
   } finally {
@@ -126,7 +138,12 @@ export async function dailyRows(tenant: string, deviceId: string): Promise<Daily
 /** What the day's stats must be, computed independently of the application in JS. */
 export function expectedDay(rows: ReadingRow[]) {
   const temps = rows.map((r) => r.temperatureCelsius);
-  return {readingCount: temps.length, avg: temps.reduce((a, b) => a + b, 0) / temps.length, min: Math.min(...temps), max: Math.max(...temps)};
+  return {
+    readingCount: temps.length,
+    avg: temps.reduce((a, b) => a + b, 0) / temps.length,
+    min: Math.min(...temps),
+    max: Math.max(...temps)
+  };
 }
 
 export {countStatements} from "./sql-statements.js";

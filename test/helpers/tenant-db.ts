@@ -46,7 +46,10 @@ export class TenantDb {
     const pending = requests();
     try {
       for (let i = 0; ; i++) {
-        const [row] = await this.query<{n: number}>(`select count(*)::int as n from pg_locks where relation = $1::regclass and not granted`, [`${this.schema}."${table}"`]);
+        const [row] = await this.query<{n: number}>(
+          `select count(*)::int as n from pg_locks where relation = $1::regclass and not granted`,
+          [`${this.schema}."${table}"`]
+        );
         if (row!.n >= waiters) break;
         if (i > 500) throw new Error(`only ${row!.n} of ${waiters} writers reached ${table}`);
         await sleep(10);

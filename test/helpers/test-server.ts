@@ -12,7 +12,15 @@ export type Api = ReturnType<typeof SuperTest>;
  * spec turns them on (they would otherwise throttle specs that post many readings per device).
  */
 export async function startTestServer(overrides: Partial<AppConfig> = {}): Promise<Api> {
-  await PlatformTest.bootstrap(Server, buildConfiguration({...loadConfig(), runWorkers: false, rateLimit: {devicePerMinute: 0, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 1_000}, ...overrides}))();
+  await PlatformTest.bootstrap(
+    Server,
+    buildConfiguration({
+      ...loadConfig(),
+      runWorkers: false,
+      rateLimit: {devicePerMinute: 0, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 1_000},
+      ...overrides
+    })
+  )();
   return SuperTest(PlatformTest.callback());
 }
 

@@ -25,7 +25,7 @@ export async function token(options: TokenOptions = {}): Promise<string> {
   const claims: Record<string, unknown> = {realm_access: {roles: options.roles ?? ["user"]}, ...options.claims};
   if (options.tenant !== undefined) claims.tenantId = options.tenant;
   const header: {alg: string; kid?: string; typ: string} = {alg: "RS256", typ: "JWT"};
-  if (options.kid !== null) header.kid = options.kid ?? (jwk.kid);
+  if (options.kid !== null) header.kid = options.kid ?? jwk.kid;
   let jwt = new SignJWT(claims)
     .setProtectedHeader(header)
     .setIssuer(options.issuer ?? process.env.AUTH_ISSUER!)

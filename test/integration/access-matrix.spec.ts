@@ -56,8 +56,14 @@ describe("access: every operation, for every kind of caller", () => {
     };
     // Real resources of the tenant, for the other tenant's admin to try.
     owned.deviceId = ok(await api.post("/api/v1/devices").set(admin).send({serialNumber: "ACCESS-1"}), 201);
-    owned.ruleId = ok(await api.post(`/api/v1/devices/${owned.deviceId}/alert-rules`).set(admin).send({condition: "above", thresholdCelsius: 30}), 201);
-    const reading = await api.post(`/api/v1/devices/${owned.deviceId}/readings`).set(admin).send({temperatureCelsius: 35, recordedAt: new Date(Date.now() - 60_000).toISOString()});
+    owned.ruleId = ok(
+      await api.post(`/api/v1/devices/${owned.deviceId}/alert-rules`).set(admin).send({condition: "above", thresholdCelsius: 30}),
+      201
+    );
+    const reading = await api
+      .post(`/api/v1/devices/${owned.deviceId}/readings`)
+      .set(admin)
+      .send({temperatureCelsius: 35, recordedAt: new Date(Date.now() - 60_000).toISOString()});
     owned.alertId = reading.body.alerts?.[0]?.id;
     expect(owned.alertId).toBeTypeOf("string");
     owned.userId = ok(await api.get("/api/v1/me").set(await bearer(tenant, {roles: ["viewer"]})), 200);
@@ -84,8 +90,11 @@ describe("access: every operation, for every kind of caller", () => {
   afterAll(stopTestServer);
 
   const all = () =>
-    Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({method, path, operation, name: `${method.toUpperCase()} ${path}`})));
-  const isDeviceOperation = (op: ReturnType<typeof all>[number]) => JSON.stringify(op.operation.security) === JSON.stringify(DEVICE_SECURITY);
+    Object.entries(spec.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({method, path, operation, name: `${method.toUpperCase()} ${path}`}))
+    );
+  const isDeviceOperation = (op: ReturnType<typeof all>[number]) =>
+    JSON.stringify(op.operation.security) === JSON.stringify(DEVICE_SECURITY);
   /** The operations a user's token opens (everything but the public and the device operations). */
   const operations = () => all().filter((op) => !isDeviceOperation(op));
 
@@ -93,8 +102,15 @@ describe("access: every operation, for every kind of caller", () => {
    * The operation called with the given path ids (a fresh id per parameter when not given), `{}`
    * as body; with the URL it called.
    */
-  const callAndKeepUrl = async (op: ReturnType<typeof all>[number], auth: Record<string, string> | undefined, ids: Record<string, string> = {}) => {
-    const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => ids[name] ?? (name === "jobId" ? "manual.nobody.2026-01-01" : randomUUID()));
+  const callAndKeepUrl = async (
+    op: ReturnType<typeof all>[number],
+    auth: Record<string, string> | undefined,
+    ids: Record<string, string> = {}
+  ) => {
+    const path = op.path.replace(
+      /\{(\w+)\}/g,
+      (_m, name: string) => ids[name] ?? (name === "jobId" ? "manual.nobody.2026-01-01" : randomUUID())
+    );
     // Required query parameters naming an id get this tenant's: the other tenant must not read through them.
     const query = new URLSearchParams();
     for (const p of op.operation.parameters ?? []) if (p.in === "query" && p.required && ids[p.name]) query.set(p.name, ids[p.name]!);
@@ -107,7 +123,11 @@ describe("access: every operation, for every kind of caller", () => {
 
   it("documents a role on every operation but the public and the device ones, as DESIGN.md assigns it", () => {
     expect(operations().length).toBeGreaterThanOrEqual(28);
-    expect(all().filter(isDeviceOperation).map((op) => op.name)).toEqual(["POST /api/v1/device/readings"]);
+    expect(
+      all()
+        .filter(isDeviceOperation)
+        .map((op) => op.name)
+    ).toEqual(["POST /api/v1/device/readings"]);
     for (const op of operations()) {
       if (PUBLIC.has(op.name)) {
         expect(op.operation.security, op.name).toBeUndefined();

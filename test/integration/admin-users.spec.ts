@@ -82,7 +82,14 @@ describe("admin: users (soft delete)", () => {
     expect(lockedOutAfter!).toBeLessThanOrEqual(CALLER_USER_TTL_MS + 500);
     // And on every other kind of route: admin, write, read.
     expect((await api.get("/api/v1/admin/users").set(dave)).status).toBe(403);
-    expect((await api.post(`/api/v1/devices/${deviceId}/readings`).set(dave).send({temperatureCelsius: 20, recordedAt: new Date().toISOString()})).status).toBe(403);
+    expect(
+      (
+        await api
+          .post(`/api/v1/devices/${deviceId}/readings`)
+          .set(dave)
+          .send({temperatureCelsius: 20, recordedAt: new Date().toISOString()})
+      ).status
+    ).toBe(403);
     expect((await api.delete(`/api/v1/devices/${deviceId}`).set(dave)).status).toBe(403);
   });
 

@@ -50,7 +50,9 @@ describe("admin: tenant settings", () => {
     // No worker runs in this file: every job stays pending.
     const tenant = newTenant("aggdedupe");
     const admin = await adminAuth(tenant);
-    const answers = await Promise.all(Array.from({length: 20}, () => api.post("/api/v1/admin/aggregations").set(admin).send({date: "2026-02-01"})));
+    const answers = await Promise.all(
+      Array.from({length: 20}, () => api.post("/api/v1/admin/aggregations").set(admin).send({date: "2026-02-01"}))
+    );
     expect(new Set(answers.map((res) => res.status))).toEqual(new Set([202]));
     const ids = new Set(answers.map((res) => res.body.jobId));
     expect([...ids]).toEqual([`manual.${tenant}.2026-02-01`]);
@@ -58,7 +60,9 @@ describe("admin: tenant settings", () => {
     expect(other.body.jobId).toBe(`manual.${tenant}.2026-02-02`);
 
     const queue = PlatformTest.get<Queue>(getQueueToken(AGGREGATION_QUEUE));
-    const jobs = (await queue.getJobs(["waiting", "delayed", "prioritized", "active"])).filter((job) => job.id?.startsWith(`manual.${tenant}.`));
+    const jobs = (await queue.getJobs(["waiting", "delayed", "prioritized", "active"])).filter((job) =>
+      job.id?.startsWith(`manual.${tenant}.`)
+    );
     expect(jobs.map((job) => job.id).sort()).toEqual([`manual.${tenant}.2026-02-01`, `manual.${tenant}.2026-02-02`]);
     await Promise.all(jobs.map((job) => job.remove()));
   });

@@ -14,12 +14,25 @@ import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
-import {adminAuth, analyticsDb, closeDbs, tenantDb, createDevice, dailyRows, expectedDay, postReadings, type ReadingRow, setTimezone, withDailyStatsTrigger} from "../helpers/stats-fixtures.js";
+import {
+  adminAuth,
+  analyticsDb,
+  closeDbs,
+  tenantDb,
+  createDevice,
+  dailyRows,
+  expectedDay,
+  postReadings,
+  type ReadingRow,
+  setTimezone,
+  withDailyStatsTrigger
+} from "../helpers/stats-fixtures.js";
 
 /** Readings every `minutes` over [start, end). */
 function every(startIso: string, endIso: string, minutes: number, base = 18): ReadingRow[] {
   const rows: ReadingRow[] = [];
-  for (let t = Date.parse(startIso), i = 0; t < Date.parse(endIso); t += minutes * 60_000, i++) rows.push({recordedAt: new Date(t), temperatureCelsius: base + ((i * 13) % 40) / 10});
+  for (let t = Date.parse(startIso), i = 0; t < Date.parse(endIso); t += minutes * 60_000, i++)
+    rows.push({recordedAt: new Date(t), temperatureCelsius: base + ((i * 13) % 40) / 10});
   return rows;
 }
 
@@ -57,7 +70,10 @@ describe("nightly aggregation (BullMQ)", () => {
   }
 
   async function aggregate(admin: Record<string, string>, date?: string) {
-    const res = await api.post("/api/v1/admin/aggregations").set(admin).send(date ? {date} : {});
+    const res = await api
+      .post("/api/v1/admin/aggregations")
+      .set(admin)
+      .send(date ? {date} : {});
     expect(res.status).toBe(202);
     expect(res.body.jobId).toEqual(expect.any(String));
     return finished(admin, res.body.jobId);
@@ -93,7 +109,12 @@ describe("nightly aggregation (BullMQ)", () => {
     const tenant = mine("agg");
     const auth = await bearer(tenant);
     const admin = await adminAuth(tenant);
-    const [hooked, silent, idle, stale] = [await createDevice(api, auth, "A-1"), await createDevice(api, auth, "A-2"), await createDevice(api, auth, "A-3"), await createDevice(api, auth, "A-4")];
+    const [hooked, silent, idle, stale] = [
+      await createDevice(api, auth, "A-1"),
+      await createDevice(api, auth, "A-2"),
+      await createDevice(api, auth, "A-3"),
+      await createDevice(api, auth, "A-4")
+    ];
     await setTimezone(tenant, "Europe/Berlin");
     // 2026-03-29 in Berlin is 23 hours long: 2026-03-28T23:00Z to 2026-03-29T22:00Z.
     const day = every("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", 10);
@@ -108,12 +129,31 @@ describe("nightly aggregation (BullMQ)", () => {
     );
     const afterHook = await dailyRows(tenant, hooked);
     // 23 hours × 6 readings on the 29th; the one at 22:00Z is already March 30 in Berlin.
-    expect(afterHook).toMatchObject([{date: "2026-03-29", readingCount: 138}, {date: "2026-03-30", readingCount: 1}]);
+    expect(afterHook).toMatchObject([
+      {date: "2026-03-29", readingCount: 138},
+      {date: "2026-03-30", readingCount: 1}
+    ]);
 
     const first = await aggregate(admin, "2026-03-29");
     // Two devices have readings that day; the idle one gets no row, the stale row goes.
-    expect(first).toMatchObject({state: "completed", progress: 100, devicesDone: 2, devicesTotal: 2, date: "2026-03-29", tenantId: tenant, trigger: "manual"});
-    expect(first.result).toEqual({tenantId: tenant, date: "2026-03-29", days: 1, devices: 2, readings: 178, statsWritten: 1, statsDeleted: 1});
+    expect(first).toMatchObject({
+      state: "completed",
+      progress: 100,
+      devicesDone: 2,
+      devicesTotal: 2,
+      date: "2026-03-29",
+      tenantId: tenant,
+      trigger: "manual"
+    });
+    expect(first.result).toEqual({
+      tenantId: tenant,
+      date: "2026-03-29",
+      days: 1,
+      devices: 2,
+      readings: 178,
+      statsWritten: 1,
+      statsDeleted: 1
+    });
 
     // The refresh and the recompute agree: the hook's rows were not rewritten (same updated_at).
     expect(await dailyRows(tenant, hooked)).toEqual(afterHook);
@@ -162,7 +202,10 @@ describe("nightly aggregation (BullMQ)", () => {
     const result = await refresher.recomputeDay(tenant, "2026-02-10", async (p) => void progress.push(p));
     expect(result).toEqual({tenantId: tenant, date: "2026-02-10", devices: 1666, readings: 3332, statsWritten: 1666, statsDeleted: 834});
     expect(progress.map((p) => p.devicesDone)).toEqual([0, 1000, 1666]);
-    const {rows} = await analyticsDb().query(`select count(*)::int as n, min("reading_count") as lo, max("reading_count") as hi from "daily_stats" where "tenant_id" = $1`, [tenant]);
+    const {rows} = await analyticsDb().query(
+      `select count(*)::int as n, min("reading_count") as lo, max("reading_count") as hi from "daily_stats" where "tenant_id" = $1`,
+      [tenant]
+    );
     expect(rows[0]).toEqual({n: 1666, lo: 2, hi: 2});
     expect(await refresher.recomputeDay(tenant, "2026-02-10")).toMatchObject({statsWritten: 0, statsDeleted: 0});
   });
@@ -196,7 +239,14 @@ describe("nightly aggregation (BullMQ)", () => {
     const other = await adminAuth(mine("aggown_other"));
     expect((await api.get(`/api/v1/admin/aggregations/${res.body.jobId}`).set(other)).status).toBe(404);
     expect((await api.get(`/api/v1/admin/aggregations/${res.body.jobId}`).set(await bearer(tenant))).status).toBe(403);
-    expect((await api.post("/api/v1/admin/aggregations").set(await bearer(tenant)).send({})).status).toBe(403);
+    expect(
+      (
+        await api
+          .post("/api/v1/admin/aggregations")
+          .set(await bearer(tenant))
+          .send({})
+      ).status
+    ).toBe(403);
     expect((await api.get("/api/v1/admin/aggregations/no-such-job").set(admin)).status).toBe(404);
     expect((await api.get("/api/v1/admin/aggregations/BAD:ID").set(admin)).status).toBe(400);
     expect(await finished(admin, res.body.jobId)).toMatchObject({state: "completed", tenantId: tenant});
@@ -228,10 +278,14 @@ describe("nightly aggregation (BullMQ)", () => {
         env: {...process.env, LOG_LEVEL: "warn"},
         stdio: ["ignore", "ignore", "inherit"]
       });
-      await until("two workers on the queue", async () => {
-        if (worker.exitCode !== null) throw new Error(`the worker process exited with ${worker.exitCode}`);
-        return (await queue.getWorkersCount()) >= 2;
-      }, 45_000);
+      await until(
+        "two workers on the queue",
+        async () => {
+          if (worker.exitCode !== null) throw new Error(`the worker process exited with ${worker.exitCode}`);
+          return (await queue.getWorkersCount()) >= 2;
+        },
+        45_000
+      );
     }, 60_000);
     afterAll(async () => {
       if (worker && worker.exitCode === null) {
@@ -255,7 +309,10 @@ describe("nightly aggregation (BullMQ)", () => {
         devices.push(device);
         await setTimezone(tenant, zone);
         // Eight readings on the local yesterday, whose merge never runs: the nightly job must make the rows.
-        const readings = Array.from({length: 8}, (_, k): ReadingRow => ({recordedAt: new Date(now.getTime() - 86_400_000 - k * 30 * 60_000), temperatureCelsius: 10 + i + k / 10}));
+        const readings = Array.from({length: 8}, (_, k): ReadingRow => ({
+          recordedAt: new Date(now.getTime() - 86_400_000 - k * 30 * 60_000),
+          temperatureCelsius: 10 + i + k / 10
+        }));
         await withDailyStatsTrigger({tenant, effect: "skip"}, () => postReadings(api, auth, device, readings));
         expect(await dailyRows(tenant, device)).toEqual([]);
       }
@@ -273,16 +330,24 @@ describe("nightly aggregation (BullMQ)", () => {
       // The jobs have ended; their "completed" events reach this process through a Redis stream.
       await until("the nightly jobs' completed events", async () => ids.every((id) => completions.has(id)));
       expect(ids.map((id) => completions.get(id))).toEqual([1, 1]);
-      for (const id of ids) expect(await queue.getJob(id)).toMatchObject({attemptsStarted: 1, data: {trigger: "nightly"}, finishedOn: expect.any(Number)});
+      for (const id of ids)
+        expect(await queue.getJob(id)).toMatchObject({attemptsStarted: 1, data: {trigger: "nightly"}, finishedOn: expect.any(Number)});
       const jobs = await queue.getJobs(["completed", "failed", "active", "waiting", "delayed"]);
-      expect(jobs.filter((job) => job.name === AGGREGATION_JOBS.tenant && !ownTenants.has(job.data?.tenantId)).map((job) => job.id), "jobs for another spec file's tenants").toEqual([]);
+      expect(
+        jobs.filter((job) => job.name === AGGREGATION_JOBS.tenant && !ownTenants.has(job.data?.tenantId)).map((job) => job.id),
+        "jobs for another spec file's tenants"
+      ).toEqual([]);
       for (const tenant of tenants) {
-        expect(jobs.filter((job) => job.name === AGGREGATION_JOBS.tenant && job.data?.tenantId === tenant).map((job) => job.id)).toEqual([nightlyJobId(tenant, yesterday)]);
+        expect(jobs.filter((job) => job.name === AGGREGATION_JOBS.tenant && job.data?.tenantId === tenant).map((job) => job.id)).toEqual([
+          nightlyJobId(tenant, yesterday)
+        ]);
       }
       // No attempt failed (a failed attempt would wait, delayed, for its retry); the delayed jobs
       // allowed are the schedulers' next runs: the nightly fan-out and the repair of dirty days.
       expect(await queue.getJobCounts("failed")).toEqual({failed: 0});
-      expect((await queue.getJobs(["delayed"])).map((job) => job.name).sort()).toEqual([AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_JOBS.repairDirtyDays].sort());
+      expect((await queue.getJobs(["delayed"])).map((job) => job.name).sort()).toEqual(
+        [AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_JOBS.repairDirtyDays].sort()
+      );
       for (const [i, tenant] of tenants.entries()) {
         expect(await dailyRows(tenant, devices[i]!)).toMatchObject([{date: yesterday, readingCount: 8}]);
       }

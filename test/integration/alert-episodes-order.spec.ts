@@ -32,12 +32,27 @@ const at = (minute: number) => new Date(START + minute * 60_000).toISOString();
  */
 function expectedEpisodes(rule: Rule, readings: Reading[]) {
   const sorted = [...readings].sort((a, b) => a.minute - b.minute);
-  const episodes: {firedAt: string; temperatureCelsius: number; lastReadingAt: string; peak: number; count: number; resolvedAt: string | null}[] = [];
+  const episodes: {
+    firedAt: string;
+    temperatureCelsius: number;
+    lastReadingAt: string;
+    peak: number;
+    count: number;
+    resolvedAt: string | null;
+  }[] = [];
   let open: (typeof episodes)[number] | null = null;
   for (const r of sorted) {
-    const violating = rule.condition === "above" ? r.temperatureCelsius > rule.thresholdCelsius : r.temperatureCelsius < rule.thresholdCelsius;
+    const violating =
+      rule.condition === "above" ? r.temperatureCelsius > rule.thresholdCelsius : r.temperatureCelsius < rule.thresholdCelsius;
     if (violating && !open) {
-      open = {firedAt: at(r.minute), temperatureCelsius: r.temperatureCelsius, lastReadingAt: at(r.minute), peak: r.temperatureCelsius, count: 1, resolvedAt: null};
+      open = {
+        firedAt: at(r.minute),
+        temperatureCelsius: r.temperatureCelsius,
+        lastReadingAt: at(r.minute),
+        peak: r.temperatureCelsius,
+        count: 1,
+        resolvedAt: null
+      };
       episodes.push(open);
     } else if (violating && open) {
       open.count++;
@@ -55,11 +70,14 @@ const scenario = fc
   .record({
     minutes: fc.uniqueArray(fc.integer({min: 0, max: 600}), {minLength: 2, maxLength: 24}),
     temperatures: fc.array(fc.integer({min: 10, max: 40}), {minLength: 24, maxLength: 24}),
-    rules: fc.uniqueArray(fc.record({condition: fc.constantFrom<"above" | "below">("above", "below"), thresholdCelsius: fc.integer({min: 15, max: 35})}), {
-      minLength: 1,
-      maxLength: 2,
-      selector: (rule) => rule.condition
-    }),
+    rules: fc.uniqueArray(
+      fc.record({condition: fc.constantFrom<"above" | "below">("above", "below"), thresholdCelsius: fc.integer({min: 15, max: 35})}),
+      {
+        minLength: 1,
+        maxLength: 2,
+        selector: (rule) => rule.condition
+      }
+    ),
     seed: fc.array(fc.nat(), {minLength: 24, maxLength: 24}),
     cuts: fc.array(fc.nat(), {maxLength: 6}),
     batched: fc.array(fc.boolean(), {minLength: 7, maxLength: 7}),
@@ -92,12 +110,18 @@ describe("alert episodes do not depend on arrival order", () => {
     const chunks = [...bounds, arriving.length].map((end, k, all) => arriving.slice(k === 0 ? 0 : all[k - 1], end));
     const send = async (chunk: Reading[], k: number) => {
       if (arrival.batched[k % arrival.batched.length]) {
-        const res = await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings: chunk.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: at(r.minute)}))});
+        const res = await api
+          .post(`/api/v1/devices/${deviceId}/readings/batch`)
+          .set(auth)
+          .send({readings: chunk.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: at(r.minute)}))});
         expect(res.status).toBe(200);
         for (const item of res.body.items as {index: number; id: string}[]) ids.set(chunk[item.index]!.minute, item.id);
       } else {
         for (const r of chunk) {
-          const res = await api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: r.temperatureCelsius, recordedAt: at(r.minute)});
+          const res = await api
+            .post(`/api/v1/devices/${deviceId}/readings`)
+            .set(auth)
+            .send({temperatureCelsius: r.temperatureCelsius, recordedAt: at(r.minute)});
           expect(res.status).toBe(201);
           ids.set(r.minute, res.body.reading.id);
         }
@@ -138,9 +162,20 @@ describe("alert episodes do not depend on arrival order", () => {
         for (const [ruleId, rule] of ruleIds) {
           const stored = alerts
             .filter((a) => a.ruleId === ruleId)
-            .map((a) => ({firedAt: a.firedAt, temperatureCelsius: a.temperatureCelsius, lastReadingAt: a.lastReadingAt, peak: a.peakTemperatureCelsius, count: a.readingCount, resolvedAt: a.resolvedAt, readingId: a.readingId}))
+            .map((a) => ({
+              firedAt: a.firedAt,
+              temperatureCelsius: a.temperatureCelsius,
+              lastReadingAt: a.lastReadingAt,
+              peak: a.peakTemperatureCelsius,
+              count: a.readingCount,
+              resolvedAt: a.resolvedAt,
+              readingId: a.readingId
+            }))
             .sort((a, b) => a.firedAt.localeCompare(b.firedAt));
-          const expected = expectedEpisodes(rule, readings).map((e) => ({...e, readingId: ids.get((Date.parse(e.firedAt) - START) / 60_000)}));
+          const expected = expectedEpisodes(rule, readings).map((e) => ({
+            ...e,
+            readingId: ids.get((Date.parse(e.firedAt) - START) / 60_000)
+          }));
           expect(stored, `${rule.condition} ${rule.thresholdCelsius}`).toEqual(expected);
         }
       }),

@@ -31,7 +31,11 @@ describe("alert rules and alert episodes", () => {
     expect(res.status).toBe(201);
     return res.body.id as string;
   };
-  const post = (deviceId: string, temperatureCelsius: number, at: number) => api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius, recordedAt: minute(at)});
+  const post = (deviceId: string, temperatureCelsius: number, at: number) =>
+    api
+      .post(`/api/v1/devices/${deviceId}/readings`)
+      .set(auth)
+      .send({temperatureCelsius, recordedAt: minute(at)});
   const postBatch = (deviceId: string, readings: [number, number][]) =>
     api
       .post(`/api/v1/devices/${deviceId}/readings/batch`)
@@ -60,7 +64,10 @@ describe("alert rules and alert episodes", () => {
   describe("rules", () => {
     it("creates, lists, patches only the fields sent, and deletes rules", async () => {
       const deviceId = await newDevice("AR-CRUD");
-      const created = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30, deviceId: "x", id: "y"});
+      const created = await api
+        .post(`/api/v1/devices/${deviceId}/alert-rules`)
+        .set(auth)
+        .send({condition: "above", thresholdCelsius: 30, deviceId: "x", id: "y"});
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({deviceId, condition: "above", thresholdCelsius: 30, isEnabled: true});
       const ruleId = created.body.id;
@@ -111,7 +118,9 @@ describe("alert rules and alert episodes", () => {
       const [alert] = await alertsOf(deviceId);
       const stranger = await bearer(newTenant("alert2"));
       expect((await api.get(`/api/v1/devices/${deviceId}/alert-rules`).set(stranger)).status).toBe(404);
-      expect((await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(stranger).send({condition: "above", thresholdCelsius: 1})).status).toBe(404);
+      expect(
+        (await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(stranger).send({condition: "above", thresholdCelsius: 1})).status
+      ).toBe(404);
       expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(stranger).send({isEnabled: false})).status).toBe(404);
       expect((await api.delete(`/api/v1/alert-rules/${ruleId}`).set(stranger)).status).toBe(404);
       expect((await api.get(`/api/v1/devices/${deviceId}/alerts`).set(stranger)).status).toBe(404);
@@ -123,7 +132,11 @@ describe("alert rules and alert episodes", () => {
       const deviceId = await newDevice("AR-CAP");
       for (let i = 0; i < 18; i++) await newRule(deviceId, {condition: "above", thresholdCelsius: 30 + i});
       // Five at once for the last two places: two get them, three are refused, never 21 rules.
-      const racing = await Promise.all(Array.from({length: 5}, (_, i) => api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "below", thresholdCelsius: i})));
+      const racing = await Promise.all(
+        Array.from({length: 5}, (_, i) =>
+          api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "below", thresholdCelsius: i})
+        )
+      );
       expect(racing.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409]);
       expect(racing.find((r) => r.status === 409)!.body).toMatchObject({status: 409, name: "CONFLICT"});
       expect((await api.get(`/api/v1/devices/${deviceId}/alert-rules?pageSize=100`).set(auth)).body.total).toBe(20);
@@ -132,7 +145,9 @@ describe("alert rules and alert episodes", () => {
     it("takes no new rules on an inactive device", async () => {
       const deviceId = await newDevice("AR-INACTIVE");
       await api.delete(`/api/v1/devices/${deviceId}`).set(auth);
-      expect((await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(404);
+      expect(
+        (await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status
+      ).toBe(404);
     });
   });
 
@@ -145,16 +160,37 @@ describe("alert rules and alert episodes", () => {
       const opened = await post(deviceId, 31, 1);
       expect(opened.status).toBe(201);
       expect(opened.body.alerts).toEqual([
-        expect.objectContaining({ruleId, deviceId, readingId: opened.body.reading.id, temperatureCelsius: 31, firedAt: minute(1), lastReadingAt: minute(1), peakTemperatureCelsius: 31, readingCount: 1, resolvedAt: null})
+        expect.objectContaining({
+          ruleId,
+          deviceId,
+          readingId: opened.body.reading.id,
+          temperatureCelsius: 31,
+          firedAt: minute(1),
+          lastReadingAt: minute(1),
+          peakTemperatureCelsius: 31,
+          readingCount: 1,
+          resolvedAt: null
+        })
       ]);
       const alertId = opened.body.alerts[0].id;
 
       const updated = await post(deviceId, 36, 2);
-      expect(updated.body.alerts).toEqual([expect.objectContaining({id: alertId, lastReadingAt: minute(2), peakTemperatureCelsius: 36, readingCount: 2, resolvedAt: null})]);
+      expect(updated.body.alerts).toEqual([
+        expect.objectContaining({id: alertId, lastReadingAt: minute(2), peakTemperatureCelsius: 36, readingCount: 2, resolvedAt: null})
+      ]);
       await post(deviceId, 33, 3);
 
       const resolved = await post(deviceId, 29, 4);
-      expect(resolved.body.alerts).toEqual([expect.objectContaining({id: alertId, firedAt: minute(1), lastReadingAt: minute(3), peakTemperatureCelsius: 36, readingCount: 3, resolvedAt: minute(4)})]);
+      expect(resolved.body.alerts).toEqual([
+        expect.objectContaining({
+          id: alertId,
+          firedAt: minute(1),
+          lastReadingAt: minute(3),
+          peakTemperatureCelsius: 36,
+          readingCount: 3,
+          resolvedAt: minute(4)
+        })
+      ]);
       expect((await post(deviceId, 28, 5)).body.alerts).toEqual([]);
 
       const again = await post(deviceId, 32, 6);
@@ -182,7 +218,16 @@ describe("alert rules and alert episodes", () => {
       ]);
       expect(res.body).toMatchObject({inserted: 5, duplicates: 0, alertsFired: 2});
       const alerts = await alertsOf(deviceId);
-      expect(alerts.map((a) => ({firedAt: a.firedAt, lastReadingAt: a.lastReadingAt, peak: a.peakTemperatureCelsius, count: a.readingCount, resolvedAt: a.resolvedAt, ruleId: a.ruleId}))).toEqual([
+      expect(
+        alerts.map((a) => ({
+          firedAt: a.firedAt,
+          lastReadingAt: a.lastReadingAt,
+          peak: a.peakTemperatureCelsius,
+          count: a.readingCount,
+          resolvedAt: a.resolvedAt,
+          ruleId: a.ruleId
+        }))
+      ).toEqual([
         {firedAt: minute(14), lastReadingAt: minute(14), peak: 34, count: 1, resolvedAt: null, ruleId},
         {firedAt: minute(11), lastReadingAt: minute(12), peak: 35, count: 2, resolvedAt: minute(13), ruleId}
       ]);
@@ -236,7 +281,14 @@ describe("alert rules and alert episodes", () => {
       ]);
       // A violation measured before the first episode began moves its start back (same row).
       expect((await post(deviceId, 40, 9)).body.alerts).toEqual([
-        expect.objectContaining({id: opened!.id, firedAt: minute(9), temperatureCelsius: 40, readingCount: 2, peakTemperatureCelsius: 40, resolvedAt: minute(11)})
+        expect.objectContaining({
+          id: opened!.id,
+          firedAt: minute(9),
+          temperatureCelsius: 40,
+          readingCount: 2,
+          peakTemperatureCelsius: 40,
+          resolvedAt: minute(11)
+        })
       ]);
       await post(deviceId, 25, 13);
       // Back-filled readings after the newest one's episodes ended: a new episode of their own.
@@ -247,7 +299,9 @@ describe("alert rules and alert episodes", () => {
       expect(backfill.body.alertsFired).toBe(1);
 
       const alerts = await alertsOf(deviceId);
-      expect(alerts.map((a) => [a.firedAt, a.lastReadingAt, a.readingCount, a.peakTemperatureCelsius, a.resolvedAt, a.acknowledgedAt !== null])).toEqual([
+      expect(
+        alerts.map((a) => [a.firedAt, a.lastReadingAt, a.readingCount, a.peakTemperatureCelsius, a.resolvedAt, a.acknowledgedAt !== null])
+      ).toEqual([
         [minute(12), minute(12), 1, 32, minute(13), true],
         [minute(9), minute(10), 2, 40, minute(11), true],
         [minute(5), minute(5), 1, 33, minute(6), false]
@@ -264,7 +318,9 @@ describe("alert rules and alert episodes", () => {
       expect(old.body.alerts).toEqual([]);
       expect(await alertsOf(deviceId)).toEqual([]);
       // Within the horizon it would have opened one.
-      expect((await post(deviceId, 45, 3 * 24 * 60 - 60)).body.alerts).toEqual([expect.objectContaining({firedAt: minute(3 * 24 * 60 - 60), resolvedAt: minute(3 * 24 * 60)})]);
+      expect((await post(deviceId, 45, 3 * 24 * 60 - 60)).body.alerts).toEqual([
+        expect.objectContaining({firedAt: minute(3 * 24 * 60 - 60), resolvedAt: minute(3 * 24 * 60)})
+      ]);
     });
 
     it("disabling a rule resolves its open alert and stops evaluating it; enabling it evaluates readings from then on; changing only the threshold keeps the episode", async () => {
@@ -295,12 +351,21 @@ describe("alert rules and alert episodes", () => {
       const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
       const temperatures = [31, 32, 33, 34, 35, 36, 37, 38, 39, 40];
       // The test holds the rule row locked until all ten writers wait for it, then lets them go at once.
-      const responses = await db.overlapOnRow("alert_rules", ruleId, 10, () => Promise.all(temperatures.map((t, i) => post(deviceId, t, 100 + 9 - i))));
+      const responses = await db.overlapOnRow("alert_rules", ruleId, 10, () =>
+        Promise.all(temperatures.map((t, i) => post(deviceId, t, 100 + 9 - i)))
+      );
       expect(responses.map((r) => r.status)).toEqual(Array(10).fill(201));
       expect(await db.count("alerts", "rule_id = $1 and resolved_at is null", [ruleId])).toBe(1);
       const alerts = await alertsOf(deviceId);
       expect(alerts).toHaveLength(1);
-      expect(alerts[0]).toMatchObject({firedAt: minute(100), temperatureCelsius: 40, readingCount: 10, peakTemperatureCelsius: 40, lastReadingAt: minute(109), resolvedAt: null});
+      expect(alerts[0]).toMatchObject({
+        firedAt: minute(100),
+        temperatureCelsius: 40,
+        readingCount: 10,
+        peakTemperatureCelsius: 40,
+        lastReadingAt: minute(109),
+        resolvedAt: null
+      });
     });
 
     it("stays consistent when violations and a resolving reading race on an open alert", async () => {
@@ -316,7 +381,9 @@ describe("alert rules and alert episodes", () => {
         [36, 5],
         [20, 6]
       ];
-      const responses = await db.overlapOnRow("alert_rules", ruleId, 6, () => Promise.all(readings.map(([t, at]) => post(deviceId, t, at))));
+      const responses = await db.overlapOnRow("alert_rules", ruleId, 6, () =>
+        Promise.all(readings.map(([t, at]) => post(deviceId, t, at)))
+      );
       expect(responses.map((r) => r.status)).toEqual(Array(6).fill(201));
       expect(await db.count("alerts", "rule_id = $1 and resolved_at is null", [ruleId])).toBe(0);
       const alerts = await alertsOf(deviceId);
@@ -352,7 +419,7 @@ describe("alert rules and alert episodes", () => {
 
       expect((await alertsOf(deviceId, "?acknowledged=true")).map((a) => a.id)).toEqual([oldest!.id]);
       expect((await alertsOf(deviceId, "?acknowledged=false")).map((a) => a.id)).toEqual([newest!.id]);
-      expect((await alertsOf(deviceId, "?acknowledged=false&open=false"))).toEqual([]);
+      expect(await alertsOf(deviceId, "?acknowledged=false&open=false")).toEqual([]);
       expect((await api.get(`/api/v1/devices/${deviceId}/alerts?open=maybe`).set(auth)).status).toBe(400);
       expect((await api.post(`/api/v1/alerts/6b1f3c1e-0000-4000-8000-000000000000/acknowledge`).set(auth)).status).toBe(404);
     });
@@ -377,6 +444,10 @@ describe("alert rules and alert episodes", () => {
     expect(schemas.AlertRuleCreate.properties.thresholdCelsius).toMatchObject({minimum: -273.15, maximum: 1000, example: 30});
     expect(schemas.AlertRuleCreate.required).toEqual(expect.arrayContaining(["condition", "thresholdCelsius"]));
     expect(schemas.AlertRuleUpdatePartial.required ?? []).toEqual([]);
-    expect(schemas.Alert.properties).toMatchObject({peakTemperatureCelsius: {example: 37.1}, readingCount: {type: "integer"}, resolvedAt: {format: "date-time", nullable: true}});
+    expect(schemas.Alert.properties).toMatchObject({
+      peakTemperatureCelsius: {example: 37.1},
+      readingCount: {type: "integer"},
+      resolvedAt: {format: "date-time", nullable: true}
+    });
   });
 });

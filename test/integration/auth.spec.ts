@@ -73,12 +73,15 @@ describe("JWT verification", () => {
     ["unknown kid", () => token({tenant, kid: "rotated-away"})],
     ["no kid", () => token({tenant, kid: null})],
     ["signed by a key the JWKS does not publish", () => token({tenant, untrustedKey: true})],
-    ["tampered payload", async () => {
-      const [h, p, s] = (await token({tenant})).split(".");
-      const payload = JSON.parse(Buffer.from(p!, "base64url").toString());
-      payload.tenantId = "someone_else";
-      return `${h}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.${s}`;
-    }],
+    [
+      "tampered payload",
+      async () => {
+        const [h, p, s] = (await token({tenant})).split(".");
+        const payload = JSON.parse(Buffer.from(p!, "base64url").toString());
+        payload.tenantId = "someone_else";
+        return `${h}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.${s}`;
+      }
+    ],
     ["garbage", async () => "not.a.jwt"]
   ])("rejects a token with %s → 401", async (_label, make) => {
     const res = await me(`Bearer ${await make()}`);
@@ -102,24 +105,30 @@ describe("JWT verification", () => {
 
     const material: [string, () => Uint8Array][] = [
       ["SPKI PEM", () => Buffer.from(createPublicKey({key: published, format: "jwk"}).export({type: "spki", format: "pem"}) as string)],
-      ["SPKI PEM without the final newline", () => Buffer.from((createPublicKey({key: published, format: "jwk"}).export({type: "spki", format: "pem"}) as string).trimEnd())],
+      [
+        "SPKI PEM without the final newline",
+        () => Buffer.from((createPublicKey({key: published, format: "jwk"}).export({type: "spki", format: "pem"}) as string).trimEnd())
+      ],
       ["PKCS#1 PEM", () => Buffer.from(createPublicKey({key: published, format: "jwk"}).export({type: "pkcs1", format: "pem"}) as string)],
       ["SPKI DER", () => createPublicKey({key: published, format: "jwk"}).export({type: "spki", format: "der"})],
       ["JWK JSON", () => Buffer.from(JSON.stringify(published))],
       ["modulus bytes", () => Buffer.from(published.n!, "base64url")]
     ];
-    it.each(material.flatMap(([label, secret]) => ["HS256", "HS512"].map((alg) => [alg, label, secret] as const)))("rejects %s keyed with the %s → 401", async (alg, _label, secret) => {
-      const forged = await new SignJWT({tenantId: tenant, realm_access: {roles: ["admin"]}})
-        .setProtectedHeader({alg, typ: "JWT", kid: "test-key-1"})
-        .setIssuer(process.env.AUTH_ISSUER!)
-        .setAudience(process.env.AUTH_AUDIENCE!)
-        .setSubject("attacker")
-        .setExpirationTime("10m")
-        .sign(secret());
-      const res = await me(`Bearer ${forged}`);
-      expect(res.status).toBe(401);
-      expect(res.body.name).toBe("UNAUTHORIZED");
-    });
+    it.each(material.flatMap(([label, secret]) => ["HS256", "HS512"].map((alg) => [alg, label, secret] as const)))(
+      "rejects %s keyed with the %s → 401",
+      async (alg, _label, secret) => {
+        const forged = await new SignJWT({tenantId: tenant, realm_access: {roles: ["admin"]}})
+          .setProtectedHeader({alg, typ: "JWT", kid: "test-key-1"})
+          .setIssuer(process.env.AUTH_ISSUER!)
+          .setAudience(process.env.AUTH_AUDIENCE!)
+          .setSubject("attacker")
+          .setExpirationTime("10m")
+          .sign(secret());
+        const res = await me(`Bearer ${forged}`);
+        expect(res.status).toBe(401);
+        expect(res.body.name).toBe("UNAUTHORIZED");
+      }
+    );
   });
 
   it.each([
@@ -141,7 +150,10 @@ describe("JWT verification", () => {
     const after = await schemas(db);
     expect(appeared(before, after)).toEqual([]);
     // Postgres would fold an unquoted name to lower case and cut it at 63 bytes: none of those either.
-    const spellings = typeof tenantClaim === "string" && tenantClaim ? [tenantClaim, tenantClaim.toLowerCase(), tenantClaim.slice(0, 63)] : [String(tenantClaim)];
+    const spellings =
+      typeof tenantClaim === "string" && tenantClaim
+        ? [tenantClaim, tenantClaim.toLowerCase(), tenantClaim.slice(0, 63)]
+        : [String(tenantClaim)];
     for (const name of spellings) {
       // A reserved schema exists already; it must not have been given a tenant's tables.
       expect(after.get(name) ?? false, `schema ${name}`).toBe(before.get(name) ?? false);
@@ -155,7 +167,11 @@ describe("JWT verification", () => {
     const victim = newTenant("victim");
     const auth = {Authorization: `Bearer ${await token({tenant})}`};
     const device = await createDevice(api, auth, "HEADER-1");
-    const res = await api.get(`/api/v1/devices?tenantId=${victim}&tenant=${victim}`).set(auth).set("X-Tenant-Id", victim).set("X-Tenant", victim);
+    const res = await api
+      .get(`/api/v1/devices?tenantId=${victim}&tenant=${victim}`)
+      .set(auth)
+      .set("X-Tenant-Id", victim)
+      .set("X-Tenant", victim);
     expect(res.status).toBe(200);
     // The caller's own tenant answered, with the device seeded there...
     expect(res.body.total).toBe(1);

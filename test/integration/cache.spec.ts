@@ -8,7 +8,15 @@ import {RedisClient} from "../../src/platform/cache/redis.provider.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-import {analyticsDb, closeDbs, countStatements, createDevice, postReadings, setTimezone, withDailyStatsTrigger} from "../helpers/stats-fixtures.js";
+import {
+  analyticsDb,
+  closeDbs,
+  countStatements,
+  createDevice,
+  postReadings,
+  setTimezone,
+  withDailyStatsTrigger
+} from "../helpers/stats-fixtures.js";
 
 const DAY = 86_400_000;
 
@@ -51,12 +59,21 @@ describe("weekly stats cache (Redis)", () => {
 
     const miss = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     expect(miss.status).toBe(200);
-    expect(miss.body).toMatchObject({deviceId: device, timezone: zone, from: addDays(today, -6), to: today, summary: {readingCount: 2, daysWithData: 2, minTemperatureCelsius: 19, maxTemperatureCelsius: 21}});
+    expect(miss.body).toMatchObject({
+      deviceId: device,
+      timezone: zone,
+      from: addDays(today, -6),
+      to: today,
+      summary: {readingCount: 2, daysWithData: 2, minTemperatureCelsius: 19, maxTemperatureCelsius: 21}
+    });
     expect(miss.body.days.map((d: {date: string}) => d.date)).toEqual([threeDaysAgo, today]);
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
 
     // Changed behind the application's back: a hit must not see it (it is served from Redis).
-    await analyticsDb().query(`update "daily_stats" set "max_temperature_celsius" = 99 where "tenant_id" = $1 and "device_id" = $2 and "date" = $3`, [tenant, device, threeDaysAgo]);
+    await analyticsDb().query(
+      `update "daily_stats" set "max_temperature_celsius" = 99 where "tenant_id" = $1 and "device_id" = $2 and "date" = $3`,
+      [tenant, device, threeDaysAgo]
+    );
     const hit = await countStatements(() => api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth));
     expect(hit.statements).toEqual([]);
     expect(hit.result.body).toEqual(miss.body);
@@ -96,9 +113,18 @@ describe("weekly stats cache (Redis)", () => {
   it("is invalidated by a reading posted through the ingestion API", async () => {
     const {tenant, auth, device, at} = await setup("post");
     const first = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
-    expect(first.body.summary).toEqual({readingCount: 0, daysWithData: 0, avgTemperatureCelsius: null, minTemperatureCelsius: null, maxTemperatureCelsius: null});
+    expect(first.body.summary).toEqual({
+      readingCount: 0,
+      daysWithData: 0,
+      avgTemperatureCelsius: null,
+      minTemperatureCelsius: null,
+      maxTemperatureCelsius: null
+    });
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(1);
-    const posted = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21.5, recordedAt: at(0, 1)});
+    const posted = await api
+      .post(`/api/v1/devices/${device}/readings`)
+      .set(auth)
+      .send({temperatureCelsius: 21.5, recordedAt: at(0, 1)});
     expect(posted.status).toBe(201);
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
     const second = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);

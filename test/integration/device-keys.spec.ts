@@ -18,7 +18,11 @@ describe("device keys and device ingestion over HTTP", () => {
   const createKey = (deviceId: string, as = auth) => api.post(`/api/v1/devices/${deviceId}/keys`).set(as);
   const listKeys = (deviceId: string, as = auth) => api.get(`/api/v1/devices/${deviceId}/keys`).set(as);
   const revokeKey = (deviceId: string, keyId: string, as = auth) => api.delete(`/api/v1/devices/${deviceId}/keys/${keyId}`).set(as);
-  const devicePost = (key: string, body: unknown) => api.post("/api/v1/device/readings").set({Authorization: `Device ${key}`}).send(body as object);
+  const devicePost = (key: string, body: unknown) =>
+    api
+      .post("/api/v1/device/readings")
+      .set({Authorization: `Device ${key}`})
+      .send(body as object);
   const newKey = async (deviceId: string) => {
     const res = await createKey(deviceId);
     expect(res.status).toBe(201);
@@ -43,7 +47,9 @@ describe("device keys and device ingestion over HTTP", () => {
     expect(created.key).toMatch(new RegExp(`^stdk_${created.id}_[A-Za-z0-9_-]{43}$`));
     const [stored] = await db.query<{digest: Buffer}>(`select secret_sha256 as digest from public.device_keys where id = $1`, [created.id]);
     expect(stored!.digest.length).toBe(32);
-    expect(JSON.stringify(await db.query(`select * from public.device_keys where id = $1`, [created.id]))).not.toContain(created.key.slice(-43));
+    expect(JSON.stringify(await db.query(`select * from public.device_keys where id = $1`, [created.id]))).not.toContain(
+      created.key.slice(-43)
+    );
 
     const before = await listKeys(deviceId);
     expect(before.status).toBe(200);
@@ -115,14 +121,28 @@ describe("device keys and device ingestion over HTTP", () => {
   it("the key names the device: single and batch answers, duplicates and 400s are the user routes'", async () => {
     const deviceId = await createDevice(api, auth, "K-ANSWERS");
     const {key} = await newKey(deviceId);
-    const one = await devicePost(key, {temperatureCelsius: 21.5, humidity: 40, recordedAt: "2026-01-01T12:30:00+02:00", deviceId: "someone-else"});
+    const one = await devicePost(key, {
+      temperatureCelsius: 21.5,
+      humidity: 40,
+      recordedAt: "2026-01-01T12:30:00+02:00",
+      deviceId: "someone-else"
+    });
     expect(one.status).toBe(201);
-    expect(one.body).toMatchObject({duplicate: false, alerts: [], reading: {deviceId, temperatureCelsius: 21.5, humidity: 40, recordedAt: "2026-01-01T10:30:00.000Z"}});
+    expect(one.body).toMatchObject({
+      duplicate: false,
+      alerts: [],
+      reading: {deviceId, temperatureCelsius: 21.5, humidity: 40, recordedAt: "2026-01-01T10:30:00.000Z"}
+    });
     const again = await devicePost(key, {temperatureCelsius: 25, recordedAt: "2026-01-01T10:30:00Z"});
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({duplicate: true, reading: {id: one.body.reading.id, temperatureCelsius: 21.5}});
 
-    const batch = await devicePost(key, {readings: [{temperatureCelsius: 20, recordedAt: minute(40)}, {temperatureCelsius: 20, recordedAt: "2026-01-01T10:30:00Z"}]});
+    const batch = await devicePost(key, {
+      readings: [
+        {temperatureCelsius: 20, recordedAt: minute(40)},
+        {temperatureCelsius: 20, recordedAt: "2026-01-01T10:30:00Z"}
+      ]
+    });
     expect(batch.status).toBe(200);
     expect(batch.body).toMatchObject({inserted: 1, duplicates: 1, alertsFired: 0});
     expect(batch.body.items.map((i: {status: string}) => i.status)).toEqual(["accepted", "duplicate"]);
@@ -130,7 +150,12 @@ describe("device keys and device ingestion over HTTP", () => {
     expect(array.status).toBe(200);
     expect(array.body).toMatchObject({inserted: 1, duplicates: 0});
 
-    const bad = await devicePost(key, {readings: [{temperatureCelsius: 20, recordedAt: minute(42)}, {temperatureCelsius: 2000, recordedAt: minute(43)}]});
+    const bad = await devicePost(key, {
+      readings: [
+        {temperatureCelsius: 20, recordedAt: minute(42)},
+        {temperatureCelsius: 2000, recordedAt: minute(43)}
+      ]
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e: {instancePath: string}) => e.instancePath)).toEqual(["/readings/1/temperatureCelsius"]);
     expect(bad.body.message).toContain("readings.1.temperatureCelsius");
@@ -138,7 +163,10 @@ describe("device keys and device ingestion over HTTP", () => {
     expect(future.status).toBe(400);
     expect(future.body.errors).toEqual([expect.objectContaining({instancePath: "/recordedAt", keyword: "maxFutureSkew"})]);
     for (const junk of [null, "text", 42, {}, {readings: []}, {temperatureCelsius: "21"}]) {
-      const res = await api.post("/api/v1/device/readings").set({Authorization: `Device ${key}`, "Content-Type": "application/json"}).send(JSON.stringify(junk));
+      const res = await api
+        .post("/api/v1/device/readings")
+        .set({Authorization: `Device ${key}`, "Content-Type": "application/json"})
+        .send(JSON.stringify(junk));
       expect(res.status, JSON.stringify(junk)).toBe(400);
     }
     expect(await db.count("temperature_readings", "device_id = $1", [deviceId])).toBe(3);
@@ -149,26 +177,60 @@ describe("device keys and device ingestion over HTTP", () => {
     const viaKey = await createDevice(api, auth, "K-SAME-KEY");
     const {key} = await newKey(viaKey);
     for (const deviceId of [viaUser, viaKey]) {
-      expect((await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(201);
+      expect(
+        (await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status
+      ).toBe(201);
     }
     const steps: unknown[] = [
       {temperatureCelsius: 25, recordedAt: minute(100)},
       {temperatureCelsius: 31, recordedAt: minute(101)},
-      {readings: [{temperatureCelsius: 35, recordedAt: minute(103)}, {temperatureCelsius: 29, recordedAt: minute(104)}]},
+      {
+        readings: [
+          {temperatureCelsius: 35, recordedAt: minute(103)},
+          {temperatureCelsius: 29, recordedAt: minute(104)}
+        ]
+      },
       {temperatureCelsius: 33, recordedAt: minute(102)} // late: splits nothing, extends the episode
     ];
     for (const step of steps) {
       const batch = typeof step === "object" && step !== null && "readings" in step;
-      const user = await api.post(`/api/v1/devices/${viaUser}/readings${batch ? "/batch" : ""}`).set(auth).send(step as object);
+      const user = await api
+        .post(`/api/v1/devices/${viaUser}/readings${batch ? "/batch" : ""}`)
+        .set(auth)
+        .send(step as object);
       const device = await devicePost(key, step);
       expect(device.status).toBe(user.status);
-      const strip = (body: Record<string, unknown>) => JSON.parse(JSON.stringify(body).replaceAll(viaUser, "D").replaceAll(viaKey, "D").replace(/"(id|readingId|ruleId|createdAt|updatedAt)":"[^"]*"/g, '"$1":"x"'));
+      const strip = (body: Record<string, unknown>) =>
+        JSON.parse(
+          JSON.stringify(body)
+            .replaceAll(viaUser, "D")
+            .replaceAll(viaKey, "D")
+            .replace(/"(id|readingId|ruleId|createdAt|updatedAt)":"[^"]*"/g, '"$1":"x"')
+        );
       expect(strip(device.body)).toEqual(strip(user.body));
     }
-    const episodes = async (deviceId: string) => (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body.map(({firedAt, lastReadingAt, resolvedAt, readingCount, peakTemperatureCelsius}: Record<string, unknown>) => ({firedAt, lastReadingAt, resolvedAt, readingCount, peakTemperatureCelsius}));
+    const episodes = async (deviceId: string) =>
+      (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body.map(
+        ({firedAt, lastReadingAt, resolvedAt, readingCount, peakTemperatureCelsius}: Record<string, unknown>) => ({
+          firedAt,
+          lastReadingAt,
+          resolvedAt,
+          readingCount,
+          peakTemperatureCelsius
+        })
+      );
     expect(await episodes(viaKey)).toEqual(await episodes(viaUser));
     expect((await episodes(viaKey)).length).toBe(1);
-    const stats = async (deviceId: string) => (await api.get(`/api/v1/devices/${deviceId}/stats/daily?from=2026-01-01&to=2026-01-02`).set(auth)).body.map(({date, readingCount, avgTemperatureCelsius, minTemperatureCelsius, maxTemperatureCelsius}: Record<string, unknown>) => ({date, readingCount, avgTemperatureCelsius, minTemperatureCelsius, maxTemperatureCelsius}));
+    const stats = async (deviceId: string) =>
+      (await api.get(`/api/v1/devices/${deviceId}/stats/daily?from=2026-01-01&to=2026-01-02`).set(auth)).body.map(
+        ({date, readingCount, avgTemperatureCelsius, minTemperatureCelsius, maxTemperatureCelsius}: Record<string, unknown>) => ({
+          date,
+          readingCount,
+          avgTemperatureCelsius,
+          minTemperatureCelsius,
+          maxTemperatureCelsius
+        })
+      );
     expect(await stats(viaKey)).toEqual(await stats(viaUser));
     expect((await stats(viaKey))[0]).toMatchObject({readingCount: 5});
   });
@@ -177,8 +239,12 @@ describe("device keys and device ingestion over HTTP", () => {
     const spec = (await api.get("/doc/swagger.json")).body;
     expect(spec.components.securitySchemes.deviceKey).toMatchObject({type: "apiKey", in: "header", name: "Authorization"});
     expect(spec.paths["/api/v1/device/readings"].post.security).toEqual([{deviceKey: []}]);
-    expect(Object.keys(spec.paths["/api/v1/device/readings"].post.responses)).toEqual(expect.arrayContaining(["200", "201", "400", "401", "404", "413", "429", "503"]));
-    expect(Object.keys(spec.paths["/api/v1/devices/{deviceId}/keys"].post.responses)).toEqual(expect.arrayContaining(["201", "401", "403", "404", "409"]));
+    expect(Object.keys(spec.paths["/api/v1/device/readings"].post.responses)).toEqual(
+      expect.arrayContaining(["200", "201", "400", "401", "404", "413", "429", "503"])
+    );
+    expect(Object.keys(spec.paths["/api/v1/devices/{deviceId}/keys"].post.responses)).toEqual(
+      expect.arrayContaining(["201", "401", "403", "404", "409"])
+    );
     expect(spec.paths["/api/v1/devices/{deviceId}/keys/{keyId}"].delete).toBeDefined();
   });
 });

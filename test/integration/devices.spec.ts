@@ -12,10 +12,13 @@ describe("devices", () => {
   afterAll(stopTestServer);
 
   it("registers a device with defaults and ignores client-set server fields", async () => {
-    const res = await api
-      .post("/api/v1/devices")
-      .set(auth)
-      .send({serialNumber: "TH-100", location: "Room 1", id: "00000000-0000-0000-0000-000000000001", createdAt: "2000-01-01T00:00:00Z", ownerId: "00000000-0000-0000-0000-000000000002"});
+    const res = await api.post("/api/v1/devices").set(auth).send({
+      serialNumber: "TH-100",
+      location: "Room 1",
+      id: "00000000-0000-0000-0000-000000000001",
+      createdAt: "2000-01-01T00:00:00Z",
+      ownerId: "00000000-0000-0000-0000-000000000002"
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({serialNumber: "TH-100", name: "Sensor-TH-100", location: "Room 1", isActive: true});
     expect(res.body.id).not.toBe("00000000-0000-0000-0000-000000000001");
@@ -49,14 +52,21 @@ describe("devices", () => {
     const bad = await api.post("/api/v1/devices").set(auth).set("Content-Type", "application/json").send("{oops");
     expect(bad.status).toBe(400);
     expect(bad.body.name).toBe("BAD_REQUEST");
-    const huge = await api.post("/api/v1/devices").set(auth).send({serialNumber: "TH-HUGE", name: "x".repeat(2 * 1024 * 1024)});
+    const huge = await api
+      .post("/api/v1/devices")
+      .set(auth)
+      .send({serialNumber: "TH-HUGE", name: "x".repeat(2 * 1024 * 1024)});
     expect(huge.status).toBe(413);
     expect(huge.body.name).toBe("PAYLOAD_TOO_LARGE");
   });
 
   it("lists active devices with pagination and total", async () => {
     const tenantAuth = await bearer(newTenant("page"));
-    for (let i = 0; i < 5; i++) await api.post("/api/v1/devices").set(tenantAuth).send({serialNumber: `P-${i}`});
+    for (let i = 0; i < 5; i++)
+      await api
+        .post("/api/v1/devices")
+        .set(tenantAuth)
+        .send({serialNumber: `P-${i}`});
     const page1 = await api.get("/api/v1/devices?page=1&pageSize=2").set(tenantAuth);
     const page3 = await api.get("/api/v1/devices?page=3&pageSize=2").set(tenantAuth);
     expect(page1.body).toMatchObject({total: 5, page: 1, pageSize: 2});

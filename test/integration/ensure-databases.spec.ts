@@ -22,16 +22,20 @@ async function onServer<T>(task: (client: pg.Client) => Promise<T>): Promise<T> 
 
 describe("creating missing databases at boot", () => {
   const names = Array.from({length: 2}, () => `st_ensure_${randomBytes(4).toString("hex")}`);
-  afterAll(() => onServer(async (client) => {
-    for (const name of names) await client.query(`drop database if exists "${name}" with (force)`);
-  }));
+  afterAll(() =>
+    onServer(async (client) => {
+      for (const name of names) await client.query(`drop database if exists "${name}" with (force)`);
+    })
+  );
 
   it("creates each missing database once, however many processes race to create it, and leaves existing ones alone", async () => {
     const urls = names.map(urlFor);
     // Eight boots at once, the way several instances start on a fresh server.
     const results = await Promise.all(Array.from({length: 8}, () => ensureDatabases(urls)));
     expect(results.flat().sort()).toEqual([...names].sort());
-    const existing = await onServer((client) => client.query<{datname: string}>(`select datname from pg_database where datname = any($1)`, [names]));
+    const existing = await onServer((client) =>
+      client.query<{datname: string}>(`select datname from pg_database where datname = any($1)`, [names])
+    );
     expect(existing.rows.map((row) => row.datname).sort()).toEqual([...names].sort());
     expect(await ensureDatabases(urls)).toEqual([]);
   });

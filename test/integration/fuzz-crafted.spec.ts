@@ -40,12 +40,23 @@ describe("crafted input", () => {
 
   it("refuses ids spelled urn:uuid:… on every route that takes one, and treats an upper-case id as the same id", async () => {
     await fc.assert(
-      fc.asyncProperty(uuid, fc.constantFrom("GET /devices/:id", "GET /devices/:id/readings", "POST /devices/:id/readings", "GET /devices/:id/stats/weekly", "POST /alerts/:id/acknowledge"), async (id, route) => {
-        const [method, template] = route.split(" ") as [string, string];
-        const path = `/api/v1${template.replace(":id", `urn:uuid:${id}`)}`;
-        const req = method === "GET" ? api.get(path) : api.post(path).send({temperatureCelsius: 20, recordedAt: new Date().toISOString()});
-        expectBadRequest(await req.set(auth), `${method} ${path}`);
-      }),
+      fc.asyncProperty(
+        uuid,
+        fc.constantFrom(
+          "GET /devices/:id",
+          "GET /devices/:id/readings",
+          "POST /devices/:id/readings",
+          "GET /devices/:id/stats/weekly",
+          "POST /alerts/:id/acknowledge"
+        ),
+        async (id, route) => {
+          const [method, template] = route.split(" ") as [string, string];
+          const path = `/api/v1${template.replace(":id", `urn:uuid:${id}`)}`;
+          const req =
+            method === "GET" ? api.get(path) : api.post(path).send({temperatureCelsius: 20, recordedAt: new Date().toISOString()});
+          expectBadRequest(await req.set(auth), `${method} ${path}`);
+        }
+      ),
       {seed: 1, numRuns: 25}
     );
     const upper = await api.get(`/api/v1/devices/${deviceId.toUpperCase()}`).set(auth);
@@ -55,7 +66,9 @@ describe("crafted input", () => {
 
   it("refuses date-times the format allows but Date cannot hold, in bodies and queries, storing nothing", async () => {
     const crafted = fc.oneof(
-      fc.tuple(fc.integer({min: 0, max: 23}), fc.constantFrom("+", "-")).map(([h, sign]) => `2026-03-28T10:30:00${sign}${String(h).padStart(2, "0")}`),
+      fc
+        .tuple(fc.integer({min: 0, max: 23}), fc.constantFrom("+", "-"))
+        .map(([h, sign]) => `2026-03-28T10:30:00${sign}${String(h).padStart(2, "0")}`),
       fc.constant("2026-12-31T23:59:60Z"),
       fc.integer({min: 30, max: 31}).map((day) => `2026-02-${day}T00:00:00Z`),
       fc.constant("0000-01-01T00:00:00Z"),
@@ -68,8 +81,19 @@ describe("crafted input", () => {
           where === "single"
             ? await api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: 20, recordedAt})
             : where === "batch"
-              ? await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings: [{temperatureCelsius: 20, recordedAt: "2026-03-28T10:00:00Z"}, {temperatureCelsius: 21, recordedAt}]})
-              : await api.get(`/api/v1/devices/${deviceId}/readings`).query({[where === "history-from" ? "from" : "to"]: recordedAt}).set(auth);
+              ? await api
+                  .post(`/api/v1/devices/${deviceId}/readings/batch`)
+                  .set(auth)
+                  .send({
+                    readings: [
+                      {temperatureCelsius: 20, recordedAt: "2026-03-28T10:00:00Z"},
+                      {temperatureCelsius: 21, recordedAt}
+                    ]
+                  })
+              : await api
+                  .get(`/api/v1/devices/${deviceId}/readings`)
+                  .query({[where === "history-from" ? "from" : "to"]: recordedAt})
+                  .set(auth);
         expectBadRequest(res, `${where} ${recordedAt}`);
       }),
       {seed: 2, numRuns: 40}
@@ -80,35 +104,54 @@ describe("crafted input", () => {
   it("refuses forged history cursors naming an impossible instant", async () => {
     const cursorOf = (t: string) => Buffer.from(JSON.stringify({v: 1, t})).toString("base64url");
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("2026-02-30", "2026-02-31", "0000-01-01", "2026-13-01", "2026-04-31"), fc.integer({min: 0, max: 999_999}), async (day, micros) => {
-        const res = await api.get(`/api/v1/devices/${deviceId}/readings`).query({cursor: cursorOf(`${day}T00:00:00.${String(micros).padStart(6, "0")}Z`)}).set(auth);
-        expectBadRequest(res, day);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("2026-02-30", "2026-02-31", "0000-01-01", "2026-13-01", "2026-04-31"),
+        fc.integer({min: 0, max: 999_999}),
+        async (day, micros) => {
+          const res = await api
+            .get(`/api/v1/devices/${deviceId}/readings`)
+            .query({cursor: cursorOf(`${day}T00:00:00.${String(micros).padStart(6, "0")}Z`)})
+            .set(auth);
+          expectBadRequest(res, day);
+        }
+      ),
       {seed: 3, numRuns: 15}
     );
   });
 
   it("refuses year 0000 (and other impossible days) in daily stats and in an aggregation request", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("0000-01-01", "0000-12-31", "2026-02-30"), fc.constantFrom("from", "to", "aggregation"), async (date, where) => {
-        const res =
-          where === "aggregation"
-            ? await api.post("/api/v1/admin/aggregations").set(admin).send({date})
-            : await api.get(`/api/v1/devices/${deviceId}/stats/daily`).query({[where]: date}).set(auth);
-        expectBadRequest(res, `${where} ${date}`);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("0000-01-01", "0000-12-31", "2026-02-30"),
+        fc.constantFrom("from", "to", "aggregation"),
+        async (date, where) => {
+          const res =
+            where === "aggregation"
+              ? await api.post("/api/v1/admin/aggregations").set(admin).send({date})
+              : await api
+                  .get(`/api/v1/devices/${deviceId}/stats/daily`)
+                  .query({[where]: date})
+                  .set(auth);
+          expectBadRequest(res, `${where} ${date}`);
+        }
+      ),
       {seed: 4, numRuns: 12}
     );
   });
 
   it("refuses NUL characters in any string of a body, creating nothing", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({maxLength: 10}), fc.string({maxLength: 10}), fc.constantFrom("serialNumber", "name", "location"), async (head, tail, field) => {
-        const body: Record<string, string> = {serialNumber: `NUL-${head.length}-${tail.length}`, [field]: `${head}\u0000${tail}`};
-        const res = await api.post("/api/v1/devices").set(auth).send(body);
-        expectBadRequest(res, field);
-        expect(res.body.message).toMatch(/NUL/);
-      }),
+      fc.asyncProperty(
+        fc.string({maxLength: 10}),
+        fc.string({maxLength: 10}),
+        fc.constantFrom("serialNumber", "name", "location"),
+        async (head, tail, field) => {
+          const body: Record<string, string> = {serialNumber: `NUL-${head.length}-${tail.length}`, [field]: `${head}\u0000${tail}`};
+          const res = await api.post("/api/v1/devices").set(auth).send(body);
+          expectBadRequest(res, field);
+          expect(res.body.message).toMatch(/NUL/);
+        }
+      ),
       {seed: 5, numRuns: 20}
     );
     expect(await db.count("devices", "serial_number like 'NUL-%'")).toBe(0);
@@ -116,23 +159,32 @@ describe("crafted input", () => {
 
   it("refuses a ~100 kB deeply nested value without overflowing anything", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({min: 5_000, max: 50_000}), fc.constantFrom("[", "{\"a\":"), fc.constantFrom("name", "readings"), async (depth, opener, field) => {
-        const closer = opener === "[" ? "]" : "}";
-        const nested = `${opener.repeat(depth)}1${closer.repeat(depth)}`;
-        const path = field === "name" ? "/api/v1/devices" : `/api/v1/devices/${deviceId}/readings/batch`;
-        const res = await api.post(path).set(auth).set("content-type", "application/json").send(`{"${field}":${nested}}`);
-        expectBadRequest(res, `${field} depth ${depth}`);
-      }),
+      fc.asyncProperty(
+        fc.integer({min: 5_000, max: 50_000}),
+        fc.constantFrom("[", '{"a":'),
+        fc.constantFrom("name", "readings"),
+        async (depth, opener, field) => {
+          const closer = opener === "[" ? "]" : "}";
+          const nested = `${opener.repeat(depth)}1${closer.repeat(depth)}`;
+          const path = field === "name" ? "/api/v1/devices" : `/api/v1/devices/${deviceId}/readings/batch`;
+          const res = await api.post(path).set(auth).set("content-type", "application/json").send(`{"${field}":${nested}}`);
+          expectBadRequest(res, `${field} depth ${depth}`);
+        }
+      ),
       {seed: 6, numRuns: 8}
     );
     // A body that is large but flat is still parsed and validated normally.
-    const flat = await api.post("/api/v1/devices").set(auth).send({serialNumber: "FLAT-1", name: "x".repeat(100_000)});
+    const flat = await api
+      .post("/api/v1/devices")
+      .set(auth)
+      .send({serialNumber: "FLAT-1", name: "x".repeat(100_000)});
     expectBadRequest(flat, "flat");
     expect(flat.body.message.length).toBeLessThan(1_000);
   });
 
   describe("recordedAt bounds", () => {
-    const post = (recordedAt: string) => api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: 45, recordedAt});
+    const post = (recordedAt: string) =>
+      api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: 45, recordedAt});
 
     it("refuses a reading more than READING_MAX_FUTURE_SKEW_S (120 s) ahead, and takes one a little ahead", async () => {
       const fast = await post(new Date(Date.now() + 4 * 60_000).toISOString());
@@ -146,7 +198,12 @@ describe("crafted input", () => {
       const batch = await api
         .post(`/api/v1/devices/${deviceId}/readings/batch`)
         .set(auth)
-        .send({readings: [{temperatureCelsius: 20, recordedAt: "2026-03-28T10:00:00Z"}, {temperatureCelsius: 20, recordedAt: "1970-01-01T00:00:00Z"}]});
+        .send({
+          readings: [
+            {temperatureCelsius: 20, recordedAt: "2026-03-28T10:00:00Z"},
+            {temperatureCelsius: 20, recordedAt: "1970-01-01T00:00:00Z"}
+          ]
+        });
       expectBadRequest(batch, "1970 in a batch");
       expect(batch.body.errors).toEqual([expect.objectContaining({instancePath: "/readings/1/recordedAt"})]);
       expect((await post("2000-01-01T00:00:00Z")).status).toBe(201);

@@ -68,7 +68,9 @@ const temperature = fc.double({min: -273.15, max: 1000, noNaN: true});
 /** Instants the API accepts: from 2000 up to a minute ago (future skew is a 400). */
 const pastInstant = fc.integer({min: Date.UTC(2000, 0, 1), max: Date.now() - 60_000}).map((ms) => new Date(ms).toISOString());
 /** Calendar days from 2000 up to two days ago (today and later may be "in the future" somewhere). */
-const pastDay = fc.integer({min: Date.UTC(2000, 0, 1) / DAY_MS, max: Math.floor(Date.now() / DAY_MS) - 2}).map((day) => new Date(day * DAY_MS).toISOString().slice(0, 10));
+const pastDay = fc
+  .integer({min: Date.UTC(2000, 0, 1) / DAY_MS, max: Math.floor(Date.now() / DAY_MS) - 2})
+  .map((day) => new Date(day * DAY_MS).toISOString().slice(0, 10));
 /** `from` strictly before `to` (the history's range is half-open: from = to is a 400). */
 const instantRange = fc
   .tuple(fc.integer({min: Date.UTC(2000, 0, 1), max: Date.now() - 60_000}), fc.integer({min: 1, max: 30 * DAY_MS}))
@@ -83,55 +85,126 @@ const reading = fc.record(
   },
   {requiredKeys: ["temperatureCelsius", "recordedAt"]}
 );
-const ruleBody = fc.record({condition: fc.constantFrom("above", "below"), thresholdCelsius: temperature, isEnabled: fc.boolean()}, {requiredKeys: ["condition", "thresholdCelsius"]});
+const ruleBody = fc.record(
+  {condition: fc.constantFrom("above", "below"), thresholdCelsius: temperature, isEnabled: fc.boolean()},
+  {requiredKeys: ["condition", "thresholdCelsius"]}
+);
 /** Query parameters present or not: `fc.option` per name, undefined ones dropped. */
 const query = (shape: Record<string, fc.Arbitrary<string>>) =>
-  fc.record(Object.fromEntries(Object.entries(shape).map(([name, value]) => [name, fc.option(value, {nil: undefined})]))).map((q) => Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined)) as Record<string, string>);
+  fc
+    .record(Object.fromEntries(Object.entries(shape).map(([name, value]) => [name, fc.option(value, {nil: undefined})])))
+    .map((q) => Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined)) as Record<string, string>);
 const none = fc.constant<RequestParts>({params: {}, query: {}});
-const on = (params: Partial<Record<string, string>>, rest: {query?: fc.Arbitrary<Record<string, string>>; body?: fc.Arbitrary<unknown>} = {}): fc.Arbitrary<RequestParts> =>
-  fc.record({query: rest.query ?? fc.constant({}), body: rest.body ?? fc.constant(undefined)}).map(({query: q, body}) => (body === undefined ? {params, query: q} : {params, query: q, body}));
+const on = (
+  params: Partial<Record<string, string>>,
+  rest: {query?: fc.Arbitrary<Record<string, string>>; body?: fc.Arbitrary<unknown>} = {}
+): fc.Arbitrary<RequestParts> =>
+  fc
+    .record({query: rest.query ?? fc.constant({}), body: rest.body ?? fc.constant(undefined)})
+    .map(({query: q, body}) => (body === undefined ? {params, query: q} : {params, query: q, body}));
 
 /**
  * What generators are given instead of real ids: each run puts its fixtures in their place, so
  * a generated request (and a shrunk counterexample) stays a plain value.
  */
-const PLACEHOLDERS: Fixtures = {deviceId: "<deviceId>", ruleId: "<ruleId>", alertId: "<alertId>", userId: "<userId>", jobId: "<jobId>", keyId: "<keyId>", deviceKey: "<deviceKey>"};
+const PLACEHOLDERS: Fixtures = {
+  deviceId: "<deviceId>",
+  ruleId: "<ruleId>",
+  alertId: "<alertId>",
+  userId: "<userId>",
+  jobId: "<jobId>",
+  keyId: "<keyId>",
+  deviceKey: "<deviceKey>"
+};
 const PLACEHOLDER_NAMES = new Map(Object.entries(PLACEHOLDERS).map(([name, value]) => [value, name as keyof Fixtures]));
 
 const ROUTES: RouteGenerator[] = [
   {route: "GET /api/v1/me", valid: () => none},
   {route: "GET /api/v1/admin/users", valid: () => on({}, {query: query({withDeleted: bool})})},
   {route: "DELETE /api/v1/admin/users/{userId}", valid: (f) => on({userId: f.userId}), fresh: ["userId"]},
-  {route: "POST /api/v1/devices", valid: () => on({}, {body: fc.record({serialNumber, name: displayName, location}, {requiredKeys: ["serialNumber"]})})},
-  {route: "GET /api/v1/devices", valid: () => on({}, {query: query({page: fc.integer({min: 1, max: 5}).map(String), pageSize: fc.integer({min: 1, max: 100}).map(String)})})},
+  {
+    route: "POST /api/v1/devices",
+    valid: () => on({}, {body: fc.record({serialNumber, name: displayName, location}, {requiredKeys: ["serialNumber"]})})
+  },
+  {
+    route: "GET /api/v1/devices",
+    valid: () =>
+      on({}, {query: query({page: fc.integer({min: 1, max: 5}).map(String), pageSize: fc.integer({min: 1, max: 100}).map(String)})})
+  },
   {route: "GET /api/v1/devices/{deviceId}", valid: (f) => on({deviceId: f.deviceId})},
-  {route: "PATCH /api/v1/devices/{deviceId}", valid: (f) => on({deviceId: f.deviceId}, {body: fc.record({name: displayName, location, isActive: fc.boolean()}, {requiredKeys: []})}), fresh: ["deviceId"]},
+  {
+    route: "PATCH /api/v1/devices/{deviceId}",
+    valid: (f) => on({deviceId: f.deviceId}, {body: fc.record({name: displayName, location, isActive: fc.boolean()}, {requiredKeys: []})}),
+    fresh: ["deviceId"]
+  },
   {route: "DELETE /api/v1/devices/{deviceId}", valid: (f) => on({deviceId: f.deviceId}), fresh: ["deviceId"]},
   // A device holds at most 20 rules: each run gets a device of its own.
   {route: "POST /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId}, {body: ruleBody}), fresh: ["deviceId"]},
   {route: "GET /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId})},
-  {route: "PATCH /api/v1/alert-rules/{ruleId}", valid: (f) => on({ruleId: f.ruleId}, {body: fc.record({condition: fc.constantFrom("above", "below"), thresholdCelsius: temperature, isEnabled: fc.boolean()}, {requiredKeys: []})}), fresh: ["ruleId"]},
+  {
+    route: "PATCH /api/v1/alert-rules/{ruleId}",
+    valid: (f) =>
+      on(
+        {ruleId: f.ruleId},
+        {
+          body: fc.record(
+            {condition: fc.constantFrom("above", "below"), thresholdCelsius: temperature, isEnabled: fc.boolean()},
+            {requiredKeys: []}
+          )
+        }
+      ),
+    fresh: ["ruleId"]
+  },
   {route: "DELETE /api/v1/alert-rules/{ruleId}", valid: (f) => on({ruleId: f.ruleId}), fresh: ["ruleId"]},
-  {route: "GET /api/v1/devices/{deviceId}/alerts", valid: (f) => on({deviceId: f.deviceId}, {query: query({acknowledged: bool, open: bool})})},
+  {
+    route: "GET /api/v1/devices/{deviceId}/alerts",
+    valid: (f) => on({deviceId: f.deviceId}, {query: query({acknowledged: bool, open: bool})})
+  },
   // Acknowledging again keeps the first acknowledgement and answers 200: the shared alert does.
   {route: "POST /api/v1/alerts/{alertId}/acknowledge", valid: (f) => on({alertId: f.alertId})},
   {
     route: "GET /api/v1/devices/{deviceId}/stats/daily",
     valid: (f) =>
-      on({deviceId: f.deviceId}, {query: fc.option(fc.tuple(pastDay, fc.integer({min: 0, max: 366})), {nil: undefined}).map((range): Record<string, string> => (range ? {from: range[0], to: new Date(Date.parse(range[0]) + range[1] * DAY_MS).toISOString().slice(0, 10)} : {}))})
+      on(
+        {deviceId: f.deviceId},
+        {
+          query: fc
+            .option(fc.tuple(pastDay, fc.integer({min: 0, max: 366})), {nil: undefined})
+            .map((range): Record<string, string> =>
+              range ? {from: range[0], to: new Date(Date.parse(range[0]) + range[1] * DAY_MS).toISOString().slice(0, 10)} : {}
+            )
+        }
+      )
   },
   {route: "GET /api/v1/devices/{deviceId}/stats/weekly", valid: (f) => on({deviceId: f.deviceId})},
-  {route: "GET /api/v1/devices/{deviceId}/stats/hourly", valid: (f) => on({deviceId: f.deviceId}, {query: query({hours: fc.integer({min: 1, max: 168}).map(String)})})},
+  {
+    route: "GET /api/v1/devices/{deviceId}/stats/hourly",
+    valid: (f) => on({deviceId: f.deviceId}, {query: query({hours: fc.integer({min: 1, max: 168}).map(String)})})
+  },
   {route: "POST /api/v1/admin/aggregations", valid: () => on({}, {body: fc.record({date: pastDay}, {requiredKeys: []})})},
   {route: "GET /api/v1/admin/aggregations/{jobId}", valid: (f) => on({jobId: f.jobId})},
   {route: "POST /api/v1/devices/{deviceId}/readings", valid: (f) => on({deviceId: f.deviceId}, {body: reading})},
   {route: "POST /api/v1/devices/{deviceId}/keys", valid: (f) => on({deviceId: f.deviceId}), fresh: ["deviceId"]},
   {route: "GET /api/v1/devices/{deviceId}/keys", valid: (f) => on({deviceId: f.deviceId})},
-  {route: "DELETE /api/v1/devices/{deviceId}/keys/{keyId}", valid: (f) => on({deviceId: f.deviceId, keyId: f.keyId}), fresh: ["deviceId", "keyId"]},
+  {
+    route: "DELETE /api/v1/devices/{deviceId}/keys/{keyId}",
+    valid: (f) => on({deviceId: f.deviceId, keyId: f.keyId}),
+    fresh: ["deviceId", "keyId"]
+  },
   {
     route: "POST /api/v1/device/readings",
     caller: "device",
-    valid: () => on({}, {body: fc.oneof(reading, fc.record({readings: fc.array(reading, {minLength: 1, maxLength: 20})}), fc.array(reading, {minLength: 1, maxLength: 20}))})
+    valid: () =>
+      on(
+        {},
+        {
+          body: fc.oneof(
+            reading,
+            fc.record({readings: fc.array(reading, {minLength: 1, maxLength: 20})}),
+            fc.array(reading, {minLength: 1, maxLength: 20})
+          )
+        }
+      )
   },
   {
     route: "GET /api/v1/devices/{deviceId}/readings",
@@ -140,12 +213,18 @@ const ROUTES: RouteGenerator[] = [
         {deviceId: f.deviceId},
         {
           query: fc
-            .tuple(query({limit: fc.integer({min: 1, max: 500}).map(String), minTemp: temperature.map(String)}), fc.option(instantRange, {nil: undefined}))
+            .tuple(
+              query({limit: fc.integer({min: 1, max: 500}).map(String), minTemp: temperature.map(String)}),
+              fc.option(instantRange, {nil: undefined})
+            )
             .map(([q, range]) => (range ? {...q, ...range} : q))
         }
       )
   },
-  {route: "POST /api/v1/devices/{deviceId}/readings/batch", valid: (f) => on({deviceId: f.deviceId}, {body: fc.record({readings: fc.array(reading, {minLength: 1, maxLength: 20})})})},
+  {
+    route: "POST /api/v1/devices/{deviceId}/readings/batch",
+    valid: (f) => on({deviceId: f.deviceId}, {body: fc.record({readings: fc.array(reading, {minLength: 1, maxLength: 20})})})
+  },
   {
     route: "GET /api/v1/readings/export",
     valid: (f) =>
@@ -159,9 +238,34 @@ const ROUTES: RouteGenerator[] = [
       )
   },
   {route: "GET /api/v1/devices/{deviceId}/readings/latest", valid: (f) => on({deviceId: f.deviceId})},
-  {route: "GET /api/v1/admin/explain/readings", valid: (f) => fc.record({from: fc.option(pastInstant, {nil: undefined}), analyze: fc.option(bool, {nil: undefined})}).map((q) => ({params: {}, query: {deviceId: f.deviceId, ...Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined))}}))},
+  {
+    route: "GET /api/v1/admin/explain/readings",
+    valid: (f) =>
+      fc.record({from: fc.option(pastInstant, {nil: undefined}), analyze: fc.option(bool, {nil: undefined})}).map((q) => ({
+        params: {},
+        query: {deviceId: f.deviceId, ...Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined))}
+      }))
+  },
   {route: "GET /api/v1/admin/tenant", valid: () => none},
-  {route: "PATCH /api/v1/admin/tenant", valid: () => on({}, {body: fc.record({timezone: fc.constantFrom("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati", "Australia/Lord_Howe")})})},
+  {
+    route: "PATCH /api/v1/admin/tenant",
+    valid: () =>
+      on(
+        {},
+        {
+          body: fc.record({
+            timezone: fc.constantFrom(
+              "UTC",
+              "Europe/Berlin",
+              "America/New_York",
+              "Asia/Kolkata",
+              "Pacific/Kiritimati",
+              "Australia/Lord_Howe"
+            )
+          })
+        }
+      )
+  },
   {route: "GET /health/live", valid: () => none},
   {route: "GET /health/ready", valid: () => none},
   {route: "GET /metrics", valid: () => none}
@@ -174,7 +278,12 @@ const junkId = fc.oneof(
   fc.string({maxLength: 40}),
   fc.constantFrom("0", "-1", "null", "undefined", "%00", "..%2F..%2Fetc", "1e309", "' or 1=1 --", "00000000-0000-0000-0000-000000000000")
 );
-const scalar = fc.oneof(fc.string({maxLength: 30}), fc.integer().map(String), fc.double().map(String), fc.constantFrom("", "true", "false", "null", "2026-13-45", "2026-03-28T10:30:00Z", "NaN", "-Infinity", "9".repeat(40)));
+const scalar = fc.oneof(
+  fc.string({maxLength: 30}),
+  fc.integer().map(String),
+  fc.double().map(String),
+  fc.constantFrom("", "true", "false", "null", "2026-13-45", "2026-03-28T10:30:00Z", "NaN", "-Infinity", "9".repeat(40))
+);
 const junkBody = fc.oneof(
   fc.jsonValue({maxDepth: 3}),
   fc.record(
@@ -184,7 +293,10 @@ const junkBody = fc.oneof(
       temperatureCelsius: fc.oneof(fc.double(), scalar, fc.constant(null)),
       humidity: fc.oneof(fc.double(), scalar),
       batteryLevel: fc.oneof(fc.double(), scalar),
-      recordedAt: fc.oneof(scalar, fc.date({noInvalidDate: true}).map((d) => d.toISOString())),
+      recordedAt: fc.oneof(
+        scalar,
+        fc.date({noInvalidDate: true}).map((d) => d.toISOString())
+      ),
       condition: fc.oneof(fc.constantFrom("above", "below", "ABOVE", "equal"), scalar),
       thresholdCelsius: fc.oneof(fc.double(), scalar),
       timezone: fc.oneof(fc.constantFrom("Europe/Berlin", "Mars/Olympus", "UTC"), scalar),
@@ -224,8 +336,21 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     if (res.status !== status) throw new Error(`fixture ${what}: ${res.status} ${JSON.stringify(res.body)}`);
     return (res.body.id ?? res.body.jobId)!;
   };
-  const makeDevice = async () => created(await api.post("/api/v1/devices").set(auth).send({serialNumber: `FX-${++serials}`}), 201, "device");
-  const makeRule = async (deviceId: string) => created(await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30}), 201, "alert rule");
+  const makeDevice = async () =>
+    created(
+      await api
+        .post("/api/v1/devices")
+        .set(auth)
+        .send({serialNumber: `FX-${++serials}`}),
+      201,
+      "device"
+    );
+  const makeRule = async (deviceId: string) =>
+    created(
+      await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30}),
+      201,
+      "alert rule"
+    );
   const makers: Record<keyof Fixtures, (own: Fixtures) => Promise<string>> = {
     deviceId: makeDevice,
     // On a device of its own: a device holds at most 20 rules.
@@ -233,7 +358,10 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     alertId: async () => {
       const deviceId = await makeDevice();
       await makeRule(deviceId);
-      const res = await api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: 35, recordedAt: new Date(Date.now() - 60_000).toISOString()});
+      const res = await api
+        .post(`/api/v1/devices/${deviceId}/readings`)
+        .set(auth)
+        .send({temperatureCelsius: 35, recordedAt: new Date(Date.now() - 60_000).toISOString()});
       if (res.status !== 201 || res.body.alerts?.length !== 1) throw new Error(`fixture alert: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.alerts[0].id as string;
     },
@@ -255,11 +383,25 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     auth = await bearer(tenant, {roles: ["user", "admin"]});
     for (const name of Object.keys(makers) as (keyof Fixtures)[]) shared[name] = await makers[name](shared);
     // /readings/latest of the shared device needs a reading.
-    created(await api.post(`/api/v1/devices/${shared.deviceId}/readings`).set(auth).send({temperatureCelsius: 20, recordedAt: new Date(Date.now() - 120_000).toISOString()}), 201, "reading");
-    const spec = (await api.get("/doc/swagger.json")).body as {paths: Record<string, Record<string, {parameters?: {in: string; name: string}[]; requestBody?: unknown}>>};
+    created(
+      await api
+        .post(`/api/v1/devices/${shared.deviceId}/readings`)
+        .set(auth)
+        .send({temperatureCelsius: 20, recordedAt: new Date(Date.now() - 120_000).toISOString()}),
+      201,
+      "reading"
+    );
+    const spec = (await api.get("/doc/swagger.json")).body as {
+      paths: Record<string, Record<string, {parameters?: {in: string; name: string}[]; requestBody?: unknown}>>;
+    };
     for (const [path, methods] of Object.entries(spec.paths)) {
       for (const [method, op] of Object.entries(methods)) {
-        operations.set(`${method.toUpperCase()} ${path}`, {method: method as Operation["method"], path, query: (op.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name), hasBody: Boolean(op.requestBody)});
+        operations.set(`${method.toUpperCase()} ${path}`, {
+          method: method as Operation["method"],
+          path,
+          query: (op.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name),
+          hasBody: Boolean(op.requestBody)
+        });
       }
     }
   });
@@ -276,8 +418,14 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
 
   it("has a generator for every documented operation, and documents every generated one", () => {
     expect(operations.size).toBeGreaterThan(20);
-    expect([...operations.keys()].filter((key) => !ROUTES.some((r) => r.route === key)), "documented routes without a row in ROUTES").toEqual([]);
-    expect(ROUTES.map((r) => r.route).filter((key) => !operations.has(key)), "rows of ROUTES the document does not list").toEqual([]);
+    expect(
+      [...operations.keys()].filter((key) => !ROUTES.some((r) => r.route === key)),
+      "documented routes without a row in ROUTES"
+    ).toEqual([]);
+    expect(
+      ROUTES.map((r) => r.route).filter((key) => !operations.has(key)),
+      "rows of ROUTES the document does not list"
+    ).toEqual([]);
   });
 
   it.each(ROUTES.map((generator) => [generator.route, generator] as const))("%s", async (route, generator) => {
@@ -290,7 +438,9 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
       const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(parts.params[name] ?? ""));
       const search = new URLSearchParams(parts.query);
       const before = op.method === "get" ? 0 : await rowCounts();
-      let request = api[op.method](`${path}?${search}`).set(generator.caller === "device" ? {Authorization: `Device ${shared.deviceKey}`} : auth);
+      let request = api[op.method](`${path}?${search}`).set(
+        generator.caller === "device" ? {Authorization: `Device ${shared.deviceKey}`} : auth
+      );
       // Serialized by hand: any JSON value (a bare number, null, a string) is a possible body.
       if (op.hasBody) request = request.set("Content-Type", "application/json").send(JSON.stringify(parts.body ?? {}) ?? "null");
       const res = await request;
@@ -308,7 +458,8 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     const resolve = async (parts: RequestParts): Promise<RequestParts> => {
       const own = {...shared};
       for (const name of generator.fresh ?? []) own[name] = await makers[name](own);
-      const real = (value: string | undefined) => (value === undefined ? value : (PLACEHOLDER_NAMES.get(value) ? own[PLACEHOLDER_NAMES.get(value)!] : value));
+      const real = (value: string | undefined) =>
+        value === undefined ? value : PLACEHOLDER_NAMES.get(value) ? own[PLACEHOLDER_NAMES.get(value)!] : value;
       return {
         params: Object.fromEntries(Object.entries(parts.params).map(([k, v]) => [k, real(v)])),
         query: Object.fromEntries(Object.entries(parts.query).map(([k, v]) => [k, real(v)!])),
@@ -322,7 +473,8 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     await fc.assert(
       fc.asyncProperty(valid, async (parts) => {
         const {res, what} = await send(await resolve(parts));
-        if (res.status < 200 || res.status >= 300) throw new Error(`valid request refused: ${what} → ${res.status} ${JSON.stringify(res.body)}`);
+        if (res.status < 200 || res.status >= 300)
+          throw new Error(`valid request refused: ${what} → ${res.status} ${JSON.stringify(res.body)}`);
       }),
       {numRuns: validRuns}
     );
@@ -349,7 +501,9 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
     );
 
     summary[route] = {runs, statuses};
-    const ok = Object.entries(statuses).filter(([status]) => Number(status) < 300).reduce((sum, [, n]) => sum + n, 0);
+    const ok = Object.entries(statuses)
+      .filter(([status]) => Number(status) < 300)
+      .reduce((sum, [, n]) => sum + n, 0);
     expect(runs).toBeGreaterThanOrEqual(RUNS_PER_ROUTE);
     expect(ok / runs, `share of 2xx among ${runs} runs: ${JSON.stringify(statuses)}`).toBeGreaterThanOrEqual(MIN_2XX_SHARE);
   });

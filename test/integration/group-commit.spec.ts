@@ -34,7 +34,11 @@ describe("group commit of single readings", () => {
     const device = await createDevice(api, auth, "G-ONE");
     const first = await post(device, {temperatureCelsius: 21.5, humidity: 40, batteryLevel: 0.5, recordedAt: "2026-03-01T10:00:00Z"});
     expect(first.status).toBe(201);
-    expect(first.body).toMatchObject({duplicate: false, alerts: [], reading: {deviceId: device, temperatureCelsius: 21.5, humidity: 40, batteryLevel: 0.5, recordedAt: "2026-03-01T10:00:00.000Z"}});
+    expect(first.body).toMatchObject({
+      duplicate: false,
+      alerts: [],
+      reading: {deviceId: device, temperatureCelsius: 21.5, humidity: 40, batteryLevel: 0.5, recordedAt: "2026-03-01T10:00:00.000Z"}
+    });
     const retry = await post(device, {temperatureCelsius: 30, recordedAt: "2026-03-01T10:00:00Z"});
     expect(retry.status).toBe(200);
     expect(retry.body).toMatchObject({duplicate: true, reading: {id: first.body.reading.id, temperatureCelsius: 21.5}});
@@ -47,7 +51,9 @@ describe("group commit of single readings", () => {
     const inactive = await createDevice(api, auth, `G-OFF-${clock}`);
     expect((await api.patch(`/api/v1/devices/${inactive}`).set(auth).send({isActive: false})).status).toBe(200);
     const hot = devices[3]!;
-    expect((await api.post(`/api/v1/devices/${hot}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(201);
+    expect((await api.post(`/api/v1/devices/${hot}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(
+      201
+    );
     let statementsSeen = 0;
     let requestsSent = 0;
 
@@ -60,7 +66,14 @@ describe("group commit of single readings", () => {
           const base = (clock += 86_400_000); // a day of its own per run: every key is fresh
           const targets = [...devices, inactive];
           const {result: responses, statements} = await countStatements(() =>
-            Promise.all(requests.map((r) => post(targets[r.device]!, {temperatureCelsius: r.hot ? 35 : 20, recordedAt: new Date(base + r.instant * 60_000).toISOString()})))
+            Promise.all(
+              requests.map((r) =>
+                post(targets[r.device]!, {
+                  temperatureCelsius: r.hot ? 35 : 20,
+                  recordedAt: new Date(base + r.instant * 60_000).toISOString()
+                })
+              )
+            )
           );
           statementsSeen += statements.filter((sql) => /insert into .*temperature_readings/is.test(sql)).length;
           requestsSent += requests.length;
@@ -86,7 +99,13 @@ describe("group commit of single readings", () => {
           const day = new Date(base).toISOString().slice(0, 10);
           for (const [index, device] of devices.entries()) {
             const expected = [...distinct].filter((key) => key.startsWith(`${index}/`)).length;
-            expect(await db.count("temperature_readings", "device_id = $1 and recorded_at >= $2 and recorded_at < $3", [device, new Date(base), new Date(base + 86_400_000)])).toBe(expected);
+            expect(
+              await db.count("temperature_readings", "device_id = $1 and recorded_at >= $2 and recorded_at < $3", [
+                device,
+                new Date(base),
+                new Date(base + 86_400_000)
+              ])
+            ).toBe(expected);
             // The answer waited for the DailyStats refresh: the day is counted already.
             const daily = await api.get(`/api/v1/devices/${device}/stats/daily?from=${day}&to=${day}`).set(auth);
             expect(daily.body.map((row: {readingCount: number}) => row.readingCount)).toEqual(expected ? [expected] : []);

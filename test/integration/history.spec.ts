@@ -43,7 +43,9 @@ describe("reading history", () => {
     const pages: Page[] = [];
     let cursor: string | null = null;
     do {
-      const res: {status: number; body: Page} = await api.get(`/api/v1/devices/${device}/readings?${query}${cursor ? `&cursor=${cursor}` : ""}`).set(headers);
+      const res: {status: number; body: Page} = await api
+        .get(`/api/v1/devices/${device}/readings?${query}${cursor ? `&cursor=${cursor}` : ""}`)
+        .set(headers);
       expect(res.status).toBe(200);
       pages.push(res.body);
       cursor = res.body.nextCursor;
@@ -119,7 +121,9 @@ describe("reading history", () => {
     expect(Date.parse(all.at(-1)!.recordedAt)).toBeGreaterThanOrEqual(Date.parse(from));
     expect(all.every((r) => Date.parse(r.recordedAt) < Date.parse(to))).toBe(true);
     // `from` is inclusive: the reading exactly at `from` is there when it passes minTemp.
-    const exactly = await api.get(`/api/v1/devices/${deviceId}/readings?from=${from}&to=${new Date(T0 + 101 * 30_000).toISOString()}`).set(auth);
+    const exactly = await api
+      .get(`/api/v1/devices/${deviceId}/readings?from=${from}&to=${new Date(T0 + 101 * 30_000).toISOString()}`)
+      .set(auth);
     expect(exactly.body.data.map((r: Reading) => r.recordedAt)).toEqual([from]);
   });
 
@@ -154,7 +158,11 @@ describe("reading history", () => {
     expect(res.status).toBe(200);
     expect(res.body.data.map((r: Reading) => r.temperatureCelsius)).toEqual([32, 31]);
     // An older stretch is there to read with its own range of at most 31 days.
-    const older = await api.get(`/api/v1/devices/${device}/readings?minTemp=25&from=${new Date(now - 45 * 86_400_000).toISOString()}&to=${new Date(now - 35 * 86_400_000).toISOString()}`).set(auth);
+    const older = await api
+      .get(
+        `/api/v1/devices/${device}/readings?minTemp=25&from=${new Date(now - 45 * 86_400_000).toISOString()}&to=${new Date(now - 35 * 86_400_000).toISOString()}`
+      )
+      .set(auth);
     expect(older.body.data.map((r: Reading) => r.temperatureCelsius)).toEqual([30]);
   });
 
@@ -203,7 +211,9 @@ describe("reading history", () => {
     expect(res.status).toBe(200);
     const nodes = planNodes(res.body.plan);
     // The readings of March 2026 are in the partition below the monthly ones (the tenant is younger): its primary key (device_id, recorded_at).
-    expect(nodes).toContainEqual(expect.objectContaining({"Node Type": "Index Scan", "Scan Direction": "Backward", "Index Name": "temperature_readings_older_pkey"}));
+    expect(nodes).toContainEqual(
+      expect.objectContaining({"Node Type": "Index Scan", "Scan Direction": "Backward", "Index Name": "temperature_readings_older_pkey"})
+    );
     // Every month's partition is read through its primary key.
     expect(nodes.filter((n) => n["Node Type"] === "Index Scan").every((n) => String(n["Index Name"]).endsWith("_pkey"))).toBe(true);
     expect(nodes.map((n) => n["Node Type"])).not.toContain("Seq Scan");

@@ -55,13 +55,34 @@ describe("a flood of unknown key ids locks nobody out", () => {
     for (let wave = 0; wave < 20; wave++) {
       const valid = await Promise.all(Array.from({length: 5}, () => bearer(tenant, {roles: ["viewer"]})));
       const requests = [
-        ...Array.from({length: 50}, () => api.get("/api/v1/devices").set("Authorization", `Bearer ${randomKidToken(tenant)}`).then((res) => count(statuses.flood, res.status))),
-        ...valid.map((auth) => api.get("/api/v1/devices").set(auth).then((res) => count(statuses.valid, res.status)))
+        ...Array.from({length: 50}, () =>
+          api
+            .get("/api/v1/devices")
+            .set("Authorization", `Bearer ${randomKidToken(tenant)}`)
+            .then((res) => count(statuses.flood, res.status))
+        ),
+        ...valid.map((auth) =>
+          api
+            .get("/api/v1/devices")
+            .set(auth)
+            .then((res) => count(statuses.valid, res.status))
+        )
       ];
       await Promise.all(requests);
     }
     const elapsed = Date.now() - started;
-    console.log(JSON.stringify({jwksFlood: {requests: 1_000, validRequests: 100, jwksHits: hits, elapsedMs: elapsed, flood: Object.fromEntries(statuses.flood), valid: Object.fromEntries(statuses.valid)}}));
+    console.log(
+      JSON.stringify({
+        jwksFlood: {
+          requests: 1_000,
+          validRequests: 100,
+          jwksHits: hits,
+          elapsedMs: elapsed,
+          flood: Object.fromEntries(statuses.flood),
+          valid: Object.fromEntries(statuses.valid)
+        }
+      })
+    );
 
     expect(Object.fromEntries(statuses.flood)).toEqual({401: 1_000});
     expect(Object.fromEntries(statuses.valid)).toEqual({200: 100});

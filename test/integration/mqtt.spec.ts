@@ -37,16 +37,26 @@ describe("MQTT ingestion", () => {
     return {deviceId, ...(await newKey(deviceId, as))};
   };
   const connect = async (username: string, password: string, options: mqtt.IClientOptions = {}) => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {username, password, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4, ...options});
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      username,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+      protocolVersion: 4,
+      ...options
+    });
     clients.push(client);
     return client;
   };
   const rowsOf = (deviceId: string) => db.count("temperature_readings", "device_id = $1", [deviceId]);
-  const closed = (client: MqttClient) => new Promise<void>((resolve) => (client.connected ? client.once("close", () => resolve()) : resolve()));
+  const closed = (client: MqttClient) =>
+    new Promise<void>((resolve) => (client.connected ? client.once("close", () => resolve()) : resolve()));
   const reading = (t: number, at: string) => JSON.stringify({temperatureCelsius: t, recordedAt: at});
 
   beforeAll(async () => {
-    api = await startTestServer({rateLimit: {devicePerMinute: DEVICE_PER_MINUTE, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 1_000}});
+    api = await startTestServer({
+      rateLimit: {devicePerMinute: DEVICE_PER_MINUTE, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 1_000}
+    });
     server = inject(MqttServer);
     port = await server.listen(inject(MqttReadingsIngest), {port: 0, host: "127.0.0.1"});
     tenant = newTenant("mqtt");
@@ -75,7 +85,9 @@ describe("MQTT ingestion", () => {
     await db.query("begin");
     await db.query(`select 1 from ${db.schema}.alert_rules where id = $1 for update`, [rule.body.id]);
     let acknowledged = false;
-    const publishing = client.publishAsync(`devices/${deviceId}/readings`, reading(21, minute(1)), {qos: 1}).then(() => (acknowledged = true));
+    const publishing = client
+      .publishAsync(`devices/${deviceId}/readings`, reading(21, minute(1)), {qos: 1})
+      .then(() => (acknowledged = true));
     await sleep(500);
     expect(acknowledged).toBe(false);
     expect(seenAtPuback).toHaveLength(0);
@@ -111,7 +123,15 @@ describe("MQTT ingestion", () => {
     const revokedAt = Date.now();
     expect((await api.delete(`/api/v1/devices/${deviceId}/keys/${id}`).set(auth)).status).toBe(204);
     await gone;
-    await until("CONNECT refused for the revoked key", () => connect(id, key).then(() => false, () => true), 5_000);
+    await until(
+      "CONNECT refused for the revoked key",
+      () =>
+        connect(id, key).then(
+          () => false,
+          () => true
+        ),
+      5_000
+    );
     expect(Date.now() - revokedAt).toBeLessThan(5_000);
     await other.publishAsync(`devices/${deviceId}/readings`, reading(20, minute(1)), {qos: 1});
     expect(await rowsOf(deviceId)).toBe(1);
@@ -125,7 +145,13 @@ describe("MQTT ingestion", () => {
     const foreign = await createDevice(api, otherAuth, "M-FOREIGN");
 
     const subscriber = await connect(mine.id, mine.key);
-    for (const topic of [`devices/${neighbour}/errors`, `devices/${neighbour}/readings`, `devices/${foreign}/errors`, "devices/+/readings", "#"]) {
+    for (const topic of [
+      `devices/${neighbour}/errors`,
+      `devices/${neighbour}/readings`,
+      `devices/${foreign}/errors`,
+      "devices/+/readings",
+      "#"
+    ]) {
       await expect(subscriber.subscribeAsync(topic, {qos: 1}), topic).rejects.toMatchObject({packet: {granted: [128]}});
     }
     expect((await subscriber.subscribeAsync(`devices/${mine.deviceId}/errors`, {qos: 1})).map((g) => g.qos)).toEqual([1]);
@@ -149,12 +175,20 @@ describe("MQTT ingestion", () => {
   it("stores a redelivered message once: a duplicate, not a second row", async () => {
     const {deviceId, id, key} = await newDeviceWithKey("M-DUP");
     const client = await connect(id, key, {clean: false, clientId: "same-device-session"});
-    const payload = JSON.stringify({readings: [{temperatureCelsius: 20, recordedAt: minute(1)}, {temperatureCelsius: 21, recordedAt: minute(2)}]});
+    const payload = JSON.stringify({
+      readings: [
+        {temperatureCelsius: 20, recordedAt: minute(1)},
+        {temperatureCelsius: 21, recordedAt: minute(2)}
+      ]
+    });
     await client.publishAsync(`devices/${deviceId}/readings`, payload, {qos: 1});
     await client.publishAsync(`devices/${deviceId}/readings`, payload, {qos: 1, dup: true});
     await client.publishAsync(`devices/${deviceId}/readings`, reading(25, minute(2)), {qos: 1});
     expect(await rowsOf(deviceId)).toBe(2);
-    const [kept] = await db.query<{t: number}>(`select temperature_celsius as t from ${db.schema}.temperature_readings where device_id = $1 and recorded_at = $2`, [deviceId, minute(2)]);
+    const [kept] = await db.query<{t: number}>(
+      `select temperature_celsius as t from ${db.schema}.temperature_readings where device_id = $1 and recorded_at = $2`,
+      [deviceId, minute(2)]
+    );
     expect(kept!.t).toBe(21);
   });
 
@@ -165,7 +199,12 @@ describe("MQTT ingestion", () => {
     const reports: Record<string, unknown>[] = [];
     client.on("message", (_topic, payload) => reports.push(JSON.parse(payload.toString()) as Record<string, unknown>));
     const bad = [
-      JSON.stringify({readings: [{temperatureCelsius: 20, recordedAt: minute(1)}, {temperatureCelsius: 5000, recordedAt: minute(2)}]}),
+      JSON.stringify({
+        readings: [
+          {temperatureCelsius: 20, recordedAt: minute(1)},
+          {temperatureCelsius: 5000, recordedAt: minute(2)}
+        ]
+      }),
       "not json",
       JSON.stringify({temperatureCelsius: 20, recordedAt: new Date(Date.now() + 3_600_000).toISOString()}),
       '{"temperatureCelsius": 20, "recordedAt": "2026-01-01T00:00:00Z", "x": "\\u0000"}',
@@ -173,7 +212,8 @@ describe("MQTT ingestion", () => {
     ];
     for (const payload of bad) await client.publishAsync(`devices/${deviceId}/readings`, payload, {qos: 1});
     await until("an error report per invalid message", async () => reports.length === bad.length, 5_000);
-    for (const report of reports) expect(report).toEqual({status: 400, name: "BAD_REQUEST", message: expect.any(String), errors: expect.any(Array)});
+    for (const report of reports)
+      expect(report).toEqual({status: 400, name: "BAD_REQUEST", message: expect.any(String), errors: expect.any(Array)});
     expect(reports[0]!.errors).toEqual([expect.objectContaining({instancePath: "/readings/1/temperatureCelsius", keyword: "maximum"})]);
     expect(reports[2]!.errors).toEqual([expect.objectContaining({instancePath: "/recordedAt", keyword: "maxFutureSkew"})]);
     expect(await rowsOf(deviceId)).toBe(0);
@@ -186,38 +226,80 @@ describe("MQTT ingestion", () => {
     const viaHttp = await createDevice(api, auth, "M-SAME-HTTP");
     const viaMqtt = await newDeviceWithKey("M-SAME-MQTT");
     for (const deviceId of [viaHttp, viaMqtt.deviceId]) {
-      expect((await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(201);
+      expect(
+        (await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status
+      ).toBe(201);
     }
     const client = await connect(viaMqtt.id, viaMqtt.key);
     const steps: object[] = [
       {temperatureCelsius: 25, recordedAt: minute(100)},
       {temperatureCelsius: 31, recordedAt: minute(101)},
-      {readings: [{temperatureCelsius: 35, recordedAt: minute(103)}, {temperatureCelsius: 29, recordedAt: minute(104)}]},
+      {
+        readings: [
+          {temperatureCelsius: 35, recordedAt: minute(103)},
+          {temperatureCelsius: 29, recordedAt: minute(104)}
+        ]
+      },
       {temperatureCelsius: 33, recordedAt: minute(102)},
-      {readings: [{temperatureCelsius: 40, recordedAt: minute(110)}, {temperatureCelsius: 20, recordedAt: minute(111)}, {temperatureCelsius: 19, recordedAt: minute(112)}]}
+      {
+        readings: [
+          {temperatureCelsius: 40, recordedAt: minute(110)},
+          {temperatureCelsius: 20, recordedAt: minute(111)},
+          {temperatureCelsius: 19, recordedAt: minute(112)}
+        ]
+      }
     ];
     for (const step of steps) {
-      const res = await api.post(`/api/v1/devices/${viaHttp}/readings${"readings" in step ? "/batch" : ""}`).set(auth).send(step);
+      const res = await api
+        .post(`/api/v1/devices/${viaHttp}/readings${"readings" in step ? "/batch" : ""}`)
+        .set(auth)
+        .send(step);
       expect(res.status).toBeLessThan(300);
       await client.publishAsync(`devices/${viaMqtt.deviceId}/readings`, JSON.stringify(step), {qos: 1});
     }
     const episodes = async (deviceId: string) =>
-      (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body.map(({firedAt, lastReadingAt, resolvedAt, readingCount, peakTemperatureCelsius, temperatureCelsius}: Record<string, unknown>) => ({firedAt, lastReadingAt, resolvedAt, readingCount, peakTemperatureCelsius, temperatureCelsius}));
+      (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body.map(
+        ({firedAt, lastReadingAt, resolvedAt, readingCount, peakTemperatureCelsius, temperatureCelsius}: Record<string, unknown>) => ({
+          firedAt,
+          lastReadingAt,
+          resolvedAt,
+          readingCount,
+          peakTemperatureCelsius,
+          temperatureCelsius
+        })
+      );
     expect(await episodes(viaMqtt.deviceId)).toEqual(await episodes(viaHttp));
     expect((await episodes(viaHttp)).length).toBe(2);
     const stats = async (deviceId: string) =>
-      (await api.get(`/api/v1/devices/${deviceId}/stats/daily?from=2026-01-01&to=2026-01-02`).set(auth)).body.map(({date, readingCount, avgTemperatureCelsius, minTemperatureCelsius, maxTemperatureCelsius}: Record<string, unknown>) => ({date, readingCount, avgTemperatureCelsius, minTemperatureCelsius, maxTemperatureCelsius}));
+      (await api.get(`/api/v1/devices/${deviceId}/stats/daily?from=2026-01-01&to=2026-01-02`).set(auth)).body.map(
+        ({date, readingCount, avgTemperatureCelsius, minTemperatureCelsius, maxTemperatureCelsius}: Record<string, unknown>) => ({
+          date,
+          readingCount,
+          avgTemperatureCelsius,
+          minTemperatureCelsius,
+          maxTemperatureCelsius
+        })
+      );
     // A PUBACK follows the commit of the readings; their DailyStats merge follows it (no device reads them).
     const expected = await stats(viaHttp);
     expect(expected[0]).toMatchObject({readingCount: 8});
-    await until("the MQTT device's DailyStats to equal the HTTP device's", async () => JSON.stringify(await stats(viaMqtt.deviceId)) === JSON.stringify(expected), 5_000);
+    await until(
+      "the MQTT device's DailyStats to equal the HTTP device's",
+      async () => JSON.stringify(await stats(viaMqtt.deviceId)) === JSON.stringify(expected),
+      5_000
+    );
   });
 
   it("writes the readings of many devices together: one transaction serves many messages", async () => {
     const devices = await Promise.all(Array.from({length: 12}, (_, i) => newDeviceWithKey(`M-GROUP-${i}`)));
     const connected = await Promise.all(devices.map((d) => connect(d.id, d.key)));
-    await Promise.all(connected.map((client, i) => client.publishAsync(`devices/${devices[i]!.deviceId}/readings`, reading(20, minute(1)), {qos: 1})));
-    const rows = await db.query<{xmin: string}>(`select xmin::text from ${db.schema}.temperature_readings where device_id = any($1::uuid[])`, [devices.map((d) => d.deviceId)]);
+    await Promise.all(
+      connected.map((client, i) => client.publishAsync(`devices/${devices[i]!.deviceId}/readings`, reading(20, minute(1)), {qos: 1}))
+    );
+    const rows = await db.query<{xmin: string}>(
+      `select xmin::text from ${db.schema}.temperature_readings where device_id = any($1::uuid[])`,
+      [devices.map((d) => d.deviceId)]
+    );
     expect(rows).toHaveLength(12);
     expect(new Set(rows.map((r) => r.xmin)).size).toBeLessThan(12);
   });
@@ -229,15 +311,30 @@ describe("MQTT ingestion", () => {
     const reports: Record<string, unknown>[] = [];
     client.on("message", (_topic, payload) => reports.push(JSON.parse(payload.toString()) as Record<string, unknown>));
     for (let i = 0; i < DEVICE_PER_MINUTE / 2; i++) {
-      expect((await api.post("/api/v1/device/readings").set({Authorization: `Device ${key}`}).send({temperatureCelsius: 20, recordedAt: minute(i)})).status).toBe(201);
+      expect(
+        (
+          await api
+            .post("/api/v1/device/readings")
+            .set({Authorization: `Device ${key}`})
+            .send({temperatureCelsius: 20, recordedAt: minute(i)})
+        ).status
+      ).toBe(201);
     }
-    for (let i = DEVICE_PER_MINUTE / 2; i < DEVICE_PER_MINUTE; i++) await client.publishAsync(`devices/${deviceId}/readings`, reading(20, minute(i)), {qos: 1});
+    for (let i = DEVICE_PER_MINUTE / 2; i < DEVICE_PER_MINUTE; i++)
+      await client.publishAsync(`devices/${deviceId}/readings`, reading(20, minute(i)), {qos: 1});
     expect(reports).toEqual([]);
     await client.publishAsync(`devices/${deviceId}/readings`, reading(20, minute(100)), {qos: 1});
     await until("the 429 report", async () => reports.length > 0, 5_000);
     expect(reports[0]).toMatchObject({status: 429, name: "TOO_MANY_REQUESTS", retryAfterSeconds: expect.any(Number)});
     expect(await rowsOf(deviceId)).toBe(DEVICE_PER_MINUTE);
-    expect((await api.post("/api/v1/device/readings").set({Authorization: `Device ${key}`}).send({temperatureCelsius: 20, recordedAt: minute(101)})).status).toBe(429);
+    expect(
+      (
+        await api
+          .post("/api/v1/device/readings")
+          .set({Authorization: `Device ${key}`})
+          .send({temperatureCelsius: 20, recordedAt: minute(101)})
+      ).status
+    ).toBe(429);
   });
 
   it("drains on shutdown: stops accepting, commits and acknowledges what it holds, then closes", async () => {
@@ -252,7 +349,12 @@ describe("MQTT ingestion", () => {
     await db.query("begin");
     await db.query(`select 1 from ${db.schema}.alert_rules where id = $1 for update`, [rule.body.id]);
     const published = client.publishAsync(`devices/${deviceId}/readings`, reading(20, minute(1)), {qos: 1});
-    await until("the message to be held by the write", async () => (await db.query<{n: number}>(`select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid'`))[0]!.n > 0, 5_000);
+    await until(
+      "the message to be held by the write",
+      async () =>
+        (await db.query<{n: number}>(`select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid'`))[0]!.n > 0,
+      5_000
+    );
     const draining = server.drain(10_000);
     await sleep(200);
     await expect(connect(id, key)).rejects.toThrow();

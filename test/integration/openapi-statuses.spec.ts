@@ -21,7 +21,9 @@ describe("the OpenAPI document says every status a route can answer", () => {
     const spec = (await api.get("/doc/swagger.json")).body as {paths: Record<string, Record<string, Operation>>};
     const operations = Object.entries(spec.paths)
       .filter(([path]) => path.startsWith("/api/v1/"))
-      .flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({name: `${method.toUpperCase()} ${path}`, operation})));
+      .flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, operation]) => ({name: `${method.toUpperCase()} ${path}`, operation}))
+      );
     expect(operations.length).toBeGreaterThanOrEqual(25);
     for (const {name, operation} of operations) {
       const where = new Set((operation.parameters ?? []).map((p) => p.in));

@@ -32,7 +32,9 @@ describe("platform: health, OpenAPI, migrations", () => {
     const spec = res.body;
     expect(spec.openapi).toMatch(/^3\./);
     expect(spec.components.securitySchemes.bearer).toMatchObject({type: "http", scheme: "bearer"});
-    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/api/v1/me", "/api/v1/devices", "/api/v1/devices/{deviceId}", "/health/live", "/health/ready"]));
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining(["/api/v1/me", "/api/v1/devices", "/api/v1/devices/{deviceId}", "/health/live", "/health/ready"])
+    );
     const create = spec.paths["/api/v1/devices"].post;
     expect(create.security).toEqual([{bearer: []}]);
     expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "403", "409"]));
@@ -67,11 +69,23 @@ describe("platform: health, OpenAPI, migrations", () => {
     const auth = await bearer(newTenant("counters"));
     const deviceId = (await api.post("/api/v1/devices").set(auth).send({serialNumber: "COUNT-1"})).body.id;
     await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30}).expect(201);
-    const before = {ingested: await metric("readings_ingested_total"), duplicates: await metric("reading_duplicates_total"), alerts: await metric("alerts_opened_total")};
+    const before = {
+      ingested: await metric("readings_ingested_total"),
+      duplicates: await metric("reading_duplicates_total"),
+      alerts: await metric("alerts_opened_total")
+    };
     const at = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
-    const readings = [{temperatureCelsius: 20, recordedAt: at(3)}, {temperatureCelsius: 35, recordedAt: at(2)}, {temperatureCelsius: 36, recordedAt: at(1)}];
+    const readings = [
+      {temperatureCelsius: 20, recordedAt: at(3)},
+      {temperatureCelsius: 35, recordedAt: at(2)},
+      {temperatureCelsius: 36, recordedAt: at(1)}
+    ];
     await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings}).expect(200);
-    await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings: readings.slice(0, 2)}).expect(200);
+    await api
+      .post(`/api/v1/devices/${deviceId}/readings/batch`)
+      .set(auth)
+      .send({readings: readings.slice(0, 2)})
+      .expect(200);
     expect(await metric("readings_ingested_total")).toBe(before.ingested + 3);
     expect(await metric("reading_duplicates_total")).toBe(before.duplicates + 2);
     expect(await metric("alerts_opened_total")).toBe(before.alerts + 1);

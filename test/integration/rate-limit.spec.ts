@@ -17,7 +17,10 @@ describe("rate limits: ingestion and reads (Redis-backed), heavy reads at once",
   });
 
   const post = (auth: Record<string, string>, deviceId: string, i: number) =>
-    api.post(`/api/v1/devices/${deviceId}/readings`).set(auth).send({temperatureCelsius: 20, recordedAt: new Date(Date.now() - 600_000 + i * 1000).toISOString()});
+    api
+      .post(`/api/v1/devices/${deviceId}/readings`)
+      .set(auth)
+      .send({temperatureCelsius: 20, recordedAt: new Date(Date.now() - 600_000 + i * 1000).toISOString()});
 
   it("answers 429 with Retry-After past the per-device budget, and the per-tenant one across devices", async () => {
     const auth = await bearer(newTenant("rl"));
@@ -46,7 +49,8 @@ describe("rate limits: ingestion and reads (Redis-backed), heavy reads at once",
     const auth = await bearer(newTenant("rl"));
     const id = (await api.post("/api/v1/devices").set(auth).send({serialNumber: "RL-CASE"})).body.id as string;
     const statuses = [];
-    for (const [i, spelling] of [id, id.toUpperCase(), id.toUpperCase(), id.replace(/[a-f]/, (c) => c.toUpperCase())].entries()) statuses.push((await post(auth, spelling, i)).status);
+    for (const [i, spelling] of [id, id.toUpperCase(), id.toUpperCase(), id.replace(/[a-f]/, (c) => c.toUpperCase())].entries())
+      statuses.push((await post(auth, spelling, i)).status);
     expect(statuses).toEqual([201, 201, 201, 429]);
     // The upper-case spelling is the same device everywhere else too: its readings are the device's.
     const history = await api.get(`/api/v1/devices/${id.toUpperCase()}/readings`).set(auth);
@@ -72,7 +76,11 @@ describe("rate limits: ingestion and reads (Redis-backed), heavy reads at once",
     const tenant = newTenant("rl");
     const auth = await bearer(tenant);
     const device = (await api.post("/api/v1/devices").set(auth).send({serialNumber: "RL-HEAVY"})).body.id;
-    const history = () => api.get(`/api/v1/devices/${device}/readings`).set(auth).then((res) => res);
+    const history = () =>
+      api
+        .get(`/api/v1/devices/${device}/readings`)
+        .set(auth)
+        .then((res) => res);
     // Hold the tenant's readings table: its history reads wait in the database, as slow scans would.
     // (In a connection of its own: inside a transaction pg_stat_activity is a frozen snapshot.)
     const holder = new pg.Client({connectionString: process.env.DATABASE_URL});
@@ -81,7 +89,8 @@ describe("rate limits: ingestion and reads (Redis-backed), heavy reads at once",
     await holder.query(`lock table "${tenant}".temperature_readings in access exclusive mode`);
     const running = [history(), history()];
     const holderPid = (await holder.query("select pg_backend_pid() as pid")).rows[0].pid;
-    const waiting = async () => Number((await db.query("select count(*) from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [holderPid])).rows[0].count);
+    const waiting = async () =>
+      Number((await db.query("select count(*) from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [holderPid])).rows[0].count);
     for (let tries = 0; (await waiting()) < 2; tries++) {
       expect(tries, "the two reads never reached the database").toBeLessThan(100);
       await new Promise((resolve) => setTimeout(resolve, 50));

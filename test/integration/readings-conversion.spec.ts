@@ -41,7 +41,9 @@ async function tenantBeforePartitioning(label: string): Promise<{tenant: string;
   const tenant = newTenant(label);
   await migrateTenantSchema(loadConfig(), tenant, BEFORE_PARTITIONING);
   const db = tenantDb();
-  await db.query(`insert into "${tenant}".users (id, created_at, updated_at, subject) values (gen_random_uuid(), now(), now(), 'conversion')`);
+  await db.query(
+    `insert into "${tenant}".users (id, created_at, updated_at, subject) values (gen_random_uuid(), now(), now(), 'conversion')`
+  );
   const {rows: devices} = await db.query<{id: string}>(
     `insert into "${tenant}".devices (id, created_at, updated_at, serial_number, name, owner_id)
      select gen_random_uuid(), now(), now(), 'CONV-' || g, 'Sensor ' || g, (select id from "${tenant}".users) from generate_series(1, 5) g returning id`
@@ -75,12 +77,15 @@ async function expectEachInItsMonth(tenant: string) {
   );
   for (const {partition, month} of rows) {
     const name = partition.replace(/^.*\./, "").replace(/"/g, "");
-    if (name !== "temperature_readings_older") expect(name).toBe(monthlyPartitionName("temperature_readings", new Date(Date.UTC(month.getFullYear(), month.getMonth(), 1))));
+    if (name !== "temperature_readings_older")
+      expect(name).toBe(monthlyPartitionName("temperature_readings", new Date(Date.UTC(month.getFullYear(), month.getMonth(), 1))));
   }
 }
 
 async function relkind(tenant: string): Promise<string> {
-  const {rows} = await tenantDb().query<{kind: string}>(`select relkind::text as kind from pg_class where oid = $1::regclass`, [`"${tenant}"."temperature_readings"`]);
+  const {rows} = await tenantDb().query<{kind: string}>(`select relkind::text as kind from pg_class where oid = $1::regclass`, [
+    `"${tenant}"."temperature_readings"`
+  ]);
   return rows[0]!.kind;
 }
 
@@ -103,7 +108,10 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     const {tenant, devices} = await tenantBeforePartitioning("conv");
     const before = await digest(tenant);
     expect(before.n).toBeGreaterThan(3_000);
-    const {rows: fk} = await tenantDb().query(`select 1 from pg_constraint where conname = 'alerts_reading_id_fkey' and connamespace = $1::regnamespace`, [tenant]);
+    const {rows: fk} = await tenantDb().query(
+      `select 1 from pg_constraint where conname = 'alerts_reading_id_fkey' and connamespace = $1::regnamespace`,
+      [tenant]
+    );
     expect(fk).toHaveLength(1);
     const {rows: maxId} = await tenantDb().query<{id: string}>(`select max(id)::text as id from "${tenant}".temperature_readings`);
 
@@ -113,9 +121,14 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     expect(await digest(tenant)).toEqual(before);
     await expectEachInItsMonth(tenant);
     // Six months back is the oldest month with readings: it and every month after it, three ahead, and `_older` below.
-    const {rows: parts} = await tenantDb().query(`select 1 from pg_inherits where inhparent = $1::regclass`, [`"${tenant}"."temperature_readings"`]);
+    const {rows: parts} = await tenantDb().query(`select 1 from pg_inherits where inhparent = $1::regclass`, [
+      `"${tenant}"."temperature_readings"`
+    ]);
     expect(parts).toHaveLength(1 + 7 + 3);
-    const {rows: fkAfter} = await tenantDb().query(`select 1 from pg_constraint where conname = 'alerts_reading_id_fkey' and connamespace = $1::regnamespace`, [tenant]);
+    const {rows: fkAfter} = await tenantDb().query(
+      `select 1 from pg_constraint where conname = 'alerts_reading_id_fkey' and connamespace = $1::regnamespace`,
+      [tenant]
+    );
     expect(fkAfter).toHaveLength(0);
     const {rows: leftovers} = await tenantDb().query(
       `select relname from pg_class where relnamespace = $1::regnamespace and relname ~ '(partitioned|conversion|unpartitioned)'`,
@@ -125,14 +138,25 @@ describe("conversion of an existing readings table into monthly partitions (Migr
 
     // The application works on it: ids continue after the old ones, duplicates stay duplicates, history reads across months.
     const auth = await bearer(tenant);
-    const created = await api.post(`/api/v1/devices/${devices[0]}/readings`).set(auth).send({temperatureCelsius: 21.5, recordedAt: new Date(Date.now() - 60_000).toISOString()});
+    const created = await api
+      .post(`/api/v1/devices/${devices[0]}/readings`)
+      .set(auth)
+      .send({temperatureCelsius: 21.5, recordedAt: new Date(Date.now() - 60_000).toISOString()});
     expect(created.status).toBe(201);
     expect(BigInt(created.body.reading.id)).toBeGreaterThan(BigInt(maxId[0]!.id));
-    const {rows: first} = await tenantDb().query<{recorded_at: Date}>(`select recorded_at from "${tenant}".temperature_readings where device_id = $1 order by recorded_at limit 1`, [devices[1]]);
-    const duplicate = await api.post(`/api/v1/devices/${devices[1]}/readings`).set(auth).send({temperatureCelsius: 99, recordedAt: first[0]!.recorded_at.toISOString()});
+    const {rows: first} = await tenantDb().query<{recorded_at: Date}>(
+      `select recorded_at from "${tenant}".temperature_readings where device_id = $1 order by recorded_at limit 1`,
+      [devices[1]]
+    );
+    const duplicate = await api
+      .post(`/api/v1/devices/${devices[1]}/readings`)
+      .set(auth)
+      .send({temperatureCelsius: 99, recordedAt: first[0]!.recorded_at.toISOString()});
     expect(duplicate.status).toBe(200);
     expect(duplicate.body.duplicate).toBe(true);
-    const page = await api.get(`/api/v1/devices/${devices[2]}/readings?limit=500&from=${addMonths(monthStart(new Date()), -3).toISOString()}`).set(auth);
+    const page = await api
+      .get(`/api/v1/devices/${devices[2]}/readings?limit=500&from=${addMonths(monthStart(new Date()), -3).toISOString()}`)
+      .set(auth);
     expect(page.status).toBe(200);
     expect(page.body.count).toBeGreaterThan(300);
     const alerts = await api.get(`/api/v1/devices/${devices[0]}/alerts`).set(auth);
@@ -154,7 +178,10 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     const statuses = new Map<number, number>();
     const writer = (async () => {
       for (let i = 0, after = 0; conversion.phase !== "after" || after++ < 3; i++) {
-        const readings = Array.from({length: 5}, (_, k) => ({temperatureCelsius: 20 + k, recordedAt: new Date(Date.now() - 2 * DAY + (i * 5 + k) * 1000).toISOString()}));
+        const readings = Array.from({length: 5}, (_, k) => ({
+          temperatureCelsius: 20 + k,
+          recordedAt: new Date(Date.now() - 2 * DAY + (i * 5 + k) * 1000).toISOString()
+        }));
         const sentDuring = conversion.phase === "during";
         const res = await api.post(`/api/v1/devices/${devices[4]}/readings/batch`).set(auth).send({readings});
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -190,7 +217,13 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     const before = await digest(tenant);
     Object.assign(Conversion, {onlineAboveRows: 0, batchIds: 100});
     // A run that dies after ten batches (1,000 ids): its table, its triggers and its progress stay in place.
-    type Copy = (s: string, after: number, upTo: number, query: unknown, onBatch?: (batch: () => Promise<void>, to: number) => Promise<void>) => Promise<void>;
+    type Copy = (
+      s: string,
+      after: number,
+      upTo: number,
+      query: unknown,
+      onBatch?: (batch: () => Promise<void>, to: number) => Promise<void>
+    ) => Promise<void>;
     const proto = Conversion.prototype as unknown as {copy: Copy};
     const copy = proto.copy;
     proto.copy = function (this: unknown, s, after, upTo, query, onBatch) {
@@ -206,11 +239,15 @@ describe("conversion of an existing readings table into monthly partitions (Migr
       proto.copy = copy;
     }
     expect(await relkind(tenant)).toBe("r");
-    const {rows: progress} = await tenantDb().query<{done: string; high: string}>(`select done::text, high::text from "${tenant}".temperature_readings_conversion`);
+    const {rows: progress} = await tenantDb().query<{done: string; high: string}>(
+      `select done::text, high::text from "${tenant}".temperature_readings_conversion`
+    );
     expect(Number(progress[0]!.done)).toBe(1_000);
     expect(Number(progress[0]!.high)).toBe(before.n);
     // While it is pending, a change to a reading is refused rather than silently lost.
-    await expect(tenantDb().query(`delete from "${tenant}".temperature_readings where id = (select min(id) from "${tenant}".temperature_readings)`)).rejects.toThrow(/being converted/);
+    await expect(
+      tenantDb().query(`delete from "${tenant}".temperature_readings where id = (select min(id) from "${tenant}".temperature_readings)`)
+    ).rejects.toThrow(/being converted/);
 
     expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(["Migration20261202000100_readings_partitioned"]);
     expect(await relkind(tenant)).toBe("p");
@@ -238,8 +275,12 @@ describe("conversion of an existing readings table into monthly partitions (Migr
         for (const tenant of tenants) {
           await migrateTenantSchema(config, tenant, BEFORE_PARTITIONING);
           await db.query(`insert into public.tenants (id) values ($1)`, [tenant]);
-          await db.query(`insert into "${tenant}".users (id, created_at, updated_at, subject) values (gen_random_uuid(), now(), now(), 'cli')`);
-          await db.query(`insert into "${tenant}".devices (id, created_at, updated_at, serial_number, name, owner_id) select gen_random_uuid(), now(), now(), 'CLI-1', 'n', id from "${tenant}".users`);
+          await db.query(
+            `insert into "${tenant}".users (id, created_at, updated_at, subject) values (gen_random_uuid(), now(), now(), 'cli')`
+          );
+          await db.query(
+            `insert into "${tenant}".devices (id, created_at, updated_at, serial_number, name, owner_id) select gen_random_uuid(), now(), now(), 'CLI-1', 'n', id from "${tenant}".users`
+          );
           await db.query(
             `insert into "${tenant}".temperature_readings (device_id, temperature_celsius, recorded_at)
              select d.id, 20 + g % 7, now() - g * interval '1 hour' from "${tenant}".devices d cross join generate_series(1, 3000) g`
@@ -250,7 +291,9 @@ describe("conversion of an existing readings table into monthly partitions (Migr
         expect(run.status, run.stderr).toBe(0);
         for (const [i, tenant] of tenants.entries()) {
           expect(run.stdout).toContain(`tenant ${tenant}: Migration20261202000100_readings_partitioned`);
-          const {rows} = await db.query<{kind: string}>(`select relkind::text as kind from pg_class where oid = $1::regclass`, [`"${tenant}"."temperature_readings"`]);
+          const {rows} = await db.query<{kind: string}>(`select relkind::text as kind from pg_class where oid = $1::regclass`, [
+            `"${tenant}"."temperature_readings"`
+          ]);
           expect(rows[0]!.kind).toBe("p");
           expect((await db.query<Digest>(digestSql(tenant))).rows[0]).toEqual(before[i]);
         }

@@ -80,7 +80,11 @@ function rawGet(port: number, path: string, headers: Record<string, string>) {
     chunks.push(chunk);
   });
   const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`);
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("")}\r\n`
+  );
   return {
     socket,
     received: () => received,
@@ -107,7 +111,10 @@ function rawGet(port: number, path: string, headers: Record<string, string>) {
 
 /** The export query's backend, if one runs: its state and what it waits for. */
 async function exportBackend(): Promise<{state: string; wait_event: string | null; query: string} | undefined> {
-  const {rows} = await tenantDb().query(`select state, wait_event, query from pg_stat_activity where application_name = $1 and state <> 'idle' and datname = current_database()`, [COPY_OUT_APPLICATION_NAME]);
+  const {rows} = await tenantDb().query(
+    `select state, wait_event, query from pg_stat_activity where application_name = $1 and state <> 'idle' and datname = current_database()`,
+    [COPY_OUT_APPLICATION_NAME]
+  );
   return rows[0];
 }
 
@@ -161,14 +168,26 @@ describe("GET /api/v1/readings/export", () => {
   });
 
   it("streams exactly the readings of the range as CSV, oldest first, across partitions", async () => {
-    const res = await api.get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=csv`).set(auth).buffer(true).parse((r, cb) => {
-      let text = "";
-      r.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
-      r.on("end", () => cb(null, text));
-    });
+    const res = await api
+      .get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=csv`)
+      .set(auth)
+      .buffer(true)
+      .parse((r, cb) => {
+        let text = "";
+        r.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+        r.on("end", () => cb(null, text));
+      });
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^text\/csv; charset=utf-8/);
-    expect(res.headers["content-disposition"]).toBe(`attachment; filename="${tenant}_readings_${from.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "")}_${to.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "")}.csv"`);
+    expect(res.headers["content-disposition"]).toBe(
+      `attachment; filename="${tenant}_readings_${from
+        .toISOString()
+        .replace(/\.\d+Z$/, "Z")
+        .replace(/[-:]/g, "")}_${to
+        .toISOString()
+        .replace(/\.\d+Z$/, "Z")
+        .replace(/[-:]/g, "")}.csv"`
+    );
     expect(res.headers["raw-retention-days"]).toBeUndefined();
     const [header, ...lines] = parseCsv(res.body as string);
     expect(header).toEqual(COLUMNS);
@@ -180,39 +199,55 @@ describe("GET /api/v1/readings/export", () => {
       [from, to]
     );
     expect(partitions.length).toBe(3);
-    expect(lines.map((cells) => ({
-      deviceId: cells[0],
-      serialNumber: cells[1],
-      recordedAt: cells[2],
-      temperatureCelsius: Number(cells[3]),
-      humidity: cells[4] === "" ? null : Number(cells[4]),
-      batteryLevel: cells[5] === "" ? null : Number(cells[5])
-    }))).toEqual(expected);
+    expect(
+      lines.map((cells) => ({
+        deviceId: cells[0],
+        serialNumber: cells[1],
+        recordedAt: cells[2],
+        temperatureCelsius: Number(cells[3]),
+        humidity: cells[4] === "" ? null : Number(cells[4]),
+        batteryLevel: cells[5] === "" ? null : Number(cells[5])
+      }))
+    ).toEqual(expected);
   });
 
   it("streams the same rows as NDJSON, one JSON object per line, and one device's alone", async () => {
-    const res = await api.get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=ndjson`).set(auth).buffer(true).parse((r, cb) => {
-      let text = "";
-      r.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
-      r.on("end", () => cb(null, text));
-    });
+    const res = await api
+      .get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=ndjson`)
+      .set(auth)
+      .buffer(true)
+      .parse((r, cb) => {
+        let text = "";
+        r.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+        r.on("end", () => cb(null, text));
+      });
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/x-ndjson/);
     expect(res.headers["content-disposition"]).toMatch(/\.ndjson"$/);
     const text = res.body as string;
     expect(text.endsWith("\n")).toBe(true);
-    const objects = text.slice(0, -1).split("\n").map((line) => JSON.parse(line) as Row);
+    const objects = text
+      .slice(0, -1)
+      .split("\n")
+      .map((line) => JSON.parse(line) as Row);
     expect(objects.map((o) => Object.keys(o))).toEqual(objects.map(() => COLUMNS));
     expect(objects).toEqual(await expectedRows(tenant, from, to));
 
-    const one = await api.get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=ndjson&deviceId=${devices[1]}`).set(auth).buffer(true).parse((r, cb) => {
-      let body = "";
-      r.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-      r.on("end", () => cb(null, body));
-    });
+    const one = await api
+      .get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=ndjson&deviceId=${devices[1]}`)
+      .set(auth)
+      .buffer(true)
+      .parse((r, cb) => {
+        let body = "";
+        r.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+        r.on("end", () => cb(null, body));
+      });
     expect(one.status).toBe(200);
     expect(one.headers["content-disposition"]).toContain(`${tenant}_readings_EXP-_2_with_comma_`);
-    const device = (one.body as string).trim().split("\n").map((line) => JSON.parse(line) as Row);
+    const device = (one.body as string)
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Row);
     expect(device).toEqual(await expectedRows(tenant, from, to, devices[1]));
     expect(device[0]!.serialNumber).toBe('EXP-"2", with comma\\');
   });
@@ -256,9 +291,13 @@ describe("GET /api/v1/readings/export", () => {
     // Year 0000 is refused like everywhere (docs/api.md); the widest range the contract allows
     // exports everything, never a 500.
     expect((await api.get(`/api/v1/readings/export?from=0000-01-01T00:00:00Z&to=${to.toISOString()}`).set(auth)).status).toBe(400);
-    const everything = await api.get(`/api/v1/readings/export?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z&deviceId=${devices[2]}`).set(auth);
+    const everything = await api
+      .get(`/api/v1/readings/export?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z&deviceId=${devices[2]}`)
+      .set(auth);
     expect(everything.status).toBe(200);
-    expect(everything.text.trim().split("\n").length - 1).toBe((await expectedRows(tenant, new Date(0), new Date(Date.now() + 86_400_000), devices[2])).length);
+    expect(everything.text.trim().split("\n").length - 1).toBe(
+      (await expectedRows(tenant, new Date(0), new Date(Date.now() + 86_400_000), devices[2])).length
+    );
   });
 
   describe("a slow or vanishing client (600,000 readings, ~55 MB of CSV)", () => {
@@ -316,37 +355,41 @@ describe("GET /api/v1/readings/export", () => {
       expect(rssHoldingTheFile).toBeGreaterThan(30 * 1024 * 1024);
     });
 
-    it("stops the query when the client goes away (before or after the first byte) or stops reading for EXPORT_STALL_TIMEOUT_MS, and the next export still gets a connection", {timeout: 90_000}, async () => {
-      // Gone while Postgres still sorts the range (nothing sent yet).
-      const early = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
-      await until("the export query to run", async () => (await exportBackend()) !== undefined);
-      expect(early.received()).toBe(0);
-      early.socket.destroy();
-      await until("the export query to stop", async () => (await exportBackend()) === undefined, 10_000);
+    it(
+      "stops the query when the client goes away (before or after the first byte) or stops reading for EXPORT_STALL_TIMEOUT_MS, and the next export still gets a connection",
+      {timeout: 90_000},
+      async () => {
+        // Gone while Postgres still sorts the range (nothing sent yet).
+        const early = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
+        await until("the export query to run", async () => (await exportBackend()) !== undefined);
+        expect(early.received()).toBe(0);
+        early.socket.destroy();
+        await until("the export query to stop", async () => (await exportBackend()) === undefined, 10_000);
 
-      // Gone in the middle of the transfer.
-      const leaving = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
-      await until("the first bytes", async () => leaving.received() > 0);
-      leaving.socket.destroy();
-      await until("the export query to stop", async () => (await exportBackend()) === undefined, 10_000);
+        // Gone in the middle of the transfer.
+        const leaving = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
+        await until("the first bytes", async () => leaving.received() > 0);
+        leaving.socket.destroy();
+        await until("the export query to stop", async () => (await exportBackend()) === undefined, 10_000);
 
-      const stalled = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
-      await until("the first bytes", async () => stalled.received() > 0);
-      stalled.socket.pause();
-      const pausedAt = Date.now();
-      // The server gives up on it after the stall timeout, and its query stops.
-      await until("the stalled export's query to stop", async () => (await exportBackend()) === undefined, STALL_TIMEOUT_MS + 15_000);
-      expect(Date.now() - pausedAt).toBeGreaterThanOrEqual(STALL_TIMEOUT_MS - 1_000);
-      // (A paused socket notices the reset only when it reads again.) What arrived is a truncated transfer.
-      stalled.socket.resume();
-      await stalled.closed;
-      expect(stalled.complete()).toBe(false);
+        const stalled = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
+        await until("the first bytes", async () => stalled.received() > 0);
+        stalled.socket.pause();
+        const pausedAt = Date.now();
+        // The server gives up on it after the stall timeout, and its query stops.
+        await until("the stalled export's query to stop", async () => (await exportBackend()) === undefined, STALL_TIMEOUT_MS + 15_000);
+        expect(Date.now() - pausedAt).toBeGreaterThanOrEqual(STALL_TIMEOUT_MS - 1_000);
+        // (A paused socket notices the reset only when it reads again.) What arrived is a truncated transfer.
+        stalled.socket.resume();
+        await stalled.closed;
+        expect(stalled.complete()).toBe(false);
 
-      for (let i = 0; i < 6; i++) {
-        const res = await api.get(`/api/v1/readings/export?from=2026-01-01T00:00:00Z&to=2026-01-01T00:10:00Z`).set(bigAuth);
-        expect(res.status).toBe(200);
-        expect(res.text.split("\n")).toHaveLength(1 + 200 * 20 + 1);
+        for (let i = 0; i < 6; i++) {
+          const res = await api.get(`/api/v1/readings/export?from=2026-01-01T00:00:00Z&to=2026-01-01T00:10:00Z`).set(bigAuth);
+          expect(res.status).toBe(200);
+          expect(res.text.split("\n")).toHaveLength(1 + 200 * 20 + 1);
+        }
       }
-    });
+    );
   });
 });

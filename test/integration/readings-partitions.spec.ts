@@ -4,7 +4,11 @@ import type {Queue} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {PARTITION_MONTHS_AHEAD, ReadingPartitions} from "../../src/modules/readings/reading-partitions.service.js";
-import {PARTITIONS_SCHEDULER_ID, READINGS_MAINTENANCE_JOBS, READINGS_MAINTENANCE_QUEUE} from "../../src/modules/readings/readings-maintenance.queue.js";
+import {
+  PARTITIONS_SCHEDULER_ID,
+  READINGS_MAINTENANCE_JOBS,
+  READINGS_MAINTENANCE_QUEUE
+} from "../../src/modules/readings/readings-maintenance.queue.js";
 import {addMonths, monthlyPartitionName, monthStart} from "../../src/platform/db/monthly-partitions.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -36,7 +40,8 @@ async function partitions(tenant: string): Promise<Partition[]> {
   return result.sort((a, b) => (a.name.endsWith("_older") ? -1 : b.name.endsWith("_older") ? 1 : a.name.localeCompare(b.name)));
 }
 
-const monthNames = (from: Date, count: number) => Array.from({length: count}, (_, i) => monthlyPartitionName("temperature_readings", addMonths(from, i)));
+const monthNames = (from: Date, count: number) =>
+  Array.from({length: count}, (_, i) => monthlyPartitionName("temperature_readings", addMonths(from, i)));
 
 describe("readings over time: monthly partitions and raw retention", () => {
   let api: Api;
@@ -58,9 +63,16 @@ describe("readings over time: monthly partitions and raw retention", () => {
       const current = monthStart(new Date());
       const parts = await partitions(tenant);
       // The month before the current one, the current one, three ahead; below them everything older.
-      expect(parts.map((p) => p.name)).toEqual(["temperature_readings_older", ...monthNames(addMonths(current, -1), PARTITION_MONTHS_AHEAD + 2)]);
+      expect(parts.map((p) => p.name)).toEqual([
+        "temperature_readings_older",
+        ...monthNames(addMonths(current, -1), PARTITION_MONTHS_AHEAD + 2)
+      ]);
       expect(parts[0]!.bounds).toMatch(/^FOR VALUES FROM \(MINVALUE\) TO \('/);
-      expect(parts.at(-1)!.bounds).toContain(`TO ('${addMonths(current, PARTITION_MONTHS_AHEAD + 1).toISOString().slice(0, 10)}`);
+      expect(parts.at(-1)!.bounds).toContain(
+        `TO ('${addMonths(current, PARTITION_MONTHS_AHEAD + 1)
+          .toISOString()
+          .slice(0, 10)}`
+      );
       // The primary key (device_id, recorded_at) and the BRIN index, on every partition.
       const {rows: indexes} = await tenantDb().query<{n: number}>(
         `select count(*)::int as n from pg_index x join pg_inherits i on i.inhrelid = x.indrelid where i.inhparent = $1::regclass`,
@@ -97,8 +109,13 @@ describe("readings over time: monthly partitions and raw retention", () => {
       const auth = await bearer(tenant);
       const device = await createDevice(api, auth, "P-3");
       // As if the current month had never been created (the maintenance job stopped for months, say).
-      await tenantDb().query(`alter table "${tenant}"."temperature_readings" detach partition "${tenant}"."${monthlyPartitionName("temperature_readings", monthStart(new Date()))}"`);
-      const res = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21, recordedAt: new Date().toISOString()});
+      await tenantDb().query(
+        `alter table "${tenant}"."temperature_readings" detach partition "${tenant}"."${monthlyPartitionName("temperature_readings", monthStart(new Date()))}"`
+      );
+      const res = await api
+        .post(`/api/v1/devices/${device}/readings`)
+        .set(auth)
+        .send({temperatureCelsius: 21, recordedAt: new Date().toISOString()});
       expect(res.status).toBe(400);
       expect(res.body.message).toMatch(/outside the months/);
     });
@@ -110,7 +127,11 @@ describe("readings over time: monthly partitions and raw retention", () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
         scheduler = await queue.getJobScheduler(PARTITIONS_SCHEDULER_ID);
       }
-      expect(scheduler).toMatchObject({name: READINGS_MAINTENANCE_JOBS.partitions, pattern: loadConfig().readingsMaintenanceCron, tz: "UTC"});
+      expect(scheduler).toMatchObject({
+        name: READINGS_MAINTENANCE_JOBS.partitions,
+        pattern: loadConfig().readingsMaintenanceCron,
+        tz: "UTC"
+      });
     });
   });
 
@@ -131,7 +152,9 @@ describe("readings over time: monthly partitions and raw retention", () => {
       );
       await PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute).recomputeTenant(tenant);
       // An alert opened by a reading of a month about to be dropped (alerts no longer reference readings by key).
-      const [oldest] = (await tenantDb().query<{id: string}>(`select id::text from "${tenant}".temperature_readings order by recorded_at limit 1`)).rows;
+      const [oldest] = (
+        await tenantDb().query<{id: string}>(`select id::text from "${tenant}".temperature_readings order by recorded_at limit 1`)
+      ).rows;
       const rule = await api.post(`/api/v1/devices/${device}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 50});
       await tenantDb().query(
         `insert into "${tenant}".alerts (id, created_at, updated_at, rule_id, device_id, reading_id, temperature_celsius, fired_at, last_reading_at, peak_temperature_celsius)
@@ -181,7 +204,10 @@ describe("readings over time: monthly partitions and raw retention", () => {
       await tenantDb().query(`alter table "${tenant}".temperature_readings detach partition "${tenant}".temperature_readings_older`);
       const outcome = await service.maintain(tenant, 7, new Date(current.getTime() + 20 * DAY));
       expect(outcome.dropped.sort()).toEqual([lastMonth, "temperature_readings_older"].sort());
-      const {rows} = await tenantDb().query(`select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname in ($2, 'temperature_readings_older')`, [tenant, lastMonth]);
+      const {rows} = await tenantDb().query(
+        `select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname in ($2, 'temperature_readings_older')`,
+        [tenant, lastMonth]
+      );
       expect(rows).toHaveLength(0);
     });
 
@@ -193,41 +219,92 @@ describe("readings over time: monthly partitions and raw retention", () => {
       expect(set.status).toBe(200);
       expect(set.body).toMatchObject({timezone: "UTC", rawRetentionDays: 400});
       // Each field alone: the timezone leaves the retention as it is.
-      expect((await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Europe/Berlin"})).body).toMatchObject({timezone: "Europe/Berlin", rawRetentionDays: 400});
+      expect((await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Europe/Berlin"})).body).toMatchObject({
+        timezone: "Europe/Berlin",
+        rawRetentionDays: 400
+      });
       const {rows} = await tenantDb().query(`select raw_retention_days from public.tenants where id = $1`, [tenant]);
       expect(rows).toEqual([{raw_retention_days: 400}]);
-      for (const body of [{}, {rawRetentionDays: 2}, {rawRetentionDays: 36_501}, {rawRetentionDays: 30.5}, {rawRetentionDays: "30"}, {rawRetentionDays: -1}]) {
+      for (const body of [
+        {},
+        {rawRetentionDays: 2},
+        {rawRetentionDays: 36_501},
+        {rawRetentionDays: 30.5},
+        {rawRetentionDays: "30"},
+        {rawRetentionDays: -1}
+      ]) {
         const res = await api.patch("/api/v1/admin/tenant").set(admin).send(body);
         expect(res.status, JSON.stringify(body)).toBe(400);
       }
-      expect((await api.patch("/api/v1/admin/tenant").set(admin).send({rawRetentionDays: null})).body).toMatchObject({rawRetentionDays: null});
-      expect((await api.patch("/api/v1/admin/tenant").set(await bearer(tenant)).send({rawRetentionDays: 30})).status).toBe(403);
+      expect((await api.patch("/api/v1/admin/tenant").set(admin).send({rawRetentionDays: null})).body).toMatchObject({
+        rawRetentionDays: null
+      });
+      expect(
+        (
+          await api
+            .patch("/api/v1/admin/tenant")
+            .set(await bearer(tenant))
+            .send({rawRetentionDays: 30})
+        ).status
+      ).toBe(403);
     });
 
     it("refuses readings older than the retention with 400 naming each one, and stores nothing of such a batch", async () => {
       const tenant = newTenant("retingest");
       const auth = await bearer(tenant);
       const device = await createDevice(api, auth, "R-3");
-      await api.patch("/api/v1/admin/tenant").set(await adminAuth(tenant)).send({rawRetentionDays: 10});
+      await api
+        .patch("/api/v1/admin/tenant")
+        .set(await adminAuth(tenant))
+        .send({rawRetentionDays: 10});
       const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
 
-      const old = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21, recordedAt: ago(11)});
+      const old = await api
+        .post(`/api/v1/devices/${device}/readings`)
+        .set(auth)
+        .send({temperatureCelsius: 21, recordedAt: ago(11)});
       expect(old.status).toBe(400);
       expect(old.body.errors).toEqual([expect.objectContaining({instancePath: "/recordedAt", keyword: "rawRetention"})]);
-      expect((await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21, recordedAt: ago(9)})).status).toBe(201);
+      expect(
+        (
+          await api
+            .post(`/api/v1/devices/${device}/readings`)
+            .set(auth)
+            .send({temperatureCelsius: 21, recordedAt: ago(9)})
+        ).status
+      ).toBe(201);
 
       const batch = await api
         .post(`/api/v1/devices/${device}/readings/batch`)
         .set(auth)
-        .send({readings: [{temperatureCelsius: 21, recordedAt: ago(1)}, {temperatureCelsius: 21, recordedAt: ago(12)}, {temperatureCelsius: 21, recordedAt: ago(30)}]});
+        .send({
+          readings: [
+            {temperatureCelsius: 21, recordedAt: ago(1)},
+            {temperatureCelsius: 21, recordedAt: ago(12)},
+            {temperatureCelsius: 21, recordedAt: ago(30)}
+          ]
+        });
       expect(batch.status).toBe(400);
-      expect(batch.body.errors.map((e: {instancePath: string}) => e.instancePath)).toEqual(["/readings/1/recordedAt", "/readings/2/recordedAt"]);
+      expect(batch.body.errors.map((e: {instancePath: string}) => e.instancePath)).toEqual([
+        "/readings/1/recordedAt",
+        "/readings/2/recordedAt"
+      ]);
       const {rows} = await tenantDb().query<{n: number}>(`select count(*)::int as n from "${tenant}".temperature_readings`);
       expect(rows[0]!.n).toBe(1);
 
       // Lifting the retention takes effect at once on this instance.
-      await api.patch("/api/v1/admin/tenant").set(await adminAuth(tenant)).send({rawRetentionDays: null});
-      expect((await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21, recordedAt: ago(11)})).status).toBe(201);
+      await api
+        .patch("/api/v1/admin/tenant")
+        .set(await adminAuth(tenant))
+        .send({rawRetentionDays: null});
+      expect(
+        (
+          await api
+            .post(`/api/v1/devices/${device}/readings`)
+            .set(auth)
+            .send({temperatureCelsius: 21, recordedAt: ago(11)})
+        ).status
+      ).toBe(201);
     });
 
     it("says plainly in history, hourly and daily statistics when a range reaches past the retention", async () => {
@@ -240,7 +317,10 @@ describe("readings over time: monthly partitions and raw retention", () => {
       expect(none.body.rawRetention).toEqual({days: null, keptSince: null, reachesPastRetention: false});
       expect((await api.get(`/api/v1/devices/${device}/stats/daily`).set(auth)).headers["raw-retention-days"]).toBeUndefined();
 
-      await api.patch("/api/v1/admin/tenant").set(await adminAuth(tenant)).send({rawRetentionDays: 3});
+      await api
+        .patch("/api/v1/admin/tenant")
+        .set(await adminAuth(tenant))
+        .send({rawRetentionDays: 3});
       const keptSince = Date.now() - 3 * DAY;
 
       const all = await api.get(`/api/v1/devices/${device}/readings`).set(auth);
@@ -251,22 +331,33 @@ describe("readings over time: monthly partitions and raw retention", () => {
       const older = await api.get(`/api/v1/devices/${device}/readings?from=${new Date(Date.now() - 4 * DAY).toISOString()}`).set(auth);
       expect(older.body.rawRetention.reachesPastRetention).toBe(true);
 
-      expect((await api.get(`/api/v1/devices/${device}/stats/hourly?hours=24`).set(auth)).body.rawRetention).toMatchObject({days: 3, reachesPastRetention: false});
-      expect((await api.get(`/api/v1/devices/${device}/stats/hourly?hours=168`).set(auth)).body.rawRetention).toMatchObject({days: 3, reachesPastRetention: true});
+      expect((await api.get(`/api/v1/devices/${device}/stats/hourly?hours=24`).set(auth)).body.rawRetention).toMatchObject({
+        days: 3,
+        reachesPastRetention: false
+      });
+      expect((await api.get(`/api/v1/devices/${device}/stats/hourly?hours=168`).set(auth)).body.rawRetention).toMatchObject({
+        days: 3,
+        reachesPastRetention: true
+      });
 
       const daily = await api.get(`/api/v1/devices/${device}/stats/daily`).set(auth); // the last 30 days
       expect(daily.status).toBe(200);
       expect(daily.headers).toMatchObject({"raw-retention-days": "3", "raw-retention-reaches-past": "true"});
       expect(Math.abs(Date.parse(daily.headers["raw-retention-kept-since"]!) - keptSince)).toBeLessThan(60_000);
       const today = new Date().toISOString().slice(0, 10);
-      expect((await api.get(`/api/v1/devices/${device}/stats/daily?from=${today}&to=${today}`).set(auth)).headers["raw-retention-reaches-past"]).toBe("false");
+      expect(
+        (await api.get(`/api/v1/devices/${device}/stats/daily?from=${today}&to=${today}`).set(auth)).headers["raw-retention-reaches-past"]
+      ).toBe("false");
     });
 
     it("refuses to recompute a day whose raw readings are past the retention (its DailyStats are kept as they are)", async () => {
       const tenant = newTenant("retagg");
       const admin = await adminAuth(tenant);
       await api.patch("/api/v1/admin/tenant").set(admin).send({rawRetentionDays: 3});
-      const old = await api.post("/api/v1/admin/aggregations").set(admin).send({date: new Date(Date.now() - 5 * DAY).toISOString().slice(0, 10)});
+      const old = await api
+        .post("/api/v1/admin/aggregations")
+        .set(admin)
+        .send({date: new Date(Date.now() - 5 * DAY).toISOString().slice(0, 10)});
       expect(old.status).toBe(400);
       expect(old.body.message).toMatch(/past the tenant's raw retention/);
       const {rows} = await analyticsDb().query(`select 1 from daily_stats where tenant_id = $1`, [tenant]);

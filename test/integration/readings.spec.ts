@@ -14,7 +14,8 @@ describe("readings ingestion", () => {
 
   const newDevice = (serialNumber: string, as = auth) => createDevice(api, as, serialNumber);
   const post = (deviceId: string, body: object, as = auth) => api.post(`/api/v1/devices/${deviceId}/readings`).set(as).send(body);
-  const postBatch = (deviceId: string, readings: object[], as = auth) => api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(as).send({readings});
+  const postBatch = (deviceId: string, readings: object[], as = auth) =>
+    api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(as).send({readings});
   const readingsOf = (deviceId: string) => db.count("temperature_readings", "device_id = $1", [deviceId]);
 
   beforeAll(async () => {
@@ -34,9 +35,21 @@ describe("readings ingestion", () => {
   describe("one reading", () => {
     it("stores it and answers 201 with the stored reading; server fields sent by the client are ignored", async () => {
       const deviceId = await newDevice("R-ONE");
-      const res = await post(deviceId, {temperatureCelsius: 21.5, humidity: 45.2, batteryLevel: 0.87, recordedAt: "2026-01-01T12:30:00+02:00", id: "999", deviceId: "x", createdAt: "2000-01-01T00:00:00Z"});
+      const res = await post(deviceId, {
+        temperatureCelsius: 21.5,
+        humidity: 45.2,
+        batteryLevel: 0.87,
+        recordedAt: "2026-01-01T12:30:00+02:00",
+        id: "999",
+        deviceId: "x",
+        createdAt: "2000-01-01T00:00:00Z"
+      });
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({duplicate: false, alerts: [], reading: {deviceId, temperatureCelsius: 21.5, humidity: 45.2, batteryLevel: 0.87, recordedAt: "2026-01-01T10:30:00.000Z"}});
+      expect(res.body).toMatchObject({
+        duplicate: false,
+        alerts: [],
+        reading: {deviceId, temperatureCelsius: 21.5, humidity: 45.2, batteryLevel: 0.87, recordedAt: "2026-01-01T10:30:00.000Z"}
+      });
       expect(res.body.reading.id).toMatch(/^\d+$/);
       expect(res.body.reading.id).not.toBe("999");
       expect(new Date(res.body.reading.createdAt).getFullYear()).toBeGreaterThan(2020);
@@ -76,7 +89,12 @@ describe("readings ingestion", () => {
 
     it("accepts a device clock a little ahead of ours and null humidity/battery", async () => {
       const deviceId = await newDevice("R-SKEW");
-      const res = await post(deviceId, {temperatureCelsius: 21, humidity: null, batteryLevel: null, recordedAt: new Date(Date.now() + 60_000).toISOString()});
+      const res = await post(deviceId, {
+        temperatureCelsius: 21,
+        humidity: null,
+        batteryLevel: null,
+        recordedAt: new Date(Date.now() + 60_000).toISOString()
+      });
       expect(res.status).toBe(201);
       expect(res.body.reading).toMatchObject({humidity: null, batteryLevel: null});
     });
@@ -123,7 +141,10 @@ describe("readings ingestion", () => {
       expect(res.body.items[0]).toMatchObject({recordedAt: minute(12), id: expect.stringMatching(/^\d+$/)});
       expect(res.body.items[1].id).toBeUndefined();
       expect(await readingsOf(deviceId)).toBe(4);
-      const [kept] = await db.query<{t: number}>(`select temperature_celsius as t from ${db.schema}.temperature_readings where device_id = $1 and recorded_at = $2`, [deviceId, minute(12)]);
+      const [kept] = await db.query<{t: number}>(
+        `select temperature_celsius as t from ${db.schema}.temperature_readings where device_id = $1 and recorded_at = $2`,
+        [deviceId, minute(12)]
+      );
       expect(kept!.t).toBe(21); // first occurrence in the batch wins
     });
 
@@ -134,10 +155,17 @@ describe("readings ingestion", () => {
       readings[7] = {temperatureCelsius: 20, recordedAt: "not a date"};
       const res = await postBatch(deviceId, readings);
       expect(res.status).toBe(400);
-      expect(res.body.errors.map((e: {instancePath: string}) => e.instancePath).sort()).toEqual(["/readings/3/temperatureCelsius", "/readings/7/recordedAt"]);
+      expect(res.body.errors.map((e: {instancePath: string}) => e.instancePath).sort()).toEqual([
+        "/readings/3/temperatureCelsius",
+        "/readings/7/recordedAt"
+      ]);
       expect(res.body.message).toContain("readings.3.temperatureCelsius");
 
-      const future = readings.map((_, i) => (i === 5 ? {temperatureCelsius: 20, recordedAt: new Date(Date.now() + 3_600_000).toISOString()} : {temperatureCelsius: 20, recordedAt: minute(20 + i)}));
+      const future = readings.map((_, i) =>
+        i === 5
+          ? {temperatureCelsius: 20, recordedAt: new Date(Date.now() + 3_600_000).toISOString()}
+          : {temperatureCelsius: 20, recordedAt: minute(20 + i)}
+      );
       const late = await postBatch(deviceId, future);
       expect(late.status).toBe(400);
       expect(late.body.errors).toEqual([expect.objectContaining({instancePath: "/readings/5/recordedAt", keyword: "maxFutureSkew"})]);
@@ -150,9 +178,16 @@ describe("readings ingestion", () => {
       await db.query(`create table ${db.schema}."probe_insert_statements" (at timestamptz not null default now())`);
       await db.query(`create function ${db.schema}."probe_count_inserts"() returns trigger language plpgsql as $$
         begin insert into ${db.schema}."probe_insert_statements" default values; return null; end $$`);
-      await db.query(`create trigger "probe_count_inserts" after insert on ${db.schema}."temperature_readings" for each statement execute function ${db.schema}."probe_count_inserts"()`);
+      await db.query(
+        `create trigger "probe_count_inserts" after insert on ${db.schema}."temperature_readings" for each statement execute function ${db.schema}."probe_count_inserts"()`
+      );
       try {
-        const full = Array.from({length: 1_000}, (_, i) => ({temperatureCelsius: 15 + (i % 10), humidity: 40, batteryLevel: 0.5, recordedAt: minute(1_000 + i)}));
+        const full = Array.from({length: 1_000}, (_, i) => ({
+          temperatureCelsius: 15 + (i % 10),
+          humidity: 40,
+          batteryLevel: 0.5,
+          recordedAt: minute(1_000 + i)
+        }));
         const res = await postBatch(deviceId, full);
         expect(res.status).toBe(200);
         expect(res.body).toMatchObject({inserted: 1_000, duplicates: 0});
@@ -180,7 +215,13 @@ describe("readings ingestion", () => {
     async function probeStandalone<T>(task: () => Promise<T>): Promise<{result: T; sent: string[]}> {
       const {result, statements} = await countStatements(task, {transactionControl: true});
       const sent = statements
-        .map((sql) => (/^(begin|commit)\b/i.test(sql) ? sql.toLowerCase().replace(/;$/, "") : /insert into "[^"]+"\."temperature_readings"/.test(sql) ? "insert readings" : ""))
+        .map((sql) =>
+          /^(begin|commit)\b/i.test(sql)
+            ? sql.toLowerCase().replace(/;$/, "")
+            : /insert into "[^"]+"\."temperature_readings"/.test(sql)
+              ? "insert readings"
+              : ""
+        )
         .filter(Boolean);
       return {result, sent};
     }
@@ -210,14 +251,21 @@ describe("readings ingestion", () => {
       expect(back.sent).toEqual(["begin", "insert readings", "commit"]);
 
       // A batch with no violation after that: one autocommitted statement again.
-      const batch = await probeStandalone(() => postBatch(deviceId, [20, 21, 22].map((t, i) => ({temperatureCelsius: t, recordedAt: minute(610 + i)}))));
+      const batch = await probeStandalone(() =>
+        postBatch(
+          deviceId,
+          [20, 21, 22].map((t, i) => ({temperatureCelsius: t, recordedAt: minute(610 + i)}))
+        )
+      );
       expect(batch.result.body).toMatchObject({inserted: 3, alertsFired: 0});
       expect(batch.sent).toEqual(["insert readings"]);
 
       // A violation on a device this instance has not written yet: the lone statement declines
       // (inserts nothing) and the transaction stores it — what any instance does the first time.
       const fresh = await newDevice("T-STANDALONE-2");
-      expect((await api.post(`/api/v1/devices/${fresh}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status).toBe(201);
+      expect(
+        (await api.post(`/api/v1/devices/${fresh}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status
+      ).toBe(201);
       const first = await probeStandalone(() => post(fresh, {temperatureCelsius: 35, recordedAt: minute(601)}));
       expect(first.result.body.alerts).toEqual([expect.objectContaining({resolvedAt: null})]);
       expect(first.sent).toEqual(["insert readings", "begin", "insert readings", "commit"]);
@@ -237,7 +285,9 @@ describe("readings ingestion", () => {
       const deviceId = await newDevice("C-RACE");
       const body = {temperatureCelsius: 22, recordedAt: minute(100)};
       // All ten wait on the table lock, then insert at the same moment.
-      const responses = await db.overlapOn("temperature_readings", 10, () => Promise.all(Array.from({length: 10}, () => post(deviceId, body))));
+      const responses = await db.overlapOn("temperature_readings", 10, () =>
+        Promise.all(Array.from({length: 10}, () => post(deviceId, body)))
+      );
       expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
       expect(new Set(responses.map((r) => r.body.reading.id)).size).toBe(1);
       expect(await readingsOf(deviceId)).toBe(1);
@@ -246,7 +296,9 @@ describe("readings ingestion", () => {
     it("handles 10 racing identical batches the same way: every reading stored once", async () => {
       const deviceId = await newDevice("C-RACE-BATCH");
       const batch = Array.from({length: 50}, (_, i) => ({temperatureCelsius: 20, recordedAt: minute(200 + i)}));
-      const responses = await db.overlapOn("temperature_readings", 10, () => Promise.all(Array.from({length: 10}, () => postBatch(deviceId, batch))));
+      const responses = await db.overlapOn("temperature_readings", 10, () =>
+        Promise.all(Array.from({length: 10}, () => postBatch(deviceId, batch)))
+      );
       expect(responses.every((r) => r.status === 200)).toBe(true);
       expect(responses.reduce((sum, r) => sum + r.body.inserted, 0)).toBe(50);
       expect(responses.reduce((sum, r) => sum + r.body.duplicates, 0)).toBe(450);
@@ -266,7 +318,9 @@ describe("readings ingestion", () => {
           end if;
           return null;
         end $$`);
-      await db.query(`create trigger "probe_fail_twice" before insert on ${db.schema}."temperature_readings" for each statement execute function ${db.schema}."probe_fail_twice"()`);
+      await db.query(
+        `create trigger "probe_fail_twice" before insert on ${db.schema}."temperature_readings" for each statement execute function ${db.schema}."probe_fail_twice"()`
+      );
       try {
         const {result: res, retries} = await collectRetries(() => post(deviceId, {temperatureCelsius: 21, recordedAt: minute(300)}));
         expect(res.status).toBe(201);
@@ -290,7 +344,9 @@ describe("readings ingestion", () => {
       const deviceId = await newDevice("C-EXHAUSTED");
       await db.query(`create function ${db.schema}."probe_always_fail"() returns trigger language plpgsql as $$
         begin raise exception 'forced serialization failure' using errcode = '40001'; end $$`);
-      await db.query(`create trigger "probe_always_fail" before insert on ${db.schema}."temperature_readings" for each statement execute function ${db.schema}."probe_always_fail"()`);
+      await db.query(
+        `create trigger "probe_always_fail" before insert on ${db.schema}."temperature_readings" for each statement execute function ${db.schema}."probe_always_fail"()`
+      );
       try {
         const {result: res, retries} = await collectRetries(() => post(deviceId, {temperatureCelsius: 21, recordedAt: minute(400)}));
         expect(res.status).toBe(503);
@@ -312,7 +368,11 @@ describe("readings ingestion", () => {
     expect(schemas.TemperatureReadingCreate.properties.batteryLevel).toMatchObject({minimum: 0, maximum: 1});
     expect(schemas.TemperatureReadingCreate.properties.recordedAt).toMatchObject({format: "date-time"});
     expect(schemas.TemperatureReadingCreate.properties.id).toBeUndefined();
-    expect(schemas.ReadingBatchCreate.properties.readings).toMatchObject({minItems: 1, maxItems: 1000, items: {$ref: "#/components/schemas/TemperatureReadingCreate"}});
+    expect(schemas.ReadingBatchCreate.properties.readings).toMatchObject({
+      minItems: 1,
+      maxItems: 1000,
+      items: {$ref: "#/components/schemas/TemperatureReadingCreate"}
+    });
     expect(schemas.ReadingBatchCreate.properties.readings.example).toHaveLength(2);
     expect(schemas.BatchReceipt.required).toEqual(expect.arrayContaining(["inserted", "duplicates", "alertsFired", "items"]));
     expect(schemas.ReadingReceipt.properties.status).toMatchObject({enum: ["accepted", "duplicate"]});
@@ -320,7 +380,10 @@ describe("readings ingestion", () => {
     const single = spec.paths["/api/v1/devices/{deviceId}/readings"].post;
     expect(Object.keys(single.responses)).toEqual(expect.arrayContaining(["200", "201", "400", "401", "403", "404"]));
     const batch = spec.paths["/api/v1/devices/{deviceId}/readings/batch"].post;
-    expect(batch.requestBody).toMatchObject({required: true, content: {"application/json": {schema: {$ref: "#/components/schemas/ReadingBatchCreate"}}}});
+    expect(batch.requestBody).toMatchObject({
+      required: true,
+      content: {"application/json": {schema: {$ref: "#/components/schemas/ReadingBatchCreate"}}}
+    });
     expect(Object.keys(batch.responses)).toEqual(expect.arrayContaining(["200", "400", "404", "413"]));
   });
 });

@@ -11,7 +11,12 @@ import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {newTenant} from "../helpers/tokens.js";
 
-const at = (minutes: number, temperatureCelsius = 20): ReadingInput => ({temperatureCelsius, humidity: null, batteryLevel: null, recordedAt: new Date(minute(minutes))});
+const at = (minutes: number, temperatureCelsius = 20): ReadingInput => ({
+  temperatureCelsius,
+  humidity: null,
+  batteryLevel: null,
+  recordedAt: new Date(minute(minutes))
+});
 
 /**
  * ReadingService.recordMany, the group commit behind MQTT: each batch is answered as recordBatch
@@ -35,7 +40,12 @@ describe("ReadingService.recordMany", () => {
     const {plain, plain2, alerting, inactive} = await asTenant(tenant, async () => {
       const devices = inject(DeviceService);
       const make = async (serial: string) => (await devices.register({serialNumber: serial})).id;
-      const ids = {plain: await make("MANY-1"), plain2: await make("MANY-2"), alerting: await make("MANY-3"), inactive: await make("MANY-4")};
+      const ids = {
+        plain: await make("MANY-1"),
+        plain2: await make("MANY-2"),
+        alerting: await make("MANY-3"),
+        inactive: await make("MANY-4")
+      };
       await inject(AlertRuleService).create(ids.alerting, {condition: AlertCondition.ABOVE, thresholdCelsius: 30});
       await inject(AlertRuleService).create(ids.plain, {condition: AlertCondition.ABOVE, thresholdCelsius: 30});
       await devices.deactivate(ids.inactive);
@@ -57,14 +67,22 @@ describe("ReadingService.recordMany", () => {
     expect(outcomes[2]!.receipt!.items.map((i) => i.status)).toEqual(["duplicate", "accepted"]);
     expect(outcomes[3]!.receipt).toMatchObject({inserted: 2, duplicates: 0, alertsFired: 1});
     expect(outcomes[4]!.error).toBeInstanceOf(NotFoundError);
-    expect(outcomes[5]!.error).toMatchObject({status: 400, errors: [expect.objectContaining({instancePath: "/recordedAt", keyword: "maxFutureSkew"})]});
+    expect(outcomes[5]!.error).toMatchObject({
+      status: 400,
+      errors: [expect.objectContaining({instancePath: "/recordedAt", keyword: "maxFutureSkew"})]
+    });
 
-    const [kept] = await db.query<{t: number}>(`select temperature_celsius as t from ${db.schema}.temperature_readings where device_id = $1 and recorded_at = $2`, [plain, minute(2)]);
+    const [kept] = await db.query<{t: number}>(
+      `select temperature_celsius as t from ${db.schema}.temperature_readings where device_id = $1 and recorded_at = $2`,
+      [plain, minute(2)]
+    );
     expect(kept!.t).toBe(20); // the first message's reading
     expect(await db.count("temperature_readings", "device_id = $1", [inactive])).toBe(0);
     expect(await db.count("alerts")).toBe(1);
     // The devices that cannot change an episode share one statement (one transaction); the alerting one had its own.
-    const xmins = await db.query<{device: string; xmin: string}>(`select device_id::text as device, xmin::text from ${db.schema}.temperature_readings`);
+    const xmins = await db.query<{device: string; xmin: string}>(
+      `select device_id::text as device, xmin::text from ${db.schema}.temperature_readings`
+    );
     const shared = new Set(xmins.filter((r) => r.device !== alerting).map((r) => r.xmin));
     expect(shared.size).toBe(1);
     expect(xmins.filter((r) => r.device === alerting).every((r) => !shared.has(r.xmin))).toBe(true);

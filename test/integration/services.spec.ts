@@ -30,12 +30,18 @@ describe("services", () => {
       return asTenant(tenant, async () => {
         const device = await inject(DeviceService).register({serialNumber: `SVC-${Math.random().toString(36).slice(2, 8)}`});
         const rule = await inject(AlertRuleService).create(device.id, {condition: AlertCondition.ABOVE, thresholdCelsius: 30});
-        const {alerts} = await inject(ReadingService).recordOne(device.id, {temperatureCelsius: 35, humidity: null, batteryLevel: null, recordedAt: new Date(Date.now() - 60_000)});
+        const {alerts} = await inject(ReadingService).recordOne(device.id, {
+          temperatureCelsius: 35,
+          humidity: null,
+          batteryLevel: null,
+          recordedAt: new Date(Date.now() - 60_000)
+        });
         expect(alerts).toHaveLength(1);
         return {deviceId: device.id, ruleId: rule.id};
       });
     }
-    const openAlerts = (tenant: string, deviceId: string) => asTenant(tenant, () => inject(AlertService).listForDevice(deviceId, {open: true}));
+    const openAlerts = (tenant: string, deviceId: string) =>
+      asTenant(tenant, () => inject(AlertService).listForDevice(deviceId, {open: true}));
 
     it("ends the open episode when the rule is disabled, and when its condition flips", async () => {
       const tenant = newTenant("svc_rule");
@@ -70,7 +76,14 @@ describe("services", () => {
       const prioritized = await queue.add(AGGREGATION_JOBS.tenant, data, {jobId: `svc.${tenant}.prioritized`, priority: 5});
       const delayed = await queue.add(AGGREGATION_JOBS.tenant, data, {jobId: `svc.${tenant}.delayed`, delay: 3_600_000});
       try {
-        expect(await aggregations.status(tenant, waiting.id!)).toMatchObject({jobId: waiting.id, tenantId: tenant, date: "2026-03-10", state: "waiting", progress: 0, finishedAt: null});
+        expect(await aggregations.status(tenant, waiting.id!)).toMatchObject({
+          jobId: waiting.id,
+          tenantId: tenant,
+          date: "2026-03-10",
+          state: "waiting",
+          progress: 0,
+          finishedAt: null
+        });
         expect((await aggregations.status(tenant, prioritized.id!)).state).toBe("waiting");
         expect((await aggregations.status(tenant, delayed.id!)).state).toBe("delayed");
         await expect(aggregations.status(newTenant("svc_other"), waiting.id!)).rejects.toMatchObject({status: 404});

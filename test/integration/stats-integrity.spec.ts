@@ -34,7 +34,11 @@ describe("DailyStats stay verifiable", () => {
   let events: QueueEvents;
   const verify = (tenant: string) => PlatformTest.get<DailyStatsVerify>(DailyStatsVerify).verify(tenant);
   const recompute = () => PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
-  const postBatch = async (auth: Record<string, string>, deviceId: string, readings: {temperatureCelsius: number; recordedAt: string}[]) => {
+  const postBatch = async (
+    auth: Record<string, string>,
+    deviceId: string,
+    readings: {temperatureCelsius: number; recordedAt: string}[]
+  ) => {
     const res = await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings});
     expect(res.status).toBe(200);
     return res;
@@ -72,7 +76,8 @@ describe("DailyStats stay verifiable", () => {
     const admin = await bearer(tenant, {roles: ["user", "admin"]});
     const devices = [await createDevice(api, admin, "TZ-A"), await createDevice(api, admin, "TZ-B")];
     // Four UTC days, every 20 minutes: in Asia/Tokyo (UTC+9) most readings move to the next local day.
-    for (const [i, device] of devices.entries()) await postBatch(admin, device, every("2026-04-01T00:00:00Z", "2026-04-05T00:00:00Z", 20, i));
+    for (const [i, device] of devices.entries())
+      await postBatch(admin, device, every("2026-04-01T00:00:00Z", "2026-04-05T00:00:00Z", 20, i));
     expect(await verify(tenant)).toEqual([]);
 
     const changed = await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Asia/Tokyo"});
@@ -83,10 +88,20 @@ describe("DailyStats stay verifiable", () => {
     await job!.waitUntilFinished(events, 60_000);
 
     const status = await api.get(`/api/v1/admin/aggregations/${jobId}`).set(admin);
-    expect(status.body).toMatchObject({jobId, date: null, trigger: "timezone", state: "completed", progress: 100, daysDone: 5, daysTotal: 5});
+    expect(status.body).toMatchObject({
+      jobId,
+      date: null,
+      trigger: "timezone",
+      state: "completed",
+      progress: 100,
+      daysDone: 5,
+      daysTotal: 5
+    });
     expect(status.body.result).toMatchObject({tenantId: tenant, date: null, days: 5, readings: 2 * 4 * 72});
     expect(await verify(tenant)).toEqual([]);
-    const {rows} = await analytics.query(`select distinct "date"::text as d from "daily_stats" where "tenant_id" = $1 order by 1`, [tenant]);
+    const {rows} = await analytics.query(`select distinct "date"::text as d from "daily_stats" where "tenant_id" = $1 order by 1`, [
+      tenant
+    ]);
     expect(rows.map((r) => r.d)).toEqual(["2026-04-01", "2026-04-02", "2026-04-03", "2026-04-04", "2026-04-05"]);
   });
 
@@ -142,7 +157,10 @@ describe("DailyStats stay verifiable", () => {
     let hour = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({device: fc.nat({max: 1}), size: fc.integer({min: 1, max: 40}), delayMs: fc.nat({max: 15})}), {minLength: 2, maxLength: 6}),
+        fc.array(fc.record({device: fc.nat({max: 1}), size: fc.integer({min: 1, max: 40}), delayMs: fc.nat({max: 15})}), {
+          minLength: 2,
+          maxLength: 6
+        }),
         fc.array(fc.nat({max: 20}), {minLength: 1, maxLength: 3}),
         async (writes, recomputeDelays) => {
           const base = Date.UTC(2026, 5, 1) + hour++ * 3_600_000;
@@ -150,7 +168,10 @@ describe("DailyStats stay verifiable", () => {
           await Promise.all([
             ...writes.map(async ({device, size, delayMs}, w) => {
               await new Promise((r) => setTimeout(r, delayMs));
-              const readings = Array.from({length: size}, (_, i) => ({temperatureCelsius: 10 + ((w * 13 + i * 7) % 50), recordedAt: new Date(base + (w * 40 + i) * 1_000).toISOString()}));
+              const readings = Array.from({length: size}, (_, i) => ({
+                temperatureCelsius: 10 + ((w * 13 + i * 7) % 50),
+                recordedAt: new Date(base + (w * 40 + i) * 1_000).toISOString()
+              }));
               await postBatch(auth, devices[device]!, readings);
             }),
             ...recomputeDelays.map(async (delayMs) => {
@@ -171,13 +192,23 @@ describe("DailyStats stay verifiable", () => {
     const device = await createDevice(api, auth, "DIRTY-1");
     const tenantDb = new pg.Client({connectionString: process.env.DATABASE_URL});
     await tenantDb.connect();
-    const marks = async () => (await tenantDb.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])).rows.map((r) => r.d);
+    const marks = async () =>
+      (
+        await tenantDb.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])
+      ).rows.map((r) => r.d);
     // Merges of this tenant fail: the analytics table refuses its rows (a test-only trigger).
     const trigger = `fail_merge_${tenant}`;
-    await analytics.query(`create function ${trigger}() returns trigger language plpgsql as $$ begin raise exception 'analytics unavailable'; end $$`);
-    await analytics.query(`create trigger ${trigger} before insert or update on "daily_stats" for each row when (new."tenant_id" = '${tenant}') execute function ${trigger}()`);
+    await analytics.query(
+      `create function ${trigger}() returns trigger language plpgsql as $$ begin raise exception 'analytics unavailable'; end $$`
+    );
+    await analytics.query(
+      `create trigger ${trigger} before insert or update on "daily_stats" for each row when (new."tenant_id" = '${tenant}') execute function ${trigger}()`
+    );
     try {
-      await postBatch(auth, device, [...every("2025-11-03T10:00:00Z", "2025-11-03T11:00:00Z", 10), ...every("2026-02-20T10:00:00Z", "2026-02-20T11:00:00Z", 10)]);
+      await postBatch(auth, device, [
+        ...every("2025-11-03T10:00:00Z", "2025-11-03T11:00:00Z", 10),
+        ...every("2026-02-20T10:00:00Z", "2026-02-20T11:00:00Z", 10)
+      ]);
       expect(await marks()).toEqual(["2025-11-03", "2026-02-20"]);
       expect((await verify(tenant)).map((d) => [d.date, d.stored])).toEqual([
         ["2025-11-03", null],
@@ -200,7 +231,11 @@ describe("DailyStats stay verifiable", () => {
     await postBatch(auth, device, every("2026-03-01T00:00:00Z", "2026-03-01T03:00:00Z", 15));
     const run = () =>
       new Promise<{code: number | null; output: string}>((resolve) => {
-        const child = spawn(process.execPath, ["--import", "@swc-node/register/esm-register", "src/cli/stats-verify.ts", "--tenant", tenant], {env: {...process.env, LOG_LEVEL: "error"}});
+        const child = spawn(
+          process.execPath,
+          ["--import", "@swc-node/register/esm-register", "src/cli/stats-verify.ts", "--tenant", tenant],
+          {env: {...process.env, LOG_LEVEL: "error"}}
+        );
         let output = "";
         child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
         child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

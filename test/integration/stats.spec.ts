@@ -2,7 +2,17 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {zoneFarFromLocalHour} from "../helpers/clock.js";
-import {closeDbs, countStatements, createDevice, dailyRows, expectedDay, postReadings, type ReadingRow, setTimezone, withDailyStatsTrigger} from "../helpers/stats-fixtures.js";
+import {
+  closeDbs,
+  countStatements,
+  createDevice,
+  dailyRows,
+  expectedDay,
+  postReadings,
+  type ReadingRow,
+  setTimezone,
+  withDailyStatsTrigger
+} from "../helpers/stats-fixtures.js";
 
 const HOUR = 3_600_000;
 
@@ -51,7 +61,11 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
       const start = Date.parse(bucket.start);
       const inHour = rows.filter((r) => +new Date(r.recordedAt) >= start && +new Date(r.recordedAt) < start + HOUR);
       const expected = expectedDay(inHour);
-      expect(bucket).toMatchObject({readingCount: expected.readingCount, minTemperatureCelsius: expected.min, maxTemperatureCelsius: expected.max});
+      expect(bucket).toMatchObject({
+        readingCount: expected.readingCount,
+        minTemperatureCelsius: expected.min,
+        maxTemperatureCelsius: expected.max
+      });
       expect(bucket.avgTemperatureCelsius).toBeCloseTo(expected.avg, 9);
       expect(bucket.localStart).toMatch(new RegExp(`^\\d{4}-\\d{2}-\\d{2}T\\d{2}:00:00\\${offset}$`));
       expect(new Date(start).getUTCMinutes()).toBe(startMinute);
@@ -65,7 +79,11 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const tenant = newTenant("daily");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "D-1");
-    const batch = (rows: ReadingRow[]) => api.post(`/api/v1/devices/${device}/readings/batch`).set(auth).send({readings: rows.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: (r.recordedAt as Date).toISOString()}))});
+    const batch = (rows: ReadingRow[]) =>
+      api
+        .post(`/api/v1/devices/${device}/readings/batch`)
+        .set(auth)
+        .send({readings: rows.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: (r.recordedAt as Date).toISOString()}))});
 
     // The tenant's settings (raw retention) are read once per tenant and cached; warm them so
     // that what is counted is the steady state of a write.
@@ -73,7 +91,9 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const first = every("2026-03-10T00:00:00Z", "2026-03-10T06:00:00Z", 30);
     const onEmptyDay = await countStatements(() => batch(first));
     expect(onEmptyDay.result.status).toBe(200);
-    expect(await dailyRows(tenant, device)).toMatchObject([{date: "2026-03-10", readingCount: 12, min: expectedDay(first).min, max: expectedDay(first).max}]);
+    expect(await dailyRows(tenant, device)).toMatchObject([
+      {date: "2026-03-10", readingCount: 12, min: expectedDay(first).min, max: expectedDay(first).max}
+    ]);
 
     // A second write is merged into what is there: the row covers both writes.
     const second = every("2026-03-10T12:00:00Z", "2026-03-10T14:00:00Z", 30, 3);
@@ -103,10 +123,18 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const tenant = newTenant("dailytx");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "DT-1");
-    expect((await api.post(`/api/v1/devices/${device}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 19})).status).toBe(201);
+    expect(
+      (await api.post(`/api/v1/devices/${device}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 19})).status
+    ).toBe(201);
     const rows = every("2026-03-10T00:00:00Z", "2026-03-10T06:00:00Z", 30);
     const {result, statements} = await countStatements(
-      () => api.post(`/api/v1/devices/${device}/readings/batch`).set(auth).send({readings: rows.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: (r.recordedAt as Date).toISOString()}))}),
+      () =>
+        api
+          .post(`/api/v1/devices/${device}/readings/batch`)
+          .set(auth)
+          .send({
+            readings: rows.map((r) => ({temperatureCelsius: r.temperatureCelsius, recordedAt: (r.recordedAt as Date).toISOString()}))
+          }),
       {transactionControl: true}
     );
     expect(result.status).toBe(200);
@@ -117,14 +145,18 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     expect(commit).toBeGreaterThan(0);
     expect(merges).toHaveLength(1);
     expect(merges[0]).toBeGreaterThan(commit);
-    expect(await dailyRows(tenant, device)).toMatchObject([{date: "2026-03-10", readingCount: rows.length, min: expectedDay(rows).min, max: expectedDay(rows).max}]);
+    expect(await dailyRows(tenant, device)).toMatchObject([
+      {date: "2026-03-10", readingCount: rows.length, min: expectedDay(rows).min, max: expectedDay(rows).max}
+    ]);
   });
 
   it("merges concurrent writes to the same day without losing one", async () => {
     const tenant = newTenant("concurrent");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "C-1");
-    const writes = Array.from({length: 20}, (_, w) => every(`2026-03-12T${String(w).padStart(2, "0")}:00:00Z`, `2026-03-12T${String(w).padStart(2, "0")}:05:00Z`, 1, w));
+    const writes = Array.from({length: 20}, (_, w) =>
+      every(`2026-03-12T${String(w).padStart(2, "0")}:00:00Z`, `2026-03-12T${String(w).padStart(2, "0")}:05:00Z`, 1, w)
+    );
     await Promise.all(writes.map((rows) => postReadings(api, auth, device, rows)));
     const expected = expectedDay(writes.flat());
     const [row] = await dailyRows(tenant, device);
@@ -136,7 +168,10 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const tenant = newTenant("coalesce");
     const auth = await bearer(tenant);
     const devices = await Promise.all(Array.from({length: 4}, (_, d) => createDevice(api, auth, `CO-${d}`)));
-    const writes = Array.from({length: 24}, (_, w) => ({device: devices[w % 4]!, rows: every(`2026-03-13T${String(w).padStart(2, "0")}:00:00Z`, `2026-03-13T${String(w).padStart(2, "0")}:10:00Z`, 2, w)}));
+    const writes = Array.from({length: 24}, (_, w) => ({
+      device: devices[w % 4]!,
+      rows: every(`2026-03-13T${String(w).padStart(2, "0")}:00:00Z`, `2026-03-13T${String(w).padStart(2, "0")}:10:00Z`, 2, w)
+    }));
     const {statements} = await countStatements(() =>
       Promise.all(
         writes.map(async ({device, rows}) => {
@@ -151,7 +186,9 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     expect(statements.filter((sql) => /^insert into "daily_stats"/.test(sql)).length).toBeLessThan(writes.length);
     for (const [d, device] of devices.entries()) {
       const mine = writes.filter((w) => w.device === device).flatMap((w) => w.rows);
-      expect(await dailyRows(tenant, device), `device ${d}`).toMatchObject([{date: "2026-03-13", readingCount: mine.length, min: expectedDay(mine).min, max: expectedDay(mine).max}]);
+      expect(await dailyRows(tenant, device), `device ${d}`).toMatchObject([
+        {date: "2026-03-13", readingCount: mine.length, min: expectedDay(mine).min, max: expectedDay(mine).max}
+      ]);
     }
   });
 
@@ -162,16 +199,24 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const batch = every("2026-03-10T08:00:00Z", "2026-03-10T10:00:00Z", 15);
     expect(await postReadings(api, auth, device, batch)).toEqual({inserted: 8, duplicates: 0});
     let daily = await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-10&to=2026-03-10`).set(auth);
-    expect(daily.body).toMatchObject([{date: "2026-03-10", readingCount: 8, minTemperatureCelsius: expectedDay(batch).min, maxTemperatureCelsius: expectedDay(batch).max}]);
+    expect(daily.body).toMatchObject([
+      {date: "2026-03-10", readingCount: 8, minTemperatureCelsius: expectedDay(batch).min, maxTemperatureCelsius: expectedDay(batch).max}
+    ]);
 
-    const single = await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 42.5, recordedAt: "2026-03-10T23:59:59Z"});
+    const single = await api
+      .post(`/api/v1/devices/${device}/readings`)
+      .set(auth)
+      .send({temperatureCelsius: 42.5, recordedAt: "2026-03-10T23:59:59Z"});
     expect(single.status).toBe(201);
     daily = await api.get(`/api/v1/devices/${device}/stats/daily?from=2026-03-10&to=2026-03-10`).set(auth);
     expect(daily.body).toMatchObject([{readingCount: 9, maxTemperatureCelsius: 42.5}]);
 
     // A retried (duplicate) post stores nothing and changes nothing.
     const [before] = await dailyRows(tenant, device);
-    expect((await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 42.5, recordedAt: "2026-03-10T23:59:59Z"})).status).toBe(200);
+    expect(
+      (await api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 42.5, recordedAt: "2026-03-10T23:59:59Z"}))
+        .status
+    ).toBe(200);
     expect(await dailyRows(tenant, device)).toEqual([before]);
   });
 
@@ -181,7 +226,9 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const [a, b] = [await createDevice(api, auth, "P-A"), await createDevice(api, auth, "P-B")];
     await setTimezone(tenant, "America/New_York");
     // Device b's readings are stored but their merge never runs (a test trigger swallows it).
-    await withDailyStatsTrigger({tenant, deviceId: b, effect: "skip"}, () => postReadings(api, auth, b, every("2026-03-11T00:00:00Z", "2026-03-11T02:00:00Z", 30)));
+    await withDailyStatsTrigger({tenant, deviceId: b, effect: "skip"}, () =>
+      postReadings(api, auth, b, every("2026-03-11T00:00:00Z", "2026-03-11T02:00:00Z", 30))
+    );
     expect(await dailyRows(tenant, b)).toEqual([]);
     // 03:00Z on March 12 is still March 11 in New York (UTC-4 after the March 8 change).
     await postReadings(api, auth, a, [
@@ -214,7 +261,9 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
       ["2026-10-25", 50], // 25 hours: 02:00-03:00 happens twice
       ["2026-10-26", 48]
     ]);
-    const march29 = spring.filter((r) => +new Date(r.recordedAt) >= Date.parse("2026-03-28T23:00:00Z") && +new Date(r.recordedAt) < Date.parse("2026-03-29T22:00:00Z"));
+    const march29 = spring.filter(
+      (r) => +new Date(r.recordedAt) >= Date.parse("2026-03-28T23:00:00Z") && +new Date(r.recordedAt) < Date.parse("2026-03-29T22:00:00Z")
+    );
     expect(rows[1]).toMatchObject({min: expectedDay(march29).min, max: expectedDay(march29).max});
     expect(rows[1]!.avg).toBeCloseTo(expectedDay(march29).avg, 10);
   });
@@ -224,7 +273,9 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "F-1");
     // Analytics refuses the tenant's DailyStats writes (a test trigger): the merge after the commit fails.
-    const res = await withDailyStatsTrigger({tenant, effect: "fail"}, () => api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21, recordedAt: "2026-03-10T10:00:00Z"}));
+    const res = await withDailyStatsTrigger({tenant, effect: "fail"}, () =>
+      api.post(`/api/v1/devices/${device}/readings`).set(auth).send({temperatureCelsius: 21, recordedAt: "2026-03-10T10:00:00Z"})
+    );
     expect(res.status).toBe(201);
     const history = await api.get(`/api/v1/devices/${device}/readings`).set(auth);
     expect(history.body.count).toBe(1);

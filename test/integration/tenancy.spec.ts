@@ -29,7 +29,14 @@ describe("tenancy", () => {
       "select c.relname as table_name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p') and not c.relispartition order by 1",
       [tenant]
     );
-    expect(tables.rows.map((r) => r.table_name)).toEqual(["alert_rules", "alerts", "devices", "mikro_orm_migrations", "temperature_readings", "users"]);
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      "alert_rules",
+      "alerts",
+      "devices",
+      "mikro_orm_migrations",
+      "temperature_readings",
+      "users"
+    ]);
     const registry = await db.query("select timezone from public.tenants where id = $1", [tenant]);
     expect(registry.rows).toEqual([{timezone: "UTC"}]);
   });
@@ -47,7 +54,9 @@ describe("tenancy", () => {
 
   it("provisions two new tenants requested concurrently, each many times", async () => {
     const tenants = [newTenant("race"), newTenant("race")];
-    const responses = await Promise.all(tenants.flatMap((tenant) => Array.from({length: 6}, async () => api.get("/api/v1/me").set(await bearer(tenant, {sub: "same-user"})))));
+    const responses = await Promise.all(
+      tenants.flatMap((tenant) => Array.from({length: 6}, async () => api.get("/api/v1/me").set(await bearer(tenant, {sub: "same-user"}))))
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(12).fill(200));
     for (const tenant of tenants) {
       const users = await db.query(`select count(*)::int as n from "${tenant}".users`);
@@ -60,7 +69,10 @@ describe("tenancy", () => {
   it("keeps tenant A's devices invisible to tenant B (list, get, patch, delete → 404)", async () => {
     const a = newTenant("a");
     const b = newTenant("b");
-    const created = await api.post("/api/v1/devices").set(await bearer(a)).send({serialNumber: "SHARED-1"});
+    const created = await api
+      .post("/api/v1/devices")
+      .set(await bearer(a))
+      .send({serialNumber: "SHARED-1"});
     expect(created.status).toBe(201);
     const id = created.body.id;
     const asB = await bearer(b);

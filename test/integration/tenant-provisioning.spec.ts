@@ -7,9 +7,14 @@ import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.
 /** `npm run tenant -- …`, as an operator runs it (the same node flags as the npm script). */
 function tenantCli(...args: string[]): Promise<{status: number | null; output: string}> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "@swc-node/register/esm-register", "src/cli/tenant.ts", ...args], {encoding: "utf8", env: process.env, timeout: 60_000}, (error, stdout, stderr) => {
-      resolve({status: error ? (typeof error.code === "number" ? error.code : null) : 0, output: `${stdout}${stderr}`});
-    });
+    execFile(
+      process.execPath,
+      ["--import", "@swc-node/register/esm-register", "src/cli/tenant.ts", ...args],
+      {encoding: "utf8", env: process.env, timeout: 60_000},
+      (error, stdout, stderr) => {
+        resolve({status: error ? (typeof error.code === "number" ? error.code : null) : 0, output: `${stdout}${stderr}`});
+      }
+    );
   });
 }
 
@@ -45,41 +50,49 @@ describe("TENANT_PROVISIONING=registered: only tenants created with `npm run ten
     expect(await traces(tenant)).toEqual({schema: 0, registered: 0});
   });
 
-  it("serves a tenant once `npm run tenant -- create` has registered it, with its timezone; a rerun changes nothing", async () => {
-    const tenant = newTenant("registered");
-    const auth = await bearer(tenant, {roles: ["admin"]});
-    expect((await api.get("/api/v1/me").set(auth)).status).toBe(403);
+  it(
+    "serves a tenant once `npm run tenant -- create` has registered it, with its timezone; a rerun changes nothing",
+    async () => {
+      const tenant = newTenant("registered");
+      const auth = await bearer(tenant, {roles: ["admin"]});
+      expect((await api.get("/api/v1/me").set(auth)).status).toBe(403);
 
-    const created = await tenantCli("create", tenant, "--timezone", "Europe/Berlin");
-    expect(created.output).toContain(`tenant ${tenant} registered (timezone Europe/Berlin)`);
-    expect(created.status).toBe(0);
-    expect(await traces(tenant)).toEqual({schema: 1, registered: 1});
+      const created = await tenantCli("create", tenant, "--timezone", "Europe/Berlin");
+      expect(created.output).toContain(`tenant ${tenant} registered (timezone Europe/Berlin)`);
+      expect(created.status).toBe(0);
+      expect(await traces(tenant)).toEqual({schema: 1, registered: 1});
 
-    expect((await api.get("/api/v1/me").set(auth)).status).toBe(200);
-    expect((await api.get("/api/v1/admin/tenant").set(auth)).body).toMatchObject({id: tenant, timezone: "Europe/Berlin"});
+      expect((await api.get("/api/v1/me").set(auth)).status).toBe(200);
+      expect((await api.get("/api/v1/admin/tenant").set(auth)).body).toMatchObject({id: tenant, timezone: "Europe/Berlin"});
 
-    const again = await tenantCli("create", tenant);
-    expect(again.output).toContain("was registered already (timezone Europe/Berlin)");
-    expect(again.status).toBe(0);
-    // Asking for another timezone on a rerun is refused: that change recomputes statistics, the API does it.
-    const otherZone = await tenantCli("create", tenant, "--timezone", "Asia/Tokyo");
-    expect(otherZone.status).toBe(1);
-    expect(otherZone.output).toContain("PATCH /api/v1/admin/tenant");
-    expect((await api.get("/api/v1/admin/tenant").set(auth)).body.timezone).toBe("Europe/Berlin");
-  }, CLI_TEST_TIMEOUT_MS);
+      const again = await tenantCli("create", tenant);
+      expect(again.output).toContain("was registered already (timezone Europe/Berlin)");
+      expect(again.status).toBe(0);
+      // Asking for another timezone on a rerun is refused: that change recomputes statistics, the API does it.
+      const otherZone = await tenantCli("create", tenant, "--timezone", "Asia/Tokyo");
+      expect(otherZone.status).toBe(1);
+      expect(otherZone.output).toContain("PATCH /api/v1/admin/tenant");
+      expect((await api.get("/api/v1/admin/tenant").set(auth)).body.timezone).toBe("Europe/Berlin");
+    },
+    CLI_TEST_TIMEOUT_MS
+  );
 
-  it("refuses a bad tenant id or timezone with exit code 2 and its usage, creating nothing", async () => {
-    const tenant = newTenant("badzone");
-    const zone = await tenantCli("create", tenant, "--timezone", "Mars/Olympus");
-    expect(zone.status).toBe(2);
-    expect(zone.output).toContain("not an IANA timezone");
-    expect(await traces(tenant)).toEqual({schema: 0, registered: 0});
+  it(
+    "refuses a bad tenant id or timezone with exit code 2 and its usage, creating nothing",
+    async () => {
+      const tenant = newTenant("badzone");
+      const zone = await tenantCli("create", tenant, "--timezone", "Mars/Olympus");
+      expect(zone.status).toBe(2);
+      expect(zone.output).toContain("not an IANA timezone");
+      expect(await traces(tenant)).toEqual({schema: 0, registered: 0});
 
-    // (Each run starts a node process: two cases here; tenant-id.spec has the id rules.)
-    const usages = await Promise.all([tenantCli("create", "Upper_Case"), tenantCli("remove", "building_a")]);
-    for (const run of usages) {
-      expect(run.status, run.output).toBe(2);
-      expect(run.output).toContain("usage: npm run tenant -- create");
-    }
-  }, CLI_TEST_TIMEOUT_MS);
+      // (Each run starts a node process: two cases here; tenant-id.spec has the id rules.)
+      const usages = await Promise.all([tenantCli("create", "Upper_Case"), tenantCli("remove", "building_a")]);
+      for (const run of usages) {
+        expect(run.status, run.output).toBe(2);
+        expect(run.output).toContain("usage: npm run tenant -- create");
+      }
+    },
+    CLI_TEST_TIMEOUT_MS
+  );
 });

@@ -8,7 +8,13 @@ import {newTenant, token} from "../helpers/tokens.js";
 import {startTestServer, stopTestServer} from "../helpers/test-server.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-const run = (command: string, args: string[]) => execFileSync(command, args, {cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: {...process.env, NODE_ENV: "production", FORCE_COLOR: "0"}});
+const run = (command: string, args: string[]) =>
+  execFileSync(command, args, {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {...process.env, NODE_ENV: "production", FORCE_COLOR: "0"}
+  });
 
 describe("adoption: openapi.json, a linter, and a typed client", () => {
   const dir = mkdtempSync(join(tmpdir(), "smart-thermo-openapi-"));
@@ -40,7 +46,15 @@ describe("adoption: openapi.json, a linter, and a typed client", () => {
 
   it("generates a client that type-checks and drives register → ingest → history → alerts", async () => {
     // Defaults make a field optional for the sender, not required: keep them optional in request bodies.
-    run("npx", ["--no-install", "openapi-typescript", specFile, "--default-non-nullable", "false", "-o", "test/client/generated/smart-thermo.d.ts"]);
+    run("npx", [
+      "--no-install",
+      "openapi-typescript",
+      specFile,
+      "--default-non-nullable",
+      "false",
+      "-o",
+      "test/client/generated/smart-thermo.d.ts"
+    ]);
     run("npx", ["--no-install", "tsc", "-p", "test/client/tsconfig.json"]);
     // Loaded by path: its types exist only once generated, so the root typecheck must not follow it.
     const clientModule = new URL("../client/smart-thermo-client.ts", import.meta.url).pathname;

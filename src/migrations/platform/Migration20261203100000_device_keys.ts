@@ -20,8 +20,12 @@ export class Migration20261203100000_device_keys extends Migration {
       "last_used_at" timestamptz null,
       "revoked_at" timestamptz null
     );`);
-    this.addSql(`create index if not exists "device_keys_active_by_device" on "public"."device_keys" ("tenant_id", "device_id") where "revoked_at" is null;`);
-    this.addSql(`create index if not exists "device_keys_revoked_at" on "public"."device_keys" ("revoked_at") where "revoked_at" is not null;`);
+    this.addSql(
+      `create index if not exists "device_keys_active_by_device" on "public"."device_keys" ("tenant_id", "device_id") where "revoked_at" is null;`
+    );
+    this.addSql(
+      `create index if not exists "device_keys_revoked_at" on "public"."device_keys" ("revoked_at") where "revoked_at" is not null;`
+    );
   }
 
   override down(): void {

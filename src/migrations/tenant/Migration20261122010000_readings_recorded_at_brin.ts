@@ -11,7 +11,9 @@ import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 export class Migration20261122010000_readings_recorded_at_brin extends Migration {
   override up(): void {
     const s = quoteTenantSchema(this.config.get("schema"));
-    this.addSql(`create index if not exists "temperature_readings_recorded_at_brin" on ${s}."temperature_readings" using brin ("recorded_at") with (autosummarize = on);`);
+    this.addSql(
+      `create index if not exists "temperature_readings_recorded_at_brin" on ${s}."temperature_readings" using brin ("recorded_at") with (autosummarize = on);`
+    );
   }
 
   override down(): void {

@@ -124,19 +124,29 @@ export class Migration20261202000100_readings_partitioned extends Migration {
       `create table ${s}."temperature_readings_older" partition of ${table} for values from (minvalue) to ('${first.toISOString()}')`
     ];
     for (let month = first; month.getTime() < end.getTime(); month = addMonths(month, 1)) {
-      sql.push(`create table ${s}."${partitionName(month)}" partition of ${table} for values from ('${month.toISOString()}') to ('${addMonths(month, 1).toISOString()}')`);
+      sql.push(
+        `create table ${s}."${partitionName(month)}" partition of ${table} for values from ('${month.toISOString()}') to ('${addMonths(month, 1).toISOString()}')`
+      );
     }
     return sql;
   }
 
   /** The ids to copy: (low, high]. */
   private async idRange(s: string, query: Query): Promise<{low: number; high: number}> {
-    const [row] = await query(`select (coalesce(min("id"), 1) - 1)::text as "low", coalesce(max("id"), 0)::text as "high" from ${s}."temperature_readings"`);
+    const [row] = await query(
+      `select (coalesce(min("id"), 1) - 1)::text as "low", coalesce(max("id"), 0)::text as "high" from ${s}."temperature_readings"`
+    );
     return {low: Number(row?.low ?? 0), high: Number(row?.high ?? 0)};
   }
 
   /** Copies the rows with id in (after, upTo], `batchIds` ids per statement; `onBatch` runs each. */
-  private async copy(s: string, after: number, upTo: number, query: Query, onBatch?: (batch: () => Promise<void>, to: number) => Promise<void>): Promise<void> {
+  private async copy(
+    s: string,
+    after: number,
+    upTo: number,
+    query: Query,
+    onBatch?: (batch: () => Promise<void>, to: number) => Promise<void>
+  ): Promise<void> {
     const step = Migration20261202000100_readings_partitioned.batchIds;
     for (let from = after; from < upTo; from += step) {
       const to = Math.min(from + step, upTo);
@@ -159,7 +169,9 @@ export class Migration20261202000100_readings_partitioned extends Migration {
     const [old] = await query(digest("temperature_readings"));
     const [copy] = await query(digest("temperature_readings_partitioned"));
     if (old?.n !== copy?.n || old?.sum !== copy?.sum) {
-      throw new Error(`${s}: the partitioned copy of temperature_readings differs (rows ${String(old?.n)} → ${String(copy?.n)}, checksum ${String(old?.sum)} → ${String(copy?.sum)}); the old table is untouched`);
+      throw new Error(
+        `${s}: the partitioned copy of temperature_readings differs (rows ${String(old?.n)} → ${String(copy?.n)}, checksum ${String(old?.sum)} → ${String(copy?.sum)}); the old table is untouched`
+      );
     }
   }
 
@@ -178,7 +190,9 @@ export class Migration20261202000100_readings_partitioned extends Migration {
     };
     await db.query(`set statement_timeout = 0`);
     await db.query(`set lock_timeout = '5s'`);
-    const [state] = await query(`select to_regclass('${s}."temperature_readings_partitioned"') is not null as "created", to_regclass('${s}."temperature_readings_conversion"') is not null as "mirrored"`);
+    const [state] = await query(
+      `select to_regclass('${s}."temperature_readings_partitioned"') is not null as "created", to_regclass('${s}."temperature_readings_conversion"') is not null as "mirrored"`
+    );
     if (!state?.created) {
       await inTransaction(async () => {
         for (const sql of await this.createSql(s, query)) await db.query(sql);
@@ -202,7 +216,9 @@ export class Migration20261202000100_readings_partitioned extends Migration {
           end $body$`);
         await db.query(`create trigger "temperature_readings_conversion_frozen" before update or delete or truncate on ${s}."temperature_readings"
           for each statement execute function ${s}."temperature_readings_conversion_frozen"()`);
-        await db.query(`create table ${s}."temperature_readings_conversion" as select coalesce(max("id"), 0) as "high", coalesce(min("id"), 1) - 1 as "done" from ${s}."temperature_readings"`);
+        await db.query(
+          `create table ${s}."temperature_readings_conversion" as select coalesce(max("id"), 0) as "high", coalesce(min("id"), 1) - 1 as "done" from ${s}."temperature_readings"`
+        );
       });
     }
     const [progress] = await query(`select "high"::text as "high", "done"::text as "done" from ${s}."temperature_readings_conversion"`);
@@ -223,8 +239,11 @@ export class Migration20261202000100_readings_partitioned extends Migration {
       `select exists (select 1 from pg_trigger where tgrelid = '${s}."temperature_readings"'::regclass and tgname = 'temperature_readings_conversion_mirror' and tgenabled = 'O') as "active",
               to_regclass('${s}."temperature_readings_conversion"') is not null as "online"`
     );
-    if (mirror?.online && !mirror.active) throw new Error(`${s}: the conversion's mirror trigger is missing or disabled; rows may be missing from the copy`);
-    const [sequence] = await this.execute(`select pg_get_serial_sequence('${s}."temperature_readings"', 'id') as "old", pg_get_serial_sequence('${s}."temperature_readings_partitioned"', 'id') as "new"`);
+    if (mirror?.online && !mirror.active)
+      throw new Error(`${s}: the conversion's mirror trigger is missing or disabled; rows may be missing from the copy`);
+    const [sequence] = await this.execute(
+      `select pg_get_serial_sequence('${s}."temperature_readings"', 'id') as "old", pg_get_serial_sequence('${s}."temperature_readings_partitioned"', 'id') as "new"`
+    );
     const [next] = await this.execute(
       `select greatest((select case when is_called then last_value + 1 else last_value end from ${String(sequence?.old)}), (select coalesce(max("id"), 0) + 1 from ${s}."temperature_readings"))::text as "id"`
     );
@@ -235,8 +254,12 @@ export class Migration20261202000100_readings_partitioned extends Migration {
     await this.execute(`drop table if exists ${s}."temperature_readings_conversion"`);
     await this.execute(`alter table ${s}."temperature_readings_partitioned" alter column "id" restart with ${Number(next?.id ?? 1)}`);
     await this.execute(`alter table ${s}."temperature_readings_partitioned" rename to "temperature_readings"`);
-    await this.execute(`alter table ${s}."temperature_readings" rename constraint "temperature_readings_partitioned_pkey" to "temperature_readings_pkey"`);
-    await this.execute(`alter index ${s}."temperature_readings_partitioned_recorded_at_brin" rename to "temperature_readings_recorded_at_brin"`);
+    await this.execute(
+      `alter table ${s}."temperature_readings" rename constraint "temperature_readings_partitioned_pkey" to "temperature_readings_pkey"`
+    );
+    await this.execute(
+      `alter index ${s}."temperature_readings_partitioned_recorded_at_brin" rename to "temperature_readings_recorded_at_brin"`
+    );
     await this.execute(`alter sequence ${String(sequence?.new)} rename to "temperature_readings_id_seq"`);
     await this.execute(`set local lock_timeout to default`);
   }
@@ -246,7 +269,10 @@ export class Migration20261202000100_readings_partitioned extends Migration {
    * with allOrNothing, the other pending migrations'), while the online steps commit as they go.
    */
   private async withSecondConnection(task: (db: pg.ClientBase) => Promise<void>): Promise<void> {
-    const client = this.getKnex().client as {acquireConnection(): Promise<pg.ClientBase>; releaseConnection(connection: pg.ClientBase): Promise<void>};
+    const client = this.getKnex().client as {
+      acquireConnection(): Promise<pg.ClientBase>;
+      releaseConnection(connection: pg.ClientBase): Promise<void>;
+    };
     const db = await client.acquireConnection();
     try {
       await task(db);

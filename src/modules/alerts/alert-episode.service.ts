@@ -1,6 +1,15 @@
 import {Inject, Injectable} from "@tsed/di";
 import {AppConfig} from "../../config/app-config.js";
-import {deriveEpisodes, type Episode, type EpisodeReading, episodeChanges, inRecordedOrder, sameEpisode, type StoredEpisode, type Threshold} from "./alert-episodes.js";
+import {
+  deriveEpisodes,
+  type Episode,
+  type EpisodeReading,
+  episodeChanges,
+  inRecordedOrder,
+  sameEpisode,
+  type StoredEpisode,
+  type Threshold
+} from "./alert-episodes.js";
 import {AlertRepository, type EpisodeWrites, type StoredAlert} from "./alert.repository.js";
 
 /** An enabled rule of the device and its decision state, as the ingest statement reads them. */
@@ -56,7 +65,12 @@ export class AlertEpisodeService {
    *   order (the readings feature owns them; needed only for late readings)
    * @returns the episodes opened, extended, split or resolved, and how many are new
    */
-  async apply(deviceId: string, state: EpisodeState, inserted: readonly EpisodeReading[], readingsFrom: (from: Date) => Promise<EpisodeReading[]>): Promise<{alerts: StoredAlert[]; opened: number}> {
+  async apply(
+    deviceId: string,
+    state: EpisodeState,
+    inserted: readonly EpisodeReading[],
+    readingsFrom: (from: Date) => Promise<EpisodeReading[]>
+  ): Promise<{alerts: StoredAlert[]; opened: number}> {
     const writes: EpisodeWrites = {remove: [], update: [], insert: []};
     const touched = new Set<string>();
     const watermark = state.watermark?.getTime() ?? null;
@@ -92,7 +106,12 @@ export class AlertEpisodeService {
   }
 
   /** The late case: loads the affected episodes and the window's readings once for all rules, re-derives, adds the difference. */
-  private async rederive(late: {rule: RuleState; earliest: number}[], readingsFrom: (from: Date) => Promise<EpisodeReading[]>, writes: EpisodeWrites, touched: Set<string>) {
+  private async rederive(
+    late: {rule: RuleState; earliest: number}[],
+    readingsFrom: (from: Date) => Promise<EpisodeReading[]>,
+    writes: EpisodeWrites,
+    touched: Set<string>
+  ) {
     const stored = await this.alerts.episodesEndingAfter(
       late.map(({rule}) => rule.ruleId),
       new Date(Math.min(...late.map(({earliest}) => earliest)))
@@ -104,15 +123,29 @@ export class AlertEpisodeService {
     const readings = await readingsFrom(new Date(Math.min(...windows.map((w) => w.start))));
     for (const {rule, affected, start} of windows) {
       const from = Math.max(start, rule.evaluatedFrom?.getTime() ?? Number.NEGATIVE_INFINITY);
-      const derived: Episode[] = deriveEpisodes(rule, readings.filter((r) => r.recordedAt.getTime() >= from));
+      const derived: Episode[] = deriveEpisodes(
+        rule,
+        readings.filter((r) => r.recordedAt.getTime() >= from)
+      );
       const changes = episodeChanges(affected, derived);
-      const updates = changes.update.filter((e) => !sameEpisode(e, affected.find((s) => s.id === e.id)!));
+      const updates = changes.update.filter(
+        (e) =>
+          !sameEpisode(
+            e,
+            affected.find((s) => s.id === e.id)!
+          )
+      );
       if (changes.remove.length === 0 && updates.length === 0 && changes.insert.length === 0) continue;
       touched.add(rule.ruleId);
       writes.remove.push(...changes.remove.map((e) => e.id));
       writes.update.push(...updates);
       for (const {acknowledgedFrom, ...episode} of changes.insert) {
-        writes.insert.push({...episode, ruleId: rule.ruleId, acknowledgedAt: acknowledgedFrom?.acknowledgedAt ?? null, acknowledgedById: acknowledgedFrom?.acknowledgedById ?? null});
+        writes.insert.push({
+          ...episode,
+          ruleId: rule.ruleId,
+          acknowledgedAt: acknowledgedFrom?.acknowledgedAt ?? null,
+          acknowledgedById: acknowledgedFrom?.acknowledgedById ?? null
+        });
       }
     }
   }

@@ -1,14 +1,31 @@
 import fc from "fast-check";
 import {describe, expect, it} from "vitest";
 import {AlertCondition} from "./alert-rule.entity.js";
-import {deriveEpisodes, type Episode, episodeChanges, type EpisodeReading, type StoredEpisode, type Threshold, violates} from "./alert-episodes.js";
+import {
+  deriveEpisodes,
+  type Episode,
+  episodeChanges,
+  type EpisodeReading,
+  type StoredEpisode,
+  type Threshold,
+  violates
+} from "./alert-episodes.js";
 
 const at = (minute: number) => new Date(Date.UTC(2026, 2, 28, 10, minute));
 let nextId = 1;
-const reading = (minute: number, temperatureCelsius: number): EpisodeReading => ({id: String(nextId++), temperatureCelsius, recordedAt: at(minute)});
+const reading = (minute: number, temperatureCelsius: number): EpisodeReading => ({
+  id: String(nextId++),
+  temperatureCelsius,
+  recordedAt: at(minute)
+});
 const above30: Threshold = {condition: AlertCondition.ABOVE, thresholdCelsius: 30};
 const below2: Threshold = {condition: AlertCondition.BELOW, thresholdCelsius: 2};
-const stored = (id: string, episode: Episode, acknowledgedAt: Date | null = null): StoredEpisode => ({...episode, id, acknowledgedAt, acknowledgedById: acknowledgedAt ? "u1" : null});
+const stored = (id: string, episode: Episode, acknowledgedAt: Date | null = null): StoredEpisode => ({
+  ...episode,
+  id,
+  acknowledgedAt,
+  acknowledgedById: acknowledgedAt ? "u1" : null
+});
 
 describe("alert episodes", () => {
   it("treats the threshold itself as inside, for both conditions", () => {
@@ -21,8 +38,24 @@ describe("alert episodes", () => {
   it("opens, extends, resolves and opens again over readings in recordedAt order", () => {
     const [r1, r2, r3, r4] = [reading(1, 31), reading(2, 35), reading(3, 29), reading(4, 33)];
     expect(deriveEpisodes(above30, [r1, r2, r3, r4])).toEqual([
-      {readingId: r1.id, temperatureCelsius: 31, firedAt: at(1), lastReadingAt: at(2), peakTemperatureCelsius: 35, readingCount: 2, resolvedAt: at(3)},
-      {readingId: r4.id, temperatureCelsius: 33, firedAt: at(4), lastReadingAt: at(4), peakTemperatureCelsius: 33, readingCount: 1, resolvedAt: null}
+      {
+        readingId: r1.id,
+        temperatureCelsius: 31,
+        firedAt: at(1),
+        lastReadingAt: at(2),
+        peakTemperatureCelsius: 35,
+        readingCount: 2,
+        resolvedAt: at(3)
+      },
+      {
+        readingId: r4.id,
+        temperatureCelsius: 33,
+        firedAt: at(4),
+        lastReadingAt: at(4),
+        peakTemperatureCelsius: 33,
+        readingCount: 1,
+        resolvedAt: null
+      }
     ]);
   });
 
@@ -49,19 +82,27 @@ describe("alert episodes", () => {
 
   it("derives the same episodes all at once as in consecutive chunks carried on (property)", () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({min: 25, max: 35}), {minLength: 1, maxLength: 60}), fc.array(fc.nat(), {maxLength: 8}), (temperatures, cuts) => {
-        const readings = temperatures.map((t, i) => ({id: String(i), temperatureCelsius: t, recordedAt: new Date(Date.UTC(2026, 0, 1) + i * 30_000)}));
-        const whole = deriveEpisodes(above30, readings);
-        const bounds = [...new Set(cuts.map((c) => c % readings.length))].sort((a, b) => a - b);
-        const episodes: Episode[] = [];
-        let from = 0;
-        for (const to of [...bounds, readings.length]) {
-          const open = episodes.at(-1)?.resolvedAt === null ? episodes.pop()! : null;
-          episodes.push(...deriveEpisodes(above30, readings.slice(from, to), open));
-          from = to;
+      fc.property(
+        fc.array(fc.integer({min: 25, max: 35}), {minLength: 1, maxLength: 60}),
+        fc.array(fc.nat(), {maxLength: 8}),
+        (temperatures, cuts) => {
+          const readings = temperatures.map((t, i) => ({
+            id: String(i),
+            temperatureCelsius: t,
+            recordedAt: new Date(Date.UTC(2026, 0, 1) + i * 30_000)
+          }));
+          const whole = deriveEpisodes(above30, readings);
+          const bounds = [...new Set(cuts.map((c) => c % readings.length))].sort((a, b) => a - b);
+          const episodes: Episode[] = [];
+          let from = 0;
+          for (const to of [...bounds, readings.length]) {
+            const open = episodes.at(-1)?.resolvedAt === null ? episodes.pop()! : null;
+            episodes.push(...deriveEpisodes(above30, readings.slice(from, to), open));
+            from = to;
+          }
+          expect(episodes).toEqual(whole);
         }
-        expect(episodes).toEqual(whole);
-      }),
+      ),
       {seed: 11, numRuns: 300}
     );
   });

@@ -69,7 +69,15 @@ export function deriveEpisodes(rule: Threshold, readings: readonly EpisodeReadin
         if (above ? t > current.peakTemperatureCelsius : t < current.peakTemperatureCelsius) current.peakTemperatureCelsius = t;
         current.lastReadingAt = reading.recordedAt;
       } else {
-        current = {readingId: reading.id, temperatureCelsius: t, firedAt: reading.recordedAt, lastReadingAt: reading.recordedAt, peakTemperatureCelsius: t, readingCount: 1, resolvedAt: null};
+        current = {
+          readingId: reading.id,
+          temperatureCelsius: t,
+          firedAt: reading.recordedAt,
+          lastReadingAt: reading.recordedAt,
+          peakTemperatureCelsius: t,
+          readingCount: 1,
+          resolvedAt: null
+        };
         episodes.push(current);
       }
     } else if (current) {

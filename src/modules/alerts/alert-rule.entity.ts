@@ -1,5 +1,18 @@
 import {Entity, Enum, ManyToOne, Property} from "@mikro-orm/core";
-import {Default, Description, Enum as JsonEnum, Example, Format, Groups, Maximum, Minimum, Nullable, ReadOnly, Required, RequiredGroups} from "@tsed/schema";
+import {
+  Default,
+  Description,
+  Enum as JsonEnum,
+  Example,
+  Format,
+  Groups,
+  Maximum,
+  Minimum,
+  Nullable,
+  ReadOnly,
+  Required,
+  RequiredGroups
+} from "@tsed/schema";
 import {BaseEntity} from "../../common/base.entity.js";
 import {Device} from "../devices/device.entity.js";
 import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
@@ -50,6 +63,8 @@ export class AlertRule extends BaseEntity<"isEnabled" | "evaluatedFrom"> {
   @Required()
   @Nullable(Date)
   @Format("date-time")
-  @Description("Readings recorded before this instant are not evaluated: when the rule was last enabled again or its condition changed (null: every reading since the rule exists)")
+  @Description(
+    "Readings recorded before this instant are not evaluated: when the rule was last enabled again or its condition changed (null: every reading since the rule exists)"
+  )
   evaluatedFrom?: Date | null;
 }

@@ -15,7 +15,11 @@ export class AlertRuleRepository {
 
   /** One page of the device's rules, oldest first, and how many it has. */
   listForDevice(deviceId: string, page: number, pageSize: number) {
-    return this.tenant.em.findAndCount(AlertRule, {deviceId}, {orderBy: {createdAt: "asc", id: "asc"}, limit: pageSize, offset: (page - 1) * pageSize});
+    return this.tenant.em.findAndCount(
+      AlertRule,
+      {deviceId},
+      {orderBy: {createdAt: "asc", id: "asc"}, limit: pageSize, offset: (page - 1) * pageSize}
+    );
   }
 
   /**

@@ -31,7 +31,12 @@ export class AlertRuleService {
     if ((await this.rules.countLockingDevice(deviceId)) >= MAX_RULES_PER_DEVICE) {
       throw new ConflictError(`The device has ${MAX_RULES_PER_DEVICE} alert rules already, the most it may have: change or delete one`);
     }
-    return this.rules.insert({deviceId, condition: input.condition, thresholdCelsius: input.thresholdCelsius, isEnabled: input.isEnabled ?? true});
+    return this.rules.insert({
+      deviceId,
+      condition: input.condition,
+      thresholdCelsius: input.thresholdCelsius,
+      isEnabled: input.isEnabled ?? true
+    });
   }
 
   async listForDevice(deviceId: string, page: number, pageSize: number) {

@@ -75,7 +75,9 @@ export class Alert extends BaseEntity {
   @Required()
   @Nullable(Date)
   @Format("date-time")
-  @Description("recordedAt of the first reading back inside the threshold (or when the rule was disabled or its condition changed); null while open")
+  @Description(
+    "recordedAt of the first reading back inside the threshold (or when the rule was disabled or its condition changed); null while open"
+  )
   resolvedAt?: Date | null;
 
   @Property({type: "datetime", nullable: true})

@@ -38,10 +38,13 @@ const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_at" as "
  * episodes run one at a time, and a lone autocommitted ingest (which reads these rows FOR SHARE)
  * waits for them and then decides on the rows as they committed them.
  */
-export const lockRulesSql = (schema: string) => `select r."id" from ${schema}."alert_rules" r where r."device_id" = :deviceId and r."is_enabled" order by r."id" for update`;
+export const lockRulesSql = (schema: string) =>
+  `select r."id" from ${schema}."alert_rules" r where r."device_id" = :deviceId and r."is_enabled" order by r."id" for update`;
 
 /** The stored episodes of these rules that end after :after (or are open): the ones a late reading at :after may change. */
-export const episodesEndingAfterSql = (schema: string) => `select a."id", a."rule_id" as "ruleId", a."reading_id"::text as "readingId", a."temperature_celsius" as "temperatureCelsius",
+export const episodesEndingAfterSql = (
+  schema: string
+) => `select a."id", a."rule_id" as "ruleId", a."reading_id"::text as "readingId", a."temperature_celsius" as "temperatureCelsius",
        a."fired_at" as "firedAt", a."last_reading_at" as "lastReadingAt", a."peak_temperature_celsius" as "peakTemperatureCelsius",
        a."reading_count" as "readingCount", a."resolved_at" as "resolvedAt", a."acknowledged_at" as "acknowledgedAt", a."acknowledged_by_id" as "acknowledgedById"
   from ${schema}."alerts" a
@@ -63,7 +66,9 @@ export const rewriteAlertsSql = (schema: string) => `update ${schema}."alerts" a
  * Inserts new episodes. A rule never has two open episodes: the partial unique index
  * `alerts_one_open_per_rule` refuses a second one (a transaction that hits it is retried).
  */
-export const insertAlertsSql = (schema: string) => `insert into ${schema}."alerts" as a ("id", "created_at", "updated_at", "rule_id", "device_id", "reading_id", "temperature_celsius",
+export const insertAlertsSql = (
+  schema: string
+) => `insert into ${schema}."alerts" as a ("id", "created_at", "updated_at", "rule_id", "device_id", "reading_id", "temperature_celsius",
                                     "fired_at", "last_reading_at", "peak_temperature_celsius", "reading_count", "resolved_at", "acknowledged_at", "acknowledged_by_id")
   select gen_random_uuid(), now(), now(), v."rule_id", :deviceId::uuid, v."reading_id", v."temperature", v."fired_at", v."last_reading_at", v."peak", v."count", v."resolved_at",
          v."acknowledged_at", v."acknowledged_by_id"
@@ -142,7 +147,10 @@ export class AlertRepository {
     const written: StoredAlert[] = [];
     if (changes.remove.length) await queryRows(em, removeAlertsSql(schema), {ids: changes.remove});
     for (const group of [changes.update.filter((e) => e.resolvedAt !== null), changes.update.filter((e) => e.resolvedAt === null)]) {
-      if (group.length) written.push(...(await queryRows<StoredAlert>(em, rewriteAlertsSql(schema), {ids: group.map((e) => e.id), ...episodeColumns(group)})));
+      if (group.length)
+        written.push(
+          ...(await queryRows<StoredAlert>(em, rewriteAlertsSql(schema), {ids: group.map((e) => e.id), ...episodeColumns(group)}))
+        );
     }
     if (changes.insert.length) {
       written.push(

@@ -23,6 +23,8 @@ export class DeviceIngestService {
   async record(body: unknown): Promise<{single: ReadingCreated} | {batch: BatchReceipt}> {
     const {kind, readings} = await this.payloads.parse(body, `parameter "request.body"`);
     const deviceId = this.device.deviceId;
-    return kind === "single" ? {single: await this.readings.recordOne(deviceId, readings[0]!)} : {batch: await this.readings.recordBatch(deviceId, readings)};
+    return kind === "single"
+      ? {single: await this.readings.recordOne(deviceId, readings[0]!)}
+      : {batch: await this.readings.recordBatch(deviceId, readings)};
   }
 }

@@ -28,12 +28,16 @@ export class DeviceReadingController {
   @Description(
     "`Authorization: Device <key>` (a key from `POST /api/v1/devices/{deviceId}/keys`): the device and tenant come from the key alone. " +
       `The body is one reading (answered like \`POST /devices/{deviceId}/readings\`: 201, or 200 with \`duplicate: true\`) or up to ${MAX_BATCH_SIZE} readings, ` +
-      "as `{\"readings\": [...]}` or a bare array (answered like `/readings/batch`: 200 with a receipt per item). Same validation, idempotency, alerts and daily statistics as the user routes.\n\n" +
-      "```\ncurl -X POST $API/api/v1/device/readings -H \"Authorization: Device $KEY\" -H 'Content-Type: application/json' \\\n  -d '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'\n```"
+      'as `{"readings": [...]}` or a bare array (answered like `/readings/batch`: 200 with a receipt per item). Same validation, idempotency, alerts and daily statistics as the user routes.\n\n' +
+      '```\ncurl -X POST $API/api/v1/device/readings -H "Authorization: Device $KEY" -H \'Content-Type: application/json\' \\\n  -d \'{"temperatureCelsius": 21.5, "recordedAt": "2026-12-03T09:00:00Z"}\'\n```'
   )
   @(Returns(201, ReadingCreated).Description("One reading, stored, with the alerts it opened, updated or resolved"))
-  @(Returns(200).OneOf(ReadingCreated, BatchReceipt).Description("One reading already stored (`duplicate: true`), or a batch: every item accepted or a duplicate"))
-  @(Returns(400, ErrorBody).Description("Invalid reading(s), or recordedAt out of the clock bounds: nothing is stored; `errors` names each bad index and field"))
+  @(Returns(200)
+    .OneOf(ReadingCreated, BatchReceipt)
+    .Description("One reading already stored (`duplicate: true`), or a batch: every item accepted or a duplicate"))
+  @(Returns(400, ErrorBody).Description(
+    "Invalid reading(s), or recordedAt out of the clock bounds: nothing is stored; `errors` names each bad index and field"
+  ))
   @(Returns(404, ErrorBody).Description("The key's device is no longer active"))
   @(Returns(429, ErrorBody).Description("Per-device or per-tenant ingestion rate exceeded (HTTP and MQTT together); see Retry-After"))
   @DeviceAuthenticated()

@@ -40,7 +40,10 @@ export class DeviceReadingsPayload {
     } catch (error) {
       const {message, errors} = error as {message?: string; errors?: Record<string, unknown>[]};
       if (!Array.isArray(errors)) throw error;
-      throw new InvalidInputError(`Bad request on ${where}.\n${message ?? ""}`.trim(), errors.map((e) => validationDetail(e, where)));
+      throw new InvalidInputError(
+        `Bad request on ${where}.\n${message ?? ""}`.trim(),
+        errors.map((e) => validationDetail(e, where))
+      );
     }
   }
 
@@ -66,5 +69,9 @@ export class DeviceReadingsPayload {
 /** An AJV error as the user routes report it: the field, the rule and its message, never the rejected value. */
 function validationDetail(error: Record<string, unknown>, where: string): Record<string, unknown> {
   const {instancePath, keyword, message, params} = error;
-  return Object.fromEntries(Object.entries({requestPath: where.includes("request.body") ? "body" : "payload", instancePath, keyword, message, params}).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(
+    Object.entries({requestPath: where.includes("request.body") ? "body" : "payload", instancePath, keyword, message, params}).filter(
+      ([, v]) => v !== undefined
+    )
+  );
 }

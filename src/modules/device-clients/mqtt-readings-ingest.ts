@@ -65,7 +65,11 @@ export class MqttReadingsIngest implements MqttPublishHandler {
   async onReadings(identity: DeviceIdentity, payload: Buffer): Promise<MqttErrorReport | undefined> {
     let batch: DeviceBatch;
     try {
-      const {kind, readings} = await this.payloads.parseBuffer(payload, this.config.mqtt.maxPayloadBytes, `topic "${readingsTopic(identity.deviceId)}"`);
+      const {kind, readings} = await this.payloads.parseBuffer(
+        payload,
+        this.config.mqtt.maxPayloadBytes,
+        `topic "${readingsTopic(identity.deviceId)}"`
+      );
       if (!this.limiter.unlimited) await this.limiter.consume(identity.tenantId, identity.deviceId);
       batch = {deviceId: identity.deviceId, readings, single: kind === "single"};
     } catch (error) {
@@ -119,9 +123,21 @@ export class MqttReadingsIngest implements MqttPublishHandler {
         first = false;
         waiting[index]!.resolve(outcome);
       };
-      await runAsTenant(tenantId, () => this.readings.recordMany(waiting.map((w) => w.batch), answer));
+      await runAsTenant(tenantId, () =>
+        this.readings.recordMany(
+          waiting.map((w) => w.batch),
+          answer
+        )
+      );
     } catch (error) {
-      if (!isUnavailable(error)) this.logger.error({event: "MQTT_GROUP_COMMIT_FAILED", tenantId, messages: waiting.length, error_name: (error as Error)?.name, error_message: (error as Error)?.message});
+      if (!isUnavailable(error))
+        this.logger.error({
+          event: "MQTT_GROUP_COMMIT_FAILED",
+          tenantId,
+          messages: waiting.length,
+          error_name: (error as Error)?.name,
+          error_message: (error as Error)?.message
+        });
       for (const w of waiting) w.reject(error);
     }
   }

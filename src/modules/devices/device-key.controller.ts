@@ -8,9 +8,9 @@ import {DeviceKeyService, MAX_ACTIVE_KEYS} from "./device-key.service.js";
 
 const HOW_TO_USE =
   "Use it over HTTP: `curl -X POST $API/api/v1/device/readings -H \"Authorization: Device $KEY\" -H 'Content-Type: application/json' " +
-  "-d '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'`; " +
+  '-d \'{"temperatureCelsius": 21.5, "recordedAt": "2026-12-03T09:00:00Z"}\'`; ' +
   "or over MQTT (username = the key's `id`, password = the key): " +
-  "`mosquitto_pub -h $HOST -p $MQTT_PORT -q 1 -u $KEY_ID -P $KEY -t devices/$DEVICE_ID/readings -m '{\"temperatureCelsius\": 21.5, \"recordedAt\": \"2026-12-03T09:00:00Z\"}'`.";
+  '`mosquitto_pub -h $HOST -p $MQTT_PORT -q 1 -u $KEY_ID -P $KEY -t devices/$DEVICE_ID/readings -m \'{"temperatureCelsius": 21.5, "recordedAt": "2026-12-03T09:00:00Z"}\'`.';
 
 /** A device's own credentials (DESIGN "Devices as clients"); routes for operators and admins. */
 @Controller("/devices/:deviceId/keys")
@@ -44,7 +44,9 @@ export class DeviceKeyController {
 
   @Delete("/:keyId")
   @Summary("Revoke a device key")
-  @Description("Within 5 s every instance answers 401 to the key over HTTP, refuses it at MQTT CONNECT and closes its open MQTT connections. Idempotent.")
+  @Description(
+    "Within 5 s every instance answers 401 to the key over HTTP, refuses it at MQTT CONNECT and closes its open MQTT connections. Idempotent."
+  )
   @Returns(204)
   @(Returns(404, ErrorBody).Description("No such device in this tenant, or no such key of this device"))
   async revoke(@IdParam("deviceId") deviceId: string, @IdParam("keyId") keyId: string): Promise<void> {

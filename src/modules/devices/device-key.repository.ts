@@ -21,7 +21,11 @@ export class DeviceKeyRepository {
    * a device that is being deactivated, and two creations cannot both see one active key.
    */
   async lockActiveDevice(deviceId: string): Promise<boolean> {
-    const rows = await queryRows(this.tenant.em, `select d."id" from ${quoteTenantSchema(this.tenant.tenantId)}."devices" d where d."id" = :deviceId::uuid and d."is_active" for update`, {deviceId});
+    const rows = await queryRows(
+      this.tenant.em,
+      `select d."id" from ${quoteTenantSchema(this.tenant.tenantId)}."devices" d where d."id" = :deviceId::uuid and d."is_active" for update`,
+      {deviceId}
+    );
     return rows.length > 0;
   }
 

@@ -1,5 +1,18 @@
 import {Entity, ManyToOne, Property, Unique} from "@mikro-orm/core";
-import {Default, Description, Example, Format, Groups, MaxLength, MinLength, Nullable, Pattern, ReadOnly, Required, RequiredGroups} from "@tsed/schema";
+import {
+  Default,
+  Description,
+  Example,
+  Format,
+  Groups,
+  MaxLength,
+  MinLength,
+  Nullable,
+  Pattern,
+  ReadOnly,
+  Required,
+  RequiredGroups
+} from "@tsed/schema";
 import {BaseEntity} from "../../common/base.entity.js";
 import {User} from "../users/user.entity.js";
 

@@ -2,7 +2,12 @@ import {describe, expect, it} from "vitest";
 import {AlertCondition} from "../alerts/alert-rule.entity.js";
 import {AlertPathHint} from "./alert-path-hint.js";
 
-const at = (temperatureCelsius: number) => ({temperatureCelsius, humidity: null, batteryLevel: null, recordedAt: new Date("2026-03-01T00:00:00Z")});
+const at = (temperatureCelsius: number) => ({
+  temperatureCelsius,
+  humidity: null,
+  batteryLevel: null,
+  recordedAt: new Date("2026-03-01T00:00:00Z")
+});
 const above30 = {condition: AlertCondition.ABOVE, thresholdCelsius: 30};
 const below5 = {condition: AlertCondition.BELOW, thresholdCelsius: 5};
 

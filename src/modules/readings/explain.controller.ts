@@ -17,7 +17,9 @@ export class ExplainController {
   @Get("/readings")
   @HeavyRead()
   @Summary("Postgres' plan of the history query")
-  @Description("The plan (JSON) of the statement `GET /devices/{deviceId}/readings` runs: expect an Index Scan (Backward) on the (device_id, recorded_at) primary key of each monthly partition the range reaches (the others are pruned), in an ordered Append, never a Seq Scan or a Sort.")
+  @Description(
+    "The plan (JSON) of the statement `GET /devices/{deviceId}/readings` runs: expect an Index Scan (Backward) on the (device_id, recorded_at) primary key of each monthly partition the range reaches (the others are pruned), in an ordered Append, never a Seq Scan or a Sort."
+  )
   @Returns(200, ExplainResult)
   @(Returns(400, ErrorBody).Description("Invalid device id or instant"))
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))

@@ -31,7 +31,13 @@ export class ReadingExportController {
   )
   @AcceptMime("text/csv", "application/x-ndjson", "application/json")
   @(Returns(200, String).ContentType("application/x-ndjson").Description(DOWNLOAD))
-  @(Returns(200, String).ContentType("text/csv").Description(DOWNLOAD).Headers({"Content-Disposition": {type: "string", description: "attachment; filename=\"<tenant>_readings[_<serial>]_<from>_<to>.<format>\""}, ...RAW_RETENTION_HEADER_DOCS}))
+  @(Returns(200, String)
+    .ContentType("text/csv")
+    .Description(DOWNLOAD)
+    .Headers({
+      "Content-Disposition": {type: "string", description: 'attachment; filename="<tenant>_readings[_<serial>]_<from>_<to>.<format>"'},
+      ...RAW_RETENTION_HEADER_DOCS
+    }))
   @(Returns(400, ErrorBody).Description("Missing or invalid from/to/format/deviceId, or from not before to"))
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
   @(Returns(503, ErrorBody).Description("Every export connection is busy: retry after Retry-After"))

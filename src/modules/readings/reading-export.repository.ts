@@ -21,7 +21,10 @@ const RECORDED_AT = `to_char(r."recorded_at" at time zone 'UTC', 'YYYY-MM-DD"T"H
  * Values are literals (COPY takes no parameters), made by `literal`.
  */
 export function exportQuerySql(schema: string, format: ExportFormat, range: ExportRange, literal: (value: string) => string): string {
-  const conditions = [`r."recorded_at" >= ${literal(range.from.toISOString())}::timestamptz`, `r."recorded_at" < ${literal(range.to.toISOString())}::timestamptz`];
+  const conditions = [
+    `r."recorded_at" >= ${literal(range.from.toISOString())}::timestamptz`,
+    `r."recorded_at" < ${literal(range.to.toISOString())}::timestamptz`
+  ];
   if (range.deviceId !== undefined) conditions.push(`r."device_id" = ${literal(range.deviceId)}::uuid`);
   const columns =
     format === ExportFormat.CSV
@@ -66,6 +69,8 @@ export class ReadingExportRepository {
 
   /** The readings of the range as the bytes of the file, streamed straight from Postgres. */
   open(format: ExportFormat, range: ExportRange): Promise<Readable> {
-    return this.copyOut.copyOut(exportCopySql(quoteTenantSchema(this.tenant.tenantId), format, range, (value) => this.copyOut.literal(value)));
+    return this.copyOut.copyOut(
+      exportCopySql(quoteTenantSchema(this.tenant.tenantId), format, range, (value) => this.copyOut.literal(value))
+    );
   }
 }

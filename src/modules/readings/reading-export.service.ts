@@ -22,7 +22,11 @@ const LATEST = Date.parse("9999-12-31T23:59:59.999Z");
 const clamp = (instant: Date) => new Date(Math.min(LATEST, Math.max(EARLIEST, instant.getTime())));
 
 /** `2026-03-01T00:00:00.000Z` → `20260301T000000Z` (no characters a file system refuses). */
-const compactInstant = (instant: Date) => instant.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/[-:]/g, "");
+const compactInstant = (instant: Date) =>
+  instant
+    .toISOString()
+    .replace(/\.\d{3}Z$/, "Z")
+    .replace(/[-:]/g, "");
 const safeFileNamePart = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 64);
 
 /**
@@ -46,13 +50,20 @@ export class ReadingExportService {
   /** @throws InvalidInputError (empty range), NotFoundError (device), ServiceUnavailableError (no export connection free) */
   async open(query: ReadingExportQuery): Promise<Download> {
     const {format, deviceId} = query;
-    if (query.from.getTime() >= query.to.getTime()) throw new InvalidInputError("`from` must be before `to` (from is inclusive, to exclusive)", [{field: "from"}, {field: "to"}]);
+    if (query.from.getTime() >= query.to.getTime())
+      throw new InvalidInputError("`from` must be before `to` (from is inclusive, to exclusive)", [{field: "from"}, {field: "to"}]);
     const [from, to] = [clamp(query.from), clamp(query.to)];
     const device = deviceId === undefined ? undefined : await this.devices.get(deviceId);
     const tenantId = this.tenant.tenantId;
     const {rawRetentionDays} = await this.settings.get(tenantId);
     const stream = await this.exports.open(format, {from, to, deviceId});
-    const parts = [tenantId, "readings", ...(device ? [safeFileNamePart(device.serialNumber)] : []), compactInstant(from), compactInstant(to)];
+    const parts = [
+      tenantId,
+      "readings",
+      ...(device ? [safeFileNamePart(device.serialNumber)] : []),
+      compactInstant(from),
+      compactInstant(to)
+    ];
     return {
       stream,
       contentType: CONTENT_TYPES[format],

@@ -1,4 +1,17 @@
-import {CollectionOf, Default, Description, Example, Format, Integer, Maximum, Minimum, Nullable, Pattern, Property, Required} from "@tsed/schema";
+import {
+  CollectionOf,
+  Default,
+  Description,
+  Example,
+  Format,
+  Integer,
+  Maximum,
+  Minimum,
+  Nullable,
+  Pattern,
+  Property,
+  Required
+} from "@tsed/schema";
 import {RawRetentionNotice} from "../../common/raw-retention.js";
 import {MAX_TEMPERATURE_CELSIUS, MIN_TEMPERATURE_CELSIUS} from "../../common/temperature.js";
 import {TemperatureReading} from "./reading.entity.js";
@@ -32,7 +45,9 @@ export class ReadingHistoryQuery {
 
   @Minimum(MIN_TEMPERATURE_CELSIUS)
   @Maximum(MAX_TEMPERATURE_CELSIUS)
-  @Description(`Only readings at or above this temperature (°C). With it, \`from\` and \`to\` may be at most ${MIN_TEMP_RANGE_DAYS} days apart, and default to the ${MIN_TEMP_RANGE_DAYS} days before \`to\` (or before now)`)
+  @Description(
+    `Only readings at or above this temperature (°C). With it, \`from\` and \`to\` may be at most ${MIN_TEMP_RANGE_DAYS} days apart, and default to the ${MIN_TEMP_RANGE_DAYS} days before \`to\` (or before now)`
+  )
   minTemp?: number;
 }
 
@@ -53,7 +68,9 @@ export class ReadingPage {
 
   @Required()
   @Property(RawRetentionNotice)
-  @Description("The tenant's raw retention, and whether the range asked for (`from`, or no `from` at all) reaches before it: the history then ends where the kept readings do")
+  @Description(
+    "The tenant's raw retention, and whether the range asked for (`from`, or no `from` at all) reaches before it: the history then ends where the kept readings do"
+  )
   rawRetention!: RawRetentionNotice;
 }
 

@@ -90,16 +90,23 @@ export class ReadingHistoryService {
       to ??= new Date();
       from ??= new Date(to.getTime() - MIN_TEMP_RANGE_DAYS * DAY_MS);
       if (to.getTime() - from.getTime() > MIN_TEMP_RANGE_DAYS * DAY_MS) {
-        throw new InvalidInputError(`With minTemp, from and to may be at most ${MIN_TEMP_RANGE_DAYS} days apart (the filter reads every reading of the range)`, [
-          {field: "from"},
-          {field: "to"}
-        ]);
+        throw new InvalidInputError(
+          `With minTemp, from and to may be at most ${MIN_TEMP_RANGE_DAYS} days apart (the filter reads every reading of the range)`,
+          [{field: "from"}, {field: "to"}]
+        );
       }
     }
     if (from && to && from.getTime() >= to.getTime()) {
       throw new InvalidInputError("`from` must be before `to` (from is inclusive, to exclusive)", [{field: "from"}, {field: "to"}]);
     }
-    return {deviceId, before: query.cursor === undefined ? undefined : decodeCursor(query.cursor), from, to, minTemp: query.minTemp, limit: query.limit};
+    return {
+      deviceId,
+      before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+      from,
+      to,
+      minTemp: query.minTemp,
+      limit: query.limit
+    };
   }
 }
 

@@ -68,7 +68,8 @@ export class ReadingPartitions {
       await onProgress?.(result.tenants);
     }
     this.logger.info({event: "READINGS_PARTITIONS_MAINTAINED", ...result});
-    if (failures.length) throw new Error(`partition maintenance failed for ${failures.length} tenant(s): ${failures.slice(0, 20).join(", ")}`);
+    if (failures.length)
+      throw new Error(`partition maintenance failed for ${failures.length} tenant(s): ${failures.slice(0, 20).join(", ")}`);
     return result;
   }
 

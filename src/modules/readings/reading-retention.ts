@@ -34,6 +34,10 @@ export class ReadingRetentionRule {
         params: {keptSince: since.toISOString()}
       });
     });
-    if (errors.length) throw new InvalidInputError(`recordedAt must not be before ${since.toISOString()}: the tenant keeps raw readings for a limited time (rawRetentionDays)`, errors);
+    if (errors.length)
+      throw new InvalidInputError(
+        `recordedAt must not be before ${since.toISOString()}: the tenant keeps raw readings for a limited time (rawRetentionDays)`,
+        errors
+      );
   }
 }

@@ -53,12 +53,17 @@ export class ReadingController {
       "Alert rules see the new readings in recordedAt order."
   )
   @(Returns(200, BatchReceipt).Description("Every item is either accepted or a duplicate"))
-  @(Returns(400, ErrorBody).Description(`Invalid item(s), or more than ${MAX_BATCH_SIZE} readings: nothing is stored; \`errors\` names each bad index and field`))
+  @(Returns(400, ErrorBody).Description(
+    `Invalid item(s), or more than ${MAX_BATCH_SIZE} readings: nothing is stored; \`errors\` names each bad index and field`
+  ))
   @(Returns(404, ErrorBody).Description("No active device with this id in the tenant"))
   @(Returns(413, ErrorBody).Description("Request body larger than the server's limit"))
   @(Returns(429, ErrorBody).Description("Per-device or per-tenant ingestion rate exceeded; see Retry-After"))
   @UseBefore(IngestionRateLimitMiddleware)
-  async createBatch(@IdParam("deviceId") deviceId: string, @BodyParams({useMapper: false}) @Required() @Groups("create") body: ReadingBatch): Promise<string> {
+  async createBatch(
+    @IdParam("deviceId") deviceId: string,
+    @BodyParams({useMapper: false}) @Required() @Groups("create") body: ReadingBatch
+  ): Promise<string> {
     return batchReceiptJson(await this.readings.recordBatch(deviceId, body.readings.map(readingInputOf)));
   }
 }

@@ -1,4 +1,17 @@
-import {CollectionOf, Description, Enum, Example, ForwardGroups, Format, Integer, MaxItems, MinItems, Minimum, Property, Required} from "@tsed/schema";
+import {
+  CollectionOf,
+  Description,
+  Enum,
+  Example,
+  ForwardGroups,
+  Format,
+  Integer,
+  MaxItems,
+  MinItems,
+  Minimum,
+  Property,
+  Required
+} from "@tsed/schema";
 import {Alert} from "../alerts/alert.entity.js";
 import {TemperatureReading} from "./reading.entity.js";
 
@@ -30,7 +43,12 @@ export interface StoredReading extends ReadingInput {
  * Unmapped, `recordedAt` is still the ISO 8601 text the schema checked, hence `new Date`.
  */
 export function readingInputOf(body: TemperatureReading): ReadingInput {
-  return {temperatureCelsius: body.temperatureCelsius, humidity: body.humidity ?? null, batteryLevel: body.batteryLevel ?? null, recordedAt: new Date(body.recordedAt)};
+  return {
+    temperatureCelsius: body.temperatureCelsius,
+    humidity: body.humidity ?? null,
+    batteryLevel: body.batteryLevel ?? null,
+    recordedAt: new Date(body.recordedAt)
+  };
 }
 
 const EXAMPLE_READINGS = [
@@ -90,7 +108,9 @@ export class ReadingReceipt {
 
   @Required()
   @Enum(ReceiptStatus)
-  @Description("`accepted`: stored now; `duplicate`: this device already had a reading at this recordedAt (stored earlier or earlier in this batch), nothing was written")
+  @Description(
+    "`accepted`: stored now; `duplicate`: this device already had a reading at this recordedAt (stored earlier or earlier in this batch), nothing was written"
+  )
   @Example("accepted")
   status!: ReceiptStatus;
 

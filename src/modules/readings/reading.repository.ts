@@ -140,7 +140,9 @@ export const ingestSql = (schema: string) => `with "device" as (
           pg_current_xact_id()::text as "xid"`;
 
 /** A device's readings from :from on, oldest first (a range scan of the (device_id, recorded_at) index). */
-export const readingsSinceSql = (schema: string) => `select r."id"::text as "id", r."temperature_celsius" as "temperatureCelsius", r."recorded_at" as "recordedAt"
+export const readingsSinceSql = (
+  schema: string
+) => `select r."id"::text as "id", r."temperature_celsius" as "temperatureCelsius", r."recorded_at" as "recordedAt"
   from ${schema}."temperature_readings" r
  where r."device_id" = :deviceId::uuid and r."recorded_at" >= :from
  order by r."recorded_at"`;
@@ -371,6 +373,14 @@ export class ReadingRepository {
     const reading = await this.tenant.em.findOne(TemperatureReading, {deviceId, recordedAt});
     if (!reading) return null;
     const {id, temperatureCelsius, humidity, batteryLevel, createdAt} = reading;
-    return {id, deviceId, temperatureCelsius, humidity: humidity ?? null, batteryLevel: batteryLevel ?? null, recordedAt: reading.recordedAt, createdAt};
+    return {
+      id,
+      deviceId,
+      temperatureCelsius,
+      humidity: humidity ?? null,
+      batteryLevel: batteryLevel ?? null,
+      recordedAt: reading.recordedAt,
+      createdAt
+    };
   }
 }

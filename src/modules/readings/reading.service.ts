@@ -9,7 +9,14 @@ import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
 import type {EpisodeState} from "../alerts/alert-episode.service.js";
 import {DailyStatsRefresh} from "../stats/daily-stats-refresh.service.js";
-import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingCreated, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
+import {
+  type BatchReceipt,
+  EARLIEST_RECORDED_AT,
+  type ReadingCreated,
+  type ReadingInput,
+  ReceiptStatus,
+  type StoredReading
+} from "./reading.models.js";
 import {type DeviceReadings, type IngestManyResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "./reading-retention.js";
 import {AlertPathHint} from "./alert-path-hint.js";
@@ -86,7 +93,10 @@ export class ReadingService {
   private readonly alertPath = new AlertPathHint();
 
   /** Single readings per tenant, written together while the tenant's previous group is written. */
-  private readonly singles = new GroupCommitLanes<SingleReading, SingleOutcome>((_tenantId, items) => this.writeSingles(items), MAX_SINGLES_PER_GROUP);
+  private readonly singles = new GroupCommitLanes<SingleReading, SingleOutcome>(
+    (_tenantId, items) => this.writeSingles(items),
+    MAX_SINGLES_PER_GROUP
+  );
 
   /**
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device
@@ -95,7 +105,11 @@ export class ReadingService {
   async recordOne(deviceId: string, input: ReadingInput): Promise<ReadingCreated> {
     this.assertRecordedInRange([input], () => "");
     await this.retention.assertKept([input], () => "");
-    const {inserted, alerts, alertsOpened: opened} = this.config.readings.groupCommit ? await this.writeSingle(deviceId, input) : await this.write(deviceId, [input]);
+    const {
+      inserted,
+      alerts,
+      alertsOpened: opened
+    } = this.config.readings.groupCommit ? await this.writeSingle(deviceId, input) : await this.write(deviceId, [input]);
     countCommitted(1, inserted.length, opened);
     const [stored] = inserted;
     if (stored) return {reading: stored, alerts, duplicate: false};
@@ -119,7 +133,9 @@ export class ReadingService {
       if (!firstIndexByTime.has(input.recordedAt.getTime())) firstIndexByTime.set(input.recordedAt.getTime(), index);
     });
     // Distinct instants, in time order: ids follow time, and concurrent batches take row locks in the same order.
-    const rows = [...firstIndexByTime.values()].map((index) => inputs[index]!).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
+    const rows = [...firstIndexByTime.values()]
+      .map((index) => inputs[index]!)
+      .sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
 
     const {inserted, alertsOpened} = await this.write(deviceId, rows);
     countCommitted(inputs.length, inserted.length, alertsOpened);
@@ -159,7 +175,10 @@ export class ReadingService {
    * than its write.
    * @throws only what a lone write would throw for reasons other than the readings (Postgres unavailable): nothing is known committed then
    */
-  async recordMany(batches: readonly DeviceBatch[], onCommitted?: (index: number, outcome: DeviceBatchOutcome) => void): Promise<DeviceBatchOutcome[]> {
+  async recordMany(
+    batches: readonly DeviceBatch[],
+    onCommitted?: (index: number, outcome: DeviceBatchOutcome) => void
+  ): Promise<DeviceBatchOutcome[]> {
     const outcomes: DeviceBatchOutcome[] = new Array(batches.length);
     const settle = (index: number, outcome: DeviceBatchOutcome) => {
       outcomes[index] = outcome;
@@ -180,12 +199,16 @@ export class ReadingService {
       let device = devices.get(batch.deviceId);
       if (!device) devices.set(batch.deviceId, (device = {batches: [], byTime: new Map()}));
       device.batches.push(index);
-      for (const reading of batch.readings) if (!device.byTime.has(reading.recordedAt.getTime())) device.byTime.set(reading.recordedAt.getTime(), reading);
+      for (const reading of batch.readings)
+        if (!device.byTime.has(reading.recordedAt.getTime())) device.byTime.set(reading.recordedAt.getTime(), reading);
     }
     // By device, then time: ids follow time, and concurrent statements lock rows in one order.
     const rows: DeviceReadings[] = [...devices.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([deviceId, device]) => ({deviceId, readings: [...device.byTime.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())}));
+      .map(([deviceId, device]) => ({
+        deviceId,
+        readings: [...device.byTime.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())
+      }));
 
     /** Answers the batches of a device from what its write inserted (id by recordedAt) and the episodes it opened, or the error that refused it. */
     const answer = (deviceId: string, result: {ids: ReadonlyMap<number, string>; opened: number} | {error: DomainError}) => {
@@ -256,12 +279,26 @@ export class ReadingService {
     inputs.forEach((input, index) => {
       const at = input.recordedAt.getTime();
       if (at > latest) {
-        errors.push({instancePath: `${pathOf(index)}/recordedAt`, keyword: "maxFutureSkew", message: `must not be more than ${skewMs / 1000} s ahead of the server's clock`, params: {limit: new Date(latest).toISOString()}});
+        errors.push({
+          instancePath: `${pathOf(index)}/recordedAt`,
+          keyword: "maxFutureSkew",
+          message: `must not be more than ${skewMs / 1000} s ahead of the server's clock`,
+          params: {limit: new Date(latest).toISOString()}
+        });
       } else if (at < EARLIEST_RECORDED_AT_MS) {
-        errors.push({instancePath: `${pathOf(index)}/recordedAt`, keyword: "formatMinimum", message: `must not be before ${EARLIEST_RECORDED_AT}`, params: {limit: EARLIEST_RECORDED_AT}});
+        errors.push({
+          instancePath: `${pathOf(index)}/recordedAt`,
+          keyword: "formatMinimum",
+          message: `must not be before ${EARLIEST_RECORDED_AT}`,
+          params: {limit: EARLIEST_RECORDED_AT}
+        });
       }
     });
-    if (errors.length) throw new InvalidInputError(`recordedAt must be between ${EARLIEST_RECORDED_AT} and ${skewMs / 1000} s ahead of the server's clock`, errors);
+    if (errors.length)
+      throw new InvalidInputError(
+        `recordedAt must be between ${EARLIEST_RECORDED_AT} and ${skewMs / 1000} s ahead of the server's clock`,
+        errors
+      );
   }
 
   /**
@@ -302,7 +339,10 @@ export class ReadingService {
       if (!instants.has(input.recordedAt.getTime())) instants.set(input.recordedAt.getTime(), input);
     }
     // By device, then time, as recordMany: concurrent statements lock rows in one order.
-    const rows: DeviceReadings[] = [...byDevice.keys()].sort().map((deviceId) => ({deviceId, readings: [...byDevice.get(deviceId)!.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())}));
+    const rows: DeviceReadings[] = [...byDevice.keys()].sort().map((deviceId) => ({
+      deviceId,
+      readings: [...byDevice.get(deviceId)!.values()].sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime())
+    }));
     let together: IngestManyResult;
     try {
       together = await this.readings.ingestMany(rows);
@@ -310,7 +350,8 @@ export class ReadingService {
       if (this.retryStrategy.retryReason(error) === undefined) throw error;
       return items.map(() => ({kind: "retry"}));
     }
-    if (together.days.size > 0) await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
+    if (together.days.size > 0)
+      await this.dailyStats.committed({tenantId: this.tenant.tenantId, xid: together.xid, byDevice: together.days});
     const answered = new Set<string>();
     return items.map(({deviceId, input}): SingleOutcome => {
       if (!together.activeDevices.has(deviceId)) return {kind: "missing"};
@@ -320,7 +361,18 @@ export class ReadingService {
       const first = !answered.has(`${deviceId}/${time}`);
       answered.add(`${deviceId}/${time}`);
       if (id === undefined || !first) return {kind: "duplicate"};
-      return {kind: "stored", reading: {id, deviceId, temperatureCelsius: input.temperatureCelsius, humidity: input.humidity, batteryLevel: input.batteryLevel, recordedAt: input.recordedAt, createdAt: together.createdAt}};
+      return {
+        kind: "stored",
+        reading: {
+          id,
+          deviceId,
+          temperatureCelsius: input.temperatureCelsius,
+          humidity: input.humidity,
+          batteryLevel: input.batteryLevel,
+          recordedAt: input.recordedAt,
+          createdAt: together.createdAt
+        }
+      };
     });
   }
 
@@ -386,12 +438,26 @@ function episodeLeftOpen(before: EpisodeState, changed: readonly StoredAlert[]):
 }
 
 /** The rows the statement inserted (duplicates are not), in the order they were given, with their ids. */
-function storedReadings(deviceId: string, rows: readonly ReadingInput[], insertedIds: ReadonlyMap<number, string>, createdAt: Date): StoredReading[] {
+function storedReadings(
+  deviceId: string,
+  rows: readonly ReadingInput[],
+  insertedIds: ReadonlyMap<number, string>,
+  createdAt: Date
+): StoredReading[] {
   const inserted: StoredReading[] = [];
   for (const row of rows) {
     const id = insertedIds.get(row.recordedAt.getTime());
     // An object literal, not a spread: spreading 1,000 readings cost ~1.4 ms.
-    if (id !== undefined) inserted.push({id, deviceId, temperatureCelsius: row.temperatureCelsius, humidity: row.humidity, batteryLevel: row.batteryLevel, recordedAt: row.recordedAt, createdAt});
+    if (id !== undefined)
+      inserted.push({
+        id,
+        deviceId,
+        temperatureCelsius: row.temperatureCelsius,
+        humidity: row.humidity,
+        batteryLevel: row.batteryLevel,
+        recordedAt: row.recordedAt,
+        createdAt
+      });
   }
   return inserted;
 }

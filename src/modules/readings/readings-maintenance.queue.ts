@@ -24,6 +24,11 @@ jobSchedule(PARTITIONS_SCHEDULER_ID, () => ({
   job: {
     name: READINGS_MAINTENANCE_JOBS.partitions,
     data: {},
-    opts: {attempts: 3, backoff: {type: "exponential", delay: 60_000}, removeOnComplete: {age: 7 * 24 * 3600}, removeOnFail: {age: 30 * 24 * 3600}}
+    opts: {
+      attempts: 3,
+      backoff: {type: "exponential", delay: 60_000},
+      removeOnComplete: {age: 7 * 24 * 3600},
+      removeOnFail: {age: 30 * 24 * 3600}
+    }
   }
 }));

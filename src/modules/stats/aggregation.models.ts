@@ -8,14 +8,18 @@ export class AggregationRequest {
 }
 
 export class AggregationAccepted {
-  @Required() @Example("manual.building_a.2026-03-28") @Description("The day's job: asking again while it is pending answers the same one") jobId!: string;
+  @Required()
+  @Example("manual.building_a.2026-03-28")
+  @Description("The day's job: asking again while it is pending answers the same one")
+  jobId!: string;
 }
 
 export const JOB_ID_PATTERN = /^[a-z0-9_.-]{1,200}$/;
 
 export class AggregationResultBody {
   @Required() tenantId!: string;
-  @Required() @Nullable(String) @Format("date") @Description("The day recomputed; null when every day of the tenant was") date!: string | null;
+  @Required() @Nullable(String) @Format("date") @Description("The day recomputed; null when every day of the tenant was") date!:
+    string | null;
   @Required() @Integer() @Description("Days recomputed") days!: number;
   @Required() @Integer() devices!: number;
   @Required() @Integer() readings!: number;
@@ -26,8 +30,15 @@ export class AggregationResultBody {
 export class AggregationStatusBody {
   @Required() @Pattern(JOB_ID_PATTERN) jobId!: string;
   @Required() tenantId!: string;
-  @Required() @Nullable(String) @Format("date") @Description("The day a one-day job recomputes; null when the job recomputes every day of the tenant") date!: string | null;
-  @Required() @Enum("nightly", "manual", "timezone") @Description("`timezone`: every day, after the tenant's timezone changed") trigger!: string;
+  @Required()
+  @Nullable(String)
+  @Format("date")
+  @Description("The day a one-day job recomputes; null when the job recomputes every day of the tenant")
+  date!: string | null;
+  @Required()
+  @Enum("nightly", "manual", "timezone")
+  @Description("`timezone`: every day, after the tenant's timezone changed")
+  trigger!: string;
   @Required() @Enum("waiting", "active", "completed", "failed", "delayed", "unknown") state!: string;
   @Required() @Integer() @Description("Percent done: of the day's devices, or of the tenant's days") progress!: number;
   @Required() @Nullable(Number) devicesDone!: number | null;

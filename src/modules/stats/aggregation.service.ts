@@ -145,7 +145,11 @@ export class AggregationService {
   async changeTimezone<T>(tenantId: string, change: () => Promise<T>): Promise<{result: T; jobId: string}> {
     const payload: TenantRecomputePayload = {tenantId, trigger: "timezone"};
     const parked = await this.redis(() =>
-      this.queue.add(AGGREGATION_JOBS.tenantAllDays, payload, {...TENANT_JOB_OPTIONS, jobId: `timezone.${tenantId}.${randomUUID()}`, delay: PARKED_MS})
+      this.queue.add(AGGREGATION_JOBS.tenantAllDays, payload, {
+        ...TENANT_JOB_OPTIONS,
+        jobId: `timezone.${tenantId}.${randomUUID()}`,
+        delay: PARKED_MS
+      })
     );
     let result: T;
     try {
@@ -155,7 +159,13 @@ export class AggregationService {
       throw error;
     }
     await this.redis(() => parked.promote()).catch((error: unknown) =>
-      this.logger.warn({event: "TIMEZONE_RECOMPUTE_DELAYED", tenantId, jobId: parked.id, delayMs: PARKED_MS, error_message: (error as Error)?.message})
+      this.logger.warn({
+        event: "TIMEZONE_RECOMPUTE_DELAYED",
+        tenantId,
+        jobId: parked.id,
+        delayMs: PARKED_MS,
+        error_message: (error as Error)?.message
+      })
     );
     // Cached weekly summaries were counted in the old local days.
     await this.cache.invalidateTenant(tenantId);
@@ -166,7 +176,8 @@ export class AggregationService {
   async status(tenantId: string, jobId: string): Promise<AggregationStatus> {
     const job = await this.redis(() => this.queue.getJob(jobId));
     const oneDay = job?.name === AGGREGATION_JOBS.tenant;
-    if (!job || !(oneDay || job.name === AGGREGATION_JOBS.tenantAllDays) || job.data?.tenantId !== tenantId) throw new NotFoundError("Aggregation job", jobId);
+    if (!job || !(oneDay || job.name === AGGREGATION_JOBS.tenantAllDays) || job.data?.tenantId !== tenantId)
+      throw new NotFoundError("Aggregation job", jobId);
     const state = (await this.redis(() => job.getState())) as string;
     const progress = typeof job.progress === "object" ? (job.progress as unknown as JobProgress) : undefined;
     const completed = state === "completed";
@@ -175,7 +186,11 @@ export class AggregationService {
       tenantId: job.data.tenantId,
       date: "date" in job.data ? job.data.date : null,
       trigger: job.data.trigger,
-      state: (["waiting", "active", "completed", "failed", "delayed"].includes(state) ? state : state === "prioritized" || state === "waiting-children" ? "waiting" : "unknown") as AggregationState,
+      state: (["waiting", "active", "completed", "failed", "delayed"].includes(state)
+        ? state
+        : state === "prioritized" || state === "waiting-children"
+          ? "waiting"
+          : "unknown") as AggregationState,
       progress: completed ? 100 : (progress?.percent ?? 0),
       devicesDone: oneDay ? (progress?.devicesDone ?? null) : null,
       devicesTotal: oneDay ? (progress?.devicesTotal ?? null) : null,
@@ -203,7 +218,11 @@ export class AggregationService {
       await this.queue.addBulk(
         page.map(({id, timezone}) => {
           const date = addDays(this.localToday(now, id, timezone), -1);
-          return {name: AGGREGATION_JOBS.tenant, data: {tenantId: id, date, trigger: "nightly" as const}, opts: {...TENANT_JOB_OPTIONS, jobId: nightlyJobId(id, date)}};
+          return {
+            name: AGGREGATION_JOBS.tenant,
+            data: {tenantId: id, date, trigger: "nightly" as const},
+            opts: {...TENANT_JOB_OPTIONS, jobId: nightlyJobId(id, date)}
+          };
         })
       );
       tenants += page.length;
@@ -247,7 +266,11 @@ export class AggregationService {
     const pastRetention = this.pastRawRetention(date, tenant?.timezone ?? "UTC", tenant?.rawRetentionDays ?? null);
     if (pastRetention) throw new UnrecoverableError(pastRetention);
     const report = this.progressReporter(job, {tenantId, date});
-    const result = await this.failingSafely(job, () => this.recompute.recomputeDay(tenantId, date, (progress) => report({...progress, percent: percentOf(progress.devicesDone, progress.devicesTotal)})));
+    const result = await this.failingSafely(job, () =>
+      this.recompute.recomputeDay(tenantId, date, (progress) =>
+        report({...progress, percent: percentOf(progress.devicesDone, progress.devicesTotal)})
+      )
+    );
     this.logger.info({event: "AGGREGATION_COMPLETED", jobId: job.id, ...result, durationMs: Date.now() - job.processedOn!});
     return {...result, days: 1};
   }
@@ -257,7 +280,11 @@ export class AggregationService {
     if (!isValidTenantId(payload?.tenantId)) throw new UnrecoverableError("invalid aggregation payload");
     const {tenantId} = payload;
     const report = this.progressReporter(job, {tenantId});
-    const days = await this.failingSafely(job, () => this.recompute.recomputeTenant(tenantId, (progress) => report({...progress, percent: percentOf(progress.daysDone, progress.daysTotal)})));
+    const days = await this.failingSafely(job, () =>
+      this.recompute.recomputeTenant(tenantId, (progress) =>
+        report({...progress, percent: percentOf(progress.daysDone, progress.daysTotal)})
+      )
+    );
     const total = (key: "readings" | "statsWritten" | "statsDeleted") => days.reduce((sum, day) => sum + day[key], 0);
     const result: AggregationResult = {
       tenantId,
@@ -297,8 +324,16 @@ export class AggregationService {
     try {
       return await run();
     } catch (error) {
-      this.logger.error({event: "AGGREGATION_FAILED", jobId: job.id, error_name: (error as Error)?.name, error_message: (error as Error)?.message});
-      throw new Error(isUnavailable(error) ? "A database was unavailable; the job is retried" : "The recompute failed; the server's log has the cause", {cause: error});
+      this.logger.error({
+        event: "AGGREGATION_FAILED",
+        jobId: job.id,
+        error_name: (error as Error)?.name,
+        error_message: (error as Error)?.message
+      });
+      throw new Error(
+        isUnavailable(error) ? "A database was unavailable; the job is retried" : "The recompute failed; the server's log has the cause",
+        {cause: error}
+      );
     }
   }
 

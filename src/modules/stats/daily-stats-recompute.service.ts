@@ -64,7 +64,12 @@ export class DailyStatsRecompute {
    * 1,000 rows per statement into analytics, each with a sweep of the rows of devices that have
    * no readings that day any more. Identical rows are not touched, so a second run changes nothing.
    */
-  async recomputeDay(tenantId: string, date: string, onProgress?: (progress: RecomputeProgress) => Promise<void>, settings?: TenantDaySettings): Promise<RecomputeResult> {
+  async recomputeDay(
+    tenantId: string,
+    date: string,
+    onProgress?: (progress: RecomputeProgress) => Promise<void>,
+    settings?: TenantDaySettings
+  ): Promise<RecomputeResult> {
     const {timezone: zone, pastRetention} = settings ?? (await this.daySettings(tenantId));
     if (pastRetention !== null && date <= pastRetention) return {tenantId, date, devices: 0, readings: 0, statsWritten: 0, statsDeleted: 0};
     const changed = new Set<string>();
@@ -80,7 +85,13 @@ export class DailyStatsRecompute {
         // The last chunk's sweep is open-ended: it also covers devices after the last one with readings.
         const upTo = done < rows.length ? chunk.at(-1)!.deviceId : undefined;
         const written = await this.dailyStats.replace(tx, tenantId, chunk, snapshot);
-        const deleted = await this.dailyStats.sweep(tx, tenantId, date, {after, upTo}, chunk.map((row) => row.deviceId));
+        const deleted = await this.dailyStats.sweep(
+          tx,
+          tenantId,
+          date,
+          {after, upTo},
+          chunk.map((row) => row.deviceId)
+        );
         for (const deviceId of [...written, ...deleted]) changed.add(deviceId);
         outcome.readings += chunk.reduce((sum, row) => sum + row.readingCount, 0);
         outcome.statsWritten += written.length;
@@ -99,7 +110,10 @@ export class DailyStatsRecompute {
    * Every local day of the tenant that has readings, in its current timezone, and no row outside
    * them (after a timezone change, the days of the old zone). Progress counts days.
    */
-  async recomputeTenant(tenantId: string, onProgress?: (progress: RecomputeProgress & {daysDone: number; daysTotal: number}) => Promise<void>): Promise<RecomputeResult[]> {
+  async recomputeTenant(
+    tenantId: string,
+    onProgress?: (progress: RecomputeProgress & {daysDone: number; daysTotal: number}) => Promise<void>
+  ): Promise<RecomputeResult[]> {
     const settings = await this.daySettings(tenantId);
     let {from, to} = await this.aggregates.dayRange(tenantId, settings.timezone);
     // The days past the raw retention keep their rows, whatever zone they were counted in.

@@ -102,7 +102,8 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
   /** One statement and one Redis round trip for every write of the group, whatever their sizes and whatever the days hold. */
   private async merge(tenantId: string, writes: DayTotalsByDevice[]): Promise<void> {
     const totals = [];
-    for (const {xid, byDevice} of writes) for (const [deviceId, days] of byDevice) for (const day of days) totals.push({deviceId, xid, ...day});
+    for (const {xid, byDevice} of writes)
+      for (const [deviceId, days] of byDevice) for (const day of days) totals.push({deviceId, xid, ...day});
     if (totals.length === 0) return;
     try {
       const changed = await this.dailyStats.merge(tenantId, totals);
@@ -118,7 +119,13 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
         note: "the days are marked for the repair job"
       });
       await this.dirtyDays.mark(tenantId, dates).catch((markError: unknown) =>
-        this.logger.error({event: "DAILY_STATS_DIRTY_DAYS_LOST", tenantId, dates, error_message: (markError as Error)?.message, note: "left to the nightly recompute of yesterday"})
+        this.logger.error({
+          event: "DAILY_STATS_DIRTY_DAYS_LOST",
+          tenantId,
+          dates,
+          error_message: (markError as Error)?.message,
+          note: "left to the nightly recompute of yesterday"
+        })
       );
     }
   }

@@ -42,16 +42,21 @@ export class DailyStatsVerify {
     const pastRetention = lastDayPastRetention(tenant?.rawRetentionDays ?? null, timezone);
     if (pastRetention !== null && (from === null || from <= pastRetention)) from = addDays(pastRetention, 1);
     if (to !== null && from !== null && from > to) return [];
-    const [expected, stored] = await Promise.all([this.aggregates.fromScratch(tenantId, timezone, from, to), this.dailyStats.listForTenant(tenantId, from, to)]);
+    const [expected, stored] = await Promise.all([
+      this.aggregates.fromScratch(tenantId, timezone, from, to),
+      this.dailyStats.listForTenant(tenantId, from, to)
+    ]);
     const key = (row: DeviceDayTotal) => `${row.deviceId} ${row.date}`;
     const storedByKey = new Map(stored.map((row) => [key(row), row]));
     const differences: StatsDifference[] = [];
     for (const row of expected) {
       const found = storedByKey.get(key(row));
       storedByKey.delete(key(row));
-      if (!found || !sameTotals(found, row)) differences.push({deviceId: row.deviceId, date: row.date, stored: found ? totalsOf(found) : null, expected: totalsOf(row)});
+      if (!found || !sameTotals(found, row))
+        differences.push({deviceId: row.deviceId, date: row.date, stored: found ? totalsOf(found) : null, expected: totalsOf(row)});
     }
-    for (const row of storedByKey.values()) differences.push({deviceId: row.deviceId, date: row.date, stored: totalsOf(row), expected: null});
+    for (const row of storedByKey.values())
+      differences.push({deviceId: row.deviceId, date: row.date, stored: totalsOf(row), expected: null});
     return differences.sort((a, b) => a.date.localeCompare(b.date) || a.deviceId.localeCompare(b.deviceId));
   }
 }

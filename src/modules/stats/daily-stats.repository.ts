@@ -59,7 +59,12 @@ export class DailyStatsRepository {
   /** mergeDailyStatsSql; returns the devices whose rows changed. */
   async merge(tenantId: string, totals: readonly WriteDayTotal[]): Promise<string[]> {
     // Prepared: the merge runs after every ingest.
-    const changed = await queryRows<{deviceId: string}>(this.orm.em.fork(), mergeDailyStatsSql, {tenantId, totals: JSON.stringify(totals)}, {prepare: true});
+    const changed = await queryRows<{deviceId: string}>(
+      this.orm.em.fork(),
+      mergeDailyStatsSql,
+      {tenantId, totals: JSON.stringify(totals)},
+      {prepare: true}
+    );
     return [...new Set(changed.map((row) => row.deviceId))];
   }
 
@@ -85,13 +90,23 @@ export class DailyStatsRepository {
    * the rows of days that no longer have readings without holding every device id at once.
    * Returns the devices.
    */
-  async sweep(tx: EntityManager, tenantId: string, date: string, range: {after?: string; upTo?: string}, keep: string[]): Promise<string[]> {
+  async sweep(
+    tx: EntityManager,
+    tenantId: string,
+    date: string,
+    range: {after?: string; upTo?: string},
+    keep: string[]
+  ): Promise<string[]> {
     const conditions = [`"tenant_id" = :tenantId`, `"date" = :day::date`];
     const bindings: Bindings = {tenantId, day: date, after: range.after, upTo: range.upTo, keep: JSON.stringify(keep)};
     if (range.after !== undefined) conditions.push(`"device_id" > :after::uuid`);
     if (range.upTo !== undefined) conditions.push(`"device_id" <= :upTo::uuid`);
     if (keep.length) conditions.push(`"device_id" not in (select jsonb_array_elements_text(:keep::jsonb)::uuid)`);
-    const deleted = await queryRows<{deviceId: string}>(tx, `delete from "daily_stats" where ${conditions.join(" and ")} returning "device_id" as "deviceId"`, bindings);
+    const deleted = await queryRows<{deviceId: string}>(
+      tx,
+      `delete from "daily_stats" where ${conditions.join(" and ")} returning "device_id" as "deviceId"`,
+      bindings
+    );
     return deleted.map((row) => row.deviceId);
   }
 

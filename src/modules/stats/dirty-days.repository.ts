@@ -33,10 +33,14 @@ export class DirtyDaysRepository {
 
   /** Clears a mark, unless the day was marked again after `markedAt` (a newer failure the recompute may not have seen). */
   async clear(tenantId: string, date: string, markedAt: string): Promise<void> {
-    await queryRows(this.orm.em.fork(), `delete from "public"."daily_stats_dirty_days" where "tenant_id" = :tenantId and "date" = :day::date and "marked_at" <= :markedAt::timestamptz`, {
-      tenantId,
-      day: date,
-      markedAt
-    });
+    await queryRows(
+      this.orm.em.fork(),
+      `delete from "public"."daily_stats_dirty_days" where "tenant_id" = :tenantId and "date" = :day::date and "marked_at" <= :markedAt::timestamptz`,
+      {
+        tenantId,
+        day: date,
+        markedAt
+      }
+    );
   }
 }

@@ -30,7 +30,11 @@ function cached(map: Map<string, Intl.DateTimeFormat>, timeZone: string, make: (
 /** The local date (YYYY-MM-DD) of `instant` in `timeZone`. */
 export function localDate(instant: Date, timeZone: string): string {
   // en-CA formats dates as YYYY-MM-DD.
-  return cached(dayFormats, timeZone, () => new Intl.DateTimeFormat("en-CA", {timeZone, year: "numeric", month: "2-digit", day: "2-digit"})).format(instant);
+  return cached(
+    dayFormats,
+    timeZone,
+    () => new Intl.DateTimeFormat("en-CA", {timeZone, year: "numeric", month: "2-digit", day: "2-digit"})
+  ).format(instant);
 }
 
 /** Calendar arithmetic on a YYYY-MM-DD date (no timezone involved). */
@@ -42,18 +46,21 @@ export function addDays(date: string, days: number): string {
 
 /** `instant` as local wall time with its offset, e.g. `2026-03-29T03:00:00+02:00`. */
 export function localIsoString(instant: Date, timeZone: string): string {
-  const parts = cached(offsetFormats, timeZone, () =>
-    new Intl.DateTimeFormat("en-CA", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      timeZoneName: "longOffset"
-    })
+  const parts = cached(
+    offsetFormats,
+    timeZone,
+    () =>
+      new Intl.DateTimeFormat("en-CA", {
+        timeZone,
+        hourCycle: "h23",
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+        timeZoneName: "longOffset"
+      })
   ).formatToParts(instant);
   const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? "";
   // "GMT+05:30", or "GMT" for a zero offset.

@@ -72,7 +72,9 @@ export class ReadingAggregatesRepository {
     return this.orm.em.fork().transactional(
       async (em) => {
         await em.execute(`set local statement_timeout = ${NIGHTLY_STATEMENT_TIMEOUT_MS}`);
-        const [{snapshot}] = (await queryRows<{snapshot: string}>(em, `select pg_current_snapshot()::text as "snapshot"`, {})) as [{snapshot: string}];
+        const [{snapshot}] = (await queryRows<{snapshot: string}>(em, `select pg_current_snapshot()::text as "snapshot"`, {})) as [
+          {snapshot: string}
+        ];
         return {snapshot, rows: await queryRows<DeviceDayTotal>(em, tenantDaySql(quoteTenantSchema(tenantId)), {day: date, timezone})};
       },
       {isolationLevel: IsolationLevel.REPEATABLE_READ}

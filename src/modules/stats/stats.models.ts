@@ -62,7 +62,8 @@ export class HourlyStats {
 export class WeeklySummary {
   @Required() @Integer() readingCount!: number;
   @Required() @Integer() @Description("Days of the week with readings") daysWithData!: number;
-  @Required() @Nullable(Number) @Description("Average over all readings of the week; null without readings") avgTemperatureCelsius!: number | null;
+  @Required() @Nullable(Number) @Description("Average over all readings of the week; null without readings") avgTemperatureCelsius!:
+    number | null;
   @Required() @Nullable(Number) minTemperatureCelsius!: number | null;
   @Required() @Nullable(Number) maxTemperatureCelsius!: number | null;
 }

@@ -54,7 +54,10 @@ export class StatsService {
     const {rawRetentionDays, timezone} = await this.settings.get(this.tenant.tenantId);
     const since = keptSince(rawRetentionDays);
     // The first local day reaches past the retention when it starts before keptSince, i.e. is not after keptSince's local day.
-    return {rows, rawRetention: {days: rawRetentionDays, keptSince: since, reachesPastRetention: since !== null && start <= localDate(since, timezone)}};
+    return {
+      rows,
+      rawRetention: {days: rawRetentionDays, keptSince: since, reachesPastRetention: since !== null && start <= localDate(since, timezone)}
+    };
   }
 
   /**
@@ -89,7 +92,11 @@ export class StatsService {
       hours,
       buckets: rows.map((row) => ({...row, localStart: localIsoString(row.start, timezone)})),
       // The first bucket starts `hours - 1` local hours before the current one (as hourlySql counts them).
-      rawRetention: rawRetentionNotice(tenant?.rawRetentionDays ?? null, new Date(localHourStart(now, timezone).getTime() - (hours - 1) * 3_600_000), now)
+      rawRetention: rawRetentionNotice(
+        tenant?.rawRetentionDays ?? null,
+        new Date(localHourStart(now, timezone).getTime() - (hours - 1) * 3_600_000),
+        now
+      )
     };
   }
 }
@@ -111,7 +118,8 @@ function toPlainRow(row: DailyStats): DailyStats {
 
 function summarize(days: DailyStats[]): WeeklyStats["summary"] {
   const readingCount = days.reduce((sum, day) => sum + day.readingCount, 0);
-  if (readingCount === 0) return {readingCount: 0, daysWithData: 0, avgTemperatureCelsius: null, minTemperatureCelsius: null, maxTemperatureCelsius: null};
+  if (readingCount === 0)
+    return {readingCount: 0, daysWithData: 0, avgTemperatureCelsius: null, minTemperatureCelsius: null, maxTemperatureCelsius: null};
   return {
     readingCount,
     daysWithData: days.length,

@@ -93,7 +93,9 @@ export class WeeklyStatsCache {
     const tx = this.redis.multi();
     for (const key of keys) {
       const [tenantId, deviceId] = key.split(":") as [string, string];
-      tx.incr(generationKey(tenantId, deviceId)).expire(generationKey(tenantId, deviceId), GENERATION_TTL_SECONDS).del(weeklyKey(tenantId, deviceId));
+      tx.incr(generationKey(tenantId, deviceId))
+        .expire(generationKey(tenantId, deviceId), GENERATION_TTL_SECONDS)
+        .del(weeklyKey(tenantId, deviceId));
     }
     const results = await tx.exec();
     const failure = results?.find(([error]) => error)?.[0];

@@ -1,4 +1,17 @@
-import {Description, Example, Format, Integer, Maximum, MaxLength, Minimum, MinLength, MinProperties, Nullable, Property, Required} from "@tsed/schema";
+import {
+  Description,
+  Example,
+  Format,
+  Integer,
+  Maximum,
+  MaxLength,
+  Minimum,
+  MinLength,
+  MinProperties,
+  Nullable,
+  Property,
+  Required
+} from "@tsed/schema";
 import {MAX_RAW_RETENTION_DAYS, MIN_RAW_RETENTION_DAYS} from "../../common/raw-retention.js";
 import {JsonNumbers} from "../../platform/validation/json-numbers.keyword.js";
 
@@ -8,7 +21,9 @@ import {JsonNumbers} from "../../platform/validation/json-numbers.keyword.js";
 export class TenantSettingsPatch {
   @MinLength(1)
   @MaxLength(64)
-  @Description("IANA timezone name; DailyStats days are local days in it (a change recomputes every day of them, see `statsRecomputeJobId`)")
+  @Description(
+    "IANA timezone name; DailyStats days are local days in it (a change recomputes every day of them, see `statsRecomputeJobId`)"
+  )
   @Example("Europe/Berlin")
   timezone?: string;
 
@@ -39,7 +54,9 @@ export class TenantSettings {
   @Required() @Format("date-time") createdAt!: Date;
 
   @Property()
-  @Description("Only when the timezone just changed: the job recomputing every day of DailyStats in the new local days (`GET /admin/aggregations/{jobId}`)")
+  @Description(
+    "Only when the timezone just changed: the job recomputing every day of DailyStats in the new local days (`GET /admin/aggregations/{jobId}`)"
+  )
   @Example("timezone.building_a.6f1c2a9e-8d0b-4b7a-9c55-1f2e3d4c5b6a")
   statsRecomputeJobId?: string;
 }

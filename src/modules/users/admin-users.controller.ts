@@ -23,7 +23,9 @@ export class AdminUsersController {
 
   @Delete("/:userId")
   @Summary("Soft-delete a user (GDPR)")
-  @Description("The user disappears from every query and its tokens get 403 on every route (every instance within 5 s); its e-mail and name are erased, the row (id, subject) stays for audit.")
+  @Description(
+    "The user disappears from every query and its tokens get 403 on every route (every instance within 5 s); its e-mail and name are erased, the row (id, subject) stays for audit."
+  )
   @Returns(204)
   @(Returns(404, ErrorBody).Description("No such user in this tenant"))
   async remove(@IdParam("userId") userId: string): Promise<void> {

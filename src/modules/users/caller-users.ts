@@ -57,5 +57,13 @@ export class CallerUsers implements CallerCheck {
 
 function snapshot(user: User): UserSnapshot {
   const {id, subject, email, displayName, deletedAt, createdAt, updatedAt} = user;
-  return Object.freeze({id, subject, email: email ?? null, displayName: displayName ?? null, deletedAt: deletedAt ?? null, createdAt, updatedAt});
+  return Object.freeze({
+    id,
+    subject,
+    email: email ?? null,
+    displayName: displayName ?? null,
+    deletedAt: deletedAt ?? null,
+    createdAt,
+    updatedAt
+  });
 }

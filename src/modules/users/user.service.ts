@@ -21,7 +21,11 @@ export class UserService {
     const {subject, email, name} = this.tenant.user;
     const user =
       (await this.callers.find(tenantId, subject)) ??
-      this.callers.remember(tenantId, subject, await this.users.insertIfMissing({subject, email: email ?? null, displayName: name ?? null}))!;
+      this.callers.remember(
+        tenantId,
+        subject,
+        await this.users.insertIfMissing({subject, email: email ?? null, displayName: name ?? null})
+      )!;
     if (user.deletedAt) throw new ForbiddenError("This user has been deleted");
     return user;
   }

@@ -32,7 +32,12 @@ describe("GroupCommitLanes", () => {
 
           const answers: Promise<{item: number; key: string; output?: string; error?: string}>[] = [];
           for (const [index, [key, wait]] of submissions.entries()) {
-            answers.push(lanes.submit(key, index).then((output) => ({item: index, key, output}), (error: Error) => ({item: index, key, error: error.message})));
+            answers.push(
+              lanes.submit(key, index).then(
+                (output) => ({item: index, key, output}),
+                (error: Error) => ({item: index, key, error: error.message})
+              )
+            );
             for (let i = 0; i < wait; i++) await tick();
           }
           const settled = await Promise.all(answers);

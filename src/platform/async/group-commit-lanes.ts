@@ -46,7 +46,8 @@ export class GroupCommitLanes<I, O> {
       if (lane.open === group) lane.open = undefined;
       try {
         const outputs = await this.write(key, group.items);
-        if (outputs.length !== group.items.length) throw new Error(`a group write returned ${outputs.length} outputs for ${group.items.length} items`);
+        if (outputs.length !== group.items.length)
+          throw new Error(`a group write returned ${outputs.length} outputs for ${group.items.length} items`);
         group.settle.forEach(({resolve}, i) => resolve(outputs[i]!));
       } catch (error) {
         for (const {reject} of group.settle) reject(error);

@@ -27,7 +27,11 @@ export class AccessTokenVerifier {
   private readonly keys: JWTVerifyGetKey;
 
   constructor(@Inject(AppConfig) private readonly config: AppConfig) {
-    const jwks = createRemoteJWKSet(new URL(config.auth.jwksUri), {cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: JWKS_MAX_AGE_MS, timeoutDuration: 5_000});
+    const jwks = createRemoteJWKSet(new URL(config.auth.jwksUri), {
+      cooldownDuration: JWKS_COOLDOWN_MS,
+      cacheMaxAge: JWKS_MAX_AGE_MS,
+      timeoutDuration: 5_000
+    });
     this.keys = (header, token) => {
       if (typeof header.kid !== "string") throw new Error("the token header names no key (kid)");
       return jwks(header, token);
@@ -41,7 +45,12 @@ export class AccessTokenVerifier {
     const {auth} = this.config;
     let payload: AccessTokenPayload;
     try {
-      ({payload} = await jwtVerify<AccessTokenPayload>(token, this.keys, {algorithms: ["RS256"], issuer: auth.issuer, audience: auth.audience, clockTolerance: 5}));
+      ({payload} = await jwtVerify<AccessTokenPayload>(token, this.keys, {
+        algorithms: ["RS256"],
+        issuer: auth.issuer,
+        audience: auth.audience,
+        clockTolerance: 5
+      }));
     } catch {
       return undefined;
     }

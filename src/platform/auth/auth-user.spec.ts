@@ -5,7 +5,9 @@ const valid = {sub: "alice", exp: 2_000_000_000, tenantId: "building_a"};
 
 describe("toAuthUser: what a verified token says about its caller", () => {
   it("takes the strongest of viewer, operator, admin from realm_access.roles, whatever else is there", () => {
-    expect(toAuthUser({...valid, realm_access: {roles: ["offline_access", "admin", "viewer"]}}, "tenantId", "operator")?.role).toBe("admin");
+    expect(toAuthUser({...valid, realm_access: {roles: ["offline_access", "admin", "viewer"]}}, "tenantId", "operator")?.role).toBe(
+      "admin"
+    );
     expect(toAuthUser({...valid, realm_access: {roles: ["viewer"]}}, "tenantId", "operator")?.role).toBe("viewer");
   });
 
@@ -18,7 +20,8 @@ describe("toAuthUser: what a verified token says about its caller", () => {
   it("accepts an access token (typ Bearer, or no typ) and refuses ID, refresh and any other typ", () => {
     expect(toAuthUser({...valid, typ: "Bearer"}, "tenantId", "operator")).toMatchObject({subject: "alice", tenantClaim: "building_a"});
     expect(toAuthUser({...valid}, "tenantId", "operator")).toBeDefined();
-    for (const typ of ["ID", "Refresh", "Logout", "bearer", "", null, 1]) expect(toAuthUser({...valid, typ}, "tenantId", "operator"), String(typ)).toBeUndefined();
+    for (const typ of ["ID", "Refresh", "Logout", "bearer", "", null, 1])
+      expect(toAuthUser({...valid, typ}, "tenantId", "operator"), String(typ)).toBeUndefined();
   });
 
   it("refuses a token without subject or expiry", () => {

@@ -46,10 +46,13 @@ export function Authenticated(options: {role?: Role} = {}) {
       const role: Role = options.role ?? (reads ? "viewer" : "operator");
       endpoint.store.set(REQUIRED_ROLE, role);
       endpoint.operation.set(ROLE_EXTENSION, role);
-      Returns(403, ErrorBody).Description(`Needs the \`${role}\` role or a stronger one; or the token's tenant is not valid (or not registered), or its user was deleted`)(target.prototype, name, descriptor);
+      Returns(403, ErrorBody).Description(
+        `Needs the \`${role}\` role or a stronger one; or the token's tenant is not valid (or not registered), or its user was deleted`
+      )(target.prototype, name, descriptor);
       if (reads) {
         UseBefore(TenantReadRateLimitMiddleware)(target.prototype, name, descriptor);
-        if (!endpoint.operation.getResponses().has("429")) Returns(429, ErrorBody).Description("Too many reads of this tenant; see Retry-After")(target.prototype, name, descriptor);
+        if (!endpoint.operation.getResponses().has("429"))
+          Returns(429, ErrorBody).Description("Too many reads of this tenant; see Retry-After")(target.prototype, name, descriptor);
       }
       // Method decorators ran first, so their middlewares (a rate limit, say) sit in front of ours:
       // move authentication to the front, so that everything else sees a verified tenant and role.

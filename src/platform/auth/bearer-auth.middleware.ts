@@ -28,7 +28,9 @@ export class BearerAuthMiddleware implements MiddlewareMethods {
     const user: AuthUser | undefined = token ? await this.verifier.verify(token) : undefined;
     if (!user) {
       const unauthorized = new Unauthorized(token ? "Invalid bearer token" : "Missing bearer token");
-      unauthorized.setHeaders({"WWW-Authenticate": token ? 'Bearer realm="smart-thermo", error="invalid_token"' : 'Bearer realm="smart-thermo"'});
+      unauthorized.setHeaders({
+        "WWW-Authenticate": token ? 'Bearer realm="smart-thermo", error="invalid_token"' : 'Bearer realm="smart-thermo"'
+      });
       throw unauthorized;
     }
     $ctx.set(VERIFIED_CALLER, user);

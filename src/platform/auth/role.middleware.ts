@@ -18,6 +18,7 @@ export class RoleMiddleware implements MiddlewareMethods {
   use(@Context() $ctx: Context) {
     const required = $ctx.endpoint.store.get<Role>(REQUIRED_ROLE);
     const {role} = this.tenantContext.user;
-    if (!required || !hasRole(role, required)) throw new ForbiddenError(`This operation needs the "${required ?? "admin"}" role (the token's is "${role}")`);
+    if (!required || !hasRole(role, required))
+      throw new ForbiddenError(`This operation needs the "${required ?? "admin"}" role (the token's is "${role}")`);
   }
 }

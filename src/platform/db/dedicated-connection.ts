@@ -8,7 +8,10 @@ import type pg from "pg";
  * changed with `SET` are reset before the connection goes back to the pool.
  */
 export async function withDedicatedConnection<T>(orm: MikroORM, task: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-  const knexClient = orm.em.getKnex().client as {acquireConnection(): Promise<pg.ClientBase>; releaseConnection(connection: pg.ClientBase): Promise<void>};
+  const knexClient = orm.em.getKnex().client as {
+    acquireConnection(): Promise<pg.ClientBase>;
+    releaseConnection(connection: pg.ClientBase): Promise<void>;
+  };
   const client = await knexClient.acquireConnection();
   try {
     return await task(client);
@@ -25,7 +28,11 @@ export async function withDedicatedConnection<T>(orm: MikroORM, task: (client: p
  * transaction-level locks of withAdvisoryLock, so the two exclude each other); undefined without
  * running it when another session holds the lock.
  */
-export async function tryWithSessionLock<T>(client: pg.ClientBase, key: string, task: () => Promise<T>): Promise<{ran: true; result: T} | {ran: false}> {
+export async function tryWithSessionLock<T>(
+  client: pg.ClientBase,
+  key: string,
+  task: () => Promise<T>
+): Promise<{ran: true; result: T} | {ran: false}> {
   const {rows} = await client.query<{locked: boolean}>(`select pg_try_advisory_lock(hashtextextended($1, 0)) as "locked"`, [key]);
   if (!rows[0]?.locked) return {ran: false};
   try {

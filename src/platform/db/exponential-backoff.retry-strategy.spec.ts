@@ -1,7 +1,13 @@
 import {DeadlockException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException} from "@mikro-orm/core";
 import {describe, expect, it} from "vitest";
 import {ServiceUnavailableError} from "../../common/errors.js";
-import {backoffDelay, DEFAULT_RETRY_POLICY, ExponentialBackoffRetryStrategy, type RetryEvent, retryReason} from "./exponential-backoff.retry-strategy.js";
+import {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  ExponentialBackoffRetryStrategy,
+  type RetryEvent,
+  retryReason
+} from "./exponential-backoff.retry-strategy.js";
 
 const pgError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`pg error ${code}`), {code, ...extra});
 const serializationFailure = () => new DeadlockException(pgError("40001"));
@@ -60,7 +66,10 @@ describe("ExponentialBackoffRetryStrategy", () => {
 
   it.each([
     ["a plain error", new Error("boom")],
-    ["a unique violation of another constraint", new UniqueConstraintViolationException(pgError("23505", {constraint: "devices_serial_number_unique"}))],
+    [
+      "a unique violation of another constraint",
+      new UniqueConstraintViolationException(pgError("23505", {constraint: "devices_serial_number_unique"}))
+    ],
     ["a foreign-key violation", new ForeignKeyConstraintViolationException(pgError("23503"))],
     ["a check violation code", pgError("23514")]
   ])("fails at once on %s", async (_label, error) => {
@@ -96,7 +105,9 @@ describe("ExponentialBackoffRetryStrategy", () => {
   it("classifies raw pg errors by SQLSTATE as well", () => {
     expect(retryReason(pgError("40001"), retryable)).toBe("serialization_failure");
     expect(retryReason(pgError("40P01"), retryable)).toBe("deadlock");
-    expect(retryReason(pgError("23505", {constraint: "alerts_one_open_per_rule"}), retryable)).toBe("unique_violation:alerts_one_open_per_rule");
+    expect(retryReason(pgError("23505", {constraint: "alerts_one_open_per_rule"}), retryable)).toBe(
+      "unique_violation:alerts_one_open_per_rule"
+    );
     expect(retryReason(pgError("23505", {constraint: "temperature_readings_device_recorded_at_unique"}), retryable)).toBeUndefined();
     expect(retryReason(undefined, retryable)).toBeUndefined();
   });

@@ -81,7 +81,10 @@ export class ExponentialBackoffRetryStrategy implements RetryStrategy {
   private readonly listeners = new Set<RetryListener>();
   private readonly retryableConstraints: ReadonlySet<string>;
 
-  constructor(@Inject(Logger) private readonly logger: {info(entry: RetryEvent): unknown}, @Inject(RETRYABLE_UNIQUE_CONSTRAINT) retryableConstraints: string[]) {
+  constructor(
+    @Inject(Logger) private readonly logger: {info(entry: RetryEvent): unknown},
+    @Inject(RETRYABLE_UNIQUE_CONSTRAINT) retryableConstraints: string[]
+  ) {
     this.retryableConstraints = new Set(retryableConstraints);
   }
 
@@ -116,7 +119,10 @@ export class ExponentialBackoffRetryStrategy implements RetryStrategy {
 }
 
 function exhausted(error: unknown, attempts: number, reason: RetryReason): ServiceUnavailableError {
-  const unavailable = new ServiceUnavailableError(`The write kept conflicting with concurrent writes (${reason}, ${attempts} attempts); retry later`, 1);
+  const unavailable = new ServiceUnavailableError(
+    `The write kept conflicting with concurrent writes (${reason}, ${attempts} attempts); retry later`,
+    1
+  );
   unavailable.cause = error;
   return unavailable;
 }

@@ -66,7 +66,10 @@ export class MonthlyPartitions {
 
   /** The table exists and is partitioned (a tenant whose conversion migration has not run yet is not). */
   async isPartitioned(): Promise<boolean> {
-    const {rows} = await this.db.query<{kind: string | null}>(`select c."relkind"::text as "kind" from pg_class c where c."oid" = to_regclass($1)`, [this.parent]);
+    const {rows} = await this.db.query<{kind: string | null}>(
+      `select c."relkind"::text as "kind" from pg_class c where c."oid" = to_regclass($1)`,
+      [this.parent]
+    );
     return rows[0]?.kind === "p";
   }
 
@@ -103,12 +106,14 @@ export class MonthlyPartitions {
     const newest = partitions.reduce<Date | null>((max, p) => (max === null || p.to!.getTime() > max.getTime() ? p.to : max), null);
     const end = monthStart(until);
     const created: string[] = [];
-    for (let start = newest ?? monthStart(firstMonth); start.getTime() < end.getTime(); ) {
+    for (let start = newest ?? monthStart(firstMonth); start.getTime() < end.getTime();) {
       const next = addMonths(monthStart(start), 1);
       const name = monthlyPartitionName(this.table, monthStart(start));
       await this.inTransaction(async () => {
         await this.db.query(`set local lock_timeout = '${ATTACH_LOCK_TIMEOUT}'`);
-        await this.db.query(`create table ${quote(this.schema)}.${quote(name)} (like ${this.parent} including defaults including constraints including storage including comments)`);
+        await this.db.query(
+          `create table ${quote(this.schema)}.${quote(name)} (like ${this.parent} including defaults including constraints including storage including comments)`
+        );
         await this.db.query(
           `alter table ${this.parent} attach partition ${quote(this.schema)}.${quote(name)} for values from ('${start.toISOString()}') to ('${next.toISOString()}')`
         );

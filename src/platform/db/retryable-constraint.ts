@@ -11,5 +11,7 @@ export const RETRYABLE_UNIQUE_CONSTRAINT = Symbol.for("smart-thermo:RetryableUni
  */
 export function retryableUniqueConstraint(name: string): void {
   // `.value()` sets the provider's type to VALUE: the type comes after it.
-  injectable(Symbol.for(`smart-thermo:retryable-unique-constraint:${name}`)).value(name).type(RETRYABLE_UNIQUE_CONSTRAINT);
+  injectable(Symbol.for(`smart-thermo:retryable-unique-constraint:${name}`))
+    .value(name)
+    .type(RETRYABLE_UNIQUE_CONSTRAINT);
 }

@@ -26,7 +26,11 @@ export function scopedMigrator(orm: MikroORM): Migrator {
     const {tableName, schemaName} = storage.getTableName();
     const table = schemaName ? `"${schemaName}"."${tableName}"` : `"${tableName}"`;
     if (schemaName) await orm.em.getConnection().execute(`create schema if not exists "${schemaName}"`);
-    await orm.em.getConnection().execute(`create table if not exists ${table} ("id" serial primary key, "name" varchar(255), "executed_at" timestamptz default current_timestamp)`);
+    await orm.em
+      .getConnection()
+      .execute(
+        `create table if not exists ${table} ("id" serial primary key, "name" varchar(255), "executed_at" timestamptz default current_timestamp)`
+      );
   };
   return migrator;
 }

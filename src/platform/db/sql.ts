@@ -63,7 +63,8 @@ const checkedTexts = new Set<string>();
 function assertBindable(sql: string, bindings: Bindings): void {
   if (checkedTexts.has(sql)) return;
   for (const name of Object.keys(bindings)) {
-    if (new RegExp(`::${name}\\b`).test(sql)) throw new Error(`SQL binding ":${name}" is also a cast (::${name}) in the statement: rename the binding`);
+    if (new RegExp(`::${name}\\b`).test(sql))
+      throw new Error(`SQL binding ":${name}" is also a cast (::${name}) in the statement: rename the binding`);
   }
   if (checkedTexts.size < 10_000) checkedTexts.add(sql);
 }

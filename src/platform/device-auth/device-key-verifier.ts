@@ -176,7 +176,12 @@ export class DeviceKeyVerifier {
     const startedAt = performance.now();
     try {
       const em = this.orm.em.fork();
-      const [feed] = await queryRows<{now: Date; revoked: string[]}>(em, revokedSinceSql, {since: this.since ?? new Date()}, {prepare: true});
+      const [feed] = await queryRows<{now: Date; revoked: string[]}>(
+        em,
+        revokedSinceSql,
+        {since: this.since ?? new Date()},
+        {prepare: true}
+      );
       const revoked = feed!.revoked.filter((keyId) => {
         const entry = this.cache.get(keyId);
         if (!entry?.row || entry.row.revoked) return false;
@@ -188,7 +193,11 @@ export class DeviceKeyVerifier {
       if (revoked.length) this.notify(revoked);
       await this.flushTouches();
     } catch (error) {
-      this.logger.warn({event: "DEVICE_KEY_FEED_FAILED", error_message: (error as Error)?.message, note: "device keys are checked against Postgres until the feed answers again"});
+      this.logger.warn({
+        event: "DEVICE_KEY_FEED_FAILED",
+        error_message: (error as Error)?.message,
+        note: "device keys are checked against Postgres until the feed answers again"
+      });
     } finally {
       this.polling = false;
     }

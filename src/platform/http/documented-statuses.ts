@@ -15,7 +15,8 @@ export function documentCommonStatuses(target: new (...args: never[]) => object)
     const endpoint = JsonEntityStore.fromMethod(target, name);
     const kinds = new Set(endpoint.parameters.map((param) => param.paramType));
     const add = (status: number, description: string) => {
-      if (!endpoint.operation.getResponses().has(String(status))) Returns(status, ErrorBody).Description(description)(target.prototype, name, descriptor);
+      if (!endpoint.operation.getResponses().has(String(status)))
+        Returns(status, ErrorBody).Description(description)(target.prototype, name, descriptor);
     };
     if (kinds.has("PATH") || kinds.has("QUERY") || kinds.has("BODY")) add(400, "Invalid parameter or body: `errors` names each one");
     if (kinds.has("PATH")) add(404, "Not found in the caller's tenant");

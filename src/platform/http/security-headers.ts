@@ -2,9 +2,11 @@ import type {NextFunction, Request, Response} from "express";
 import helmet from "helmet";
 
 /** The API answers JSON only: nothing may run, load or frame anything under it. */
-const apiHeaders = replayed(helmet({
-  contentSecurityPolicy: {useDefaults: false, directives: {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}}
-}));
+const apiHeaders = replayed(
+  helmet({
+    contentSecurityPolicy: {useDefaults: false, directives: {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}}
+  })
+);
 
 /**
  * Swagger UI (`/doc`): Ts.ED renders its page with an inline script (the UI's configuration) and an
@@ -12,23 +14,25 @@ const apiHeaders = replayed(helmet({
  * OpenAPI document come from this origin, its fonts from Google's. No `upgrade-insecure-requests`:
  * a developer's http://localhost would load nothing.
  */
-const swaggerUiHeaders = replayed(helmet({
-  contentSecurityPolicy: {
-    useDefaults: false,
-    directives: {
-      "default-src": ["'self'"],
-      "script-src": ["'self'", "'unsafe-inline'"],
-      "style-src": ["'self'", "'unsafe-inline'", "https://fonts.googleapis.com"],
-      "font-src": ["'self'", "https://fonts.gstatic.com"],
-      "img-src": ["'self'", "data:"],
-      "connect-src": ["'self'"],
-      "frame-ancestors": ["'none'"],
-      "base-uri": ["'self'"],
-      "form-action": ["'self'"],
-      "object-src": ["'none'"]
+const swaggerUiHeaders = replayed(
+  helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-inline'"],
+        "style-src": ["'self'", "'unsafe-inline'", "https://fonts.googleapis.com"],
+        "font-src": ["'self'", "https://fonts.gstatic.com"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "object-src": ["'none'"]
+      }
     }
-  }
-}));
+  })
+);
 
 type Middleware = (req: Request, res: Response, next: NextFunction) => void;
 

@@ -184,13 +184,23 @@ export class MqttServer {
       });
     return attempt(port, PORT_TRIES).then((bound) => {
       if (bound !== port && port !== 0) {
-        this.logger.warn({event: "MQTT_PORT_TAKEN", requested: port, port: bound, note: `port ${port} is taken (another MQTT broker?): serving MQTT on ${bound} in development; set MQTT_PORT to choose`});
+        this.logger.warn({
+          event: "MQTT_PORT_TAKEN",
+          requested: port,
+          port: bound,
+          note: `port ${port} is taken (another MQTT broker?): serving MQTT on ${bound} in development; set MQTT_PORT to choose`
+        });
       }
       return bound;
     });
   }
 
-  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, callback: (error: AuthenticateError | null, success: boolean | null) => void): void {
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    callback: (error: AuthenticateError | null, success: boolean | null) => void
+  ): void {
     if (!username || !password) return callback(authError("bad user name or password", 4), false);
     this.verifier.verify(password.toString("utf8"), username).then(
       (identity) => {
@@ -230,7 +240,17 @@ export class MqttServer {
         (report) => {
           if (report) {
             mqttMessages.inc({outcome: "rejected"});
-            this.broker?.publish({cmd: "publish", topic: errorsTopic(identity.deviceId), payload: Buffer.from(JSON.stringify(report)), qos: 1, retain: false, dup: false}, () => undefined);
+            this.broker?.publish(
+              {
+                cmd: "publish",
+                topic: errorsTopic(identity.deviceId),
+                payload: Buffer.from(JSON.stringify(report)),
+                qos: 1,
+                retain: false,
+                dup: false
+              },
+              () => undefined
+            );
           } else mqttMessages.inc({outcome: "committed"});
           mqttAckLatency.observe((performance.now() - received) / 1000);
           // Now, and only now, aedes writes the PUBACK (QoS 1) or stores and PUBRECs (QoS 2).
@@ -238,7 +258,12 @@ export class MqttServer {
         },
         (error: unknown) => {
           mqttMessages.inc({outcome: "dropped"});
-          this.logger.warn({event: "MQTT_MESSAGE_NOT_COMMITTED", deviceId: identity.deviceId, error_message: (error as Error)?.message, note: "connection closed unacknowledged: the device resends"});
+          this.logger.warn({
+            event: "MQTT_MESSAGE_NOT_COMMITTED",
+            deviceId: identity.deviceId,
+            error_message: (error as Error)?.message,
+            note: "connection closed unacknowledged: the device resends"
+          });
           callback(error as Error);
         }
       );
@@ -246,7 +271,11 @@ export class MqttServer {
     void task.finally(() => this.inFlight.delete(task));
   }
 
-  private authorizeSubscribe(client: Client, subscription: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
+  private authorizeSubscribe(
+    client: Client,
+    subscription: Subscription,
+    callback: (error: Error | null, subscription?: Subscription | null) => void
+  ): void {
     const identity = this.identities.get(client);
     if (!identity || subscription.topic !== errorsTopic(identity.deviceId)) return callback(null, null); // SUBACK failure for this topic
     callback(null, {...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1});

@@ -15,7 +15,9 @@ export class MetricsController {
 
   @Get("/")
   @Summary("Prometheus metrics (request latency, ingested readings, alerts opened, job durations)")
-  @Description("When METRICS_TOKEN is set, only with `Authorization: Bearer <METRICS_TOKEN>` (Prometheus: `authorization: {credentials: …}` in its scrape config).")
+  @Description(
+    "When METRICS_TOKEN is set, only with `Authorization: Bearer <METRICS_TOKEN>` (Prometheus: `authorization: {credentials: …}` in its scrape config)."
+  )
   @ContentType("text/plain")
   @(Returns(200, String).ContentType("text/plain"))
   @(Returns(401, ErrorBody).Description("METRICS_TOKEN is set and the request does not carry it"))

@@ -56,9 +56,13 @@ export class JobScheduler {
 
   async register({queue, schedulerId, pattern, job}: JobSchedule): Promise<void> {
     try {
-      await withTimeout(inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, {pattern, tz: "UTC"}, job), SCHEDULE_TIMEOUT_MS, () => {
-        throw new Error(`Redis did not answer within ${SCHEDULE_TIMEOUT_MS} ms`);
-      });
+      await withTimeout(
+        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, {pattern, tz: "UTC"}, job),
+        SCHEDULE_TIMEOUT_MS,
+        () => {
+          throw new Error(`Redis did not answer within ${SCHEDULE_TIMEOUT_MS} ms`);
+        }
+      );
       this.logger.info({event: "JOB_SCHEDULED", schedulerId, pattern, tz: "UTC"});
     } catch (error) {
       this.logger.warn({event: "JOB_NOT_SCHEDULED", schedulerId, pattern, error_message: (error as Error).message});

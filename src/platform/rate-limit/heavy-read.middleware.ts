@@ -27,7 +27,8 @@ export class HeavyReadMiddleware implements MiddlewareMethods {
   use(@Context() $ctx: Context) {
     const tenantId = this.tenant.tenantId;
     const running = this.running.get(tenantId) ?? 0;
-    if (running >= this.config.rateLimit.tenantHeavyReads) throw new TooManyRequestsError("Too many heavy reads of this tenant at once; retry in a moment", 1);
+    if (running >= this.config.rateLimit.tenantHeavyReads)
+      throw new TooManyRequestsError("Too many heavy reads of this tenant at once; retry in a moment", 1);
     this.running.set(tenantId, running + 1);
     // "close" comes once the response is sent or the client went away, whichever happens.
     $ctx.response.raw.once("close", () => {
@@ -40,5 +41,8 @@ export class HeavyReadMiddleware implements MiddlewareMethods {
 
 /** Marks an operation as a database-heavy read of the tenant (HeavyReadMiddleware). */
 export function HeavyRead(): MethodDecorator {
-  return useDecorators(UseBefore(HeavyReadMiddleware), Returns(429, ErrorBody).Description("Too many reads of this tenant (per minute, or heavy ones at once); see Retry-After")) as MethodDecorator;
+  return useDecorators(
+    UseBefore(HeavyReadMiddleware),
+    Returns(429, ErrorBody).Description("Too many reads of this tenant (per minute, or heavy ones at once); see Retry-After")
+  ) as MethodDecorator;
 }

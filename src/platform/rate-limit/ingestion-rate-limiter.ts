@@ -53,7 +53,10 @@ export class IngestionRateLimiter {
         await limiter.consume(scope === "device" ? `${tenantId}:${deviceId}` : tenantId);
       } catch (rejection) {
         if (rejection instanceof RateLimiterRes) {
-          throw new TooManyRequestsError(`Too many ingestion requests for this ${scope}; retry later`, Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)));
+          throw new TooManyRequestsError(
+            `Too many ingestion requests for this ${scope}; retry later`,
+            Math.max(1, Math.ceil(rejection.msBeforeNext / 1000))
+          );
         }
         // Neither Redis nor the insurance limiter answered: let the reading in rather than lose it.
         this.logger.warn({event: "RATE_LIMIT_UNAVAILABLE", scope, error_message: (rejection as Error)?.message});

@@ -27,7 +27,14 @@ export class TenantReadRateLimitMiddleware implements MiddlewareMethods {
     const points = config.rateLimit.tenantReadsPerMinute;
     this.limiter =
       points > 0
-        ? new RateLimiterRedis({storeClient: redis, keyPrefix: "rl:read:tenant", points, duration: 60, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory({points, duration: 60})})
+        ? new RateLimiterRedis({
+            storeClient: redis,
+            keyPrefix: "rl:read:tenant",
+            points,
+            duration: 60,
+            rejectIfRedisNotReady: true,
+            insuranceLimiter: new RateLimiterMemory({points, duration: 60})
+          })
         : undefined;
   }
 
@@ -36,7 +43,11 @@ export class TenantReadRateLimitMiddleware implements MiddlewareMethods {
     try {
       await this.limiter.consume(this.tenant.tenantId);
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) throw new TooManyRequestsError("Too many reads for this tenant; retry later", Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)));
+      if (rejection instanceof RateLimiterRes)
+        throw new TooManyRequestsError(
+          "Too many reads for this tenant; retry later",
+          Math.max(1, Math.ceil(rejection.msBeforeNext / 1000))
+        );
       // Neither Redis nor the in-memory budget answered: serve the read rather than refuse it.
       this.logger.warn({event: "RATE_LIMIT_UNAVAILABLE", scope: "tenant-reads", error_message: (rejection as Error)?.message});
     }

@@ -37,7 +37,12 @@ export class DownloadAbortedError extends Error {
  *   truncated transfer (no final chunk), never a file that looks complete.
  * @throws the source's error, or DownloadAbortedError, when it happens before the first byte
  */
-export async function sendDownload(req: IncomingMessage, res: ServerResponse, download: Download, stallTimeoutMs: number): Promise<DownloadOutcome> {
+export async function sendDownload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  download: Download,
+  stallTimeoutMs: number
+): Promise<DownloadOutcome> {
   await firstBytes(download.stream, res);
   let bytes = 0;
   res.statusCode = 200;

@@ -54,13 +54,19 @@ export class TenantProvisioner {
     await withAdvisoryLock(this.orm, tenantLock(tenantId), async () => {
       // Another instance may have finished while we waited for the lock; migrating again is a no-op.
       const applied = await migrateTenantSchema(this.config, tenantId);
-      await queryRows(this.orm.em.fork(), `insert into "public"."tenants" ("id") values (:tenantId) on conflict ("id") do nothing`, {tenantId});
+      await queryRows(this.orm.em.fork(), `insert into "public"."tenants" ("id") values (:tenantId) on conflict ("id") do nothing`, {
+        tenantId
+      });
       if (applied.length) this.logger.info({event: "TENANT_PROVISIONED", tenantId, applied});
     });
   }
 
   private async isRegistered(tenantId: string): Promise<boolean> {
-    const [row] = await queryRows<{found: boolean}>(this.orm.em.fork(), `select exists (select 1 from "public"."tenants" where "id" = :tenantId) as "found"`, {tenantId});
+    const [row] = await queryRows<{found: boolean}>(
+      this.orm.em.fork(),
+      `select exists (select 1 from "public"."tenants" where "id" = :tenantId) as "found"`,
+      {tenantId}
+    );
     return Boolean(row?.found);
   }
 

@@ -40,7 +40,11 @@ export class TenantRegistry {
 
   /** Postgres must know the zone too: every local day is computed in SQL with it. */
   async isKnownToPostgres(timezone: string): Promise<boolean> {
-    const [row] = await queryRows<{known: boolean}>(this.orm.em.fork(), `select exists (select 1 from pg_timezone_names where name = :timezone) as "known"`, {timezone});
+    const [row] = await queryRows<{known: boolean}>(
+      this.orm.em.fork(),
+      `select exists (select 1 from pg_timezone_names where name = :timezone) as "known"`,
+      {timezone}
+    );
     return Boolean(row?.known);
   }
 

@@ -28,7 +28,13 @@ export function isStrictDate(value: string): boolean {
 export function isStrictDateTime(value: string): boolean {
   const m = DATE_TIME.exec(value);
   if (!m || !isCalendarDay(Number(m[1]), Number(m[2]), Number(m[3]))) return false;
-  const [hour, minute, second, offsetHour, offsetMinute] = [m[4], m[5], m[6], m[7] ?? "0", m[8] ?? "0"].map(Number) as [number, number, number, number, number];
+  const [hour, minute, second, offsetHour, offsetMinute] = [m[4], m[5], m[6], m[7] ?? "0", m[8] ?? "0"].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number
+  ];
   return hour <= 23 && minute <= 59 && second <= 59 && offsetHour <= 23 && offsetMinute <= 59 && Number.isFinite(Date.parse(value));
 }
 

@@ -12,7 +12,10 @@ type FormattedError = ErrorObject & {modelName?: string; collectionName?: string
  * This one quotes scalars up to MAX_QUOTED characters and names the type of anything else.
  */
 export function validationErrorFormatter(error: FormattedError): string {
-  const path = error.params && "missingProperty" in error.params ? `.${String(error.params.missingProperty)}` : (error.dataPath ?? error.instancePath ?? "").replace(/\//g, ".");
+  const path =
+    error.params && "missingProperty" in error.params
+      ? `.${String(error.params.missingProperty)}`
+      : (error.dataPath ?? error.instancePath ?? "").replace(/\//g, ".");
   return `${error.modelName ?? "Value"}${path} ${error.message ?? "is invalid"}. Given value: ${quote(error.data)}`;
 }
 

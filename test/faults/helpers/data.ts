@@ -31,10 +31,19 @@ export async function storedDailyStats(analytics: pg.Client, tenant: string, dat
 }
 
 /** Same devices, counts, min and max; averages equal up to float summation order (1e-9 relative). */
-export function sameDailyStats(stored: Awaited<ReturnType<typeof storedDailyStats>>, expected: Awaited<ReturnType<typeof expectedDailyStats>>): boolean {
+export function sameDailyStats(
+  stored: Awaited<ReturnType<typeof storedDailyStats>>,
+  expected: Awaited<ReturnType<typeof expectedDailyStats>>
+): boolean {
   if (stored.length !== expected.length) return false;
   return stored.every((row, i) => {
     const want = expected[i]!;
-    return row.deviceId === want.deviceId && row.readingCount === want.readingCount && row.min === want.min && row.max === want.max && Math.abs(row.avg - want.avg) <= 1e-9 * Math.abs(want.avg);
+    return (
+      row.deviceId === want.deviceId &&
+      row.readingCount === want.readingCount &&
+      row.min === want.min &&
+      row.max === want.max &&
+      Math.abs(row.avg - want.avg) <= 1e-9 * Math.abs(want.avg)
+    );
   });
 }

@@ -50,7 +50,15 @@ export async function tenantAuth(tenant: string) {
  * says stop, each request bounded by `timeoutMs`. Records every outcome: a status, or how the
  * request ended without one (see NoResponse).
  */
-export async function ingestContinuously(options: {baseUrl: string; auth: string; deviceId: string; workers: number; timeoutMs: number; until: () => boolean; start: number}) {
+export async function ingestContinuously(options: {
+  baseUrl: string;
+  auth: string;
+  deviceId: string;
+  workers: number;
+  timeoutMs: number;
+  until: () => boolean;
+  start: number;
+}) {
   const outcomes: Outcome[] = [];
   let sequence = 0;
   const loop = async () => {

@@ -96,7 +96,10 @@ export function ensureBuilt() {
  * machine's Redis alone. MQTT is off unless the spec sets MQTT_PORT (1883 is the machine's
  * Mosquitto); `mqtt` needs one.
  */
-export async function startApp(env: Record<string, string> & {REDIS_URL: string}, entry: "index" | "worker" | "mqtt" = "index"): Promise<AppProcess> {
+export async function startApp(
+  env: Record<string, string> & {REDIS_URL: string},
+  entry: "index" | "worker" | "mqtt" = "index"
+): Promise<AppProcess> {
   if (!env.REDIS_URL) throw new Error("startApp needs a REDIS_URL of the spec's own (startOwnRedis), not the machine's");
   ensureBuilt();
   const port = entry === "index" ? await freePort() : 0;
