@@ -19,7 +19,7 @@ export async function startServer(overrides: Partial<AppConfig> = {}): Promise<P
   await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
   const platform = await PlatformExpress.bootstrap(Server, buildConfiguration(config));
   await platform.listen();
-  if (config.mqtt.port !== 0) await startMqtt(config);
+  if (config.mqtt.port !== 0 || config.mqtt.tls) await startMqtt(config);
   if (config.auth.devIssuer) {
     logger().warn({
       event: "DEV_ISSUER_ON",
@@ -31,17 +31,25 @@ export async function startServer(overrides: Partial<AppConfig> = {}): Promise<P
 }
 
 /**
- * The MQTT endpoint of devices (platform/mqtt), on MQTT_PORT, handing readings to the feature that
- * takes them; in development the next free port when MQTT_PORT is unset and 1883 is taken.
+ * The MQTT endpoint of devices (platform/mqtt), on MQTT_PORT and/or MQTTS_PORT, handing readings to
+ * the feature that takes them; in development the next free port when MQTT_PORT is unset and 1883
+ * is taken. Resolves with the plaintext port (the TLS one when plaintext is off).
  */
 export async function startMqtt(config: AppConfig): Promise<number> {
   if (!mqttHandler) throw new Error("No feature takes MQTT messages");
-  const port = await inject(MqttServer).listen(inject(mqttHandler), {
-    port: config.mqtt.port,
+  const server = inject(MqttServer);
+  const port = await server.listen(inject(mqttHandler), {
+    port: config.mqtt.port === 0 ? undefined : config.mqtt.port,
     host: config.mqtt.host,
-    nextFreePort: config.mqtt.nextFreePort
+    nextFreePort: config.mqtt.nextFreePort,
+    tls: config.mqtt.tls ?? undefined
   });
-  if (config.nodeEnv === "development") console.log(`[mqtt] devices connect to mqtt://localhost:${port} (username: key id, password: key)`);
+  if (config.nodeEnv === "development") {
+    const urls = [server.port && `mqtt://localhost:${server.port}`, server.tlsPort && `mqtts://localhost:${server.tlsPort}`].filter(
+      Boolean
+    );
+    console.log(`[mqtt] devices connect to ${urls.join(" and ")} (username: key id, password: key)`);
+  }
   return port;
 }
 

@@ -100,8 +100,20 @@ export class AppConfig {
   mqtt!: {
     /** TCP port (MQTT_PORT); 0 turns MQTT off. */
     port: number;
-    /** Interface to bind (MQTT_HOST), all of them by default, like the HTTP server. */
+    /**
+     * Interface of the plaintext listener (MQTT_HOST): every interface by default, except in
+     * production, where plaintext binds loopback unless MQTT_ALLOW_PLAINTEXT=true (a device key
+     * is the password: it must not cross a network in clear).
+     */
     host: string;
+    /** MQTT over TLS (MQTTS_PORT, 8883 by convention; off when unset): certificate and key files (PEM). */
+    tls: {port: number; host: string; certFile: string; keyFile: string} | null;
+    /** Before authentication: the CONNECT must arrive within this long (MQTT_CONNECT_TIMEOUT_MS). */
+    connectTimeoutMs: number;
+    /** Open MQTT connections of this process, both listeners together (MQTT_MAX_CONNECTIONS). */
+    maxConnections: number;
+    /** Connections of one remote address not yet past CONNACK (MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS; 0: no cap). */
+    maxUnauthenticatedPerAddress: number;
     /**
      * In development only, and only when MQTT_PORT is not set: when the port is taken (this kind of
      * machine runs Mosquitto on 1883), take the next free one and print it, so `npm start` comes up.
@@ -113,8 +125,13 @@ export class AppConfig {
     commitMaxReadings: number;
     /** Largest PUBLISH payload taken (BODY_LIMIT, as for an HTTP body); larger ones are refused with 413. */
     maxPayloadBytes: number;
-    /** `npm run mqtt` has no HTTP: it serves Prometheus' GET /metrics on this port (MQTT_METRICS_PORT; 0: not at all). */
+    /**
+     * `npm run mqtt` has no HTTP: it serves Prometheus' GET /metrics on this port (MQTT_METRICS_PORT;
+     * 0: not at all), on MQTT_METRICS_HOST (loopback by default), by the rule of the API's /metrics
+     * (platform/observability/metrics-access.ts).
+     */
     metricsPort: number;
+    metricsHost: string;
   };
 }
 
@@ -230,6 +247,34 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     problems.push(`LOG_LEVEL must be debug, info, warn, error or off (got "${logLevel}")`);
   }
 
+  // Fail closed: in production a device key (the MQTT password) crosses a network only inside TLS.
+  const mqttPort = int("MQTT_PORT", 1883, 0, 65535);
+  const allowPlaintext = bool("MQTT_ALLOW_PLAINTEXT", false);
+  const plaintextLoopbackOnly = nodeEnv === "production" && !allowPlaintext;
+  const explicitMqttHost = read("MQTT_HOST");
+  const mqttHost = explicitMqttHost ?? (plaintextLoopbackOnly ? "127.0.0.1" : "0.0.0.0");
+  if (plaintextLoopbackOnly && mqttPort !== 0 && !isLoopback(mqttHost)) {
+    problems.push(
+      `MQTT_HOST=${mqttHost} would serve plaintext MQTT (device keys in clear) beyond loopback in production: use MQTTS_PORT with MQTT_TLS_CERT/MQTT_TLS_KEY and MQTT_PORT=0, or set MQTT_ALLOW_PLAINTEXT=true (TLS terminated in front)`
+    );
+  }
+  const mqttsPort = int("MQTTS_PORT", 0, 0, 65535);
+  const certFile = read("MQTT_TLS_CERT");
+  const keyFile = read("MQTT_TLS_KEY");
+  let mqttTls: AppConfig["mqtt"]["tls"] = null;
+  if (mqttsPort !== 0) {
+    for (const [name, file] of [
+      ["MQTT_TLS_CERT", certFile],
+      ["MQTT_TLS_KEY", keyFile]
+    ] as const) {
+      if (file === undefined) problems.push(`MQTTS_PORT is set: ${name} must name a PEM file`);
+      else if (!existsSync(file)) problems.push(`${name}: no such file "${file}"`);
+    }
+    mqttTls = {port: mqttsPort, host: explicitMqttHost ?? "0.0.0.0", certFile: certFile ?? "", keyFile: keyFile ?? ""};
+  } else if (certFile !== undefined || keyFile !== undefined) {
+    problems.push("MQTT_TLS_CERT / MQTT_TLS_KEY are set but MQTTS_PORT is not: set it (8883 by convention) to serve MQTT over TLS");
+  }
+
   const config: AppConfig = {
     nodeEnv,
     port,
@@ -257,13 +302,18 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     readings: {maxFutureSkewMs: int("READING_MAX_FUTURE_SKEW_S", 120, 0, 86_400) * 1000, groupCommit: bool("READINGS_GROUP_COMMIT", true)},
     alerts: {lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000)},
     mqtt: {
-      port: int("MQTT_PORT", 1883, 0, 65535),
-      host: read("MQTT_HOST") ?? "0.0.0.0",
+      port: mqttPort,
+      host: mqttHost,
+      tls: mqttTls,
+      connectTimeoutMs: int("MQTT_CONNECT_TIMEOUT_MS", 5_000, 500, 60_000),
+      maxConnections: int("MQTT_MAX_CONNECTIONS", 10_000, 1, 1_000_000),
+      maxUnauthenticatedPerAddress: int("MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS", 20, 0, 100_000),
       nextFreePort: nodeEnv === "development" && read("MQTT_PORT") === undefined,
       commitWindowMs: int("MQTT_COMMIT_WINDOW_MS", 5, 0, 1_000),
       commitMaxReadings: int("MQTT_COMMIT_MAX_READINGS", 1_000, 1, 10_000),
       maxPayloadBytes: byteSize("BODY_LIMIT", read("BODY_LIMIT") ?? "1mb", problems),
-      metricsPort: int("MQTT_METRICS_PORT", 0, 0, 65535)
+      metricsPort: int("MQTT_METRICS_PORT", 0, 0, 65535),
+      metricsHost: read("MQTT_METRICS_HOST") ?? "127.0.0.1"
     },
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
@@ -274,6 +324,11 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   };
   if (problems.length) throw new EnvError(problems);
   return config;
+}
+
+/** 127.0.0.0/8, ::1 or localhost: an interface no other machine reaches. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 /** `1mb`, `512kb`, `100000` (bytes), as body-parser reads BODY_LIMIT. */

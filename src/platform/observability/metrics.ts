@@ -74,3 +74,10 @@ export const mqttCommitDuration = new Histogram({
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5],
   registers: [metricsRegistry]
 });
+
+export const mqttConnectionsRefused = new Counter({
+  name: "mqtt_connections_refused_total",
+  help: "MQTT connections closed by the server's own bounds before or outside aedes: max_connections (MQTT_MAX_CONNECTIONS), unauthenticated_per_address (MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS), frame_too_large (a packet announced more than its limit)",
+  labelNames: ["reason"] as const,
+  registers: [metricsRegistry]
+});
