@@ -27,9 +27,9 @@ interface OpenGroup {
 }
 
 /**
- * Readings that devices publish over MQTT, written by group commit. Each message is validated as
- * an HTTP body would be (DeviceReadingsPayload), counted against the same per-device and per-tenant
- * budgets as HTTP (IngestionRateLimiter), then waits with the other messages of its tenant until
+ * Readings that devices publish over MQTT, written by group commit. Each message is counted against
+ * the same per-device and per-tenant budgets as HTTP (IngestionRateLimiter, before it is parsed),
+ * validated as an HTTP body would be (DeviceReadingsPayload), then waits with the other messages of its tenant until
  * the group is MQTT_COMMIT_WINDOW_MS old or holds MQTT_COMMIT_MAX_READINGS readings, whichever
  * comes first; the group is written by one ReadingService.recordMany (one statement for every
  * device whose readings cannot change an alert episode) and each message resolves with its own
@@ -65,12 +65,13 @@ export class MqttReadingsIngest implements MqttPublishHandler {
   async onReadings(identity: DeviceIdentity, payload: Buffer): Promise<MqttErrorReport | undefined> {
     let batch: DeviceBatch;
     try {
+      // The point first, as over HTTP: an invalid message costs a point too, not only a valid one.
+      if (!this.limiter.unlimited) await this.limiter.consume(identity.tenantId, identity.deviceId);
       const {kind, readings} = await this.payloads.parseBuffer(
         payload,
         this.config.mqtt.maxPayloadBytes,
         `topic "${readingsTopic(identity.deviceId)}"`
       );
-      if (!this.limiter.unlimited) await this.limiter.consume(identity.tenantId, identity.deviceId);
       batch = {deviceId: identity.deviceId, readings, single: kind === "single"};
     } catch (error) {
       return report(error);
