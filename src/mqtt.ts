@@ -1,9 +1,8 @@
-import http from "node:http";
 import {inject, logger} from "@tsed/di";
 import {startHeadless, startMqtt, stopOnSignal} from "./bootstrap.js";
 import {loadConfig} from "./config/app-config.js";
 import {MqttServer} from "./platform/mqtt/mqtt-server.js";
-import {metricsRegistry} from "./platform/observability/metrics.js";
+import {serveMetrics} from "./platform/observability/metrics-server.js";
 
 /**
  * `npm run mqtt`: an MQTT-only process (DESIGN "Devices as clients"): no HTTP, no BullMQ workers,
@@ -13,19 +12,22 @@ import {metricsRegistry} from "./platform/observability/metrics.js";
  */
 try {
   const config = {...loadConfig(), runWorkers: false};
-  if (config.mqtt.port === 0) throw new Error("MQTT_PORT=0 turns MQTT off: an MQTT-only process has nothing to serve");
+  if (config.mqtt.port === 0 && !config.mqtt.tls)
+    throw new Error("MQTT_PORT=0 and no MQTTS_PORT turn MQTT off: an MQTT-only process has nothing to serve");
   const platform = await startHeadless(config);
   const port = await startMqtt(config);
   // No HTTP API here, but Prometheus must still reach the process (connections, messages, ack latency).
-  const metrics = config.mqtt.metricsPort
-    ? http
-        .createServer((req, res) => {
-          if (req.url !== "/metrics") return void res.writeHead(404).end();
-          void metricsRegistry.metrics().then((text) => res.writeHead(200, {"content-type": metricsRegistry.contentType}).end(text));
-        })
-        .listen(config.mqtt.metricsPort, config.mqtt.host)
-    : undefined;
-  logger().info({event: "MQTT_READY", pid: process.pid, port, metricsPort: config.mqtt.metricsPort || undefined});
+  const metrics = config.mqtt.metricsPort ? await serveMetrics(config, config.mqtt.metricsPort, config.mqtt.metricsHost) : undefined;
+  if (config.mqtt.metricsPort && !metrics) {
+    logger().warn({event: "MQTT_METRICS_OFF", note: "production without METRICS_TOKEN: GET /metrics is not served (set METRICS_TOKEN)"});
+  }
+  logger().info({
+    event: "MQTT_READY",
+    pid: process.pid,
+    port,
+    tlsPort: config.mqtt.tls?.port,
+    metricsPort: metrics ? config.mqtt.metricsPort : undefined
+  });
 
   stopOnSignal(platform, "MQTT_STOPPING", async () => {
     await inject(MqttServer).drain(config.shutdownTimeoutMs);
