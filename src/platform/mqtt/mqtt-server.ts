@@ -138,6 +138,11 @@ export class MqttServer {
     return this.broker?.connectedClients ?? 0;
   }
 
+  /** TCP connections held, authenticated or not (what MQTT_MAX_CONNECTIONS bounds). */
+  get openConnections(): number {
+    return this.admission?.connections ?? 0;
+  }
+
   /** Serves MQTT on the plaintext port, the TLS port or both; resolves with the plaintext port (else the TLS one). */
   async listen(handler: MqttPublishHandler, options: MqttListenOptions): Promise<number> {
     this.handler = handler;
