@@ -13,6 +13,7 @@ const PARTS = [
   "aggregate",
   "weekly-cache",
   "mqtt-ingest",
+  "mqtt-oversize",
   "export",
   "retention-drop",
   "request-cost"

@@ -73,6 +73,8 @@ export async function startApi(env: {url: string; analyticsUrl: string; jwksUri:
   };
 }
 
+const BENCH_METRICS_TOKEN = "bench-metrics-token-0123456789";
+
 /** The compiled MQTT-only process (`npm run mqtt`, production mode) on a free port: what a fleet connects to at scale. */
 export async function startMqttProcess(env: {url: string; analyticsUrl: string; extra?: Record<string, string>}) {
   build();
@@ -88,13 +90,20 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
       MQTT_PORT: String(port),
       MQTT_HOST: "127.0.0.1",
       MQTT_METRICS_PORT: String(metricsPort),
+      // Production serves no metrics without a token.
+      METRICS_TOKEN: BENCH_METRICS_TOKEN,
       LOG_LEVEL: "info",
       ...env.extra
     },
-    stdio: ["ignore", "pipe", "inherit"]
+    stdio: ["ignore", "pipe", "pipe"]
   });
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  // Its warnings (stderr in production) stay readable in the bench's output, and in `output()`.
+  child.stderr!.on("data", (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    output += chunk.toString();
+  });
   const deadline = Date.now() + 60_000;
   while (!output.includes("MQTT_READY")) {
     if (child.exitCode !== null) throw new Error(`MQTT process exited with ${child.exitCode}: ${output}`);
@@ -104,8 +113,11 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
   return {
     port,
     child,
+    /** What it printed so far (stdout and stderr). */
+    output: () => output,
     /** Its Prometheus metrics (MQTT_METRICS_PORT) as text. */
-    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+    metrics: async () =>
+      (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, {headers: {authorization: `Bearer ${BENCH_METRICS_TOKEN}`}})).text(),
     stop: () =>
       new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
