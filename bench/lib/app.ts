@@ -92,6 +92,8 @@ export async function startMqttProcess(env: {url: string; analyticsUrl: string; 
       MQTT_METRICS_PORT: String(metricsPort),
       // Production serves no metrics without a token.
       METRICS_TOKEN: BENCH_METRICS_TOKEN,
+      // Every bench client comes from 127.0.0.1, and they connect by the thousand at once.
+      MQTT_MAX_UNAUTHENTICATED_PER_ADDRESS: "0",
       LOG_LEVEL: "info",
       ...env.extra
     },
