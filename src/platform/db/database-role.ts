@@ -74,7 +74,14 @@ export async function provisionDatabases(urls: readonly string[], adminUrl: stri
   for (const url of new Set(urls)) {
     if (await ownsItsDatabase(url)) continue;
     const {role, password, database} = parts(url);
-    await withClient(adminUrl, async (admin) => {
+    const admin = new pg.Client({connectionString: adminUrl});
+    await admin.connect().catch((error: unknown) => {
+      const {username, host} = new URL(adminUrl);
+      throw new Error(
+        `role "${role}" cannot use database "${database}" (missing, or not its own), and connecting as the administrator (DATABASE_ADMIN_URL: ${username}@${host}) to create them failed: ${error instanceof Error ? error.message : String(error)}`
+      );
+    });
+    try {
       if (await ensureRole(admin, role, password)) report.roles.push(role);
       const {rows} = await admin.query<{owner: string}>(`select pg_get_userbyid(datdba) as "owner" from pg_database where datname = $1`, [
         database
@@ -93,7 +100,9 @@ export async function provisionDatabases(urls: readonly string[], adminUrl: stri
         await withClient(target.toString(), (client) => adopt(client, database, role));
         report.adopted.push(database);
       }
-    });
+    } finally {
+      await admin.end();
+    }
   }
   return report;
 }
