@@ -98,7 +98,7 @@ async function ensurePostgres() {
     const reason = error instanceof EmbeddedPostgresError ? error.message : (error?.stack ?? String(error));
     console.error(`[start] could not start the embedded Postgres: ${reason}`);
     console.error(
-      `[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://postgres@localhost:5432/smart_thermo; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`
+      `[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://smart_thermo@localhost:5432/smart_thermo, and DATABASE_ADMIN_URL=postgres://postgres@localhost:5432/postgres to create that role; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`
     );
     process.exit(1);
   }
