@@ -165,7 +165,7 @@ describe("creating the role and its databases (DATABASE_ADMIN_URL)", () => {
     );
     const url = new URL(appUrls[0]!);
     url.pathname = `/${name}`;
-    expect(await provisionDatabases([url.toString()], testAdminUrl())).toEqual({roles: [], databases: [], adopted: [name]});
+    expect(await provisionDatabases([url.toString()], testAdminUrl())).toMatchObject({databases: [], adopted: [name]});
     await withClient(url.toString(), async (client) => {
       const {rows} = await client.query(
         `select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -175,7 +175,7 @@ describe("creating the role and its databases (DATABASE_ADMIN_URL)", () => {
       // What migrations and the partition job do, now as the role.
       await client.query(`alter table "tenant_b"."readings" detach partition "tenant_b"."readings_2026_01"`);
       await client.query(
-        `drop table "tenant_b"."readings_2026_01"; alter table public.tenants add column x int; drop function public.merge()`
+        `drop table "tenant_b"."readings_2026_01"; alter table public.tenants add column x int; create or replace function public.merge() returns int language sql as 'select 2'`
       );
     });
   });
