@@ -3,7 +3,13 @@
  * `npm start`: read `.env` when there is one, NODE_ENV=development unless set, build if the sources changed, find a Postgres
  * (DATABASE_URL, else the local server on 5432, else an embedded one: scripts/embedded-postgres.mjs;
  * EMBEDDED_PG_PORT, default 54329), start Redis locally if none answers and redis-server is
- * installed, then serve the API. The server applies migrations when it starts.
+ * installed, run `npm run migrate` (built), then serve the API.
+ *
+ * The API runs as the application's role, never a superuser (docs/database-role.md). The migrate
+ * step creates that role and its databases when they are missing, as an administrator:
+ * DATABASE_ADMIN_URL if set, the embedded cluster's superuser, or `postgres` on the local server
+ * (which this machine's kind trusts on loopback). It connects as the administrator only when the
+ * role cannot already use databases it owns, and the API process never gets the admin URL.
  *
  * While it runs on an embedded Postgres it picked itself, it writes `.data/dev-services.json`
  * (`{"pid": <this process>, "databaseUrl": "postgres://…"}`, mode 0600) and removes it when it
@@ -53,11 +59,20 @@ function canConnect(port, host = "127.0.0.1") {
   });
 }
 
+/** The role the API connects as (src/platform/db/database-role.ts: APP_ROLE). */
+const APP_ROLE = "smart_thermo";
+/** Who may create that role and its databases; undefined: nobody (they must exist). */
+let adminUrl = env.DATABASE_ADMIN_URL;
+
 /** EMBEDDED_PG=always: the embedded Postgres even when 5432 answers (DATABASE_URL still wins). */
 async function ensurePostgres() {
   if (env.DATABASE_URL) return undefined;
   const always = env.EMBEDDED_PG === "always";
-  if (!always && (await canConnect(5432))) return undefined; // the default URL points at the local server
+  if (!always && (await canConnect(5432))) {
+    // The default DATABASE_URL (the application's role on the local server) is used.
+    adminUrl ??= "postgres://postgres@127.0.0.1:5432/postgres";
+    return undefined;
+  }
   const port = Number(env.EMBEDDED_PG_PORT ?? 54329);
   console.log(
     `[start] ${always ? "EMBEDDED_PG=always" : "no Postgres on 127.0.0.1:5432 and no DATABASE_URL"}: starting an embedded Postgres on ${port}`
@@ -70,14 +85,20 @@ async function ensurePostgres() {
     });
     await cluster.start();
     console.log(`[start] embedded Postgres ready (data in ${cluster.dataDir}${cluster.runAs ? `, run as ${cluster.runAs}` : ""})`);
-    env.DATABASE_URL = cluster.url("smart_thermo");
+    // The cluster's superuser only creates the application's role (a fixed password: the cluster
+    // listens on loopback, for this checkout's development only).
+    adminUrl = cluster.url("postgres");
+    const app = new URL(cluster.url("smart_thermo"));
+    app.username = APP_ROLE;
+    app.password = APP_ROLE;
+    env.DATABASE_URL = app.toString();
     writeDevServices(env.DATABASE_URL);
     return cluster;
   } catch (error) {
     const reason = error instanceof EmbeddedPostgresError ? error.message : (error?.stack ?? String(error));
     console.error(`[start] could not start the embedded Postgres: ${reason}`);
     console.error(
-      `[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://postgres@localhost:5432/smart_thermo; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`
+      `[start] Either run a Postgres yourself and set DATABASE_URL (e.g. postgres://smart_thermo@localhost:5432/smart_thermo, and DATABASE_ADMIN_URL=postgres://postgres@localhost:5432/postgres to create that role; docker compose up -d postgres starts one), or fix the above and run npm start again (EMBEDDED_PG_PORT picks another port than ${port}).`
     );
     process.exit(1);
   }
@@ -136,6 +157,21 @@ removeStaleDevServices();
 const embedded = await ensurePostgres();
 process.on("exit", removeDevServices);
 await ensureRedis();
+
+// Creates the role and databases when missing, and migrates, before the API connects as that role.
+const migrate = spawnSync(process.execPath, ["--enable-source-maps", join(root, "dist/src/cli/migrate.js")], {
+  cwd: root,
+  env: adminUrl ? {...env, DATABASE_ADMIN_URL: adminUrl} : env,
+  stdio: "inherit"
+});
+if (migrate.status !== 0) {
+  console.error(
+    `[start] npm run migrate failed (above). The API connects as DATABASE_URL's role (default ${APP_ROLE}), which must exist, own its databases and not be a superuser: set DATABASE_ADMIN_URL to a role that may create them, or see docs/database-role.md`
+  );
+  if (embedded) await embedded.stop().catch(() => {});
+  process.exit(1);
+}
+delete env.DATABASE_ADMIN_URL;
 
 // A process group of its own: a Ctrl-C reaches this process only, which forwards it once (the
 // server takes a second SIGINT as "stop now"), and stops Postgres only after the server drained.

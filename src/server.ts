@@ -13,6 +13,7 @@ import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Logger} from "@tsed/logger";
 import {AppConfig} from "./config/app-config.js";
+import {checkConnectionRoles, CONNECTION_ROLE_SQL, type ConnectionRole, connectionRole} from "./platform/db/database-role.js";
 import {ANALYTICS_CONTEXT} from "./platform/db/orm-contexts.js";
 import {migrateAll} from "./platform/tenancy/tenant-migrator.js";
 import {TenantProvisioner} from "./platform/tenancy/tenant-provisioner.service.js";
@@ -38,8 +39,18 @@ export class Server {
   @Inject()
   private logger!: Logger;
 
-  /** Starting applies migrations: the platform registry, analytics, then every known tenant. */
+  /**
+   * Starting refuses a superuser connection (docs/database-role.md), then applies migrations: the
+   * platform registry, analytics, then every known tenant.
+   */
   async $afterInit() {
+    const roles = await Promise.all([
+      ...[this.orm, this.analytics].map(async (orm) => (await orm.em.getConnection().execute<ConnectionRole[]>(CONNECTION_ROLE_SQL))[0]!),
+      // Exports may read elsewhere (a replica), with a role of their own.
+      ...(this.config.export.databaseUrl === this.config.databaseUrl ? [] : [connectionRole(this.config.export.databaseUrl)])
+    ]);
+    const warning = checkConnectionRoles(roles, this.config.db.allowSuperuser);
+    if (warning) this.logger.warn({event: "DB_SUPERUSER", message: warning});
     const report = await migrateAll(this.orm, this.analytics, this.config);
     this.provisioner.markReady(report.tenants.map((t) => t.tenantId));
     this.logger.info({

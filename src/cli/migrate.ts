@@ -1,5 +1,6 @@
 /**
- * npm run migrate: creates missing databases, applies the platform (tenant registry) and
+ * npm run migrate: creates missing databases (and, given DATABASE_ADMIN_URL, the application's
+ * role owning them: docs/database-role.md), refuses to run as a superuser, applies the platform (tenant registry) and
  * analytics migrations, then brings every registered tenant schema up to date (migrateAll, the
  * same routine the server runs at start). Safe to run twice, and while servers run (it takes the
  * same advisory locks they do). Needs Postgres only.
@@ -7,11 +8,19 @@
 import {MikroORM} from "@mikro-orm/postgresql";
 import {loadConfig} from "../config/app-config.js";
 import {analyticsOrmOptions, defaultOrmOptions} from "../config/mikro-orm.config.js";
-import {ensureDatabases} from "../platform/db/ensure-databases.js";
+import {prepareDatabases} from "../platform/db/database-role.js";
 import {migrateAll} from "../platform/tenancy/tenant-migrator.js";
 
 const config = loadConfig({developmentWhenUnset: true});
-for (const name of await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl])) console.log(`created database ${name}`);
+const prepared = await prepareDatabases({
+  urls: [config.databaseUrl, config.analyticsDatabaseUrl],
+  adminUrl: config.databaseAdminUrl,
+  allowSuperuser: config.db.allowSuperuser
+}).catch((error: unknown) => {
+  console.error("migration failed:", error instanceof Error ? error.message : error);
+  process.exit(1);
+});
+for (const line of prepared) console.log(line);
 const orm = await MikroORM.init({...defaultOrmOptions(config), pool: {min: 0, max: 3}});
 const analytics = await MikroORM.init({...analyticsOrmOptions(config), pool: {min: 0, max: 1}});
 const list = (names: string[]) => (names.length ? names.join(", ") : "up to date");

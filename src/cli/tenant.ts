@@ -10,7 +10,7 @@ import {loadConfig} from "../config/app-config.js";
 import {defaultOrmOptions} from "../config/mikro-orm.config.js";
 import {isKnownToIntl} from "../modules/stats/local-time.js";
 import {withAdvisoryLock} from "../platform/db/advisory-lock.js";
-import {ensureDatabases} from "../platform/db/ensure-databases.js";
+import {prepareDatabases} from "../platform/db/database-role.js";
 import {queryRows} from "../platform/db/sql.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
 import {migrateTenantSchema, tenantLock} from "../platform/tenancy/tenant-migrator.js";
@@ -25,7 +25,18 @@ if (command !== "create" || !isValidTenantId(tenantId) || positionals.length !==
 }
 
 const config = loadConfig({developmentWhenUnset: true});
-await ensureDatabases([config.databaseUrl, config.analyticsDatabaseUrl]);
+// As `npm run migrate`: a schema a superuser created could not be migrated by the application's role later.
+try {
+  for (const line of await prepareDatabases({
+    urls: [config.databaseUrl, config.analyticsDatabaseUrl],
+    adminUrl: config.databaseAdminUrl,
+    allowSuperuser: config.db.allowSuperuser
+  }))
+    console.log(line);
+} catch (error) {
+  console.error("tenant create failed:", error instanceof Error ? error.message : error);
+  process.exit(1);
+}
 const orm = await MikroORM.init({...defaultOrmOptions(config), pool: {min: 0, max: 2}});
 try {
   const timezone = values.timezone ?? "UTC";

@@ -6,10 +6,12 @@ describe("parseConfig", () => {
     const env = parseConfig({NODE_ENV: "production"});
     expect(env).toMatchObject({
       port: 8083,
-      databaseUrl: "postgres://postgres@localhost:5432/smart_thermo",
-      analyticsDatabaseUrl: "postgres://postgres@localhost:5432/smart_thermo_analytics",
+      // The application's role, never a superuser (docs/database-role.md); no admin URL unless given.
+      databaseUrl: "postgres://smart_thermo@localhost:5432/smart_thermo",
+      analyticsDatabaseUrl: "postgres://smart_thermo@localhost:5432/smart_thermo_analytics",
+      databaseAdminUrl: null,
       redisUrl: "redis://localhost:6379",
-      db: {poolMin: 2, poolMax: 10, statementTimeoutMs: 30000},
+      db: {poolMin: 2, poolMax: 10, statementTimeoutMs: 30000, allowSuperuser: false},
       auth: {issuer: "http://localhost:8080/realms/smart-thermo", audience: "smart-thermo-api", tenantClaim: "tenantId", devIssuer: false}
     });
   });

@@ -1,5 +1,6 @@
 import {existsSync, readFileSync} from "node:fs";
 import {join} from "node:path";
+import {APP_ROLE} from "../platform/db/database-role.js";
 
 /**
  * The one place that reads process.env. Every variable of DESIGN.md is parsed and validated once;
@@ -27,6 +28,12 @@ export class AppConfig {
   port!: number;
   databaseUrl!: string;
   analyticsDatabaseUrl!: string;
+  /**
+   * A role that may create roles and databases (DATABASE_ADMIN_URL, e.g. `postgres`): only
+   * `npm run migrate` and `npm run tenant` use it, to create the application's role and databases
+   * when they are missing (docs/database-role.md). The servers never connect with it.
+   */
+  databaseAdminUrl!: string | null;
   redisUrl!: string;
   auth!: {
     issuer: string;
@@ -47,6 +54,8 @@ export class AppConfig {
     statementTimeoutMs: number;
     /** Log every SQL statement MikroORM sends (MIKRO_ORM_DEBUG=true). */
     debug: boolean;
+    /** Run even when connected as a Postgres superuser, with a warning (DB_ALLOW_SUPERUSER=true); refused otherwise. */
+    allowSuperuser: boolean;
   };
   logLevel!: string;
   /** Run BullMQ workers inside the API process (DESIGN: the default; `npm run worker` at scale). */
@@ -210,10 +219,11 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   const pg = ["postgres:", "postgresql:"];
   const databaseUrl = url(
     "DATABASE_URL",
-    (nodeEnv === "development" ? startedPostgresUrl() : undefined) ?? "postgres://postgres@localhost:5432/smart_thermo",
+    (nodeEnv === "development" ? startedPostgresUrl() : undefined) ?? `postgres://${APP_ROLE}@localhost:5432/smart_thermo`,
     pg
   );
   const analyticsDatabaseUrl = url("ANALYTICS_DATABASE_URL", deriveAnalyticsUrl(databaseUrl), pg);
+  const databaseAdminUrl = read("DATABASE_ADMIN_URL") === undefined ? null : url("DATABASE_ADMIN_URL", "", pg);
   const redisUrl = url("REDIS_URL", "redis://localhost:6379", ["redis:", "rediss:"]);
 
   const explicitIssuer = read("AUTH_ISSUER");
@@ -280,11 +290,12 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     port,
     databaseUrl,
     analyticsDatabaseUrl,
+    databaseAdminUrl,
     redisUrl,
     auth: {issuer, jwksUri, audience, tenantClaim, devIssuer, defaultRole: oneOf("AUTH_DEFAULT_ROLE", ROLES, "operator")},
     tenantProvisioning: oneOf<TenantProvisioning>("TENANT_PROVISIONING", ["auto", "registered"], "auto"),
     metricsToken,
-    db: {poolMin, poolMax, statementTimeoutMs, debug: bool("MIKRO_ORM_DEBUG", false)},
+    db: {poolMin, poolMax, statementTimeoutMs, debug: bool("MIKRO_ORM_DEBUG", false), allowSuperuser: bool("DB_ALLOW_SUPERUSER", false)},
     logLevel,
     runWorkers: bool("RUN_WORKERS", true),
     nightlyCron: read("NIGHTLY_CRON") ?? "15 0 * * *",

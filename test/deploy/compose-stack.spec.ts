@@ -32,10 +32,33 @@ describe("docker-compose.yml and the Keycloak realm", () => {
   it("takes every password from .env, which .env.example lists and git ignores", () => {
     expect(composeText).not.toMatch(/postgres:postgres@|PASSWORD: (postgres|admin)\b/);
     const required = [...composeText.matchAll(/\$\{(\w+):\?/g)].map((m) => m[1]!);
-    expect(new Set(required)).toEqual(new Set(["POSTGRES_PASSWORD", "REDIS_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"]));
+    expect(new Set(required)).toEqual(
+      new Set(["POSTGRES_PASSWORD", "SMART_THERMO_DB_PASSWORD", "REDIS_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"])
+    );
     for (const name of required) expect(envExample).toMatch(new RegExp(`^${name}=$`, "m"));
     expect(readFileSync(".gitignore", "utf8")).toMatch(/^\.env$/m);
     expect(compose.services.redis!.command).toEqual(expect.arrayContaining(["--requirepass"]));
+  });
+
+  it("runs the api and worker as the application's role, which the postgres container creates, never as the superuser", () => {
+    for (const name of ["api", "worker"]) {
+      for (const variable of ["DATABASE_URL", "ANALYTICS_DATABASE_URL"]) {
+        const url = compose.services[name]!.environment![variable]!;
+        expect(url, `${name} ${variable}`).toMatch(
+          /^postgres:\/\/smart_thermo:\$\{SMART_THERMO_DB_PASSWORD(:\?[^}]*)?\}@postgres:5432\/smart_thermo(_analytics)?$/
+        );
+      }
+      expect(Object.keys(compose.services[name]!.environment!)).not.toContain("DATABASE_ADMIN_URL");
+    }
+    const postgres = compose.services.postgres as {volumes: string[]; environment: Record<string, string>};
+    expect(postgres.volumes).toContain("./docker/postgres:/docker-entrypoint-initdb.d:ro");
+    expect(postgres.environment.POSTGRES_DB).toBeUndefined(); // the init script creates the databases, owned by the role
+    const init = readFileSync("docker/postgres/10-smart-thermo-role.sh", "utf8");
+    expect(init).toMatch(
+      /create role smart_thermo login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password :'password';/
+    );
+    for (const database of ["smart_thermo", "smart_thermo_analytics"])
+      expect(init).toContain(`create database ${database} owner smart_thermo;`);
   });
 
   it("starts the API once Keycloak is healthy, and runs jobs in the worker container only", () => {

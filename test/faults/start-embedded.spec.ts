@@ -60,10 +60,12 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
     return {child, exited, output: () => output};
   }
 
+  /** Whether the registry answers, to a role that is not a superuser (the API's: docs/database-role.md). */
   async function canQuery(url: string) {
     const client = new pg.Client({connectionString: url, connectionTimeoutMillis: 2_000});
     try {
       await client.connect();
+      expect((await client.query("select current_setting('is_superuser') as su")).rows[0].su).toBe("off");
       return (await client.query("select count(*)::int as n from public.tenants")).rows[0].n >= 0;
     } finally {
       await client.end().catch(() => {});
@@ -102,7 +104,8 @@ describe("npm start on the embedded Postgres, from a private directory", () => {
       expect(statSync(file).mode & 0o777).toBe(0o600);
       const services = JSON.parse(readFileSync(file, "utf8")) as {pid: number; databaseUrl: string};
       expect(services.pid).toBe(app.child.pid);
-      // The server migrated the database the file names (the tenant registry is there).
+      // The server migrated the database the file names (the tenant registry is there), as the application's role.
+      expect(new URL(services.databaseUrl).username).toBe("smart_thermo");
       expect(await canQuery(services.databaseUrl)).toBe(true);
 
       app.child.kill("SIGTERM");

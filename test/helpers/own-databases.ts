@@ -1,4 +1,6 @@
 import pg from "pg";
+import {provisionDatabases} from "../../src/platform/db/database-role.js";
+import {testAdminUrl} from "./test-databases.js";
 
 const VARIABLES = ["DATABASE_URL", "ANALYTICS_DATABASE_URL", "QUEUE_PREFIX"] as const;
 
@@ -8,6 +10,7 @@ const VARIABLES = ["DATABASE_URL", "ANALYTICS_DATABASE_URL", "QUEUE_PREFIX"] as 
  * run's teardown still removes its Redis keys). For specs whose subject walks everything there is —
  * the nightly fan-out reads every registered tenant, workers take every job of the queue — and
  * must therefore see only their own tenants and jobs, never another spec file's.
+ * Owned by the run's role, like the run's databases (the administrator drops and recreates them).
  * Call before the test server starts; the returned function restores the run's settings.
  */
 export async function useOwnDatabases(label: string): Promise<() => void> {
@@ -19,9 +22,7 @@ export async function useOwnDatabases(label: string): Promise<() => void> {
     return url;
   };
   const urls = [own("DATABASE_URL"), own("ANALYTICS_DATABASE_URL")];
-  const admin = new URL(urls[0]!);
-  admin.pathname = "/postgres";
-  const client = new pg.Client({connectionString: admin.toString()});
+  const client = new pg.Client({connectionString: testAdminUrl()});
   await client.connect();
   try {
     for (const url of urls) {
@@ -29,11 +30,14 @@ export async function useOwnDatabases(label: string): Promise<() => void> {
       // Derived from the run's test databases (global-setup checked those): still a test name.
       if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name) || !/(^|_)test(_|$)/.test(name)) throw new Error(`refusing to recreate database ${name}`);
       await client.query(`drop database if exists "${name}" with (force)`);
-      await client.query(`create database "${name}"`);
     }
   } finally {
     await client.end();
   }
+  await provisionDatabases(
+    urls.map((url) => url.toString()),
+    testAdminUrl()
+  );
   process.env.DATABASE_URL = urls[0]!.toString();
   process.env.ANALYTICS_DATABASE_URL = urls[1]!.toString();
   process.env.QUEUE_PREFIX = `${saved.QUEUE_PREFIX ?? "smart-thermo-test"}:${label}`;

@@ -2,10 +2,11 @@ import {randomBytes} from "node:crypto";
 import pg from "pg";
 import {afterAll, describe, expect, it} from "vitest";
 import {ensureDatabases} from "../../src/platform/db/ensure-databases.js";
+import {testAdminUrl} from "../helpers/test-databases.js";
 
-/** A database URL on the test server for a name of our own. */
+/** A database URL on the test server for a name of our own (as the administrator: the run's role may not create databases). */
 function urlFor(name: string): string {
-  const url = new URL(process.env.DATABASE_URL!);
+  const url = new URL(testAdminUrl());
   url.pathname = `/${name}`;
   return url.toString();
 }

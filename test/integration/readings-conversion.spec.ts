@@ -10,6 +10,7 @@ import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.s
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
+import {testAdminUrl} from "../helpers/test-databases.js";
 
 /** The last tenant migration of the release before partitioning. */
 const BEFORE_PARTITIONING = "Migration20261201100000_alert_rule_episode_state";
@@ -259,7 +260,14 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     // the shared one when they boot, and would convert these before the command gets to them.
     const url = new URL(process.env.DATABASE_URL!);
     url.pathname = `${url.pathname}_migrate_cli`;
-    const env = {...process.env, NODE_ENV: "test", DATABASE_URL: url.toString(), ANALYTICS_DATABASE_URL: `${url.toString()}_analytics`};
+    // The administrator's URL: the command creates the databases, owned by the run's role.
+    const env = {
+      ...process.env,
+      NODE_ENV: "test",
+      DATABASE_URL: url.toString(),
+      ANALYTICS_DATABASE_URL: `${url.toString()}_analytics`,
+      DATABASE_ADMIN_URL: testAdminUrl()
+    };
     const admin = tenantDb();
     const databases = [url.pathname.slice(1), `${url.pathname.slice(1)}_analytics`];
     for (const name of databases) await admin.query(`drop database if exists "${name}" with (force)`);

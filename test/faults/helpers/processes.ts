@@ -3,6 +3,7 @@ import net from "node:net";
 import {join} from "node:path";
 import pg from "pg";
 import {prepareEmbeddedPostgres} from "../../../scripts/embedded-postgres.mjs";
+import {APP_ROLE, provisionDatabases} from "../../../src/platform/db/database-role.js";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 
@@ -20,19 +21,28 @@ export async function freePort(): Promise<number> {
 /**
  * A Postgres cluster owned by the test, which it may stop and start at will: the embedded-postgres
  * binaries, run by scripts/embedded-postgres.mjs (as root, as the postgres user, with a copy of
- * the binaries when the checkout is in a private directory), in a fresh data directory.
+ * the binaries when the checkout is in a private directory), in a fresh data directory. As in
+ * production, the application's role (not a superuser, password auth) owns `databases`, created
+ * here by the cluster's superuser; `url` and `client` connect as that role.
  */
-export async function startOwnPostgres() {
+export async function startOwnPostgres(databases = ["smart_thermo", "smart_thermo_analytics"]) {
   const port = await freePort();
   const cluster = await prepareEmbeddedPostgres({port});
   await cluster.start();
+  const url = (database: string) => {
+    const app = new URL(cluster.url(database));
+    app.username = APP_ROLE;
+    app.password = "app-role-password";
+    return app.toString();
+  };
+  await provisionDatabases(databases.map(url), cluster.url("postgres"));
   return {
     port,
-    url: (database: string) => cluster.url(database),
+    url,
     stop: () => cluster.stop(),
     start: () => cluster.start(),
     dispose: () => cluster.dispose(),
-    client: (database: string) => new pg.Client({connectionString: cluster.url(database)})
+    client: (database: string) => new pg.Client({connectionString: url(database)})
   };
 }
 
