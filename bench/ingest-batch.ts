@@ -50,7 +50,7 @@ async function main() {
   const jwks = await startJwks();
   const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri});
   const client = httpClient(api.baseUrl, CONCURRENCY + 1);
-  const headers = {authorization: `Bearer ${await jwks.token(TENANT, ["user"])}`};
+  const headers = {authorization: `Bearer ${await jwks.token(TENANT, ["user", "operator"])}`};
   const dir = mkdtempSync(join(tmpdir(), "bench-ingest-batch-"));
   try {
     const devices: string[] = [];

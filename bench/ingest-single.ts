@@ -58,7 +58,7 @@ async function main() {
   const client = httpClient(api.baseUrl, 1);
   let bare: Awaited<ReturnType<typeof startBareExpress>> | undefined;
   try {
-    const admin = {authorization: `Bearer ${await jwks.token(TENANT, ["user"])}`};
+    const admin = {authorization: `Bearer ${await jwks.token(TENANT, ["user", "operator"])}`};
     const me = await callJson<{id: string}>(client, admin, "GET", "/api/v1/me", undefined, 200); // provisions the tenant
     const devices = await withClient(url, async (db) => {
       const s = `"${TENANT}"`;
@@ -74,7 +74,7 @@ async function main() {
     });
     const table = await withClient(url, (db) => identicalReadingsTable(db, TENANT, BARE_SCHEMA));
     bare = await startBareExpress({url, table: `"${BARE_SCHEMA}"."temperature_readings"`, poolMax: POOL_MAX});
-    const tokens = await Promise.all(devices.map((_, i) => jwks.token(TENANT, ["device"], `bench-device-${i}`)));
+    const tokens = await Promise.all(devices.map((_, i) => jwks.token(TENANT, ["device", "operator"], `bench-device-${i}`)));
     const paths = devices.map((id) => `/api/v1/devices/${id}/readings`);
     const authorization = tokens.map((t) => `Bearer ${t}`);
 

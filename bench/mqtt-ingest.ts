@@ -77,7 +77,7 @@ async function main() {
   const clients: MqttClient[] = [];
   const dir = mkdtempSync(join(tmpdir(), "bench-mqtt-"));
   try {
-    const admin = {authorization: `Bearer ${await jwks.token(TENANT, ["user"])}`};
+    const admin = {authorization: `Bearer ${await jwks.token(TENANT, ["user", "operator"])}`};
     const me = await callJson<{id: string}>(http, admin, "GET", "/api/v1/me", undefined, 200); // provisions the tenant
     const createDevices = (count: number, prefix: string, withRules: boolean) =>
       withClient(url, async (db) => {
@@ -168,7 +168,7 @@ async function main() {
       return acked / seconds;
     };
 
-    const tokens = await Promise.all(devices.map((_, i) => jwks.token(TENANT, ["device"], `bench-device-${i}`)));
+    const tokens = await Promise.all(devices.map((_, i) => jwks.token(TENANT, ["device", "operator"], `bench-device-${i}`)));
     const paths = devices.map((d) => `/api/v1/devices/${d.deviceId}/readings`);
     const httpRound = async () => {
       const result = await autocannon({

@@ -26,11 +26,13 @@ export function build() {
 
 /**
  * The environment every benchmark gives the app (API process, worker or in-process injector):
- * production mode, its own databases and queue prefix, the loopback issuer, no rate limits, no MQTT.
+ * production mode (but tenants created by their first token), its own databases and queue prefix, the loopback issuer, no rate limits, no MQTT.
  */
 export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUri?: string; queuePrefix?: string}): Record<string, string> {
   return {
     NODE_ENV: "production",
+    // Production registers tenants with `npm run tenant` only; a benchmark's tenant comes from its token.
+    TENANT_PROVISIONING: "auto",
     LOG_LEVEL: "warn",
     DATABASE_URL: env.url,
     ANALYTICS_DATABASE_URL: env.analyticsUrl,

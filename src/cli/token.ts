@@ -1,7 +1,7 @@
 /**
  * npm run token -- --tenant building_a [--role viewer|operator|admin] [--sub alice] [--ttl 3600]
  * Prints a development access token signed by the development issuer (never in production).
- * Without --role the token carries no role of ours, so it gets AUTH_DEFAULT_ROLE (operator).
+ * Without --role the token carries no role of ours, so it gets AUTH_DEFAULT_ROLE (viewer).
  */
 import {parseArgs} from "node:util";
 import {createHash} from "node:crypto";

@@ -14,10 +14,14 @@ export class ErrorFilter implements ExceptionFilterMethods {
   catch(error: Error, ctx: PlatformContext) {
     const body = toHttpError(error);
     if (body.status >= 500) {
+      // The body says only body.message (fixed texts); what went wrong is here, under the request
+      // id (`reqId`, which the client got in X-Request-Id), so a report of it can be found.
+      const cause = error?.cause as Error | undefined;
       ctx.logger.error({
         event: body.status === 503 ? "BACKING_SERVICE_UNAVAILABLE" : "UNHANDLED_ERROR",
         error_name: error?.name,
         error_message: error?.message,
+        ...(cause ? {cause_name: cause.name, cause_message: cause.message} : {}),
         stack: error?.stack
       });
     }

@@ -53,15 +53,21 @@ export class TooManyRequestsError extends DomainError {
   }
 }
 
-/** A backing service (Postgres, Redis) is unreachable: the client should retry later. */
+/**
+ * A backing service (Postgres, Redis) is unreachable: the client should retry later. The message
+ * is sent to the client as it is: a fixed text, never a driver's; pass the driver's error as
+ * `cause`, which only the log sees.
+ */
 export class ServiceUnavailableError extends DomainError {
   readonly status = 503;
 
   constructor(
     message: string,
-    readonly retryAfterSeconds = 5
+    readonly retryAfterSeconds = 5,
+    options?: {cause?: unknown}
   ) {
     super(message);
+    if (options && "cause" in options) this.cause = options.cause;
   }
 }
 

@@ -3,7 +3,7 @@ import {Description, Example, Format, Integer, Nullable, Required} from "@tsed/s
 /**
  * A tenant's raw retention (`rawRetentionDays`, null: keep everything): readings recorded before
  * `now - rawRetentionDays` are refused, and the nightly job drops every monthly partition that
- * ends before that instant. DailyStats are kept. The smallest retention still leaves the nightly
+ * ends before that instant (a shortened retention only after its grace: changeRawRetention). DailyStats are kept. The smallest retention still leaves the nightly
  * aggregation the raw readings of the local yesterday it recomputes (which began at most 48 hours
  * ago, whatever the timezone).
  */
@@ -11,6 +11,46 @@ export const MIN_RAW_RETENTION_DAYS = 3;
 export const MAX_RAW_RETENTION_DAYS = 36_500;
 
 const DAY_MS = 86_400_000;
+
+/**
+ * A tenant's raw retention as stored: `days` (the setting, refused readings follow it at once) and,
+ * while a shortening waits out its grace, the retention the nightly drop keeps until `effectiveAt`.
+ */
+export interface RawRetentionState {
+  days: number | null;
+  /** Until this instant the nightly drop goes by `daysBefore`; null (or past): by `days`. */
+  effectiveAt: Date | null;
+  /** null keeps everything. */
+  daysBefore: number | null;
+}
+
+/** `a` keeps raw readings at least as long as `b` (null: forever). */
+const keepsAtLeastAsLong = (a: number | null, b: number | null) => a === null || (b !== null && a >= b);
+
+/** The retention the nightly drop applies at `now`: a shortening's new value only once its grace is over. */
+export function dropRetentionDays(state: RawRetentionState, now: Date = new Date()): number | null {
+  return state.effectiveAt !== null && now.getTime() < state.effectiveAt.getTime() ? state.daysBefore : state.days;
+}
+
+/**
+ * The state after an admin sets the retention to `days` at `now`. A value that keeps at least as
+ * long as the one the drop applies now (lengthening, removing, or setting back within the grace)
+ * is in force at once and cancels any pending shortening: nothing it would not have dropped
+ * anyway is dropped. A shorter one refuses older readings at once, but the drop keeps going by
+ * the retention in force now until `now + graceMs`; a further shortening restarts the grace.
+ * Setting the value it already has changes nothing (a repeated PATCH does not restart the grace).
+ */
+export function changeRawRetention(state: RawRetentionState, days: number | null, now: Date, graceMs: number): RawRetentionState {
+  if (days === state.days) return state;
+  const inForce = dropRetentionDays(state, now);
+  if (keepsAtLeastAsLong(days, inForce) || graceMs === 0) return {days, effectiveAt: null, daysBefore: null};
+  return {days, effectiveAt: new Date(now.getTime() + graceMs), daysBefore: inForce};
+}
+
+/** When the drop starts going by `days`, while that is still ahead of `now`; null when it already does. */
+export function pendingEffectiveAt(state: RawRetentionState, now: Date = new Date()): Date | null {
+  return state.effectiveAt !== null && now.getTime() < state.effectiveAt.getTime() ? state.effectiveAt : null;
+}
 
 /** Readings recorded before this instant are not kept (null: all are). */
 export function keptSince(rawRetentionDays: number | null, now: Date = new Date()): Date | null {

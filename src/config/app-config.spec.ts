@@ -30,18 +30,48 @@ describe("parseConfig", () => {
     expect(parseConfig({}, {developmentWhenUnset: true})).toMatchObject({nodeEnv: "development", auth: {devIssuer: true}});
   });
 
-  it("reads the access settings: default role, tenant provisioning, metrics token", () => {
-    expect(parseConfig({})).toMatchObject({auth: {defaultRole: "operator"}, tenantProvisioning: "auto", metricsToken: null});
-    expect(
-      parseConfig({AUTH_DEFAULT_ROLE: "viewer", TENANT_PROVISIONING: "registered", METRICS_TOKEN: "a-long-enough-secret"})
-    ).toMatchObject({
+  it("fails closed by default: role viewer, registered tenants in production, no metrics token", () => {
+    expect(parseConfig({})).toMatchObject({
+      nodeEnv: "production",
       auth: {defaultRole: "viewer"},
       tenantProvisioning: "registered",
+      metricsToken: null
+    });
+    expect(parseConfig({NODE_ENV: "production"}).tenantProvisioning).toBe("registered");
+    // A developer's first token creates its tenant; so do the tests'.
+    expect(parseConfig({NODE_ENV: "development"}).tenantProvisioning).toBe("auto");
+    expect(parseConfig({}, {developmentWhenUnset: true}).tenantProvisioning).toBe("auto");
+    expect(parseConfig({NODE_ENV: "test"}).tenantProvisioning).toBe("auto");
+  });
+
+  it("reads the access settings: default role, tenant provisioning, metrics token", () => {
+    expect(parseConfig({AUTH_DEFAULT_ROLE: "operator", TENANT_PROVISIONING: "auto", METRICS_TOKEN: "a-long-enough-secret"})).toMatchObject({
+      auth: {defaultRole: "operator"},
+      tenantProvisioning: "auto",
       metricsToken: "a-long-enough-secret"
     });
     expect(() => parseConfig({AUTH_DEFAULT_ROLE: "root"})).toThrow(/AUTH_DEFAULT_ROLE/);
     expect(() => parseConfig({TENANT_PROVISIONING: "open"})).toThrow(/TENANT_PROVISIONING/);
     expect(() => parseConfig({METRICS_TOKEN: "short"})).toThrow(/METRICS_TOKEN/);
+  });
+
+  it("reads the export limits: a per-tenant cap below the pool, a minimum rate, a ten-minute statement timeout", () => {
+    expect(parseConfig({}).export).toMatchObject({
+      poolMax: 4,
+      maxPerTenant: 2,
+      statementTimeoutMs: 600_000,
+      minBytesPerSecond: 16_384,
+      rateWindowMs: 30_000
+    });
+    expect(parseConfig({EXPORT_POOL_MAX: "10"}).export.maxPerTenant).toBe(5);
+    expect(parseConfig({EXPORT_POOL_MAX: "10", EXPORT_MAX_PER_TENANT: "9"}).export.maxPerTenant).toBe(9);
+    expect(() => parseConfig({EXPORT_POOL_MAX: "4", EXPORT_MAX_PER_TENANT: "4"})).toThrow(/EXPORT_MAX_PER_TENANT.*below/);
+  });
+
+  it("reads the retention grace in days (default 7)", () => {
+    expect(parseConfig({}).retentionGraceMs).toBe(7 * 86_400_000);
+    expect(parseConfig({RETENTION_GRACE_DAYS: "0"}).retentionGraceMs).toBe(0);
+    expect(() => parseConfig({RETENTION_GRACE_DAYS: "-1"})).toThrow(/RETENTION_GRACE_DAYS/);
   });
 
   it("derives the analytics database from DATABASE_URL", () => {

@@ -42,11 +42,15 @@ export class AppConfig {
     tenantClaim: string;
     /** The server signs and serves its own development tokens (only with NODE_ENV=development). */
     devIssuer: boolean;
-    /** The role of a token that carries none of ROLES in `realm_access.roles` (AUTH_DEFAULT_ROLE). */
+    /** The role of a token that carries none of ROLES in `realm_access.roles` (AUTH_DEFAULT_ROLE, default viewer: least privilege). */
     defaultRole: Role;
   };
+  /** TENANT_PROVISIONING: `registered` by default in production, `auto` elsewhere. */
   tenantProvisioning!: TenantProvisioning;
-  /** When set, GET /metrics needs `Authorization: Bearer <this>` (METRICS_TOKEN). */
+  /**
+   * When set, GET /metrics needs `Authorization: Bearer <this>` (METRICS_TOKEN). Unset, it is served
+   * to anyone outside production and not at all (404) in production.
+   */
   metricsToken!: string | null;
   db!: {
     poolMin: number;
@@ -70,11 +74,27 @@ export class AppConfig {
     databaseUrl: string;
     /** Exports running at once per process; one more waits up to 5 s, then gets 503. */
     poolMax: number;
+    /**
+     * Exports of one tenant running at once per process (EXPORT_MAX_PER_TENANT); one more is a 429.
+     * Below poolMax, so one tenant can never hold every export connection.
+     */
+    maxPerTenant: number;
     /** Upper bound of one export's query (0: none). */
     statementTimeoutMs: number;
     /** A client that takes no bytes for this long is disconnected (its export query stops). */
     stallTimeoutMs: number;
+    /**
+     * A client that takes fewer than minBytesPerSecond over any window of rateWindowMs is
+     * disconnected and its connection released (EXPORT_MIN_BYTES_PER_S, EXPORT_RATE_WINDOW_MS; 0: no minimum).
+     */
+    minBytesPerSecond: number;
+    rateWindowMs: number;
   };
+  /**
+   * Shortening a tenant's raw retention refuses older readings at once, but its months are
+   * dropped only this long after the change (RETENTION_GRACE_DAYS): time to set it back.
+   */
+  retentionGraceMs!: number;
   bodyLimit!: string;
   /** Redis key prefix of BullMQ queues (tests use their own so runs never share jobs). */
   queuePrefix!: string;
@@ -285,6 +305,26 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     problems.push("MQTT_TLS_CERT / MQTT_TLS_KEY are set but MQTTS_PORT is not: set it (8883 by convention) to serve MQTT over TLS");
   }
 
+  const exportSettings = (): AppConfig["export"] => {
+    const poolMax = int("EXPORT_POOL_MAX", 4, 1, 100);
+    const maxPerTenant = int("EXPORT_MAX_PER_TENANT", Math.max(1, Math.floor(poolMax / 2)), 1, 100);
+    if (poolMax > 1 && maxPerTenant >= poolMax)
+      problems.push(
+        `EXPORT_MAX_PER_TENANT (${maxPerTenant}) must be below EXPORT_POOL_MAX (${poolMax}): one tenant must not hold every export connection`
+      );
+    return {
+      databaseUrl: url("EXPORT_DATABASE_URL", databaseUrl, pg),
+      poolMax,
+      maxPerTenant,
+      // Ten minutes: an export of a tenant's whole history at the minimum rate below is large; one
+      // that needs longer should be cut into ranges (an hour let four slow readers hold a pool for it).
+      statementTimeoutMs: int("EXPORT_STATEMENT_TIMEOUT_MS", 600_000, 0, 86_400_000),
+      stallTimeoutMs: int("EXPORT_STALL_TIMEOUT_MS", 60_000, 1_000, 3_600_000),
+      minBytesPerSecond: int("EXPORT_MIN_BYTES_PER_S", 16_384, 0, 1_000_000_000),
+      rateWindowMs: int("EXPORT_RATE_WINDOW_MS", 30_000, 1_000, 3_600_000)
+    };
+  };
+
   const config: AppConfig = {
     nodeEnv,
     port,
@@ -292,20 +332,20 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     analyticsDatabaseUrl,
     databaseAdminUrl,
     redisUrl,
-    auth: {issuer, jwksUri, audience, tenantClaim, devIssuer, defaultRole: oneOf("AUTH_DEFAULT_ROLE", ROLES, "operator")},
-    tenantProvisioning: oneOf<TenantProvisioning>("TENANT_PROVISIONING", ["auto", "registered"], "auto"),
+    auth: {issuer, jwksUri, audience, tenantClaim, devIssuer, defaultRole: oneOf("AUTH_DEFAULT_ROLE", ROLES, "viewer")},
+    tenantProvisioning: oneOf<TenantProvisioning>(
+      "TENANT_PROVISIONING",
+      ["auto", "registered"],
+      nodeEnv === "production" ? "registered" : "auto"
+    ),
     metricsToken,
     db: {poolMin, poolMax, statementTimeoutMs, debug: bool("MIKRO_ORM_DEBUG", false), allowSuperuser: bool("DB_ALLOW_SUPERUSER", false)},
     logLevel,
     runWorkers: bool("RUN_WORKERS", true),
     nightlyCron: read("NIGHTLY_CRON") ?? "15 0 * * *",
     readingsMaintenanceCron: read("READINGS_MAINTENANCE_CRON") ?? "45 0 * * *",
-    export: {
-      databaseUrl: url("EXPORT_DATABASE_URL", databaseUrl, pg),
-      poolMax: int("EXPORT_POOL_MAX", 4, 1, 100),
-      statementTimeoutMs: int("EXPORT_STATEMENT_TIMEOUT_MS", 3_600_000, 0, 86_400_000),
-      stallTimeoutMs: int("EXPORT_STALL_TIMEOUT_MS", 60_000, 1_000, 3_600_000)
-    },
+    export: exportSettings(),
+    retentionGraceMs: int("RETENTION_GRACE_DAYS", 7, 0, 365) * 86_400_000,
     bodyLimit: read("BODY_LIMIT") ?? "1mb",
     queuePrefix: read("QUEUE_PREFIX") ?? "smart-thermo",
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),

@@ -5,11 +5,13 @@ import {Migration20261122000000_tenant_registry} from "./platform/Migration20261
 import {Migration20261201120000_daily_stats_dirty_days} from "./platform/Migration20261201120000_daily_stats_dirty_days.js";
 import {Migration20261202000000_tenant_raw_retention} from "./platform/Migration20261202000000_tenant_raw_retention.js";
 import {Migration20261203100000_device_keys} from "./platform/Migration20261203100000_device_keys.js";
+import {Migration20261206090100_tenant_raw_retention_grace} from "./platform/Migration20261206090100_tenant_raw_retention_grace.js";
 import {Migration20261122000100_tenant_base} from "./tenant/Migration20261122000100_tenant_base.js";
 import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migration20261122010000_readings_recorded_at_brin.js";
 import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
 import {Migration20261201100000_alert_rule_episode_state} from "./tenant/Migration20261201100000_alert_rule_episode_state.js";
 import {Migration20261202000100_readings_partitioned} from "./tenant/Migration20261202000100_readings_partitioned.js";
+import {Migration20261206090000_alert_rules_archived} from "./tenant/Migration20261206090000_alert_rules_archived.js";
 
 /*
  * Migrations are listed explicitly (not discovered from disk) so that they run the same from
@@ -21,7 +23,8 @@ export const platformMigrations: MigrationObject[] = [
   {name: "Migration20261122000000_tenant_registry", class: Migration20261122000000_tenant_registry},
   {name: "Migration20261201120000_daily_stats_dirty_days", class: Migration20261201120000_daily_stats_dirty_days},
   {name: "Migration20261202000000_tenant_raw_retention", class: Migration20261202000000_tenant_raw_retention},
-  {name: "Migration20261203100000_device_keys", class: Migration20261203100000_device_keys}
+  {name: "Migration20261203100000_device_keys", class: Migration20261203100000_device_keys},
+  {name: "Migration20261206090100_tenant_raw_retention_grace", class: Migration20261206090100_tenant_raw_retention_grace}
 ];
 
 /** Applied to every tenant schema, each keeping its own `mikro_orm_migrations` table. */
@@ -30,7 +33,8 @@ export const tenantMigrations: MigrationObject[] = [
   {name: "Migration20261122010000_readings_recorded_at_brin", class: Migration20261122010000_readings_recorded_at_brin},
   {name: "Migration20261122020000_readings_without_device_fk", class: Migration20261122020000_readings_without_device_fk},
   {name: "Migration20261201100000_alert_rule_episode_state", class: Migration20261201100000_alert_rule_episode_state},
-  {name: "Migration20261202000100_readings_partitioned", class: Migration20261202000100_readings_partitioned}
+  {name: "Migration20261202000100_readings_partitioned", class: Migration20261202000100_readings_partitioned},
+  {name: "Migration20261206090000_alert_rules_archived", class: Migration20261206090000_alert_rules_archived}
 ];
 
 /** The analytics database. */

@@ -6,6 +6,7 @@ const keys = JSON.parse(readFileSync(process.env.TEST_JWT_KEYS_FILE!, "utf8")) a
 
 export interface TokenOptions {
   tenant?: unknown;
+  /** Default `["user", "operator"]`: what most specs act as. Without a role of ours a token gets AUTH_DEFAULT_ROLE (viewer). */
   roles?: string[];
   sub?: string;
   issuer?: string;
@@ -22,7 +23,7 @@ export interface TokenOptions {
 /** A Keycloak-like RS256 access token, valid unless the options break it on purpose. */
 export async function token(options: TokenOptions = {}): Promise<string> {
   const jwk = options.untrustedKey ? keys.untrusted : keys.trusted;
-  const claims: Record<string, unknown> = {realm_access: {roles: options.roles ?? ["user"]}, ...options.claims};
+  const claims: Record<string, unknown> = {realm_access: {roles: options.roles ?? ["user", "operator"]}, ...options.claims};
   if (options.tenant !== undefined) claims.tenantId = options.tenant;
   const header: {alg: string; kid?: string; typ: string} = {alg: "RS256", typ: "JWT"};
   if (options.kid !== null) header.kid = options.kid ?? jwk.kid;

@@ -142,6 +142,55 @@ describe("alert rules and alert episodes", () => {
       expect((await api.get(`/api/v1/devices/${deviceId}/alert-rules?pageSize=100`).set(auth)).body.total).toBe(20);
     });
 
+    it("archives a deleted rule: its open alert resolves and stays listed, the rule is gone from lists and routes and evaluates nothing", async () => {
+      const deviceId = await newDevice("AR-ARCHIVE");
+      const ruleId = await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      const kept = await newRule(deviceId, {condition: "above", thresholdCelsius: 35});
+      expect((await post(deviceId, 40, 1)).body.alerts).toHaveLength(2);
+      const [before] = (await alertsOf(deviceId)).filter((a) => a.ruleId === ruleId);
+      expect(before!.resolvedAt).toBeNull();
+
+      const deletedAt = Date.now();
+      expect((await api.delete(`/api/v1/alert-rules/${ruleId}`).set(auth)).status).toBe(204);
+
+      // The alert history stays; the open episode is resolved at the deletion.
+      const after = (await alertsOf(deviceId)).filter((a) => a.ruleId === ruleId);
+      expect(after.map((a) => a.id)).toEqual([before!.id]);
+      expect(Date.parse(after[0]!.resolvedAt!)).toBeGreaterThanOrEqual(deletedAt - 1_000);
+      expect(await alertsOf(deviceId, "?open=true")).toEqual([expect.objectContaining({ruleId: kept})]);
+
+      // Gone for the API: lists, PATCH, DELETE.
+      const list = await api.get(`/api/v1/devices/${deviceId}/alert-rules`).set(auth);
+      expect(list.body).toMatchObject({total: 1, items: [expect.objectContaining({id: kept})]});
+      expect((await api.patch(`/api/v1/alert-rules/${ruleId}`).set(auth).send({isEnabled: true})).status).toBe(404);
+      expect((await api.delete(`/api/v1/alert-rules/${ruleId}`).set(auth)).status).toBe(404);
+
+      // It evaluates no more readings, single or batch (the other rule still does).
+      expect((await post(deviceId, 20, 2)).body.alerts.map((a: AlertBody) => a.ruleId)).toEqual([kept]);
+      expect((await post(deviceId, 45, 3)).body.alerts.map((a: AlertBody) => a.ruleId)).toEqual([kept]);
+      const batch = await postBatch(deviceId, [
+        [20, 4],
+        [50, 5]
+      ]);
+      expect(batch.status).toBe(200);
+      expect((await alertsOf(deviceId)).filter((a) => a.ruleId === ruleId)).toHaveLength(1);
+      expect(await db.count("alert_rules", "id = $1 and archived_at is not null and not is_enabled", [ruleId])).toBe(1);
+    });
+
+    it("leaves archived rules out of the 20-rule cap", async () => {
+      const deviceId = await newDevice("AR-CAP-ARCHIVED");
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push(await newRule(deviceId, {condition: "above", thresholdCelsius: 30 + i}));
+      const full = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "below", thresholdCelsius: 0});
+      expect(full.status).toBe(409);
+      expect((await api.delete(`/api/v1/alert-rules/${ids[0]}`).set(auth)).status).toBe(204);
+      await newRule(deviceId, {condition: "below", thresholdCelsius: 0});
+      expect(
+        (await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "below", thresholdCelsius: 1})).status
+      ).toBe(409);
+      expect((await api.get(`/api/v1/devices/${deviceId}/alert-rules?pageSize=100`).set(auth)).body.total).toBe(20);
+    });
+
     it("takes no new rules on an inactive device", async () => {
       const deviceId = await newDevice("AR-INACTIVE");
       await api.delete(`/api/v1/devices/${deviceId}`).set(auth);

@@ -4,6 +4,7 @@ import pg from "pg";
 import {afterAll, afterEach, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {Migration20261202000100_readings_partitioned as Conversion} from "../../src/migrations/tenant/Migration20261202000100_readings_partitioned.js";
+import {tenantMigrations} from "../../src/migrations/index.js";
 import {addMonths, monthlyPartitionName, monthStart} from "../../src/platform/db/monthly-partitions.js";
 import {migrateTenantSchema} from "../../src/platform/tenancy/tenant-migrator.js";
 import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.service.js";
@@ -14,6 +15,10 @@ import {testAdminUrl} from "../helpers/test-databases.js";
 
 /** The last tenant migration of the release before partitioning. */
 const BEFORE_PARTITIONING = "Migration20261201100000_alert_rule_episode_state";
+/** The conversion and every tenant migration listed after it: what migrating such a schema applies. */
+const FROM_CONVERSION = tenantMigrations
+  .map((migration) => migration.name)
+  .slice(tenantMigrations.findIndex((migration) => migration.name === "Migration20261202000100_readings_partitioned"));
 const ROOT = new URL("../..", import.meta.url).pathname;
 const DAY = 86_400_000;
 
@@ -116,7 +121,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     expect(fk).toHaveLength(1);
     const {rows: maxId} = await tenantDb().query<{id: string}>(`select max(id)::text as id from "${tenant}".temperature_readings`);
 
-    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(FROM_CONVERSION);
 
     expect(await relkind(tenant)).toBe("p");
     expect(await digest(tenant)).toEqual(before);
@@ -198,7 +203,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     conversion.phase = "after";
     await writer;
 
-    expect(applied).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(applied).toEqual(FROM_CONVERSION);
     expect([...statuses.keys()]).toEqual([200]);
     expect(duringConversion).toBeGreaterThan(0);
     expect(await relkind(tenant)).toBe("p");
@@ -250,7 +255,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
       tenantDb().query(`delete from "${tenant}".temperature_readings where id = (select min(id) from "${tenant}".temperature_readings)`)
     ).rejects.toThrow(/being converted/);
 
-    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(FROM_CONVERSION);
     expect(await relkind(tenant)).toBe("p");
     expect(await digest(tenant)).toEqual(before);
   });

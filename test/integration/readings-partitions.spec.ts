@@ -195,6 +195,70 @@ describe("readings over time: monthly partitions and raw retention", () => {
       expect(alerts.body).toEqual([expect.objectContaining({readingId: oldest!.id})]);
     });
 
+    it("refuses readings past a shortened retention at once, but drops its months only after RETENTION_GRACE_DAYS", async () => {
+      const tenant = newTenant("retgrace");
+      const admin = await adminAuth(tenant);
+      const device = await createDevice(api, await bearer(tenant), "RG-1");
+      const current = monthStart(new Date());
+      await insertReadings(tenant, device, [
+        {recordedAt: new Date(addMonths(current, -4).getTime() + 3 * DAY), temperatureCelsius: 20},
+        {recordedAt: new Date(addMonths(current, -1).getTime() + 2 * DAY), temperatureCelsius: 21}
+      ]);
+      const before = await partitions(tenant);
+
+      const changedAt = Date.now();
+      const shortened = await api.patch("/api/v1/admin/tenant").set(admin).send({rawRetentionDays: 3});
+      expect(shortened.status).toBe(200);
+      expect(shortened.body.rawRetentionDays).toBe(3);
+      const effectiveAt = Date.parse(shortened.body.rawRetentionEffectiveAt);
+      expect(Math.abs(effectiveAt - (changedAt + loadConfig().retentionGraceMs))).toBeLessThan(60_000);
+      expect((await api.get("/api/v1/admin/tenant").set(admin)).body.rawRetentionEffectiveAt).toBe(shortened.body.rawRetentionEffectiveAt);
+      // Refused at once.
+      const old = await api
+        .post(`/api/v1/devices/${device}/readings`)
+        .set(await bearer(tenant))
+        .send({temperatureCelsius: 21, recordedAt: new Date(Date.now() - 5 * DAY).toISOString()});
+      expect(old.status).toBe(400);
+
+      // The nightly runs within the grace drop nothing.
+      for (const days of [0, 1, 6.9]) {
+        const run = await service.maintainRegistered(tenant, new Date(changedAt + days * DAY));
+        expect(run.dropped, `day ${days}`).toEqual([]);
+      }
+      expect((await partitions(tenant)).filter((p) => p.rows > 0)).toEqual(before.filter((p) => p.rows > 0));
+
+      // Once the grace is over, the months past 3 days go.
+      const after = await service.maintainRegistered(tenant, new Date(effectiveAt + 60_000));
+      expect(after.dropped).toEqual(
+        expect.arrayContaining(["temperature_readings_older", monthlyPartitionName("temperature_readings", addMonths(current, -1))])
+      );
+    });
+
+    it("drops nothing when a shortened retention is set back within the grace (removed or lengthened)", async () => {
+      for (const setBack of [null, 400]) {
+        const tenant = newTenant("retback");
+        const admin = await adminAuth(tenant);
+        const device = await createDevice(api, await bearer(tenant), "RB-1");
+        const current = monthStart(new Date());
+        await insertReadings(tenant, device, [
+          {recordedAt: new Date(addMonths(current, -4).getTime() + 3 * DAY), temperatureCelsius: 20},
+          {recordedAt: new Date(addMonths(current, -1).getTime() + 2 * DAY), temperatureCelsius: 21}
+        ]);
+        expect(
+          (await api.patch("/api/v1/admin/tenant").set(admin).send({rawRetentionDays: 3})).body.rawRetentionEffectiveAt
+        ).not.toBeNull();
+        // A nightly run comes (a day later) before the admin notices.
+        expect((await service.maintainRegistered(tenant, new Date(Date.now() + DAY))).dropped).toEqual([]);
+        const back = await api.patch("/api/v1/admin/tenant").set(admin).send({rawRetentionDays: setBack});
+        expect(back.body).toMatchObject({rawRetentionDays: setBack});
+        // Weeks later, the nightly run still has every reading: the 3 days never took effect for drops.
+        const run = await service.maintainRegistered(tenant, new Date(Date.now() + 30 * DAY));
+        expect(run.dropped, String(setBack)).toEqual([]);
+        const {rows} = await tenantDb().query<{n: number}>(`select count(*)::int as n from "${tenant}".temperature_readings`);
+        expect(rows[0]!.n, String(setBack)).toBe(2);
+      }
+    });
+
     it("finishes a drop an earlier run left half done (detach pending, or detached but not dropped)", async () => {
       const tenant = newTenant("retresume");
       await createDevice(api, await bearer(tenant), "R-2");

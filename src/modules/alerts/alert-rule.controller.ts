@@ -21,13 +21,15 @@ export class AlertRuleController {
   @Returns(201, AlertRule)
   @(Returns(400, ErrorBody).Description("Invalid body, e.g. an unknown condition"))
   @(Returns(404, ErrorBody).Description("No active device with this id in the tenant"))
-  @(Returns(409, ErrorBody).Description(`The device has ${MAX_RULES_PER_DEVICE} rules already, the most it may have`))
+  @(Returns(409, ErrorBody).Description(
+    `The device has ${MAX_RULES_PER_DEVICE} rules already (deleted ones not counted), the most it may have`
+  ))
   create(@IdParam("deviceId") deviceId: string, @BodyParams() @Required() @Groups("create") body: AlertRule) {
     return this.rules.create(deviceId, body);
   }
 
   @Get("/devices/:deviceId/alert-rules")
-  @Summary("The device's alert rules, oldest first, a page at a time")
+  @Summary("The device's alert rules, oldest first, a page at a time (deleted rules are not listed)")
   @Returns(200, AlertRulePage)
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
   list(@IdParam("deviceId") deviceId: string, @QueryParams() query: PageQuery) {
@@ -39,15 +41,19 @@ export class AlertRuleController {
   @Description("Only the fields sent change. Disabling the rule or changing its condition resolves its open alert.")
   @Returns(200, AlertRule)
   @Returns(400, ErrorBody)
-  @(Returns(404, ErrorBody).Description("No such rule in this tenant"))
+  @(Returns(404, ErrorBody).Description("No such rule in this tenant, or it was deleted"))
   update(@IdParam("ruleId") ruleId: string, @BodyParams() @Required() @Groups("update", "partial") body: AlertRule) {
     return this.rules.update(ruleId, body);
   }
 
   @Delete("/alert-rules/:ruleId")
-  @Summary("Delete a rule and its alerts")
+  @Summary("Delete (archive) a rule; its alerts stay")
+  @Description(
+    "The rule is archived: it evaluates no more readings, its open alert resolves now, and it no longer appears in rule lists or counts " +
+      `towards the device's ${MAX_RULES_PER_DEVICE} rules; any later PATCH or DELETE of it is a 404. Its alerts stay listed under the device's alerts.`
+  )
   @Returns(204)
-  @(Returns(404, ErrorBody).Description("No such rule in this tenant"))
+  @(Returns(404, ErrorBody).Description("No such rule in this tenant, or it was deleted already"))
   async remove(@IdParam("ruleId") ruleId: string): Promise<void> {
     await this.rules.remove(ruleId);
   }

@@ -6,6 +6,7 @@ import {
   Example,
   Format,
   Groups,
+  Ignore,
   Maximum,
   Minimum,
   Nullable,
@@ -26,7 +27,7 @@ export enum AlertCondition {
 /** Fires when a reading of its device is above (or below) the threshold. */
 @Entity({tableName: "alert_rules", schema: "*"})
 @JsonNumbers("thresholdCelsius")
-export class AlertRule extends BaseEntity<"isEnabled" | "evaluatedFrom"> {
+export class AlertRule extends BaseEntity<"isEnabled" | "evaluatedFrom" | "archivedAt"> {
   @ManyToOne(() => Device, {mapToPk: true, fieldName: "device_id", deleteRule: "cascade"})
   @Groups("!create", "!update")
   @ReadOnly()
@@ -67,4 +68,13 @@ export class AlertRule extends BaseEntity<"isEnabled" | "evaluatedFrom"> {
     "Readings recorded before this instant are not evaluated: when the rule was last enabled again or its condition changed (null: every reading since the rule exists)"
   )
   evaluatedFrom?: Date | null;
+
+  /**
+   * When the rule was deleted (`DELETE /alert-rules/{id}` archives it): it is then disabled for
+   * good, hidden from rule lists and routes (404) and not counted in the device's cap, while its
+   * alerts stay listed. Not part of the API: no answer ever shows an archived rule.
+   */
+  @Property({type: "datetime", nullable: true})
+  @Ignore()
+  archivedAt?: Date | null;
 }

@@ -9,28 +9,29 @@ export class AlertRuleRepository {
   @Inject()
   private tenant!: TenantContext;
 
+  /** The rule, unless archived (an archived rule is gone for the API). */
   findById(id: string) {
-    return this.tenant.em.findOne(AlertRule, {id});
+    return this.tenant.em.findOne(AlertRule, {id, archivedAt: null});
   }
 
-  /** One page of the device's rules, oldest first, and how many it has. */
+  /** One page of the device's rules that are not archived, oldest first, and how many it has. */
   listForDevice(deviceId: string, page: number, pageSize: number) {
     return this.tenant.em.findAndCount(
       AlertRule,
-      {deviceId},
+      {deviceId, archivedAt: null},
       {orderBy: {createdAt: "asc", id: "asc"}, limit: pageSize, offset: (page - 1) * pageSize}
     );
   }
 
   /**
-   * How many rules the device has, with the device row locked until the transaction ends: two
+   * How many rules the device has (archived ones do not count), with the device row locked until the transaction ends: two
    * requests adding a rule to the same device count one after the other, not both below the cap.
    * Two statements: a statement that waited for the lock would still count as of its start.
    */
   async countLockingDevice(deviceId: string): Promise<number> {
     const schema = quoteTenantSchema(this.tenant.tenantId);
     await queryRows(this.tenant.em, `select 1 from ${schema}."devices" d where d."id" = :deviceId for update`, {deviceId});
-    return this.tenant.em.count(AlertRule, {deviceId});
+    return this.tenant.em.count(AlertRule, {deviceId, archivedAt: null});
   }
 
   async insert(data: Pick<AlertRule, "deviceId" | "condition" | "thresholdCelsius" | "isEnabled">): Promise<AlertRule> {
@@ -43,9 +44,5 @@ export class AlertRuleRepository {
   async save(rule: AlertRule): Promise<AlertRule> {
     await this.tenant.em.persistAndFlush(rule);
     return rule;
-  }
-
-  async remove(rule: AlertRule): Promise<void> {
-    await this.tenant.em.removeAndFlush(rule);
   }
 }

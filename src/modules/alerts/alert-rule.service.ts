@@ -72,8 +72,20 @@ export class AlertRuleService {
     return rule;
   }
 
-  /** Deletes the rule and, with it, its alert history (the alerts' foreign key cascades). */
+  /**
+   * Archives the rule (`DELETE`): its alert history stays (an alert of the past must not vanish
+   * because a rule changed), its open episode resolves now, as for a disabled rule, and it is
+   * disabled for good (archived rules are never enabled: a constraint holds it, and the
+   * statements that evaluate rules read enabled ones only). From then on it is a 404 for the API
+   * and no longer counts towards the device's MAX_RULES_PER_DEVICE.
+   */
+  @Transactional({retry: true})
   async remove(ruleId: string): Promise<void> {
-    await this.rules.remove(await this.get(ruleId));
+    const rule = await this.get(ruleId);
+    const now = new Date();
+    rule.isEnabled = false;
+    rule.archivedAt = now;
+    await this.rules.save(rule);
+    rule.evaluatedFrom = await this.alerts.endEpisodes(rule.id, now, false);
   }
 }

@@ -2,12 +2,12 @@ import type {MikroORM} from "@mikro-orm/postgresql";
 import {Inject, Injectable} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import {Orm} from "@tsed/mikro-orm";
-import {keptSince} from "../../common/raw-retention.js";
+import {dropRetentionDays, keptSince} from "../../common/raw-retention.js";
 import {tryWithSessionLock, withDedicatedConnection} from "../../platform/db/dedicated-connection.js";
 import {addMonths, MonthlyPartitions, monthStart} from "../../platform/db/monthly-partitions.js";
 import {assertTenantId} from "../../platform/tenancy/tenant-id.js";
 import {tenantLock} from "../../platform/tenancy/tenant-migrator.js";
-import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
+import {TenantRegistry, type TenantListing} from "../../platform/tenancy/tenant-registry.repository.js";
 
 /** Months after the current one that always have a partition (so at least the next two whole months do, between runs). */
 export const PARTITION_MONTHS_AHEAD = 3;
@@ -55,7 +55,7 @@ export class ReadingPartitions {
       for (const tenant of page) {
         result.tenants++;
         try {
-          const outcome = await this.maintain(tenant.id, tenant.rawRetentionDays, now);
+          const outcome = await this.maintain(tenant.id, dropRetentionDaysOf(tenant, now), now);
           result.created += outcome.created.length;
           result.dropped += outcome.dropped.length;
           if (outcome.status !== "done") result.skipped++;
@@ -73,9 +73,16 @@ export class ReadingPartitions {
     return result;
   }
 
+  /** One registered tenant, by its stored retention (a shortening in its grace drops by the one before). */
+  async maintainRegistered(tenantId: string, now = new Date()): Promise<TenantPartitionsOutcome> {
+    const tenant = await this.tenants.find(tenantId);
+    return this.maintain(tenantId, tenant ? dropRetentionDaysOf(tenant, now) : null, now);
+  }
+
   /**
    * One tenant: partitions up to PARTITION_MONTHS_AHEAD months after `now`'s, and, with a raw
    * retention, every partition that ends at or before `now - rawRetentionDays` dropped.
+   * @param rawRetentionDays the retention the drop goes by now (dropRetentionDays), not necessarily the setting
    */
   async maintain(tenantId: string, rawRetentionDays: number | null, now = new Date()): Promise<TenantPartitionsOutcome> {
     const schema = assertTenantId(tenantId);
@@ -96,4 +103,18 @@ export class ReadingPartitions {
     }
     return outcome;
   }
+}
+
+function dropRetentionDaysOf(
+  tenant: Pick<TenantListing, "rawRetentionDays" | "rawRetentionEffectiveAt" | "rawRetentionDaysBefore">,
+  now: Date
+): number | null {
+  return dropRetentionDays(
+    {
+      days: tenant.rawRetentionDays ?? null,
+      effectiveAt: tenant.rawRetentionEffectiveAt ?? null,
+      daysBefore: tenant.rawRetentionDaysBefore ?? null
+    },
+    now
+  );
 }

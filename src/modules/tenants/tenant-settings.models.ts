@@ -33,8 +33,9 @@ export class TenantSettingsPatch {
   @Maximum(MAX_RAW_RETENTION_DAYS)
   @Description(
     `Days raw readings are kept (${MIN_RAW_RETENTION_DAYS} to ${MAX_RAW_RETENTION_DAYS}); null keeps them forever. ` +
-      "Readings recorded earlier are refused (400), and every night each month that ended before `now - rawRetentionDays` is dropped whole. " +
-      "DailyStats are kept. Lengthening it does not bring back months already dropped."
+      "Readings recorded earlier are refused (400) at once, and every night each month that ended before `now - rawRetentionDays` is dropped whole. " +
+      "A shorter value than the one in force is dropped by only after a grace period (RETENTION_GRACE_DAYS, default 7; see `rawRetentionEffectiveAt`): " +
+      "setting it back (longer, or null) within the grace drops nothing. DailyStats are kept. Lengthening it does not bring back months already dropped."
   )
   @Example(400)
   rawRetentionDays?: number | null;
@@ -50,6 +51,16 @@ export class TenantSettings {
   @Description("Days raw readings are kept; null: forever")
   @Example(400)
   rawRetentionDays!: number | null;
+
+  @Required()
+  @Nullable(Date)
+  @Format("date-time")
+  @Description(
+    "While a shortened `rawRetentionDays` waits out its grace period: when months start being dropped by it (until then by the retention in force before). " +
+      "null: months are dropped by `rawRetentionDays` already (or nothing, without a retention)"
+  )
+  @Example(null)
+  rawRetentionEffectiveAt!: Date | null;
 
   @Required() @Format("date-time") createdAt!: Date;
 

@@ -1,5 +1,7 @@
 import {Inject, Injectable} from "@tsed/di";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
+import {changeRawRetention, pendingEffectiveAt} from "../../common/raw-retention.js";
+import {AppConfig} from "../../config/app-config.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import type {TenantSettingsChange} from "../../platform/tenancy/tenant-registry.repository.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
@@ -24,6 +26,9 @@ export class TenantSettingsService {
   @Inject()
   private aggregations!: AggregationService;
 
+  @Inject()
+  private config!: AppConfig;
+
   async get(): Promise<TenantSettings> {
     const tenant = await this.tenants.find(this.tenant.tenantId);
     if (!tenant) throw new NotFoundError("Tenant", this.tenant.tenantId);
@@ -34,14 +39,16 @@ export class TenantSettingsService {
    * Changes the settings given (validated by the model), nothing else. A new timezone moves the
    * tenant's local days: every day of DailyStats is recomputed by a job, whose id the answer gives
    * (`statsRecomputeJobId`; see AggregationService.changeTimezone for how the change and the job
-   * are ordered).
+   * are ordered). A shorter raw retention refuses older readings at once, but its months are
+   * dropped only after RETENTION_GRACE_DAYS (`rawRetentionEffectiveAt`); see changeRawRetention.
    */
   async update(patch: TenantSettingsPatch): Promise<TenantSettings> {
     const tenantId = this.tenant.tenantId;
     const before = await this.get();
     const change: TenantSettingsChange = {};
     if (patch.timezone !== undefined && patch.timezone !== before.timezone) change.timezone = await this.validTimezone(patch.timezone);
-    if (patch.rawRetentionDays !== undefined) change.rawRetentionDays = patch.rawRetentionDays;
+    const days = patch.rawRetentionDays;
+    if (days !== undefined) change.rawRetention = (current) => changeRawRetention(current, days, new Date(), this.config.retentionGraceMs);
     const apply = () => this.tenants.update(tenantId, change);
     let tenant: Tenant | null;
     let statsRecomputeJobId: string | undefined;
@@ -62,5 +69,16 @@ export class TenantSettingsService {
 }
 
 function toSettings(tenant: Tenant): TenantSettings {
-  return {id: tenant.id, timezone: tenant.timezone, rawRetentionDays: tenant.rawRetentionDays ?? null, createdAt: tenant.createdAt};
+  const rawRetention = {
+    days: tenant.rawRetentionDays ?? null,
+    effectiveAt: tenant.rawRetentionEffectiveAt ?? null,
+    daysBefore: tenant.rawRetentionDaysBefore ?? null
+  };
+  return {
+    id: tenant.id,
+    timezone: tenant.timezone,
+    rawRetentionDays: rawRetention.days,
+    rawRetentionEffectiveAt: pendingEffectiveAt(rawRetention),
+    createdAt: tenant.createdAt
+  };
 }

@@ -37,8 +37,8 @@ export class CopyOutDatabase {
     let client: pg.PoolClient;
     try {
       client = await this.connections().connect();
-    } catch {
-      throw new ServiceUnavailableError("No export connection is free (or the database is unreachable); retry later");
+    } catch (error) {
+      throw new ServiceUnavailableError("No export connection is free (or the database is unreachable); retry later", 5, {cause: error});
     }
     const stream = client.query(copyTo(copyStatement));
     let released = false;

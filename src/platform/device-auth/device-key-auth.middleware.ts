@@ -33,7 +33,9 @@ export class DeviceKeyAuthMiddleware implements MiddlewareMethods {
     try {
       identity = match ? await this.verifier.verify(match[1]!) : null;
     } catch (error) {
-      throw new ServiceUnavailableError(`Device keys cannot be checked now: ${(error as Error)?.message ?? "database unavailable"}`);
+      // A fixed message: the driver's text (`connect ECONNREFUSED <host>:5432`) would tell an
+      // unauthenticated caller where the database is. The cause goes to the log (error filter).
+      throw new ServiceUnavailableError("Device keys cannot be checked now; retry later", 5, {cause: error});
     }
     if (!identity) {
       const unauthorized = new Unauthorized("Missing, malformed, unknown or revoked device key");

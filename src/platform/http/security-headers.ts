@@ -60,8 +60,14 @@ function replayed(middleware: Middleware): Middleware {
   };
 }
 
-/** Security headers (helmet: CSP, nosniff, frame and referrer policies, HSTS, no X-Powered-By) on every answer. */
+/**
+ * Security headers (helmet: CSP, nosniff, frame and referrer policies, HSTS, no X-Powered-By) on every answer,
+ * and `Cache-Control: no-store` on every `/api` answer, errors included: they are a tenant's data,
+ * which no shared cache or browser history may keep. Set here, before any route runs, so no path
+ * (a 401 from auth, a 404 of no route, an error filter) can answer without it.
+ */
 export function securityHeaders(req: Request, res: Response, next: NextFunction): void {
+  if (req.path.startsWith("/api/")) res.setHeader("Cache-Control", "no-store");
   (req.path === "/doc" || req.path.startsWith("/doc/") ? swaggerUiHeaders : apiHeaders)(req, res, next);
 }
 

@@ -3,7 +3,7 @@ import {Controller, Inject} from "@tsed/di";
 import {Context, HeaderParams} from "@tsed/platform-params";
 import {ContentType, Description, Get, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
-import {UnauthorizedError} from "../../common/errors.js";
+import {NotFoundError, UnauthorizedError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {metricsRegistry} from "./metrics.js";
 
@@ -16,13 +16,17 @@ export class MetricsController {
   @Get("/")
   @Summary("Prometheus metrics (request latency, ingested readings, alerts opened, job durations)")
   @Description(
-    "When METRICS_TOKEN is set, only with `Authorization: Bearer <METRICS_TOKEN>` (Prometheus: `authorization: {credentials: …}` in its scrape config)."
+    "When METRICS_TOKEN is set, only with `Authorization: Bearer <METRICS_TOKEN>` (Prometheus: `authorization: {credentials: …}` in its scrape config). " +
+      "In production without METRICS_TOKEN it is not served at all (404): it fails closed."
   )
   @ContentType("text/plain")
   @(Returns(200, String).ContentType("text/plain"))
   @(Returns(401, ErrorBody).Description("METRICS_TOKEN is set and the request does not carry it"))
+  @(Returns(404, ErrorBody).Description("Production without METRICS_TOKEN: metrics are not served"))
   async metrics(@HeaderParams("authorization") authorization: string | undefined, @Context() $ctx: Context): Promise<string> {
     const token = this.config.metricsToken;
+    // What the metrics tell (tenants' traffic, error rates) is not for anyone who finds the port.
+    if (token === null && this.config.nodeEnv === "production") throw new NotFoundError("Route", "GET /metrics");
     if (token !== null && !sameSecret(authorization ?? "", `Bearer ${token}`)) {
       $ctx.response.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
       throw new UnauthorizedError("GET /metrics needs the metrics token");

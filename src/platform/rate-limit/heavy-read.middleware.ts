@@ -7,6 +7,7 @@ import {ErrorBody} from "../../common/error-body.model.js";
 import {TooManyRequestsError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {TenantContext} from "../tenancy/tenant-context.js";
+import {TenantSlots} from "./tenant-slots.js";
 
 /**
  * At most TENANT_HEAVY_READS database-heavy reads (scans of a device's history, hourly groupings,
@@ -22,20 +23,13 @@ export class HeavyReadMiddleware implements MiddlewareMethods {
   @Inject()
   private config!: AppConfig;
 
-  private readonly running = new Map<string, number>();
+  private readonly slots = new TenantSlots(() => this.config.rateLimit.tenantHeavyReads);
 
   use(@Context() $ctx: Context) {
-    const tenantId = this.tenant.tenantId;
-    const running = this.running.get(tenantId) ?? 0;
-    if (running >= this.config.rateLimit.tenantHeavyReads)
-      throw new TooManyRequestsError("Too many heavy reads of this tenant at once; retry in a moment", 1);
-    this.running.set(tenantId, running + 1);
+    const release = this.slots.tryTake(this.tenant.tenantId);
+    if (!release) throw new TooManyRequestsError("Too many heavy reads of this tenant at once; retry in a moment", 1);
     // "close" comes once the response is sent or the client went away, whichever happens.
-    $ctx.response.raw.once("close", () => {
-      const left = (this.running.get(tenantId) ?? 1) - 1;
-      if (left > 0) this.running.set(tenantId, left);
-      else this.running.delete(tenantId);
-    });
+    $ctx.response.raw.once("close", release);
   }
 }
 

@@ -11,6 +11,15 @@ export interface Download {
   headers?: Record<string, string>;
 }
 
+/** How slow a client may be before it is disconnected. */
+export interface DownloadPace {
+  /** No byte taken for this long. */
+  stallTimeoutMs: number;
+  /** Fewer than this many bytes per second over a window of rateWindowMs while the client, not the source, holds the transfer back (0: no minimum). */
+  minBytesPerSecond: number;
+  rateWindowMs: number;
+}
+
 export interface DownloadOutcome {
   completed: boolean;
   bytes: number;
@@ -32,7 +41,12 @@ export class DownloadAbortedError extends Error {
  *   once (a bad query, a timeout while Postgres sorts) rejects, and the caller answers with an
  *   error status as usual. A client that leaves meanwhile destroys the source.
  * - From the first byte on, a client that stops reading for `stallTimeoutMs`, or goes away, ends
- *   it: the source stream is destroyed (which stops whatever produces it). A failure then cannot
+ *   it: the source stream is destroyed (which stops whatever produces it). So does a client that
+ *   reads, but slower than `minBytesPerSecond` over a `rateWindowMs` window: a few bytes now and
+ *   then keep the socket from ever idling, and would otherwise hold the source (a database
+ *   connection) for as long as the statement may run. Only a client that holds the transfer back
+ *   is cut: at the window's end the response must be waiting for the socket to drain, so a
+ *   source that is slow itself (Postgres still producing) never gets its reader cut. A failure then cannot
  *   become an error status any more: the connection is cut instead, so the client sees a
  *   truncated transfer (no final chunk), never a file that looks complete.
  * @throws the source's error, or DownloadAbortedError, when it happens before the first byte
@@ -41,8 +55,9 @@ export async function sendDownload(
   req: IncomingMessage,
   res: ServerResponse,
   download: Download,
-  stallTimeoutMs: number
+  pace: DownloadPace
 ): Promise<DownloadOutcome> {
+  const {stallTimeoutMs, minBytesPerSecond, rateWindowMs} = pace;
   await firstBytes(download.stream, res);
   let bytes = 0;
   res.statusCode = 200;
@@ -54,6 +69,17 @@ export async function sendDownload(
   const socket = req.socket;
   const onStall = () => socket.destroy(new Error(`no bytes taken for ${stallTimeoutMs} ms`));
   socket.setTimeout(stallTimeoutMs, onStall);
+  const minBytesPerWindow = (minBytesPerSecond * rateWindowMs) / 1000;
+  let bytesAtWindowStart = 0;
+  const rateCheck =
+    minBytesPerWindow > 0
+      ? setInterval(() => {
+          const moved = bytes - bytesAtWindowStart;
+          bytesAtWindowStart = bytes;
+          if (moved < minBytesPerWindow && res.writableNeedDrain)
+            socket.destroy(new Error(`took ${moved} bytes in ${rateWindowMs} ms, below ${minBytesPerSecond} bytes/s`));
+        }, rateWindowMs)
+      : undefined;
   try {
     const sent = pipeline(download.stream, res);
     // Counting only: pipeline's pipe() pauses the stream whenever the socket is full, this listener too.
@@ -67,6 +93,7 @@ export async function sendDownload(
     logger().warn({event: "DOWNLOAD_ABORTED", fileName: download.fileName, bytes, reason: (error as Error).message});
     return {completed: false, bytes};
   } finally {
+    clearInterval(rateCheck);
     socket.setTimeout(0);
     socket.removeListener("timeout", onStall);
   }

@@ -1,15 +1,26 @@
+import {LockMode} from "@mikro-orm/core";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/di";
 import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../db/sql.js";
 import {Tenant} from "./tenant.entity.js";
 
+/** A tenant's raw retention as stored (see RawRetentionState in src/common/raw-retention.ts). */
+export interface StoredRawRetention {
+  days: number | null;
+  effectiveAt: Date | null;
+  daysBefore: number | null;
+}
+
 /** The settings a tenant's admin can change (`PATCH /api/v1/admin/tenant`); an absent field is left as it is. */
 export interface TenantSettingsChange {
   timezone?: string;
-  /** null: keep raw readings forever. */
-  rawRetentionDays?: number | null;
+  /** The new raw retention, decided from the stored one under the row's lock (so two changes never decide on the same state). */
+  rawRetention?: (current: StoredRawRetention) => StoredRawRetention;
 }
+
+/** A registered tenant as the fan-outs (nightly jobs) read it. */
+export type TenantListing = Pick<Tenant, "id" | "timezone" | "rawRetentionDays" | "rawRetentionEffectiveAt" | "rawRetentionDaysBefore">;
 
 /**
  * The tenant registry (`public.tenants`): which tenants exist and their settings, read by
@@ -30,12 +41,24 @@ export class TenantRegistry {
     return (await this.find(tenantId))?.timezone ?? "UTC";
   }
 
-  /** Changes the given settings in one statement; the tenant as it is then, or null when it is not registered. */
+  /** Changes the given settings in one transaction, the row locked; the tenant as it is then, or null when it is not registered. */
   async update(tenantId: string, change: TenantSettingsChange): Promise<Tenant | null> {
-    const em = this.orm.em.fork();
-    const values = Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined));
-    if (Object.keys(values).length) await em.nativeUpdate(Tenant, {id: tenantId}, values);
-    return em.findOne(Tenant, {id: tenantId});
+    return this.orm.em.fork().transactional(async (em) => {
+      const tenant = await em.findOne(Tenant, {id: tenantId}, {lockMode: LockMode.PESSIMISTIC_WRITE});
+      if (!tenant) return null;
+      if (change.timezone !== undefined) tenant.timezone = change.timezone;
+      if (change.rawRetention) {
+        const next = change.rawRetention({
+          days: tenant.rawRetentionDays ?? null,
+          effectiveAt: tenant.rawRetentionEffectiveAt ?? null,
+          daysBefore: tenant.rawRetentionDaysBefore ?? null
+        });
+        tenant.rawRetentionDays = next.days;
+        tenant.rawRetentionEffectiveAt = next.effectiveAt;
+        tenant.rawRetentionDaysBefore = next.daysBefore;
+      }
+      return tenant;
+    });
   }
 
   /** Postgres must know the zone too: every local day is computed in SQL with it. */
@@ -49,10 +72,12 @@ export class TenantRegistry {
   }
 
   /** Registered tenants in id order, one page at a time (keyset), so a fan-out never loads them all. */
-  listPage(afterId: string, limit: number): Promise<Pick<Tenant, "id" | "timezone" | "rawRetentionDays">[]> {
+  listPage(afterId: string, limit: number): Promise<TenantListing[]> {
     return queryRows(
       this.orm.em.fork(),
-      `select "id", "timezone", "raw_retention_days" as "rawRetentionDays" from "public"."tenants" where "id" > :afterId order by "id" limit :limit`,
+      `select "id", "timezone", "raw_retention_days" as "rawRetentionDays", "raw_retention_effective_at" as "rawRetentionEffectiveAt",
+              "raw_retention_days_before" as "rawRetentionDaysBefore"
+         from "public"."tenants" where "id" > :afterId order by "id" limit :limit`,
       {afterId, limit}
     );
   }

@@ -1,5 +1,5 @@
 import {Entity, OptionalProps, PrimaryKey, Property} from "@mikro-orm/core";
-import {Description, Example, Format, Integer, Nullable, ReadOnly} from "@tsed/schema";
+import {Description, Example, Format, Ignore, Integer, Nullable, ReadOnly} from "@tsed/schema";
 
 /**
  * The tenant registry: platform metadata in the `public` schema of the default database, never
@@ -7,7 +7,7 @@ import {Description, Example, Format, Integer, Nullable, ReadOnly} from "@tsed/s
  */
 @Entity({tableName: "tenants", schema: "public"})
 export class Tenant {
-  [OptionalProps]?: "timezone" | "rawRetentionDays" | "createdAt";
+  [OptionalProps]?: "timezone" | "rawRetentionDays" | "rawRetentionEffectiveAt" | "rawRetentionDaysBefore" | "createdAt";
 
   @PrimaryKey({length: 63})
   @ReadOnly()
@@ -23,9 +23,21 @@ export class Tenant {
   @Property({type: "integer", nullable: true})
   @Integer()
   @Nullable(Number)
-  @Description("Days raw readings are kept (older ones are refused, and their months dropped nightly); null keeps everything")
+  @Description(
+    "Days raw readings are kept (older ones are refused at once, and their months dropped nightly, after the grace when it was shortened); null keeps everything"
+  )
   @Example(400)
   rawRetentionDays: number | null = null;
+
+  /** Until this instant the nightly drop goes by rawRetentionDaysBefore (a shortening waits out its grace); null: by rawRetentionDays. */
+  @Property({type: "datetime", nullable: true})
+  @Ignore()
+  rawRetentionEffectiveAt: Date | null = null;
+
+  /** The retention the nightly drop keeps until rawRetentionEffectiveAt; null keeps everything. */
+  @Property({type: "integer", nullable: true})
+  @Ignore()
+  rawRetentionDaysBefore: number | null = null;
 
   @Property({type: "datetime", defaultRaw: "now()"})
   @ReadOnly()

@@ -116,7 +116,16 @@ export async function startApp(
   let output = "";
   const child = spawn(process.execPath, [join(ROOT, `dist/src/${entry}.js`)], {
     cwd: ROOT,
-    env: {...process.env, NODE_ENV: "production", LOG_LEVEL: "info", PORT: String(port), MQTT_PORT: "0", ...env},
+    // Production, but tenants created by their first token (production's default is `registered`): the specs' tenants are new each run.
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      TENANT_PROVISIONING: "auto",
+      LOG_LEVEL: "info",
+      PORT: String(port),
+      MQTT_PORT: "0",
+      ...env
+    },
     stdio: ["ignore", "pipe", "pipe"]
   });
   child.stdout.on("data", (chunk) => (output += chunk));
