@@ -15,7 +15,8 @@ const PARTS = [
   "mqtt-ingest",
   "export",
   "retention-drop",
-  "request-cost"
+  "request-cost",
+  "multitenant"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];
