@@ -192,10 +192,13 @@ describe("reading history", () => {
     const large = await countStatements(() => api.get(`/api/v1/devices/${deviceId}/readings?limit=500`).set(auth));
     expect(small.result.body.count).toBe(5);
     expect(large.result.body.count).toBe(500);
+    // Statements on the request's data only: a cache refill (the caller's user row lives seconds, the
+    // tenant's settings half a minute) may land in either request on a loaded machine.
+    const onData = (statements: string[]) => statements.filter((sql) => /"(temperature_readings|devices)"/.test(sql));
     // The device check and the page. These readings are months older than the page's recent window
     // (the month of now and the one before), so the page reads that window and then the rest: 3.
-    expect(small.statements).toHaveLength(3);
-    expect(large.statements).toHaveLength(small.statements.length);
+    expect(onData(small.statements)).toHaveLength(3);
+    expect(onData(large.statements)).toHaveLength(3);
 
     for (let i = 0; i < 12; i++) await createDevice(api, auth, `H-LIST-${i}`);
     const fewDevices = await countStatements(() => api.get("/api/v1/devices?pageSize=2").set(auth));
