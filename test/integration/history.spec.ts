@@ -206,7 +206,7 @@ describe("reading history", () => {
     expect(fewDevices.result.body.items).toHaveLength(2);
     expect(manyDevices.result.body.items).toHaveLength(15);
     expect(fewDevices.result.body).toHaveProperty("total");
-    expect(manyDevices.statements.length).toBe(fewDevices.statements.length);
+    expect(onData(manyDevices.statements).length).toBe(onData(fewDevices.statements).length);
   });
 
   it("plans page 1 over the two newest months only, and reads older months only when the page needs them", async () => {
