@@ -5,9 +5,9 @@
  *
  * Its own databases (`st_bench_history`, `st_bench_history_analytics`); the API runs as its own
  * process (src/index.ts, NODE_ENV=production) with a token from a loopback JWKS. One device gets
- * 1,000,050 readings (generate_series, 30 s apart, from 2025-01-01: a year), each in the monthly
+ * 1,000,050 readings (generate_series, 30 s apart, the newest a minute ago: the year a live device leaves), each in the monthly
  * partition of its month — as a year of the partition job would have left them (a new tenant's
- * partitions start last month, so the bench adds the months of 2025 before inserting); then,
+ * partitions start last month, so the bench adds the year's earlier months before inserting); then,
  * alternating, BENCH_REQUESTS (default 50)
  * requests of each:
  *  - page 1:    GET /api/v1/devices/:id/readings?limit=50
@@ -20,13 +20,16 @@ import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {median, runMain, runPart} from "./lib/harness.js";
 import {encodeCursor} from "../src/modules/readings/reading-history.service.js";
-import {addMonths, monthlyPartitionName} from "../src/platform/db/monthly-partitions.js";
+import {addMonths, monthlyPartitionName, monthStart} from "../src/platform/db/monthly-partitions.js";
 
 const TENANT = "bench_history";
 const ROWS = 1_000_050;
 const DEPTH = 1_000_000;
 const LIMIT = 50;
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 50);
+/** The series ends a minute ago, as a device that reports now: page 1 then reads the newest month. */
+const START = new Date(Date.now() - 60_000 - ROWS * 30_000);
+const FIRST_MONTH = monthStart(START);
 
 async function main() {
   const started = Date.now();
@@ -44,7 +47,7 @@ async function main() {
     if (created.status !== 201) throw new Error(`device: ${created.status} ${JSON.stringify(device)}`);
 
     const {deepCursor, offsetMs} = await withClient(url, async (db) => {
-      // Months from 2025-01 up to the tenant's first monthly partition, and `_older` below them.
+      // Months from the first reading's up to the tenant's first monthly partition, and `_older` below them.
       const {rows: first} = await db.query<{bound: number}>(
         `select (extract(epoch from (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz) * 1000)::float8 as bound
            from pg_class c where c.oid = to_regclass($1)`,
@@ -52,9 +55,9 @@ async function main() {
       );
       await db.query(`drop table "${TENANT}"."temperature_readings_older"`);
       await db.query(
-        `create table "${TENANT}"."temperature_readings_older" partition of "${TENANT}"."temperature_readings" for values from (minvalue) to ('2025-01-01T00:00:00Z')`
+        `create table "${TENANT}"."temperature_readings_older" partition of "${TENANT}"."temperature_readings" for values from (minvalue) to ('${FIRST_MONTH.toISOString()}')`
       );
-      for (let month = new Date("2025-01-01T00:00:00Z"); month.getTime() < first[0]!.bound; month = addMonths(month, 1)) {
+      for (let month = FIRST_MONTH; month.getTime() < first[0]!.bound; month = addMonths(month, 1)) {
         await db.query(
           `create table "${TENANT}"."${monthlyPartitionName("temperature_readings", month)}" partition of "${TENANT}"."temperature_readings" for values from ('${month.toISOString()}') to ('${addMonths(month, 1).toISOString()}')`
         );
@@ -62,9 +65,9 @@ async function main() {
       const insertStarted = Date.now();
       await db.query(
         `insert into "${TENANT}"."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
-         select $1, 20 + 5 * sin(g / 1000.0), timestamptz '2025-01-01T00:00:00Z' + g * interval '30 seconds'
+         select $1, 20 + 5 * sin(g / 1000.0), $3::timestamptz + g * interval '30 seconds'
          from generate_series(1, $2) as g`,
-        [device.id, ROWS]
+        [device.id, ROWS, START.toISOString()]
       );
       await db.query(`analyze "${TENANT}"."temperature_readings"`);
       const {rows: parts} = await db.query<{n: number}>(`select count(*)::int as n from pg_inherits where inhparent = $1::regclass`, [

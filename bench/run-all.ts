@@ -16,7 +16,8 @@ const PARTS = [
   "mqtt-oversize",
   "export",
   "retention-drop",
-  "request-cost"
+  "request-cost",
+  "multitenant"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];

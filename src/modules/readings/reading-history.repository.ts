@@ -1,4 +1,6 @@
 import {Inject, Injectable} from "@tsed/di";
+import {AppConfig} from "../../config/app-config.js";
+import {addMonths, monthStart} from "../../platform/db/monthly-partitions.js";
 import {type Bindings, queryRows, toNativeSql} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
@@ -30,27 +32,69 @@ export interface HistoryFilter {
  *
  * The cursor value is the recorded_at text at microsecond precision (Postgres' own), not a JS
  * Date (milliseconds), so rows written with sub-millisecond timestamps are never skipped or repeated.
+ *
+ * Pruning needs bounds on both sides. Without a lower bound every partition below the upper one is
+ * planned and opened, though a full page rarely reaches past the newest month (a device reporting
+ * every 30 s fills 50 rows in 25 minutes); without an upper bound the empty months created ahead are
+ * too. So a page is read in at most two windows (`historyWindows`): first the month of its upper
+ * bound and the month before, and only when those hold fewer rows than the page, everything below.
+ * With no cursor and no `to`, the upper bound is the newest instant a reading can have: ingestion
+ * refuses recordedAt more than READING_MAX_FUTURE_SKEW_S ahead of the clock.
  */
 @Injectable()
 export class ReadingHistoryRepository {
   @Inject()
   private tenant!: TenantContext;
 
-  /** `limit` rows of the page, in one statement; `cursorAt` is each row's recordedAt as a cursor value. */
-  page(filter: HistoryFilter): Promise<(StoredReading & {cursorAt: string})[]> {
-    return queryRows(this.tenant.em, historySql(quoteTenantSchema(this.tenant.tenantId), filter), historyBindings(filter));
+  @Inject()
+  private config!: AppConfig;
+
+  /** `limit` rows of the page, newest first; `cursorAt` is each row's recordedAt as a cursor value. */
+  async page(filter: HistoryFilter): Promise<(StoredReading & {cursorAt: string})[]> {
+    const schema = quoteTenantSchema(this.tenant.tenantId);
+    const [recent, older] = historyWindows(filter, this.newestPossible());
+    const rows = await queryRows<StoredReading & {cursorAt: string}>(this.tenant.em, historySql(schema, recent), historyBindings(recent));
+    if (rows.length >= filter.limit || older === undefined) return rows;
+    const rest = {...older, limit: filter.limit - rows.length};
+    return rows.concat(await queryRows(this.tenant.em, historySql(schema, rest), historyBindings(rest)));
   }
 
-  /** Postgres' plan of exactly the statement `page` runs. */
+  /** Postgres' plan of the first statement `page` runs (the one every page runs). */
   async explain(filter: HistoryFilter, analyze: boolean): Promise<{query: string; plan: Record<string, unknown>[]}> {
     const em = this.tenant.em;
-    const sql = historySql(quoteTenantSchema(this.tenant.tenantId), filter);
-    const bindings = historyBindings(filter);
+    const [recent] = historyWindows(filter, this.newestPossible());
+    const sql = historySql(quoteTenantSchema(this.tenant.tenantId), recent);
+    const bindings = historyBindings(recent);
     const options = analyze ? "analyze, buffers, format json" : "format json";
     const [row] = await queryRows<{"QUERY PLAN": Record<string, unknown>[]}>(em, `explain (${options}) ${sql}`, bindings);
     const native = toNativeSql(em.getKnex(), sql, bindings);
     return {query: em.getPlatform().formatQuery(native.sql.replace(/\$\d+/g, "?"), native.values), plan: row?.["QUERY PLAN"] ?? []};
   }
+
+  /** No stored reading is newer than this (the write path's future-skew check; a minute's margin for clocks between instances). */
+  private newestPossible(): Date {
+    return new Date(Date.now() + this.config.readings.maxFutureSkewMs + 60_000);
+  }
+}
+
+/**
+ * The one or two filters a page is read with: the recent window (the month of the page's upper
+ * bound and the month before) and, when the page reaches below it, the rest down to `from`. Each
+ * is a plain range, so Postgres prunes at plan time every partition outside it.
+ */
+export function historyWindows(filter: HistoryFilter, newestPossible: Date): [HistoryFilter, HistoryFilter?] {
+  const bounded = filter.before !== undefined || filter.to !== undefined ? filter : {...filter, to: newestPossible};
+  const upper = Math.min(
+    bounded.before === undefined ? Infinity : Date.parse(bounded.before),
+    bounded.to === undefined ? Infinity : bounded.to.getTime()
+  );
+  const recentFrom = addMonths(monthStart(new Date(upper)), -1);
+  if (bounded.from !== undefined && bounded.from.getTime() >= recentFrom.getTime()) return [bounded];
+  // The rest: strictly below the recent window, so no row is read twice.
+  return [
+    {...bounded, from: recentFrom},
+    {deviceId: bounded.deviceId, from: bounded.from, to: recentFrom, minTemp: bounded.minTemp, limit: bounded.limit}
+  ];
 }
 
 /** The history page statement: only the filters given are part of it (each variant plans on its own). */

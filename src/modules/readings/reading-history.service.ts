@@ -47,7 +47,10 @@ export class ReadingHistoryService {
   @Inject()
   private settings!: TenantSettingsCache;
 
-  /** Two statements whatever the page size: the device check and the page (the retention is cached). */
+  /**
+   * Two statements whatever the page size, the device check and the page (the retention is cached);
+   * three when the page reaches below its two newest months (ReadingHistoryRepository).
+   */
   async page(deviceId: string, query: ReadingHistoryQuery): Promise<ReadingPage> {
     const filter = this.toFilter(deviceId, query);
     await this.devices.get(deviceId);

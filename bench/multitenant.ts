@@ -1,0 +1,190 @@
+/**
+ * multitenant: does a request cost the same when the same load is spread over many tenants?
+ *
+ *   npm run bench:multitenant     (BENCH_TENANTS, default "200,1000"; BENCH_SECONDS per round, default 3;
+ *                                  BENCH_ROUNDS, default 3; BENCH_CONCURRENCY, default 32)
+ *
+ * Schema per tenant must not make a fleet spread over many companies slower than one big company.
+ * The largest count of tenants is provisioned first, each with one device (its first token creates
+ * and migrates its schema, TENANT_PROVISIONING=auto). Then, for each count N and each operation, a
+ * closed loop of BENCH_CONCURRENCY clients alternates rounds of
+ *  - subject: requests spread round-robin over N tenants (each request a different tenant's token
+ *    and device), and
+ *  - baseline: the same requests aimed at one tenant,
+ * and prints `RESULT multitenant-<op>-<N> ratio=<spread rate / one-tenant rate>`. Operations:
+ *  - single-gc:   POST one reading (group commit on, the default);
+ *  - single-nogc: the same on a second API process with READINGS_GROUP_COMMIT=false;
+ *  - batch100:    POST a batch of 100 readings;
+ *  - latest:      GET the latest reading;
+ *  - daily:       GET a week of DailyStats.
+ * Targets (docs/scaling.md): at 200 tenants single POST >= 0.80 and GET latest >= 0.90; at 1,000
+ * tenants >= 0.70 and >= 0.85; the other operations are printed against >= 0.80 for reference.
+ *
+ * It also prints, for scaling.md: the RSS an API process gains per tenant it has served (a fresh
+ * process touching one tenant, then every tenant), and what a tenant schema costs Postgres (its
+ * relations, and the growth of the catalog tables per schema).
+ * Both API processes run in production mode with their own databases (st_bench_multitenant*).
+ */
+import {rssKb, startApi} from "./lib/app.js";
+import {startJwks} from "./lib/auth.js";
+import {freshDatabases, withClient} from "./lib/db.js";
+import {runMain, runPart} from "./lib/harness.js";
+import {callJson, type HttpClient, httpClient} from "./lib/ingest.js";
+
+const COUNTS = (process.env.BENCH_TENANTS ?? "200,1000").split(",").map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const MAX_TENANTS = Math.max(...COUNTS);
+const DAY = 86_400_000;
+
+interface Tenant {
+  id: string;
+  headers: Record<string, string>;
+  deviceId: string;
+}
+
+/** Readings get distinct recordedAt per device, 10 ms apart within the last two days (no alert rule: no episode work). */
+const readingClock = new Map<string, number>();
+const BASE = Date.now() - 2 * DAY;
+function nextRecordedAt(deviceId: string): string {
+  const n = (readingClock.get(deviceId) ?? 0) + 1;
+  readingClock.set(deviceId, n);
+  return new Date(BASE + n * 10).toISOString();
+}
+
+type Operation = (client: HttpClient, tenant: Tenant) => Promise<boolean>;
+
+const operations: Record<string, Operation> = {
+  single: async (client, t) => {
+    const body = JSON.stringify({temperatureCelsius: 21.5, recordedAt: nextRecordedAt(t.deviceId)});
+    return (await client.request("POST", `/api/v1/devices/${t.deviceId}/readings`, t.headers, body)).status === 201;
+  },
+  batch100: async (client, t) => {
+    const readings = Array.from({length: 100}, () => ({temperatureCelsius: 21.5, recordedAt: nextRecordedAt(t.deviceId)}));
+    const res = await client.request("POST", `/api/v1/devices/${t.deviceId}/readings/batch`, t.headers, JSON.stringify({readings}));
+    return res.status === 200 || res.status === 201;
+  },
+  latest: async (client, t) => (await client.request("GET", `/api/v1/devices/${t.deviceId}/readings/latest`, t.headers)).status === 200,
+  daily: async (client, t) => {
+    const to = new Date().toISOString().slice(0, 10);
+    const from = new Date(Date.now() - 7 * DAY).toISOString().slice(0, 10);
+    return (await client.request("GET", `/api/v1/devices/${t.deviceId}/stats/daily?from=${from}&to=${to}`, t.headers)).status === 200;
+  }
+};
+
+/** CONCURRENCY clients, each sending `op` to the next tenant of `tenants` as soon as its last answer came; requests per second. */
+async function closedLoop(client: HttpClient, tenants: Tenant[], op: Operation): Promise<number> {
+  let next = 0;
+  let done = 0;
+  let failed = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({length: CONCURRENCY}, async () => {
+      while (performance.now() < deadline) {
+        const tenant = tenants[next++ % tenants.length]!;
+        if (await op(client, tenant)) done++;
+        else failed++;
+      }
+    })
+  );
+  if (failed > 0) throw new Error(`${failed} requests failed`);
+  return done / ((performance.now() - started) / 1000);
+}
+
+async function catalogBytes(url: string): Promise<number> {
+  return withClient(url, async (db) => {
+    const {rows} = await db.query<{bytes: string}>(
+      `select sum(pg_total_relation_size(c.oid))::text as bytes from pg_class c where c.relnamespace = 'pg_catalog'::regnamespace and c.relkind = 'r'`
+    );
+    return Number(rows[0]!.bytes);
+  });
+}
+
+async function main() {
+  const {url, analyticsUrl} = await freshDatabases("st_bench_multitenant");
+  const jwks = await startJwks();
+  const common = {RUN_WORKERS: "false", TENANT_PROVISIONING: "auto"};
+  const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: common});
+  const client = httpClient(api.baseUrl, CONCURRENCY);
+  const catalogBefore = await catalogBytes(url);
+  try {
+    // Provision every tenant (schema, migrations, partitions) with one device, a few at a time.
+    const started = Date.now();
+    const tenants: Tenant[] = [];
+    const ids = Array.from({length: MAX_TENANTS}, (_, i) => `bench_mt_${String(i).padStart(4, "0")}`);
+    for (let i = 0; i < ids.length; i += 8) {
+      tenants.push(
+        ...(await Promise.all(
+          ids.slice(i, i + 8).map(async (id) => {
+            const headers = {Authorization: `Bearer ${await jwks.token(id)}`};
+            const device = await callJson<{id: string}>(client, headers, "POST", "/api/v1/devices", {serialNumber: `MT-${id}`}, 201);
+            return {id, headers, deviceId: device.id};
+          })
+        ))
+      );
+    }
+    console.log(`provisioned ${tenants.length} tenants with one device each in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const catalogAfter = await catalogBytes(url);
+    const relations = await withClient(url, async (db) => {
+      const {rows} = await db.query<{n: number}>(`select count(*)::int as n from pg_class where relnamespace = $1::regnamespace`, [
+        tenants[0]!.id
+      ]);
+      return rows[0]!.n;
+    });
+    console.log(
+      `Postgres per tenant schema: ${relations} relations (tables, partitions, indexes, sequences, toast), catalog tables +${((catalogAfter - catalogBefore) / tenants.length / 1024).toFixed(1)} kB`
+    );
+
+    // A fresh process: its RSS with one tenant served, then with every tenant served.
+    const noGroupCommit = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: {...common, READINGS_GROUP_COMMIT: "false"}});
+    const freshClient = httpClient(noGroupCommit.baseUrl, CONCURRENCY);
+    try {
+      for (let i = 0; i < 300; i++) await operations.latest!(freshClient, tenants[0]!);
+      for (let i = 0; i < 300; i++) await operations.single!(freshClient, tenants[0]!);
+      const rssOne = rssKb(noGroupCommit.child.pid!)!;
+      for (let pass = 0; pass < 2; pass++) {
+        for (const tenant of tenants) {
+          await operations.latest!(freshClient, tenant);
+          await operations.single!(freshClient, tenant);
+        }
+      }
+      const rssAll = rssKb(noGroupCommit.child.pid!)!;
+      console.log(
+        `API RSS: ${(rssOne / 1024).toFixed(0)} MB having served 1 tenant, ${(rssAll / 1024).toFixed(0)} MB having served ${tenants.length}: ${((rssAll - rssOne) / (tenants.length - 1)).toFixed(1)} kB per tenant`
+      );
+
+      const parts: [string, HttpClient, Operation, (n: number) => string][] = [
+        ["single-gc", client, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70")],
+        ["single-nogc", freshClient, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70")],
+        ["batch100", client, operations.batch100!, () => ">= 0.80"],
+        ["latest", client, operations.latest!, (n) => (n <= 200 ? ">= 0.90" : ">= 0.85")],
+        ["daily", client, operations.daily!, () => ">= 0.80"]
+      ];
+      for (const count of COUNTS) {
+        const spread = tenants.slice(0, count);
+        for (const [name, partClient, op, target] of parts) {
+          await runPart({
+            name: `multitenant-${name}-${count}`,
+            unit: "requests/s (the ratio is spread over one: higher is better)",
+            target: target(count),
+            rounds: ROUNDS,
+            subject: {label: `spread over ${count} tenants`, run: () => closedLoop(partClient, spread, op)},
+            baseline: {label: "aimed at 1 tenant", run: () => closedLoop(partClient, [tenants[0]!], op)},
+            notes: () => ({load: `${CONCURRENCY} clients, closed loop, ${SECONDS} s per round`})
+          });
+        }
+      }
+    } finally {
+      freshClient.close();
+      await noGroupCommit.stop();
+    }
+  } finally {
+    client.close();
+    await api.stop();
+    await jwks.close();
+  }
+}
+
+runMain(main);
