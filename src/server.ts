@@ -3,6 +3,8 @@ import "@tsed/ajv";
 import "@tsed/swagger";
 import "@tsed/mikro-orm";
 import "@tsed/bullmq";
+import "./platform/auth/access-token-verifier.js";
+import "./platform/auth/route-scoped-passport.module.js";
 import "./platform/cache/redis.provider.js";
 import "./platform/queue/job-scheduler.js";
 import "./platform/validation/json-numbers.keyword.js";
