@@ -5,6 +5,7 @@ import "@tsed/mikro-orm";
 import "@tsed/bullmq";
 import "./platform/auth/access-token-verifier.js";
 import "./platform/auth/route-scoped-passport.module.js";
+import "./platform/auth/verified-token-first.middleware.js";
 import "./platform/cache/redis.provider.js";
 import "./platform/queue/job-scheduler.js";
 import "./platform/validation/json-numbers.keyword.js";

@@ -2,8 +2,9 @@ import {PlatformApplication} from "@tsed/platform-http";
 import {PlatformTest} from "@tsed/platform-http/testing";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
 import {AccessTokenVerifier} from "../../src/platform/auth/access-token-verifier.js";
-import {CachingJwtStrategy} from "../../src/platform/auth/caching-jwt.strategy.js";
 import {JwksKeySet} from "../../src/platform/auth/jwks-key-set.js";
+import {VerifiedTokenFirstPassportMiddleware} from "../../src/platform/auth/verified-token-first.middleware.js";
+import {Strategy} from "passport-jwt";
 import {createDevice} from "../helpers/factories.js";
 import {bearer, newTenant, token} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -38,7 +39,7 @@ describe("bearer tokens through @tsed/passport", () => {
     const deviceId = await createDevice(api, auth, "PASSPORT-1");
     const created = await api.post(`/api/v1/devices/${deviceId}/keys`).set(auth);
     expect(created.status).toBe(201);
-    const authenticate = vi.spyOn(CachingJwtStrategy.prototype, "authenticate");
+    const authorize = vi.spyOn(VerifiedTokenFirstPassportMiddleware.prototype, "use");
     for (const path of ["/health/live", "/health/ready", "/doc/swagger.json"])
       expect((await api.get(path).set(auth)).status, path).toBe(200);
     const device = await api
@@ -46,18 +47,26 @@ describe("bearer tokens through @tsed/passport", () => {
       .set({Authorization: `Device ${created.body.key}`})
       .send({temperatureCelsius: 21.5, recordedAt: new Date().toISOString()});
     expect(device.status).toBeLessThan(300);
-    expect(authenticate).not.toHaveBeenCalled();
+    expect(authorize).not.toHaveBeenCalled();
   });
 
-  it("answers a token verified before from the verified-token cache: no key lookup, no signature check, no $onVerify", async () => {
+  it("answers a token verified before from the verified-token cache: no passport, key lookup, signature check or $onVerify", async () => {
     const fresh = await bearer(tenant, {roles: ["viewer"]});
-    const key = vi.spyOn(JwksKeySet.prototype, "get");
-    const onVerify = vi.spyOn(AccessTokenVerifier.prototype, "$onVerify");
+    const calls = {
+      passport: vi.spyOn(Strategy.prototype, "authenticate"),
+      key: vi.spyOn(JwksKeySet.prototype, "get"),
+      onVerify: vi.spyOn(AccessTokenVerifier.prototype, "$onVerify")
+    };
+    const counts = () => Object.values(calls).map((spy) => spy.mock.calls.length);
     expect((await api.get("/api/v1/me").set(fresh)).status).toBe(200);
-    expect([key.mock.calls.length, onVerify.mock.calls.length]).toEqual([1, 1]);
+    expect(counts()).toEqual([1, 1, 1]);
     expect((await api.get("/api/v1/me").set(fresh)).status).toBe(200);
     expect((await api.get("/api/v1/devices").set(fresh)).status).toBe(200);
-    expect([key.mock.calls.length, onVerify.mock.calls.length]).toEqual([1, 1]);
+    expect(counts()).toEqual([1, 1, 1]);
+    // A token refused once is not remembered: it goes through passport again, and is refused again.
+    const expired = {Authorization: `Bearer ${await token({tenant, expiresIn: -120})}`};
+    for (let i = 0; i < 2; i++) expect((await api.get("/api/v1/me").set(expired)).status).toBe(401);
+    expect(counts()[0]).toBe(3);
   });
 
   it("lets no `protocol` query or body field pick another passport strategy for a valid token", async () => {

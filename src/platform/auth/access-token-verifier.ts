@@ -1,15 +1,21 @@
 import {Inject} from "@tsed/di";
 import {Logger} from "@tsed/logger";
 import {Arg, type BeforeInstall, type OnVerify, Protocol} from "@tsed/passport";
+import {Req} from "@tsed/platform-http";
+import type {Request} from "express";
 import {JwksClient} from "jwks-rsa";
 import {ExtractJwt, type SecretOrKeyProvider, type StrategyOptionsWithRequest} from "passport-jwt";
 import {AppConfig} from "../../config/app-config.js";
 import {type AccessTokenPayload, type AuthUser, toAuthUser} from "./auth-user.js";
-import {CachingJwtStrategy} from "./caching-jwt.strategy.js";
+import {BearerJwtStrategy} from "./bearer-jwt.strategy.js";
 import {JwksKeySet} from "./jwks-key-set.js";
+import {VerifiedTokenCache} from "./verified-token-cache.js";
 
 /** The @tsed/passport protocol (and passport strategy) name of bearer access tokens. */
 export const ACCESS_TOKEN_PROTOCOL = "jwt";
+
+/** The token of a request: from `Authorization: Bearer <token>` only, never a query, body or cookie. */
+const tokenOf = ExtractJwt.fromAuthHeaderAsBearerToken();
 
 /** How long a fetched JWKS is trusted before it is fetched again (a key rotated away stops working then). */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
@@ -21,21 +27,25 @@ export const JWKS_COOLDOWN_MS = 30_000;
  * `Authorization: Bearer` header only; RS256 only, the configured issuer and audience, `exp` (5 s
  * of clock tolerance) checked by passport-jwt (jsonwebtoken); the key named by the header's `kid`
  * from the issuer's JWKS through jwks-rsa (JwksKeySet, which a flood of unknown key ids cannot
- * starve); then $onVerify refuses what is not an access token (toAuthUser). A token verified
- * before is answered by CachingJwtStrategy without any of that.
+ * starve); then $onVerify refuses what is not an access token (toAuthUser) and remembers the
+ * caller of the token it accepts (VerifiedTokenCache): `verifiedCaller` answers that token again
+ * until it expires, which the Authorize middleware asks before it runs passport at all
+ * (VerifiedTokenFirstPassportMiddleware).
  *
  * The issuer, audience and JWKS come from AppConfig in $beforeInstall, so a test can point them
  * at its own JWKS.
  */
 @Protocol<Partial<StrategyOptionsWithRequest>>({
   name: ACCESS_TOKEN_PROTOCOL,
-  useStrategy: CachingJwtStrategy,
+  useStrategy: BearerJwtStrategy,
   settings: {
-    jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+    jwtFromRequest: tokenOf,
     algorithms: ["RS256"]
   }
 })
 export class AccessTokenVerifier implements BeforeInstall, OnVerify {
+  private readonly verified = new VerifiedTokenCache<{exp: number; user: AuthUser}>();
+
   @Inject()
   private config!: AppConfig;
 
@@ -61,10 +71,19 @@ export class AccessTokenVerifier implements BeforeInstall, OnVerify {
     };
   }
 
-  /** The caller of a verified token, or `false` (401) for a token that is not an access token. */
-  $onVerify(@Arg(0) payload: AccessTokenPayload): AuthUser | false {
+  /** The caller of a token passport-jwt has just verified, or `false` (401) for a token that is not an access token. */
+  $onVerify(@Req() req: Request, @Arg(0) payload: AccessTokenPayload): AuthUser | false {
     const {auth} = this.config;
-    return toAuthUser(payload, auth.tenantClaim, auth.defaultRole) ?? false;
+    const user = toAuthUser(payload, auth.tenantClaim, auth.defaultRole);
+    const token = tokenOf(req);
+    if (user && token) this.verified.set(token, {exp: payload.exp as number, user});
+    return user ?? false;
+  }
+
+  /** The caller of the request's token when that exact token was verified before and has not expired. */
+  verifiedCaller(req: Request): AuthUser | undefined {
+    const token = tokenOf(req);
+    return token ? this.verified.get(token)?.user : undefined;
   }
 }
 
