@@ -1,5 +1,5 @@
 import http from "node:http";
-import {inject, logger} from "@tsed/di";
+import {inject, logger} from "@tsed/common";
 import {startHeadless, startMqtt, stopOnSignal} from "./bootstrap.js";
 import {loadConfig} from "./config/app-config.js";
 import {MqttServer} from "./platform/mqtt/mqtt-server.js";

@@ -1,5 +1,4 @@
-import {PlatformApplication} from "@tsed/platform-http";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformApplication, PlatformTest} from "@tsed/common";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
 import {AccessTokenVerifier} from "../../src/platform/auth/access-token-verifier.js";
 import {JwksKeySet} from "../../src/platform/auth/jwks-key-set.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import type {TenantSettingsChange} from "../../platform/tenancy/tenant-registry.repository.js";

@@ -1,7 +1,5 @@
-import {Inject} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Logger, Req} from "@tsed/common";
 import {Arg, type BeforeInstall, type OnVerify, Protocol} from "@tsed/passport";
-import {Req} from "@tsed/platform-http";
 import type {Request} from "express";
 import {JwksClient} from "jwks-rsa";
 import {ExtractJwt, type SecretOrKeyProvider, type StrategyOptionsWithRequest} from "passport-jwt";

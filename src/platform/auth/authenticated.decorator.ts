@@ -1,6 +1,6 @@
 import {decorateMethodsOf, useDecorators} from "@tsed/core";
 import {Authorize, PassportMiddleware} from "@tsed/passport";
-import {UseBefore} from "@tsed/platform-middlewares";
+import {UseBefore} from "@tsed/common";
 import {JsonEntityStore, Returns, Security} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import type {Role} from "../../config/app-config.js";

@@ -1,4 +1,4 @@
-import {OverrideProvider} from "@tsed/di";
+import {OverrideProvider} from "@tsed/common";
 import {PassportModule} from "@tsed/passport";
 
 /**

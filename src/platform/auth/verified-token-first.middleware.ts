@@ -1,6 +1,5 @@
-import {Inject, OverrideProvider} from "@tsed/di";
+import {Context, Inject, OverrideProvider} from "@tsed/common";
 import {PassportMiddleware} from "@tsed/passport";
-import {Context} from "@tsed/platform-params";
 import type {Request} from "express";
 import {ACCESS_TOKEN_PROTOCOL, AccessTokenVerifier} from "./access-token-verifier.js";
 import type {AuthUser} from "./auth-user.js";

@@ -1,6 +1,5 @@
 import net from "node:net";
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription} from "aedes";
 import type {DeviceIdentity} from "../device-auth/device-key-verifier.js";
 import {DeviceKeyVerifier} from "../device-auth/device-key-verifier.js";

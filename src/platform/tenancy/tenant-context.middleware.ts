@@ -1,7 +1,5 @@
-import {Inject} from "@tsed/di";
+import {Context, Inject, Middleware, type MiddlewareMethods} from "@tsed/common";
 import {Forbidden, Unauthorized} from "@tsed/exceptions";
-import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
 import type {AuthUser} from "../auth/auth-user.js";
 import {CALLER_CHECK, type CallerCheck} from "./caller-check.js";
 import {isValidTenantId} from "./tenant-id.js";
