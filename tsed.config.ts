@@ -68,6 +68,8 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
       [API_PREFIX]: apiControllers as never[],
       ...(config.auth.devIssuer ? {[DEV_ISSUER_PATH]: [DevIssuerController]} : {})
     },
+    // No login sessions: bearer tokens only (RouteScopedPassportModule installs no passport middleware anyway).
+    passport: {disableSession: true},
     jsonMapper: {additionalProperties: false},
     ajv: {returnsCoercedValues: true, errorFormatter: validationErrorFormatter},
     mikroOrm: [defaultOrmOptions(config), analyticsOrmOptions(config)],

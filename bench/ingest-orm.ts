@@ -22,7 +22,7 @@
  * Environment: BENCH_DATABASE_URL, REDIS_URL, BENCH_ROUNDS (default 7), BENCH_BATCHES (batches
  * per round, default 40).
  */
-import {DIContext, inject, runInContext} from "@tsed/di";
+import {DIContext, inject, runInContext} from "@tsed/common";
 import {PlatformExpress} from "@tsed/platform-express";
 import pg from "pg";
 import {buildConfiguration} from "../tsed.config.js";

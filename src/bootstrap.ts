@@ -1,10 +1,8 @@
 import Http from "node:http";
 import Net from "node:net";
-import {inject, logger} from "@tsed/di";
-import {$log} from "@tsed/logger";
+import {$log, inject, logger, type PlatformBuilder} from "@tsed/common";
 import "@tsed/logger/layouts/JsonLayout.js";
 import {PlatformExpress} from "@tsed/platform-express";
-import type {PlatformBuilder} from "@tsed/platform-http";
 import {buildConfiguration} from "../tsed.config.js";
 import {type AppConfig, loadConfig} from "./config/app-config.js";
 import {mqttHandler} from "./modules/index.js";

@@ -1,4 +1,4 @@
-import {inject, logger} from "@tsed/di";
+import {inject, logger} from "@tsed/common";
 import {startHeadless, startMqtt, stopOnSignal} from "./bootstrap.js";
 import {loadConfig} from "./config/app-config.js";
 import {MqttServer} from "./platform/mqtt/mqtt-server.js";

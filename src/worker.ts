@@ -1,4 +1,4 @@
-import {logger} from "@tsed/di";
+import {logger} from "@tsed/common";
 import {startHeadless, stopOnSignal} from "./bootstrap.js";
 import {loadConfig} from "./config/app-config.js";
 

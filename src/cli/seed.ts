@@ -7,7 +7,7 @@
  * readings. Idempotent: running it again adds nothing twice (readings are unique per instant).
  */
 import {parseArgs} from "node:util";
-import {DIContext, inject, logger, runInContext} from "@tsed/di";
+import {DIContext, inject, logger, runInContext} from "@tsed/common";
 import {startHeadless} from "../bootstrap.js";
 import {loadConfig} from "../config/app-config.js";
 import {AlertCondition} from "../modules/alerts/alert-rule.entity.js";

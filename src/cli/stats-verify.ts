@@ -5,7 +5,7 @@
  * one, 0 when every row is right, 2 on a usage error.
  */
 import {parseArgs} from "node:util";
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import {startHeadless} from "../bootstrap.js";
 import {loadConfig} from "../config/app-config.js";
 import {DailyStatsVerify} from "../modules/stats/daily-stats-verify.service.js";

@@ -1,7 +1,6 @@
 import {OptimisticLockError} from "@mikro-orm/core";
 import {Exception} from "@tsed/exceptions";
-import {Catch, type ExceptionFilterMethods} from "@tsed/platform-exceptions";
-import type {PlatformContext} from "@tsed/platform-http";
+import {Catch, type ExceptionFilterMethods, type PlatformContext} from "@tsed/common";
 import {toHttpError} from "./error-mapping.js";
 
 /**

@@ -1,4 +1,4 @@
-import {DIContext, inject, runInContext} from "@tsed/di";
+import {DIContext, inject, runInContext} from "@tsed/common";
 import type {AuthUser} from "../../src/platform/auth/auth-user.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.service.js";

@@ -1,6 +1,6 @@
 import {setTimeout as sleep} from "node:timers/promises";
 import {RetryStrategy} from "@tsed/mikro-orm";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import pg from "pg";
 import type {ExponentialBackoffRetryStrategy, RetryEvent} from "../../src/platform/db/exponential-backoff.retry-strategy.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";

@@ -1,4 +1,4 @@
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import SuperTest from "supertest";
 import {buildConfiguration} from "../../tsed.config.js";
 import {type AppConfig, loadConfig} from "../../src/config/app-config.js";

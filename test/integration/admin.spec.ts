@@ -1,5 +1,5 @@
 import {getQueueToken} from "@tsed/bullmq";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import type {Queue} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {AGGREGATION_QUEUE} from "../../src/modules/stats/aggregation.queue.js";

@@ -1,6 +1,6 @@
 import {type ChildProcess, spawn} from "node:child_process";
 import {getQueueToken} from "@tsed/bullmq";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import {type Job, type Queue, QueueEvents} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";

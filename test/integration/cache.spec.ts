@@ -1,4 +1,4 @@
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";

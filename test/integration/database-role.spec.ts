@@ -1,7 +1,7 @@
 import {spawnSync} from "node:child_process";
 import {randomBytes} from "node:crypto";
 import {MikroOrmRegistry} from "@tsed/mikro-orm";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {buildConfiguration} from "../../tsed.config.js";

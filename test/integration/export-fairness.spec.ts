@@ -1,7 +1,7 @@
 import http from "node:http";
 import net from "node:net";
 import {setTimeout as sleep} from "node:timers/promises";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {COPY_OUT_APPLICATION_NAME} from "../../src/platform/db/copy-out.js";

@@ -1,5 +1,5 @@
 import {createServer} from "node:net";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import pg from "pg";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
 import {DeviceKeyVerifier} from "../../src/platform/device-auth/device-key-verifier.js";

@@ -1,6 +1,6 @@
 import net from "node:net";
 import {setTimeout as sleep} from "node:timers/promises";
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import mqtt, {type MqttClient} from "mqtt";
 import {afterAll, afterEach, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";

@@ -2,7 +2,7 @@ import {execFileSync} from "node:child_process";
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import mqtt, {type MqttClient} from "mqtt";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {MqttReadingsIngest} from "../../src/modules/device-clients/mqtt-readings-ingest.js";

@@ -1,5 +1,5 @@
 import {setTimeout as sleep} from "node:timers/promises";
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import mqtt, {type MqttClient} from "mqtt";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {MqttReadingsIngest} from "../../src/modules/device-clients/mqtt-readings-ingest.js";

@@ -1,6 +1,6 @@
 import {EntityManager} from "@mikro-orm/core";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
-import {AccessTokenVerifier} from "../../src/platform/auth/access-token-verifier.js";
+import {VerifiedTokenFirstPassportMiddleware} from "../../src/platform/auth/verified-token-first.middleware.js";
 import {ANALYTICS_CONTEXT, DEFAULT_CONTEXT} from "../../src/platform/db/orm-contexts.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -51,7 +51,8 @@ describe("per-request work: nothing a route does not need", () => {
   });
 
   it("authenticates nobody on a public route, even one that sends a token", async () => {
-    const verify = vi.spyOn(AccessTokenVerifier.prototype, "verify");
+    // The middleware of @Authorize: the verified-token cache, then passport.
+    const verify = vi.spyOn(VerifiedTokenFirstPassportMiddleware.prototype, "use");
     expect((await api.get("/health/live").set(auth)).status).toBe(200);
     expect((await api.get("/metrics").set(auth)).status).toBe(200);
     expect(verify).not.toHaveBeenCalled();

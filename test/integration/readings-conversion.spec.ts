@@ -1,5 +1,5 @@
 import {spawnSync} from "node:child_process";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import pg from "pg";
 import {afterAll, afterEach, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";

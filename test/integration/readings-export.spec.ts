@@ -1,6 +1,6 @@
 import http from "node:http";
 import net from "node:net";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import {setTimeout as sleep} from "node:timers/promises";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {COPY_OUT_APPLICATION_NAME} from "../../src/platform/db/copy-out.js";

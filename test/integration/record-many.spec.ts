@@ -1,4 +1,4 @@
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {NotFoundError} from "../../src/common/errors.js";
 import {AlertCondition} from "../../src/modules/alerts/alert-rule.entity.js";

@@ -1,5 +1,5 @@
 import {getQueueToken} from "@tsed/bullmq";
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import type {Queue} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";

@@ -1,6 +1,6 @@
 import {spawn} from "node:child_process";
 import {getQueueToken} from "@tsed/bullmq";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import {type Queue, QueueEvents} from "bullmq";
 import fc from "fast-check";
 import pg from "pg";

@@ -2,7 +2,7 @@ import {execFileSync} from "node:child_process";
 import {mkdtempSync, readFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
-import {PlatformTest} from "@tsed/platform-http/testing";
+import {PlatformTest} from "@tsed/common";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {newTenant, token} from "../helpers/tokens.js";
 import {startTestServer, stopTestServer} from "../helpers/test-server.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {AppConfig} from "../../config/app-config.js";
 import {
   deriveEpisodes,

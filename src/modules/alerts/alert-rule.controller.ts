@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {BodyParams, QueryParams} from "@tsed/platform-params";
-import {Delete, Description, Get, Groups, Name, Patch, Post, Required, Returns, Summary} from "@tsed/schema";
+import {BodyParams, Controller, Delete, Get, Inject, Patch, Post, QueryParams} from "@tsed/common";
+import {Description, Groups, Name, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {PageQuery} from "../../common/pagination.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";

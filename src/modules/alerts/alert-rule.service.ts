@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {Transactional} from "@tsed/mikro-orm";
 import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {DeviceService} from "../devices/device.service.js";

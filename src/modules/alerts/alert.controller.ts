@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {QueryParams} from "@tsed/platform-params";
-import {Get, Name, Post, Returns, Summary} from "@tsed/schema";
+import {Controller, Get, Inject, Post, QueryParams} from "@tsed/common";
+import {Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {IdParam} from "../../platform/validation/id-param.js";

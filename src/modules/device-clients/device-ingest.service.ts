@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {DeviceContext} from "../../platform/device-auth/device-context.js";
 import type {BatchReceipt, ReadingCreated} from "../readings/reading.models.js";
 import {ReadingService} from "../readings/reading.service.js";

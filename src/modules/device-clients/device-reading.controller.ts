@@ -1,7 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {UseBefore} from "@tsed/platform-middlewares";
-import {BodyParams, Context} from "@tsed/platform-params";
-import {Description, Groups, Name, OneOf, Post, Returns, Summary} from "@tsed/schema";
+import {BodyParams, Context, Controller, Inject, Post, UseBefore} from "@tsed/common";
+import {Description, Groups, Name, OneOf, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {DeviceAuthenticated} from "../../platform/device-auth/device-authenticated.decorator.js";
 import {documentCommonStatuses} from "../../platform/http/documented-statuses.js";

@@ -1,5 +1,5 @@
 import {AjvService} from "@tsed/ajv";
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {InvalidInputError, PayloadTooLargeError} from "../../common/errors.js";
 import {assertSafeJson} from "../../platform/validation/json-body.js";
 import {TemperatureReading} from "../readings/reading.entity.js";

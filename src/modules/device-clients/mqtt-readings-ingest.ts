@@ -1,5 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {toHttpError} from "../../common/error-mapping.js";
 import {isUnavailable} from "../../common/error-mapping.js";
 import {AppConfig} from "../../config/app-config.js";

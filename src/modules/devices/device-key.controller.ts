@@ -1,5 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {Delete, Description, Get, Name, Post, Returns, Summary} from "@tsed/schema";
+import {Controller, Delete, Get, Inject, Post} from "@tsed/common";
+import {Description, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {IdParam} from "../../platform/validation/id-param.js";

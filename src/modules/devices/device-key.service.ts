@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {Transactional} from "@tsed/mikro-orm";
 import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {generateDeviceKey} from "../../platform/device-auth/device-key.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {Device} from "./device.entity.js";
 

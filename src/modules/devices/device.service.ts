@@ -1,5 +1,5 @@
 import {UniqueConstraintViolationException} from "@mikro-orm/core";
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {Transactional} from "@tsed/mikro-orm";
 import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {UserService} from "../users/user.service.js";

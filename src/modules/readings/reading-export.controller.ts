@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {Context, QueryParams} from "@tsed/platform-params";
-import {AcceptMime, Description, Get, Name, Returns, Summary} from "@tsed/schema";
+import {AcceptMime, Context, Controller, Get, Inject, QueryParams} from "@tsed/common";
+import {Description, Name, Returns, Summary} from "@tsed/schema";
 import {AppConfig} from "../../config/app-config.js";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {RAW_RETENTION_HEADER_DOCS} from "../../common/raw-retention.js";

@@ -1,5 +1,5 @@
 import type {Readable} from "node:stream";
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {CopyOutDatabase} from "../../platform/db/copy-out.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";

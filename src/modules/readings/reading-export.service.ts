@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {InvalidInputError} from "../../common/errors.js";
 import {rawRetentionHeaders, rawRetentionNotice} from "../../common/raw-retention.js";
 import type {Download} from "../../platform/streaming/send-download.js";

@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {QueryParams} from "@tsed/platform-params";
-import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
+import {Controller, Get, Inject, QueryParams} from "@tsed/common";
+import {Description, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {rawRetentionNotice} from "../../common/raw-retention.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";

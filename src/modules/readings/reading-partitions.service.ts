@@ -1,6 +1,5 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {dropRetentionDays, keptSince} from "../../common/raw-retention.js";
 import {tryWithSessionLock, withDedicatedConnection} from "../../platform/db/dedicated-connection.js";

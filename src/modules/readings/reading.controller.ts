@@ -1,7 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {UseBefore} from "@tsed/platform-middlewares";
-import {BodyParams, Context} from "@tsed/platform-params";
-import {Description, Groups, Name, Post, Required, Returns, Summary} from "@tsed/schema";
+import {BodyParams, Context, Controller, Inject, Post, UseBefore} from "@tsed/common";
+import {Description, Groups, Name, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {IdParam} from "../../platform/validation/id-param.js";

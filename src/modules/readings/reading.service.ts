@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {RetryStrategy, Transactional} from "@tsed/mikro-orm";
 import {ConflictError, type DomainError, InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";

@@ -1,4 +1,4 @@
-import {Inject} from "@tsed/di";
+import {Inject} from "@tsed/common";
 import {JobController, type JobMethods} from "@tsed/bullmq";
 import type {Job} from "bullmq";
 import {jobDuration} from "../../platform/observability/metrics.js";

@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {BodyParams, PathParams} from "@tsed/platform-params";
-import {Description, Get, Name, Pattern, Post, Returns, Summary} from "@tsed/schema";
+import {BodyParams, Controller, Get, Inject, PathParams, Post} from "@tsed/common";
+import {Description, Name, Pattern, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";

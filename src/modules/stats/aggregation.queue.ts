@@ -1,4 +1,4 @@
-import {inject} from "@tsed/di";
+import {inject} from "@tsed/common";
 import {AppConfig} from "../../config/app-config.js";
 import {jobSchedule} from "../../platform/queue/job-scheduler.js";
 

@@ -1,7 +1,6 @@
 import {randomUUID} from "node:crypto";
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {InjectQueue} from "@tsed/bullmq";
-import {Logger} from "@tsed/logger";
 import {type Job, type JobsOptions, type Queue, UnrecoverableError} from "bullmq";
 import {isUnavailable} from "../../common/error-mapping.js";
 import {InvalidInputError, NotFoundError, ServiceUnavailableError} from "../../common/errors.js";

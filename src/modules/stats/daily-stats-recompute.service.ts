@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";

@@ -1,6 +1,5 @@
 import type {EntityManager} from "@mikro-orm/core";
-import {context, Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {context, Inject, Injectable, Logger} from "@tsed/common";
 import type {AfterTransactionCommit} from "@tsed/mikro-orm";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import type {DayTotal, DeviceDayTotal} from "./day-totals.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";

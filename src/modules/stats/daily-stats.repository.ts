@@ -1,5 +1,5 @@
 import type {EntityManager, MikroORM} from "@mikro-orm/postgresql";
-import {Injectable} from "@tsed/di";
+import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {ANALYTICS_CONTEXT} from "../../platform/db/orm-contexts.js";
 import {type Bindings, queryRows} from "../../platform/db/sql.js";

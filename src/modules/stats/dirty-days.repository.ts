@@ -1,5 +1,5 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {Injectable} from "@tsed/di";
+import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../../platform/db/sql.js";
 

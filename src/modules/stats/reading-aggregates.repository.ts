@@ -1,6 +1,6 @@
 import {IsolationLevel} from "@mikro-orm/core";
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";

@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {Context, QueryParams} from "@tsed/platform-params";
-import {Description, Get, Name, Returns, Summary} from "@tsed/schema";
+import {Context, Controller, Get, Inject, QueryParams} from "@tsed/common";
+import {Description, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {RAW_RETENTION_HEADER_DOCS, rawRetentionHeaders} from "../../common/raw-retention.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {InvalidInputError} from "../../common/errors.js";
 import {keptSince, type RawRetentionNotice, rawRetentionNotice} from "../../common/raw-retention.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";

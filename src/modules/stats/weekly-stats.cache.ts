@@ -1,5 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
 
 export const WEEKLY_TTL_SECONDS = 10 * 60;

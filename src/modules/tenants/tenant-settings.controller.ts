@@ -1,6 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {BodyParams} from "@tsed/platform-params";
-import {Get, Name, Patch, Required, Returns, Summary} from "@tsed/schema";
+import {BodyParams, Controller, Get, Inject, Patch} from "@tsed/common";
+import {Name, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {TenantSettings, TenantSettingsPatch} from "./tenant-settings.models.js";

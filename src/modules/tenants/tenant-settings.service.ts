@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {changeRawRetention, pendingEffectiveAt} from "../../common/raw-retention.js";
 import {AppConfig} from "../../config/app-config.js";

@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {ForbiddenError} from "../../common/errors.js";
 import type {AuthUser} from "../../platform/auth/auth-user.js";
 import {CALLER_CHECK, type CallerCheck} from "../../platform/tenancy/caller-check.js";

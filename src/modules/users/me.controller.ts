@@ -1,5 +1,5 @@
-import {Controller, Inject} from "@tsed/di";
-import {Get, Name, Returns, Summary} from "@tsed/schema";
+import {Controller, Get, Inject} from "@tsed/common";
+import {Name, Returns, Summary} from "@tsed/schema";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {User} from "./user.entity.js";
 import {UserService} from "./user.service.js";

@@ -1,4 +1,4 @@
-import {Injectable, Inject} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {NOT_DELETED, User} from "./user.entity.js";
 

@@ -1,8 +1,19 @@
-import {Inject, Injectable} from "@tsed/di";
-import {createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify} from "jose";
+import {Inject, Logger, Req} from "@tsed/common";
+import {Arg, type BeforeInstall, type OnVerify, Protocol} from "@tsed/passport";
+import type {Request} from "express";
+import {JwksClient} from "jwks-rsa";
+import {ExtractJwt, type SecretOrKeyProvider, type StrategyOptionsWithRequest} from "passport-jwt";
 import {AppConfig} from "../../config/app-config.js";
 import {type AccessTokenPayload, type AuthUser, toAuthUser} from "./auth-user.js";
+import {BearerJwtStrategy} from "./bearer-jwt.strategy.js";
+import {JwksKeySet} from "./jwks-key-set.js";
 import {VerifiedTokenCache} from "./verified-token-cache.js";
+
+/** The @tsed/passport protocol (and passport strategy) name of bearer access tokens. */
+export const ACCESS_TOKEN_PROTOCOL = "jwt";
+
+/** The token of a request: from `Authorization: Bearer <token>` only, never a query, body or cookie. */
+const tokenOf = ExtractJwt.fromAuthHeaderAsBearerToken();
 
 /** How long a fetched JWKS is trusted before it is fetched again (a key rotated away stops working then). */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
@@ -10,52 +21,92 @@ export const JWKS_MAX_AGE_MS = 10 * 60_000;
 export const JWKS_COOLDOWN_MS = 30_000;
 
 /**
- * Verifies bearer access tokens with jose: RS256 only, the configured issuer and audience, `exp`
- * (5 s of clock tolerance), a key of the issuer's JWKS named by the header's `kid`; then
- * toAuthUser refuses what is not an access token. The caller of a token verified before comes
- * from VerifiedTokenCache.
+ * Bearer access tokens, through @tsed/passport and passport-jwt: the token from the
+ * `Authorization: Bearer` header only; RS256 only, the configured issuer and audience, `exp` (5 s
+ * of clock tolerance) checked by passport-jwt (jsonwebtoken); the key named by the header's `kid`
+ * from the issuer's JWKS through jwks-rsa (JwksKeySet, which a flood of unknown key ids cannot
+ * starve); then $onVerify refuses what is not an access token (toAuthUser) and remembers the
+ * caller of the token it accepts (VerifiedTokenCache): `verifiedCaller` answers that token again
+ * until it expires, which the Authorize middleware asks before it runs passport at all
+ * (VerifiedTokenFirstPassportMiddleware).
  *
- * Keys come from jose's remote JWKS set: keys it has answer at once; a `kid` it lacks makes it
- * refetch the set at most once per JWKS_COOLDOWN_MS and refuses in between without a fetch. So a
- * flood of tokens naming unknown key ids (they need no valid signature to get that far) can
- * neither hammer the identity provider nor use up a refetch budget the real keys need. A token
- * without `kid` is refused even when the set holds a single key.
+ * The issuer, audience and JWKS come from AppConfig in $beforeInstall, so a test can point them
+ * at its own JWKS.
  */
-@Injectable()
-export class AccessTokenVerifier {
+@Protocol<Partial<StrategyOptionsWithRequest>>({
+  name: ACCESS_TOKEN_PROTOCOL,
+  useStrategy: BearerJwtStrategy,
+  settings: {
+    jwtFromRequest: tokenOf,
+    algorithms: ["RS256"]
+  }
+})
+export class AccessTokenVerifier implements BeforeInstall, OnVerify {
   private readonly verified = new VerifiedTokenCache<{exp: number; user: AuthUser}>();
-  private readonly keys: JWTVerifyGetKey;
 
-  constructor(@Inject(AppConfig) private readonly config: AppConfig) {
-    const jwks = createRemoteJWKSet(new URL(config.auth.jwksUri), {
-      cooldownDuration: JWKS_COOLDOWN_MS,
-      cacheMaxAge: JWKS_MAX_AGE_MS,
-      timeoutDuration: 5_000
+  @Inject()
+  private config!: AppConfig;
+
+  @Inject()
+  private logger!: Logger;
+
+  $beforeInstall(settings: StrategyOptionsWithRequest): StrategyOptionsWithRequest {
+    const {auth} = this.config;
+    // jwks-rsa's own cache and rate limit stay off: JwksKeySet says why.
+    const client = new JwksClient({jwksUri: auth.jwksUri, cache: false, rateLimit: false, timeout: 5_000});
+    const keys = new JwksKeySet(client, {
+      cooldownMs: JWKS_COOLDOWN_MS,
+      maxAgeMs: JWKS_MAX_AGE_MS,
+      onFetchError: (error) => this.logger.warn({event: "JWKS_FETCH_FAILED", jwks_uri: auth.jwksUri, error_message: String(error)})
     });
-    this.keys = (header, token) => {
-      if (typeof header.kid !== "string") throw new Error("the token header names no key (kid)");
-      return jwks(header, token);
+    return {
+      ...settings,
+      issuer: auth.issuer,
+      audience: auth.audience,
+      algorithms: ["RS256"],
+      jsonWebTokenOptions: {clockTolerance: 5},
+      secretOrKeyProvider: keyByKid(keys)
     };
   }
 
-  /** The caller of a valid access token, or undefined for any other token (the reason is not told). */
-  async verify(token: string): Promise<AuthUser | undefined> {
-    const known = this.verified.get(token);
-    if (known) return known.user;
+  /** The caller of a token passport-jwt has just verified, or `false` (401) for a token that is not an access token. */
+  $onVerify(@Req() req: Request, @Arg(0) payload: AccessTokenPayload): AuthUser | false {
     const {auth} = this.config;
-    let payload: AccessTokenPayload;
-    try {
-      ({payload} = await jwtVerify<AccessTokenPayload>(token, this.keys, {
-        algorithms: ["RS256"],
-        issuer: auth.issuer,
-        audience: auth.audience,
-        clockTolerance: 5
-      }));
-    } catch {
-      return undefined;
-    }
     const user = toAuthUser(payload, auth.tenantClaim, auth.defaultRole);
-    if (user) this.verified.set(token, {exp: payload.exp as number, user});
-    return user;
+    const token = tokenOf(req);
+    if (user && token) this.verified.set(token, {exp: payload.exp as number, user});
+    return user ?? false;
+  }
+
+  /** The caller of the request's token when that exact token was verified before and has not expired. */
+  verifiedCaller(req: Request): AuthUser | undefined {
+    const token = tokenOf(req);
+    return token ? this.verified.get(token)?.user : undefined;
+  }
+}
+
+/**
+ * passport-jwt's key lookup: the header must name an RS256 key by `kid` (a token without one is
+ * refused even when the set holds a single key); the key comes from the set. jsonwebtoken takes
+ * the KeyObject as it is, so no key is parsed per token.
+ */
+function keyByKid(keys: JwksKeySet): SecretOrKeyProvider {
+  return (_request, rawJwtToken, done) => {
+    const header = decodeHeader(rawJwtToken);
+    if (typeof header?.kid !== "string" || header.alg !== "RS256") return done(new Error("the token header names no RS256 key (kid)"));
+    keys.get(header.kid).then(
+      (key) => (key ? done(null, key as unknown as string) : done(new Error("no such key in the issuer's JWKS"))),
+      (error: unknown) => done(error)
+    );
+  };
+}
+
+function decodeHeader(token: unknown): {kid?: unknown; alg?: unknown} | undefined {
+  if (typeof token !== "string") return undefined;
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString("utf8"));
+    return header && typeof header === "object" ? header : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,12 +1,13 @@
 import {decorateMethodsOf, useDecorators} from "@tsed/core";
-import {UseBefore} from "@tsed/platform-middlewares";
+import {Authorize, PassportMiddleware} from "@tsed/passport";
+import {UseBefore} from "@tsed/common";
 import {JsonEntityStore, Returns, Security} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import type {Role} from "../../config/app-config.js";
 import {documentCommonStatuses} from "../http/documented-statuses.js";
 import {TenantReadRateLimitMiddleware} from "../rate-limit/tenant-read-rate-limit.middleware.js";
 import {TenantContextMiddleware} from "../tenancy/tenant-context.middleware.js";
-import {BearerAuthMiddleware} from "./bearer-auth.middleware.js";
+import {ACCESS_TOKEN_PROTOCOL} from "./access-token-verifier.js";
 import {REQUIRED_ROLE, RoleMiddleware} from "./role.middleware.js";
 
 export const BEARER_SCHEME = "bearer";
@@ -17,7 +18,7 @@ export const ROLE_EXTENSION = "x-required-role";
 /**
  * Every tenant controller, on the class: who may call each of its operations, decided in this one
  * place so that a route added later cannot forget it. In order: a verified bearer token
- * (BearerAuthMiddleware), the tenant bound from its claim (and the caller checked, e.g. not deleted), the
+ * (@Authorize: passport with AccessTokenVerifier's protocol), the tenant bound from its claim (and the caller checked, e.g. not deleted), the
  * role, and for reads the tenant's read budget; then the operation's own middlewares.
  *
  * The role (DESIGN.md, "Who may do what"): `options.role` when given (`admin` for /admin routes),
@@ -32,12 +33,14 @@ export function Authenticated(options: {role?: Role} = {}) {
       useDecorators(
         UseBefore(RoleMiddleware),
         UseBefore(TenantContextMiddleware),
-        UseBefore(BearerAuthMiddleware),
+        // The protocol as a list: with one name, @tsed/passport would let a `protocol` query or body
+        // field name another one (and answer 401 to a valid token).
+        Authorize([ACCESS_TOKEN_PROTOCOL], {session: false, originalUrl: false}),
         Security(BEARER_SCHEME),
         Returns(401, ErrorBody).Description("Missing, malformed, expired or untrusted bearer token, or not an access token")
       )
     );
-    const first = [BearerAuthMiddleware, TenantContextMiddleware, RoleMiddleware, TenantReadRateLimitMiddleware] as unknown[];
+    const first = [PassportMiddleware, TenantContextMiddleware, RoleMiddleware, TenantReadRateLimitMiddleware] as unknown[];
     for (const name of Object.getOwnPropertyNames(target.prototype)) {
       const descriptor = Object.getOwnPropertyDescriptor(target.prototype, name);
       if (name === "constructor" || typeof descriptor?.value !== "function") continue;

@@ -1,5 +1,5 @@
-import {Controller} from "@tsed/di";
-import {Get, Hidden} from "@tsed/schema";
+import {Controller, Get} from "@tsed/common";
+import {Hidden} from "@tsed/schema";
 import {loadOrCreateDevKey, publicJwk} from "./dev-issuer.js";
 
 /** JWKS of the development issuer; mounted only when the development issuer is active. */

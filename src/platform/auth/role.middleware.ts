@@ -1,6 +1,4 @@
-import {Inject} from "@tsed/di";
-import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
+import {Context, Inject, Middleware, type MiddlewareMethods} from "@tsed/common";
 import {ForbiddenError} from "../../common/errors.js";
 import type {Role} from "../../config/app-config.js";
 import {TenantContext} from "../tenancy/tenant-context.js";

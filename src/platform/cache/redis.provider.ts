@@ -1,4 +1,4 @@
-import {inject, injectable, logger} from "@tsed/di";
+import {inject, injectable, logger} from "@tsed/common";
 import {Redis, type RedisOptions} from "ioredis";
 import {AppConfig} from "../../config/app-config.js";
 

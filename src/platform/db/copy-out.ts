@@ -1,5 +1,5 @@
 import type {Readable} from "node:stream";
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import pg from "pg";
 import {to as copyTo} from "pg-copy-streams";
 import {AppConfig} from "../../config/app-config.js";

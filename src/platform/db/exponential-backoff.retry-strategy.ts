@@ -1,7 +1,6 @@
 import {setTimeout as sleepFor} from "node:timers/promises";
 import {DeadlockException, UniqueConstraintViolationException} from "@mikro-orm/core";
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import type {RetryStrategy} from "@tsed/mikro-orm";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {RETRYABLE_UNIQUE_CONSTRAINT} from "./retryable-constraint.js";

@@ -1,4 +1,4 @@
-import {injectable} from "@tsed/di";
+import {injectable} from "@tsed/common";
 
 /** DI type of the unique indexes whose violation the RetryStrategy retries (see retryableUniqueConstraint). */
 export const RETRYABLE_UNIQUE_CONSTRAINT = Symbol.for("smart-thermo:RetryableUniqueConstraint");

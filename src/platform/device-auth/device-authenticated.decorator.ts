@@ -1,5 +1,5 @@
 import {useDecorators} from "@tsed/core";
-import {UseBefore} from "@tsed/platform-middlewares";
+import {UseBefore} from "@tsed/common";
 import {Returns, Security} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {DeviceKeyAuthMiddleware} from "./device-key-auth.middleware.js";

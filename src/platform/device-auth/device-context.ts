@@ -1,4 +1,4 @@
-import {context, Injectable} from "@tsed/di";
+import {context, Injectable} from "@tsed/common";
 import type {DeviceIdentity} from "./device-key-verifier.js";
 
 const DEVICE_KEY = "deviceIdentity";

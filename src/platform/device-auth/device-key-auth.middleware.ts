@@ -1,7 +1,5 @@
-import {Inject} from "@tsed/di";
+import {Context, Inject, Middleware, type MiddlewareMethods} from "@tsed/common";
 import {Unauthorized} from "@tsed/exceptions";
-import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {TenantContext} from "../tenancy/tenant-context.js";
 import {DeviceContext} from "./device-context.js";

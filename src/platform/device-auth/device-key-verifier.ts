@@ -1,6 +1,5 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../db/sql.js";
 import {parseDeviceKey, sameDigest} from "./device-key.js";

@@ -1,9 +1,7 @@
-import {Inject} from "@tsed/di";
+import {Context, Controller, Get, Inject} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {Controller} from "@tsed/di";
-import {Context} from "@tsed/platform-params";
-import {Description, Enum, Get, Name, Property, Required, Returns, Summary} from "@tsed/schema";
+import {Description, Enum, Name, Property, Required, Returns, Summary} from "@tsed/schema";
 import {withTimeout} from "../async/with-timeout.js";
 import {RedisClient} from "../cache/redis.provider.js";
 import {ANALYTICS_CONTEXT} from "../db/orm-contexts.js";

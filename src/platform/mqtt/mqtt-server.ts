@@ -1,8 +1,7 @@
 import {readFileSync} from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {
   Aedes,
   type AedesPublishPacket,

@@ -1,7 +1,6 @@
 import {timingSafeEqual} from "node:crypto";
-import {Controller, Inject} from "@tsed/di";
-import {Context, HeaderParams} from "@tsed/platform-params";
-import {ContentType, Description, Get, Name, Returns, Summary} from "@tsed/schema";
+import {Context, Controller, Get, HeaderParams, Inject} from "@tsed/common";
+import {ContentType, Description, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {NotFoundError, UnauthorizedError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";

@@ -1,5 +1,5 @@
 import type {NextFunction, Request, Response} from "express";
-import {logger} from "@tsed/di";
+import {logger} from "@tsed/common";
 import {httpRequestDuration} from "./metrics.js";
 
 const QUIET = /^\/(health|metrics|doc)(\/|$)/;

@@ -1,6 +1,5 @@
-import {Inject, inject, Injectable, injectable} from "@tsed/di";
+import {inject, Inject, injectable, Injectable, Logger} from "@tsed/common";
 import {getQueueToken} from "@tsed/bullmq";
-import {Logger} from "@tsed/logger";
 import type {JobsOptions, Queue} from "bullmq";
 import {withTimeout} from "../async/with-timeout.js";
 

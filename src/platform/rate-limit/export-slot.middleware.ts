@@ -1,6 +1,4 @@
-import {Inject} from "@tsed/di";
-import {Middleware, type MiddlewareMethods, UseBefore} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
+import {Context, Inject, Middleware, type MiddlewareMethods, UseBefore} from "@tsed/common";
 import {useDecorators} from "@tsed/core";
 import {TooManyRequestsError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";

@@ -1,6 +1,4 @@
-import {Inject} from "@tsed/di";
-import {Middleware, type MiddlewareMethods, UseBefore} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
+import {Context, Inject, Middleware, type MiddlewareMethods, UseBefore} from "@tsed/common";
 import {Returns} from "@tsed/schema";
 import {useDecorators} from "@tsed/core";
 import {ErrorBody} from "../../common/error-body.model.js";

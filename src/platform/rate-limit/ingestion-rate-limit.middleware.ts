@@ -1,6 +1,4 @@
-import {Inject} from "@tsed/di";
-import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
+import {Context, Inject, Middleware, type MiddlewareMethods} from "@tsed/common";
 import {DeviceContext} from "../device-auth/device-context.js";
 import {TenantContext} from "../tenancy/tenant-context.js";
 import {IngestionRateLimiter} from "./ingestion-rate-limiter.js";

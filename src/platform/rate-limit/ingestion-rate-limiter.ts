@@ -1,5 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
-import {Logger} from "@tsed/logger";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {RateLimiterMemory, RateLimiterRedis, RateLimiterRes} from "rate-limiter-flexible";
 import {TooManyRequestsError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";

@@ -1,6 +1,4 @@
-import {Inject} from "@tsed/di";
-import {Logger} from "@tsed/logger";
-import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
+import {Inject, Logger, Middleware, type MiddlewareMethods} from "@tsed/common";
 import {RateLimiterMemory, RateLimiterRedis, RateLimiterRes} from "rate-limiter-flexible";
 import {TooManyRequestsError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";

@@ -1,7 +1,7 @@
 import type {IncomingMessage, ServerResponse} from "node:http";
 import type {Readable} from "node:stream";
 import {pipeline} from "node:stream/promises";
-import {logger} from "@tsed/di";
+import {logger} from "@tsed/common";
 
 export interface Download {
   stream: Readable;

@@ -1,9 +1,6 @@
-import {Inject} from "@tsed/di";
+import {Context, Inject, Middleware, type MiddlewareMethods} from "@tsed/common";
 import {Forbidden, Unauthorized} from "@tsed/exceptions";
-import {Middleware, type MiddlewareMethods} from "@tsed/platform-middlewares";
-import {Context} from "@tsed/platform-params";
 import type {AuthUser} from "../auth/auth-user.js";
-import {VERIFIED_CALLER} from "../auth/bearer-auth.middleware.js";
 import {CALLER_CHECK, type CallerCheck} from "./caller-check.js";
 import {isValidTenantId} from "./tenant-id.js";
 import {TenantContext} from "./tenant-context.js";
@@ -27,7 +24,8 @@ export class TenantContextMiddleware implements MiddlewareMethods {
   private checks!: CallerCheck[];
 
   async use(@Context() $ctx: Context) {
-    const user = $ctx.get<AuthUser | undefined>(VERIFIED_CALLER);
+    // @Authorize (passport's authorize) leaves the verified caller on req.account.
+    const user = ($ctx.request.raw as {account?: AuthUser}).account;
     if (!user) throw new Unauthorized("Missing or invalid bearer token");
     if (!isValidTenantId(user.tenantClaim)) {
       throw new Forbidden("The token carries no valid tenant (lower-case identifier, not a reserved schema)");

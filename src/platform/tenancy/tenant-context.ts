@@ -1,6 +1,6 @@
 import {RequestContext} from "@mikro-orm/core";
 import type {EntityManager} from "@mikro-orm/postgresql";
-import {context, Injectable} from "@tsed/di";
+import {context, Injectable} from "@tsed/common";
 import {useSchema} from "../db/lazy-request-context.js";
 import {DEFAULT_CONTEXT} from "../db/orm-contexts.js";
 import type {AuthUser} from "../auth/auth-user.js";

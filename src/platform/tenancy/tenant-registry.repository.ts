@@ -1,6 +1,6 @@
 import {LockMode} from "@mikro-orm/core";
 import type {MikroORM} from "@mikro-orm/postgresql";
-import {Injectable} from "@tsed/di";
+import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {queryRows} from "../db/sql.js";
 import {Tenant} from "./tenant.entity.js";

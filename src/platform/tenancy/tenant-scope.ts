@@ -1,4 +1,4 @@
-import {DIContext, inject, runInContext} from "@tsed/di";
+import {DIContext, inject, runInContext} from "@tsed/common";
 import {TenantContext} from "./tenant-context.js";
 
 let scopes = 0;

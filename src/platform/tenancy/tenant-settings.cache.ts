@@ -1,4 +1,4 @@
-import {Inject, Injectable} from "@tsed/di";
+import {Inject, Injectable} from "@tsed/common";
 import {TenantRegistry} from "./tenant-registry.repository.js";
 
 /** The settings the request paths read on every call. */

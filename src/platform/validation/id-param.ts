@@ -1,7 +1,6 @@
 import {useDecorators} from "@tsed/core";
-import {Injectable} from "@tsed/di";
-import {PathParams, UsePipe} from "@tsed/platform-params";
-import {Format, type PipeMethods} from "@tsed/schema";
+import {Injectable, PathParams, type PipeMethods, UsePipe} from "@tsed/common";
+import {Format} from "@tsed/schema";
 
 /** Ids are compared as text outside Postgres (rate-limit and cache keys): one spelling, lower case. */
 @Injectable()
