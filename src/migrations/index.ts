@@ -10,6 +10,7 @@ import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migrat
 import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
 import {Migration20261201100000_alert_rule_episode_state} from "./tenant/Migration20261201100000_alert_rule_episode_state.js";
 import {Migration20261202000100_readings_partitioned} from "./tenant/Migration20261202000100_readings_partitioned.js";
+import {Migration20261206090000_notifications} from "./tenant/Migration20261206090000_notifications.js";
 
 /*
  * Migrations are listed explicitly (not discovered from disk) so that they run the same from
@@ -30,7 +31,8 @@ export const tenantMigrations: MigrationObject[] = [
   {name: "Migration20261122010000_readings_recorded_at_brin", class: Migration20261122010000_readings_recorded_at_brin},
   {name: "Migration20261122020000_readings_without_device_fk", class: Migration20261122020000_readings_without_device_fk},
   {name: "Migration20261201100000_alert_rule_episode_state", class: Migration20261201100000_alert_rule_episode_state},
-  {name: "Migration20261202000100_readings_partitioned", class: Migration20261202000100_readings_partitioned}
+  {name: "Migration20261202000100_readings_partitioned", class: Migration20261202000100_readings_partitioned},
+  {name: "Migration20261206090000_notifications", class: Migration20261206090000_notifications}
 ];
 
 /** The analytics database. */
