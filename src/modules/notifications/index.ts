@@ -1,6 +1,7 @@
 import type {Feature} from "../../common/feature.js";
 import "./notifications.jobs.js";
 import {NOTIFICATIONS_QUEUE} from "./notifications.queue.js";
+import {SilenceController} from "./silence.controller.js";
 import {WebhookController} from "./webhook.controller.js";
 
 /**
@@ -9,6 +10,6 @@ import {WebhookController} from "./webhook.controller.js";
  */
 export const notificationsFeature: Feature = {
   name: "notifications",
-  controllers: [WebhookController],
+  controllers: [WebhookController, SilenceController],
   queues: [NOTIFICATIONS_QUEUE]
 };
