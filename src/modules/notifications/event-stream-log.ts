@@ -75,21 +75,22 @@ export class EventStreamLog {
   }
 
   /**
-   * Whether entries after `lastSeenId` may have been trimmed already (the client must reload over
-   * REST): it is older than the oldest entry kept and older than the newest one trimmed, or it is
-   * not an id this stream could have given (malformed, or ahead of the newest: Redis was reset).
+   * Whether entries after `lastSeenId` may be gone (the client must reload over REST): it is older
+   * than REPLAY_WINDOW_MS (ids start with their time in ms, and XADD trims by MINID, so nothing
+   * younger is ever trimmed), or it is not an id this stream could have given (malformed, or ahead
+   * of the newest id the stream generated: Redis lost its data). Redis 7.0's XINFO
+   * `max-deleted-entry-id` would say more, but trimming does not update it.
    */
-  async missedSince(tenantId: string, lastSeenId: string): Promise<boolean> {
+  async missedSince(tenantId: string, lastSeenId: string, now = Date.now()): Promise<boolean> {
     if (!/^\d{1,15}-\d{1,15}$/.test(lastSeenId)) return true;
+    if (Number(lastSeenId.split("-")[0]) < now - REPLAY_WINDOW_MS) return true;
     const info = (await this.redis.call("XINFO", "STREAM", this.key(tenantId)).catch((error: Error) => {
       if (/no such key/i.test(error.message)) return null;
       throw error;
     })) as unknown[] | null;
     if (!info) return lastSeenId !== "0-0";
-    const field = (name: string) => info[info.indexOf(name) + 1];
-    const lastGenerated = String(field("last-generated-id"));
-    const maxDeleted = String(field("max-deleted-entry-id"));
-    return compareIds(lastSeenId, lastGenerated) > 0 || compareIds(lastSeenId, maxDeleted) < 0;
+    const lastGenerated = String(info[info.indexOf("last-generated-id") + 1]);
+    return compareIds(lastSeenId, lastGenerated) > 0;
   }
 }
 

@@ -2,6 +2,7 @@ import type {Feature} from "../../common/feature.js";
 import "./notifications.jobs.js";
 import {NOTIFICATIONS_QUEUE} from "./notifications.queue.js";
 import {SilenceController} from "./silence.controller.js";
+import {StreamController} from "./stream.controller.js";
 import {WebhookController} from "./webhook.controller.js";
 
 /**
@@ -10,6 +11,6 @@ import {WebhookController} from "./webhook.controller.js";
  */
 export const notificationsFeature: Feature = {
   name: "notifications",
-  controllers: [WebhookController, SilenceController],
+  controllers: [WebhookController, SilenceController, StreamController],
   queues: [NOTIFICATIONS_QUEUE]
 };
