@@ -129,9 +129,9 @@ export class AppConfig {
   stream!: {
     /** Open streams per tenant across instances (STREAM_MAX_PER_TENANT); one more is a 429. */
     maxPerTenant: number;
-    /** Web origins allowed to call the API from a browser (CORS_ORIGINS, comma-separated; none by default). */
-    corsOrigins: string[];
   };
+  /** Web origins allowed to call the API from a browser (CORS_ORIGINS, comma-separated; none by default). */
+  corsOrigins!: string[];
 }
 
 export class EnvError extends Error {
@@ -297,7 +297,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       // Fails closed: receivers on this machine or network only where a developer said so.
       allowPrivate: bool("WEBHOOK_ALLOW_PRIVATE", nodeEnv === "development")
     },
-    stream: {maxPerTenant: int("STREAM_MAX_PER_TENANT", 200, 1, 100_000), corsOrigins},
+    stream: {maxPerTenant: int("STREAM_MAX_PER_TENANT", 200, 1, 100_000)},
+    corsOrigins,
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
       tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000),

@@ -38,7 +38,8 @@ describe("live stream", () => {
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:stream`,
-      stream: {maxPerTenant: MAX, corsOrigins: []}
+      stream: {maxPerTenant: MAX},
+      corsOrigins: ["https://app.example.com"]
     });
     server = Http.createServer(PlatformTest.callback());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -180,6 +181,25 @@ describe("live stream", () => {
     await until("the slow client to be dropped", async () => inject(StreamHub).count(tenant) === 0, 30_000);
     slow.close();
   }, 60_000);
+
+  it("lets the CORS_ORIGINS web origins call the API from a browser, and no other", async () => {
+    const preflight = await api.options("/api/v1/stream").set({
+      Origin: "https://app.example.com",
+      "Access-Control-Request-Method": "GET",
+      "Access-Control-Request-Headers": "authorization,last-event-id"
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers["access-control-allow-origin"]).toBe("https://app.example.com");
+    expect(preflight.headers["access-control-allow-headers"]).toMatch(/Authorization.*Last-Event-ID/);
+    const read = await api.get("/health/live").set({Origin: "https://app.example.com"}).expect(200);
+    expect(read.headers["access-control-allow-origin"]).toBe("https://app.example.com");
+    const stranger = await api.get("/health/live").set({Origin: "https://evil.example.net"}).expect(200);
+    expect(stranger.headers["access-control-allow-origin"]).toBeUndefined();
+    const strangerPreflight = await api
+      .options("/api/v1/stream")
+      .set({Origin: "https://evil.example.net", "Access-Control-Request-Method": "GET"});
+    expect(strangerPreflight.headers["access-control-allow-origin"]).toBeUndefined();
+  });
 
   it("gives stream ids that increase per tenant, each event once, whatever the concurrency of appends", async () => {
     const seed = Date.now();
