@@ -119,6 +119,10 @@ describe("live stream", () => {
     expect(events.map((e) => (JSON.parse(e.data) as EventBody).id)).toEqual([e2.id, e3.id, e4.id]);
     expect(events.map((e) => (JSON.parse(e.data) as EventBody).id)).not.toContain(e1.id);
     resumed.close();
+    // The same from the query (a new EventSource cannot set the header).
+    const fromQuery = await open(`?lastEventId=${seen!.id!}`, auth);
+    expect((await received(fromQuery, 3)).map((e) => (JSON.parse(e.data) as EventBody).id)).toEqual([e2.id, e3.id, e4.id]);
+    fromQuery.close();
 
     // A position older than the replay window (15 min): reset, then live. So is one this stream never gave.
     const lost = await open("", {...auth, "Last-Event-ID": `${Date.now() - 16 * 60_000}-0`});

@@ -42,7 +42,7 @@ export class StreamController {
     await this.hub.serve(
       this.tenant.tenantId,
       {deviceId: query.deviceId?.toLowerCase(), types: query.types?.split(",")},
-      lastEventId?.trim() || undefined,
+      lastEventId?.trim() || query.lastEventId,
       $ctx.response.raw
     );
   }

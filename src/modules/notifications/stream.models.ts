@@ -9,6 +9,11 @@ export class StreamQuery {
   types?: string;
 
   @Optional()
+  @Pattern(/^\d{1,15}-\d{1,15}$/)
+  @Description("Resume after this event id, like the `Last-Event-ID` header (which wins), for a new EventSource")
+  lastEventId?: string;
+
+  @Optional()
   @Pattern(/^stk_[A-Za-z0-9_-]{43}$/)
   @Description("A single-use token from `POST /api/v1/stream/tokens`, for clients that cannot send headers (EventSource)")
   streamToken?: string;
