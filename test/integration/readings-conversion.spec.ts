@@ -13,6 +13,8 @@ import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
 
 /** The last tenant migration of the release before partitioning. */
 const BEFORE_PARTITIONING = "Migration20261201100000_alert_rule_episode_state";
+/** The conversion itself: migrations after it are not this spec's business. */
+const PARTITIONING = "Migration20261202000100_readings_partitioned";
 const ROOT = new URL("../..", import.meta.url).pathname;
 const DAY = 86_400_000;
 
@@ -115,7 +117,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     expect(fk).toHaveLength(1);
     const {rows: maxId} = await tenantDb().query<{id: string}>(`select max(id)::text as id from "${tenant}".temperature_readings`);
 
-    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(await migrateTenantSchema(loadConfig(), tenant, PARTITIONING)).toEqual(["Migration20261202000100_readings_partitioned"]);
 
     expect(await relkind(tenant)).toBe("p");
     expect(await digest(tenant)).toEqual(before);
@@ -193,7 +195,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     })();
     await new Promise((resolve) => setTimeout(resolve, 200));
     conversion.phase = "during";
-    const applied = await migrateTenantSchema(loadConfig(), tenant);
+    const applied = await migrateTenantSchema(loadConfig(), tenant, PARTITIONING);
     conversion.phase = "after";
     await writer;
 
@@ -234,7 +236,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
       });
     };
     try {
-      await expect(migrateTenantSchema(loadConfig(), tenant)).rejects.toThrow(/cut off/);
+      await expect(migrateTenantSchema(loadConfig(), tenant, PARTITIONING)).rejects.toThrow(/cut off/);
     } finally {
       proto.copy = copy;
     }
@@ -249,7 +251,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
       tenantDb().query(`delete from "${tenant}".temperature_readings where id = (select min(id) from "${tenant}".temperature_readings)`)
     ).rejects.toThrow(/being converted/);
 
-    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(await migrateTenantSchema(loadConfig(), tenant, PARTITIONING)).toEqual(["Migration20261202000100_readings_partitioned"]);
     expect(await relkind(tenant)).toBe("p");
     expect(await digest(tenant)).toEqual(before);
   });
