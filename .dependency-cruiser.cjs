@@ -10,7 +10,7 @@
  * - src/platform (infrastructure) and src/common know no feature, and no entry point.
  * - No file-level cycles anywhere.
  */
-const FEATURE_ORDER = ["users", "devices", "alerts", "stats", "readings", "device-clients", "tenants"];
+const FEATURE_ORDER = ["users", "devices", "alerts", "notifications", "stats", "readings", "device-clients", "tenants"];
 
 /** One rule per feature: it may not import any feature listed after it. */
 const featureOrderRules = FEATURE_ORDER.slice(0, -1).map((feature, index) => ({

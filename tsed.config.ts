@@ -4,6 +4,7 @@ import {analyticsOrmOptions, defaultOrmOptions} from "./src/config/mikro-orm.con
 import {AppConfig, DEV_ISSUER_PATH} from "./src/config/app-config.js";
 import {redisOptions} from "./src/platform/cache/redis.provider.js";
 import {HealthController} from "./src/platform/health/health.controller.js";
+import {corsFor} from "./src/platform/http/cors.js";
 import {requestId, securityHeaders} from "./src/platform/http/security-headers.js";
 import {jsonBodyParser} from "./src/platform/validation/json-body.js";
 import {validationErrorFormatter} from "./src/platform/validation/validation-error-formatter.js";
@@ -60,7 +61,13 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
       // logged by our requestObserver (which keeps probes quiet), not by Ts.ED's logger.
       reqIdBuilder: requestId
     },
-    middlewares: [requestObserver, securityHeaders, jsonBodyParser(config.bodyLimit)],
+    middlewares: [
+      requestObserver,
+      securityHeaders,
+      // Only when CORS_ORIGINS names some: other requests pay nothing for it.
+      ...(config.corsOrigins.length ? [corsFor(config.corsOrigins)] : []),
+      jsonBodyParser(config.bodyLimit)
+    ],
     // Express tries the routes in the order they are mounted (Ts.ED adds each route to the app's
     // router): the probes, which a load balancer calls all the time, match first.
     mount: {

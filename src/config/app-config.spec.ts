@@ -88,4 +88,22 @@ describe("parseConfig", () => {
       for (const name of ["PORT", "DB_POOL_MIN", "DATABASE_URL", "NODE_ENV"]) expect(message).toContain(name);
     }
   });
+
+  it("reads the notification settings: retry schedule, private receivers only in development, CORS origins", () => {
+    expect(parseConfig({NODE_ENV: "production"}).webhooks).toEqual({
+      retryScheduleMs: [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+      timeoutMs: 10_000,
+      allowPrivate: false
+    });
+    expect(parseConfig({NODE_ENV: "development"}).webhooks.allowPrivate).toBe(true);
+    expect(parseConfig({NODE_ENV: "production", WEBHOOK_RETRY_SCHEDULE: "0, 250ms,1m"}).webhooks.retryScheduleMs).toEqual([0, 250, 60_000]);
+    expect(parseConfig({CORS_ORIGINS: "https://app.example.com, http://localhost:5173"}).corsOrigins).toEqual([
+      "https://app.example.com",
+      "http://localhost:5173"
+    ]);
+    expect(parseConfig({}).corsOrigins).toEqual([]);
+    expect(() => parseConfig({WEBHOOK_RETRY_SCHEDULE: "0,soon"})).toThrow(/WEBHOOK_RETRY_SCHEDULE\[1\]/);
+    expect(() => parseConfig({CORS_ORIGINS: "https://app.example.com/path"})).toThrow(/CORS_ORIGINS/);
+    expect(() => parseConfig({STREAM_MAX_PER_TENANT: "0"})).toThrow(/STREAM_MAX_PER_TENANT/);
+  });
 });

@@ -162,6 +162,22 @@ export class AppConfig {
     metricsPort: number;
     metricsHost: string;
   };
+  /** Outgoing webhooks (docs/api.md, "Receiving webhooks"). */
+  webhooks!: {
+    /** Delay before each attempt, the first included (WEBHOOK_RETRY_SCHEDULE); its length is the number of attempts. */
+    retryScheduleMs: number[];
+    /** A receiver must answer 2xx within this long (WEBHOOK_TIMEOUT_MS). */
+    timeoutMs: number;
+    /** Also plain http and private, loopback or link-local receivers (WEBHOOK_ALLOW_PRIVATE; default true in development only). */
+    allowPrivate: boolean;
+  };
+  /** The live event stream (docs/api.md, "Live stream"). */
+  stream!: {
+    /** Open streams per tenant across instances (STREAM_MAX_PER_TENANT); one more is a 429. */
+    maxPerTenant: number;
+  };
+  /** Web origins allowed to call the API from a browser (CORS_ORIGINS, comma-separated; none by default). */
+  corsOrigins!: string[];
 }
 
 export class EnvError extends Error {
@@ -209,16 +225,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     return raw;
   };
   /** A duration like `24h`, `90m`, `30s`, `2d` or a number of seconds, in milliseconds. */
-  const duration = (name: string, fallback: string, min: number, max: number) => {
-    const raw = read(name) ?? fallback;
-    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw);
-    const ms = match ? Number(match[1]) * {ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000}[(match[2] ?? "s") as "s"] : Number.NaN;
-    if (!Number.isFinite(ms) || ms < min || ms > max) {
-      problems.push(`${name} must be a duration such as 24h, 90m or 3600s, at most ${max / 86_400_000} days (got "${raw}")`);
-      return 0;
-    }
-    return Math.round(ms);
-  };
+  const duration = (name: string, fallback: string, min: number, max: number) =>
+    parseDuration({[name]: read(name) ?? fallback}, name, problems, min, max);
   const bool = (name: string, fallback: boolean) => {
     const raw = read(name);
     if (raw === undefined) return fallback;
@@ -325,6 +333,24 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     };
   };
 
+  const retryScheduleMs = (read("WEBHOOK_RETRY_SCHEDULE") ?? "0,5s,5m,30m,2h,5h,10h,10h")
+    .split(",")
+    .map((part, index) =>
+      parseDuration({[`WEBHOOK_RETRY_SCHEDULE[${index}]`]: part}, `WEBHOOK_RETRY_SCHEDULE[${index}]`, problems, 0, 86_400_000)
+    );
+  if (retryScheduleMs.length > 20) problems.push("WEBHOOK_RETRY_SCHEDULE has at most 20 attempts");
+  const corsOrigins = (read("CORS_ORIGINS") ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    try {
+      if (new URL(origin).origin !== origin) problems.push(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path)`);
+    } catch {
+      problems.push(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port])`);
+    }
+  }
+
   const config: AppConfig = {
     nodeEnv,
     port,
@@ -366,6 +392,14 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       metricsPort: int("MQTT_METRICS_PORT", 0, 0, 65535),
       metricsHost: read("MQTT_METRICS_HOST") ?? "127.0.0.1"
     },
+    webhooks: {
+      retryScheduleMs,
+      timeoutMs: int("WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+      // Fails closed: receivers on this machine or network only where a developer said so.
+      allowPrivate: bool("WEBHOOK_ALLOW_PRIVATE", nodeEnv === "development")
+    },
+    stream: {maxPerTenant: int("STREAM_MAX_PER_TENANT", 200, 1, 100_000)},
+    corsOrigins,
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),
       tenantPerMinute: int("RATE_LIMIT_TENANT_PER_MINUTE", 60_000, 0, 100_000_000),
@@ -380,6 +414,18 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
 /** 127.0.0.0/8, ::1 or localhost: an interface no other machine reaches. */
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** A duration like `24h`, `90m`, `30s`, `2d` or a number of seconds, in milliseconds. */
+function parseDuration(source: NodeJS.ProcessEnv, name: string, problems: string[], min: number, max: number): number {
+  const raw = (source[name] ?? "").trim();
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw);
+  const ms = match ? Number(match[1]) * {ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000}[(match[2] ?? "s") as "s"] : Number.NaN;
+  if (!Number.isFinite(ms) || ms < min || ms > max) {
+    problems.push(`${name} must be a duration such as 24h, 90m or 3600s, at most ${max / 86_400_000} days (got "${raw}")`);
+    return 0;
+  }
+  return Math.round(ms);
 }
 
 /** `1mb`, `512kb`, `100000` (bytes), as body-parser reads BODY_LIMIT. */

@@ -2,6 +2,7 @@ import type {Feature} from "../common/feature.js";
 import {alertsFeature} from "./alerts/index.js";
 import {deviceClientsFeature} from "./device-clients/index.js";
 import {devicesFeature} from "./devices/index.js";
+import {notificationsFeature} from "./notifications/index.js";
 import {readingsFeature} from "./readings/index.js";
 import {statsFeature} from "./stats/index.js";
 import {tenantsFeature} from "./tenants/index.js";
@@ -15,6 +16,7 @@ export const features: readonly Feature[] = [
   usersFeature,
   devicesFeature,
   alertsFeature,
+  notificationsFeature,
   statsFeature,
   readingsFeature,
   deviceClientsFeature,

@@ -117,6 +117,20 @@ describe("access: every operation, for every kind of caller", () => {
     const url = `${path}${query.size ? `?${query}` : ""}`;
     let request = api[op.method as "get"](url);
     if (auth) request = request.set(auth);
+    // A live stream (text/event-stream) never ends: its status and headers are the answer.
+    if ((op.operation.responses["200"] as {content?: Record<string, unknown>} | undefined)?.content?.["text/event-stream"]) {
+      request = request.buffer(true).parse((res, done) => {
+        if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
+          done(null, {});
+          (res as unknown as {destroy(): void}).destroy();
+          return;
+        }
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => done(null, text ? JSON.parse(text) : {}));
+      });
+    }
     return {request: url, res: await (op.operation.requestBody ? request.send({}) : request)};
   };
   const call = async (...args: Parameters<typeof callAndKeepUrl>) => (await callAndKeepUrl(...args)).res;

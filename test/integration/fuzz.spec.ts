@@ -27,6 +27,10 @@ interface Fixtures {
   keyId: string;
   /** The secret of a key of the shared device: what `Authorization: Device …` routes send. */
   deviceKey: string;
+  webhookId: string;
+  /** An event of the tenant (a webhook test event). */
+  eventId: string;
+  silenceId: string;
 }
 
 interface RequestParts {
@@ -46,6 +50,10 @@ interface RouteGenerator {
   fresh?: (keyof Fixtures)[];
   /** Who calls: a user's bearer token (default), or the shared device with its key. */
   caller?: "device";
+  /** A live stream (text/event-stream), which never ends: its status and headers are the answer. */
+  stream?: true;
+  /** After each run: undo what would stop later runs from succeeding (a per-tenant limit). */
+  after?: (db: pg.Client, shared: Fixtures, tenant: string) => Promise<void>;
 }
 
 /** Runs per route: the first VALID_SHARE of them valid requests, the rest junk. */
@@ -114,7 +122,10 @@ const PLACEHOLDERS: Fixtures = {
   userId: "<userId>",
   jobId: "<jobId>",
   keyId: "<keyId>",
-  deviceKey: "<deviceKey>"
+  deviceKey: "<deviceKey>",
+  webhookId: "<webhookId>",
+  eventId: "<eventId>",
+  silenceId: "<silenceId>"
 };
 const PLACEHOLDER_NAMES = new Map(Object.entries(PLACEHOLDERS).map(([name, value]) => [value, name as keyof Fixtures]));
 
@@ -266,6 +277,94 @@ const ROUTES: RouteGenerator[] = [
         }
       )
   },
+  {
+    route: "POST /api/v1/admin/webhooks",
+    // Literal public addresses: no DNS needed, and allowed with WEBHOOK_ALLOW_PRIVATE off.
+    valid: () =>
+      on(
+        {},
+        {
+          body: fc.record(
+            {
+              url: fc.constantFrom("https://8.8.8.8/hook", "https://[2606:4700:4700::1111]:8443/x?y=1"),
+              eventTypes: fc.subarray(["alert.*", "alert.fired", "alert.resolved", "alert.acknowledged"], {minLength: 1}),
+              description: fc.option(fc.string({maxLength: 500}), {nil: null})
+            },
+            {requiredKeys: ["url"]}
+          )
+        }
+      ),
+    // At most 20 endpoints per tenant: each run removes what it made.
+    after: async (db, shared, tenant) => {
+      await db.query(`delete from "${tenant}"."webhook_endpoints" where id <> $1`, [shared.webhookId]);
+    }
+  },
+  {route: "GET /api/v1/admin/webhooks", valid: () => none},
+  {route: "GET /api/v1/admin/webhooks/{id}", valid: (f) => on({id: f.webhookId})},
+  {
+    route: "PATCH /api/v1/admin/webhooks/{id}",
+    valid: (f) =>
+      on(
+        {id: f.webhookId},
+        {
+          body: fc.record(
+            {
+              description: fc.option(fc.string({maxLength: 500}), {nil: null}),
+              eventTypes: fc.constantFrom(["alert.*"], ["alert.fired", "alert.reminder"]),
+              isEnabled: fc.constant(true)
+            },
+            {requiredKeys: []}
+          )
+        }
+      )
+  },
+  {route: "DELETE /api/v1/admin/webhooks/{id}", valid: (f) => on({id: f.webhookId}), fresh: ["webhookId"]},
+  {route: "POST /api/v1/admin/webhooks/{id}/rotate-secret", valid: (f) => on({id: f.webhookId})},
+  {route: "POST /api/v1/admin/webhooks/{id}/test", valid: (f) => on({id: f.webhookId})},
+  {
+    route: "GET /api/v1/admin/webhooks/{id}/deliveries",
+    valid: (f) =>
+      on(
+        {id: f.webhookId},
+        {
+          query: query({
+            status: fc.constantFrom("pending", "succeeded", "failed", "suppressed"),
+            page: fc.integer({min: 1, max: 3}).map(String)
+          })
+        }
+      )
+  },
+  {route: "POST /api/v1/admin/webhooks/{id}/deliveries/{eventId}/replay", valid: (f) => on({id: f.webhookId, eventId: f.eventId})},
+  {
+    route: "POST /api/v1/silences",
+    // The whole tenant (the caller is an admin): a body cannot name the run's fixtures.
+    valid: () =>
+      on(
+        {},
+        {
+          body: fc
+            .record({
+              startsIn: fc.integer({min: -3_600_000, max: 86_400_000}),
+              lasts: fc.integer({min: 3_700_000, max: 6 * DAY_MS}),
+              comment: fc.string({minLength: 1, maxLength: 500}).filter((c) => c.trim() !== "")
+            })
+            .map(({startsIn, lasts, comment}) => ({
+              startsAt: new Date(Date.now() + startsIn).toISOString(),
+              endsAt: new Date(Date.now() + startsIn + lasts).toISOString(),
+              comment
+            }))
+        }
+      )
+  },
+  {route: "GET /api/v1/silences", valid: () => on({}, {query: query({active: bool, page: fc.integer({min: 1, max: 3}).map(String)})})},
+  {route: "DELETE /api/v1/silences/{id}", valid: (f) => on({id: f.silenceId})},
+  {
+    route: "GET /api/v1/stream",
+    stream: true,
+    valid: (f) =>
+      on({}, {query: query({deviceId: fc.constant(f.deviceId), types: fc.constantFrom("alert.*", "alert.fired,reading.created")})})
+  },
+  {route: "POST /api/v1/stream/tokens", valid: () => none},
   {route: "GET /health/live", valid: () => none},
   {route: "GET /health/ready", valid: () => none},
   {route: "GET /metrics", valid: () => none}
@@ -373,7 +472,23 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
       const res = await api.post(`/api/v1/devices/${shared.deviceId}/keys`).set(auth);
       if (res.status !== 201) throw new Error(`fixture device key: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.key as string;
-    }
+    },
+    webhookId: async () =>
+      created(await api.post("/api/v1/admin/webhooks").set(auth).send({url: "https://8.8.8.8/hook"}), 201, "webhook endpoint"),
+    eventId: async () => {
+      const res = await api.post(`/api/v1/admin/webhooks/${shared.webhookId}/test`).set(auth);
+      if (res.status !== 202) throw new Error(`fixture event: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.eventId as string;
+    },
+    silenceId: async () =>
+      created(
+        await api
+          .post("/api/v1/silences")
+          .set(auth)
+          .send({endsAt: new Date(Date.now() + 3_600_000).toISOString(), comment: "fuzz"}),
+        201,
+        "silence"
+      )
   };
 
   beforeAll(async () => {
@@ -443,7 +558,21 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
       );
       // Serialized by hand: any JSON value (a bare number, null, a string) is a possible body.
       if (op.hasBody) request = request.set("Content-Type", "application/json").send(JSON.stringify(parts.body ?? {}) ?? "null");
+      if (generator.stream) {
+        request = request.buffer(true).parse((res, done) => {
+          if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
+            done(null, {});
+            (res as unknown as {destroy(): void}).destroy();
+            return;
+          }
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (text += chunk));
+          res.on("end", () => done(null, text ? JSON.parse(text) : {}));
+        });
+      }
       const res = await request;
+      await generator.after?.(db, shared, tenant);
       runs++;
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
       const what = `${op.method.toUpperCase()} ${path}?${search} ${op.hasBody ? JSON.stringify(parts.body) : ""}`;

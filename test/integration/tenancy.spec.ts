@@ -33,9 +33,14 @@ describe("tenancy", () => {
       "alert_rules",
       "alerts",
       "devices",
+      "events",
       "mikro_orm_migrations",
+      "silences",
       "temperature_readings",
-      "users"
+      "users",
+      "webhook_attempts",
+      "webhook_deliveries",
+      "webhook_endpoints"
     ]);
     const registry = await db.query("select timezone from public.tenants where id = $1", [tenant]);
     expect(registry.rows).toEqual([{timezone: "UTC"}]);

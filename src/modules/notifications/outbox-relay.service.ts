@@ -1,0 +1,254 @@
+import {randomUUID} from "node:crypto";
+import type {EntityManager, MikroORM} from "@mikro-orm/postgresql";
+import {Inject, Injectable, Logger} from "@tsed/common";
+import {InjectQueue} from "@tsed/bullmq";
+import {Orm} from "@tsed/mikro-orm";
+import type {Queue} from "bullmq";
+import pg from "pg";
+import {AppConfig} from "../../config/app-config.js";
+import {RedisClient} from "../../platform/cache/redis.provider.js";
+import {queryRows} from "../../platform/db/sql.js";
+import {type EventBody, OUTBOX_CHANNEL} from "../../platform/outbox/outbox.js";
+import {assertTenantId, quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
+import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
+import {EventStreamLog, eventDeviceId} from "./event-stream-log.js";
+import {type DeliverPayload, deliverJobId, NOTIFICATIONS_JOBS, NOTIFICATIONS_QUEUE} from "./notifications.queue.js";
+import {SilenceRepository} from "./silence.repository.js";
+import {matchesEventTypes} from "./webhook-event-types.js";
+import {type NewDelivery, WebhookRepository} from "./webhook.repository.js";
+
+/** Events moved per transaction. */
+const BATCH = 200;
+/** A pending delivery overdue by this much lost its job (Redis was down, or the process died before enqueueing): the sweep enqueues it again. */
+const LOST_JOB_GRACE_MS = 60_000;
+const TENANT_PAGE = 500;
+
+/**
+ * Moves committed outbox events (platform/outbox) to delivery: XADD to the tenant's stream log and
+ * one webhook delivery per matching endpoint, then marks them dispatched, all in one transaction
+ * per batch, and enqueues the delivery jobs once it has committed.
+ *
+ * Why a polling relay and not BullMQ flows or an enqueue after commit: the event must survive a
+ * process killed right after the write's commit, and only the database holds it then. The relay
+ * is woken at once by the NOTIFY that appendEvent sends on commit (any instance running workers
+ * listens), and a scheduled sweep every 10 s catches what no listener heard. At least once:
+ * a relay killed after XADD but before its commit relays the batch again (stream clients see the
+ * event id twice; deliveries are unique per event and endpoint, so no receiver gets a second one).
+ *
+ * One relay per tenant at a time (a transaction-level advisory lock), so a tenant's events reach
+ * the stream in `seq` order; XADD's ids increase per tenant whatever the order.
+ */
+@Injectable()
+export class OutboxRelay {
+  @Orm()
+  private orm!: MikroORM;
+
+  @Inject(RedisClient)
+  private redis!: RedisClient;
+
+  @InjectQueue(NOTIFICATIONS_QUEUE)
+  private queue!: Queue<DeliverPayload>;
+
+  @Inject()
+  private config!: AppConfig;
+
+  @Inject()
+  private log!: EventStreamLog;
+
+  @Inject()
+  private webhooks!: WebhookRepository;
+
+  @Inject()
+  private silences!: SilenceRepository;
+
+  @Inject()
+  private tenants!: TenantRegistry;
+
+  @Inject()
+  private logger!: Logger;
+
+  private listener: pg.Client | undefined;
+  private stopped = false;
+  /** Per tenant: the drain running now, and whether another NOTIFY came meanwhile. */
+  private draining = new Map<string, {again: boolean; done: Promise<void>}>();
+
+  async $onReady() {
+    if (this.config.runWorkers) await this.listen();
+  }
+
+  async $onDestroy() {
+    this.stopped = true;
+    await this.listener?.end().catch(() => undefined);
+    await Promise.allSettled([...this.draining.values()].map((d) => d.done));
+  }
+
+  /** Relays everything the tenant has committed and not relayed; returns how many events. */
+  async drain(tenantId: string): Promise<number> {
+    assertTenantId(tenantId);
+    let total = 0;
+    for (;;) {
+      const {relayed, deliveries} = await this.relayBatch(tenantId);
+      total += relayed;
+      await this.enqueue(
+        tenantId,
+        deliveries.map((d) => ({id: d.id, attempt: 1}))
+      );
+      if (relayed < BATCH) return total;
+    }
+  }
+
+  /** Wakes a drain of the tenant (coalesced: a drain already running runs once more). */
+  kick(tenantId: string): void {
+    const running = this.draining.get(tenantId);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = {again: false, done: Promise.resolve()};
+    state.done = (async () => {
+      do {
+        state.again = false;
+        try {
+          await this.drain(tenantId);
+        } catch (error) {
+          // The sweep retries within 10 s; Redis or Postgres being down is the usual cause.
+          this.logger.warn({event: "OUTBOX_RELAY_FAILED", tenantId, error_message: (error as Error).message});
+          return;
+        }
+      } while (state.again && !this.stopped);
+    })().finally(() => this.draining.delete(tenantId));
+    this.draining.set(tenantId, state);
+  }
+
+  /** The scheduled sweep: every registered tenant's undispatched events and lost delivery jobs. */
+  async sweep(): Promise<{tenants: number; relayed: number; requeued: number}> {
+    let after = "";
+    let tenants = 0;
+    let relayed = 0;
+    let requeued = 0;
+    for (;;) {
+      const page = await this.tenants.listPage(after, TENANT_PAGE);
+      for (const {id} of page) {
+        tenants++;
+        try {
+          if (await this.hasUndispatched(id)) relayed += await this.drain(id);
+          const overdue = await this.webhooks.overdueDeliveries(this.orm.em.fork(), id, LOST_JOB_GRACE_MS, 500);
+          await this.enqueue(id, overdue);
+          requeued += overdue.length;
+        } catch (error) {
+          this.logger.warn({event: "OUTBOX_SWEEP_TENANT_FAILED", tenantId: id, error_message: (error as Error).message});
+        }
+      }
+      if (page.length < TENANT_PAGE) return {tenants, relayed, requeued};
+      after = page.at(-1)!.id;
+    }
+  }
+
+  async enqueue(tenantId: string, deliveries: readonly {id: string; attempt: number; delayMs?: number}[]): Promise<void> {
+    if (!deliveries.length) return;
+    await this.queue.addBulk(
+      deliveries.map(({id, attempt, delayMs}) => {
+        const data = {tenantId, deliveryId: id, attempt};
+        return {
+          name: NOTIFICATIONS_JOBS.deliver,
+          data,
+          // A job that throws (Postgres or Redis down) is retried; its id is freed when it finally
+          // fails, so the sweep can enqueue the attempt again.
+          opts: {
+            jobId: deliverJobId(data),
+            delay: delayMs,
+            attempts: 5,
+            backoff: {type: "exponential", delay: 2_000},
+            removeOnComplete: {age: 3600},
+            removeOnFail: true
+          }
+        };
+      })
+    );
+  }
+
+  private async hasUndispatched(tenantId: string): Promise<boolean> {
+    const rows = await queryRows(
+      this.orm.em.fork(),
+      `select 1 from ${quoteTenantSchema(tenantId)}."events" where "dispatched_at" is null limit 1`,
+      {}
+    ).catch(() => []);
+    return rows.length > 0;
+  }
+
+  private relayBatch(tenantId: string): Promise<{relayed: number; deliveries: NewDelivery[]}> {
+    const s = quoteTenantSchema(tenantId);
+    return this.orm.em.fork().transactional(async (em: EntityManager) => {
+      // Waits for another relay of the tenant to commit its batch, then reads after it: an event
+      // whose NOTIFY came while that relay worked is not left for the sweep.
+      await queryRows(em, `select pg_advisory_xact_lock(hashtextextended(:key, 0))`, {key: `outbox-relay:${tenantId}`});
+      const events = await queryRows<{seq: string; body: EventBody; endpointId: string | null}>(
+        em,
+        `select "seq", "body", "endpoint_id"::text as "endpointId" from ${s}."events"
+         where "dispatched_at" is null order by "seq" limit :limit for update skip locked`,
+        {limit: BATCH}
+      );
+      if (!events.length) return {relayed: 0, deliveries: []};
+
+      const endpoints = await this.webhooks.listEnabledForMatching(em, tenantId);
+      const planned: NewDelivery[] = [];
+      for (const {body, endpointId} of events) {
+        const targets = endpointId ? [endpointId] : endpoints.filter((e) => matchesEventTypes(e.eventTypes, body.type)).map((e) => e.id);
+        if (!targets.length) continue;
+        const suppressed =
+          body.type.startsWith("alert.") && (await this.silences.isSilenced(em, tenantId, alertScope(body), new Date(body.occurredAt)));
+        for (const target of targets)
+          planned.push({id: randomUUID(), endpointId: target, eventId: body.id, status: suppressed ? "suppressed" : "pending"});
+      }
+      const inserted = await this.webhooks.insertDeliveries(em, tenantId, planned);
+
+      const streamed = events.map((e) => e.body).filter((body) => !body.type.startsWith("webhook."));
+      if (streamed.length) {
+        const pipeline = this.redis.pipeline();
+        this.log.append(pipeline, tenantId, streamed);
+        const results = (await pipeline.exec()) ?? [];
+        const failed = results.find(([error]) => error);
+        if (failed) throw failed[0];
+      }
+      await queryRows(
+        em,
+        `update ${s}."events" set "dispatched_at" = now() where "seq" in (select jsonb_array_elements_text(:seqs::jsonb)::bigint)`,
+        {
+          seqs: JSON.stringify(events.map((e) => e.seq))
+        }
+      );
+      return {relayed: events.length, deliveries: inserted.filter((d) => d.status === "pending")};
+    });
+  }
+
+  /** LISTEN on a connection of its own (a pooled one would be handed back): NOTIFY wakes the tenant's drain. */
+  private async listen(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({connectionString: this.config.databaseUrl});
+    client.on("notification", (message) => {
+      if (message.channel === OUTBOX_CHANNEL && message.payload) this.kick(message.payload);
+    });
+    client.on("error", (error) => {
+      this.logger.warn({event: "OUTBOX_LISTENER_LOST", error_message: error.message});
+      void client.end().catch(() => undefined);
+      // The sweep relays meanwhile; listen again shortly.
+      if (!this.stopped) setTimeout(() => void this.listen().catch(() => undefined), 2_000).unref();
+    });
+    try {
+      await client.connect();
+      await client.query(`listen "${OUTBOX_CHANNEL}"`);
+      this.listener = client;
+    } catch (error) {
+      this.logger.warn({event: "OUTBOX_LISTENER_FAILED", error_message: (error as Error).message});
+      await client.end().catch(() => undefined);
+      if (!this.stopped) setTimeout(() => void this.listen().catch(() => undefined), 2_000).unref();
+    }
+  }
+}
+
+/** The device and rule an alert event is about (silences match either). */
+export function alertScope(body: EventBody): {deviceId: string | null; ruleId: string | null} {
+  const data = body.data as {rule?: {id?: unknown}; alert?: {ruleId?: unknown}} | null;
+  const ruleId = data?.rule?.id ?? data?.alert?.ruleId;
+  return {deviceId: eventDeviceId(body), ruleId: typeof ruleId === "string" ? ruleId : null};
+}
