@@ -4,17 +4,21 @@ import pg from "pg";
 import {afterAll, afterEach, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {Migration20261202000100_readings_partitioned as Conversion} from "../../src/migrations/tenant/Migration20261202000100_readings_partitioned.js";
+import {tenantMigrations} from "../../src/migrations/index.js";
 import {addMonths, monthlyPartitionName, monthStart} from "../../src/platform/db/monthly-partitions.js";
 import {migrateTenantSchema} from "../../src/platform/tenancy/tenant-migrator.js";
 import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.service.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
+import {testAdminUrl} from "../helpers/test-databases.js";
 
 /** The last tenant migration of the release before partitioning. */
 const BEFORE_PARTITIONING = "Migration20261201100000_alert_rule_episode_state";
-/** The conversion itself: migrations after it are not this spec's business. */
-const PARTITIONING = "Migration20261202000100_readings_partitioned";
+/** The conversion and every tenant migration listed after it: what migrating such a schema applies. */
+const FROM_CONVERSION = tenantMigrations
+  .map((migration) => migration.name)
+  .slice(tenantMigrations.findIndex((migration) => migration.name === "Migration20261202000100_readings_partitioned"));
 const ROOT = new URL("../..", import.meta.url).pathname;
 const DAY = 86_400_000;
 
@@ -117,7 +121,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     expect(fk).toHaveLength(1);
     const {rows: maxId} = await tenantDb().query<{id: string}>(`select max(id)::text as id from "${tenant}".temperature_readings`);
 
-    expect(await migrateTenantSchema(loadConfig(), tenant, PARTITIONING)).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(FROM_CONVERSION);
 
     expect(await relkind(tenant)).toBe("p");
     expect(await digest(tenant)).toEqual(before);
@@ -195,11 +199,11 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     })();
     await new Promise((resolve) => setTimeout(resolve, 200));
     conversion.phase = "during";
-    const applied = await migrateTenantSchema(loadConfig(), tenant, PARTITIONING);
+    const applied = await migrateTenantSchema(loadConfig(), tenant);
     conversion.phase = "after";
     await writer;
 
-    expect(applied).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(applied).toEqual(FROM_CONVERSION);
     expect([...statuses.keys()]).toEqual([200]);
     expect(duringConversion).toBeGreaterThan(0);
     expect(await relkind(tenant)).toBe("p");
@@ -236,7 +240,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
       });
     };
     try {
-      await expect(migrateTenantSchema(loadConfig(), tenant, PARTITIONING)).rejects.toThrow(/cut off/);
+      await expect(migrateTenantSchema(loadConfig(), tenant)).rejects.toThrow(/cut off/);
     } finally {
       proto.copy = copy;
     }
@@ -251,7 +255,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
       tenantDb().query(`delete from "${tenant}".temperature_readings where id = (select min(id) from "${tenant}".temperature_readings)`)
     ).rejects.toThrow(/being converted/);
 
-    expect(await migrateTenantSchema(loadConfig(), tenant, PARTITIONING)).toEqual(["Migration20261202000100_readings_partitioned"]);
+    expect(await migrateTenantSchema(loadConfig(), tenant)).toEqual(FROM_CONVERSION);
     expect(await relkind(tenant)).toBe("p");
     expect(await digest(tenant)).toEqual(before);
   });
@@ -261,7 +265,14 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     // the shared one when they boot, and would convert these before the command gets to them.
     const url = new URL(process.env.DATABASE_URL!);
     url.pathname = `${url.pathname}_migrate_cli`;
-    const env = {...process.env, NODE_ENV: "test", DATABASE_URL: url.toString(), ANALYTICS_DATABASE_URL: `${url.toString()}_analytics`};
+    // The administrator's URL: the command creates the databases, owned by the run's role.
+    const env = {
+      ...process.env,
+      NODE_ENV: "test",
+      DATABASE_URL: url.toString(),
+      ANALYTICS_DATABASE_URL: `${url.toString()}_analytics`,
+      DATABASE_ADMIN_URL: testAdminUrl()
+    };
     const admin = tenantDb();
     const databases = [url.pathname.slice(1), `${url.pathname.slice(1)}_analytics`];
     for (const name of databases) await admin.query(`drop database if exists "${name}" with (force)`);
