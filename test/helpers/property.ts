@@ -56,7 +56,7 @@ export async function checkProperty<T>(
   await inFlight;
   const elapsed = Date.now() - started;
   if (search.failed && search.counterexamplePath !== null) {
-    const found = fc.defaultReportMessage(search)!;
+    const found = fc.defaultReportMessage(search);
     console.error(`[property] ${name}: counterexample (unshrunk), ${search.numRuns} cases in ${elapsed} ms\n${found}`);
     const replay = await fc.check(property, {
       seed,
@@ -66,7 +66,7 @@ export async function checkProperty<T>(
     });
     await inFlight;
     const shrunk =
-      replay.failed && replay.counterexamplePath !== null ? fc.defaultReportMessage(replay)! : "(the replay passed: not shrunk)";
+      replay.failed && replay.counterexamplePath !== null ? fc.defaultReportMessage(replay) : "(the replay passed: not shrunk)";
     throw new Error(`Property "${name}" failed.\n\nShrunk:\n${shrunk}\n\nFirst found:\n${found}`, {
       cause: replay.failed ? replay.errorInstance : search.errorInstance
     });
