@@ -116,7 +116,7 @@ async function main() {
         }
       },
       floor: {
-        label: "floor: GET /api/v1/me (authenticated, no I/O of its own)",
+        label: "floor: GET /api/v1/me (authenticated)",
         run: async () => {
           const samples = [];
           for (let i = 0; i < REQUESTS; i++) samples.push((await timed(me)).ms);
