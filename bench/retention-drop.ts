@@ -13,7 +13,7 @@
  *   the table keeps its size, every index keeps its entries, until vacuum cleans them).
  * Meanwhile a writer inserts one reading every 5 ms into this month (its own connection), to show
  * what the drop costs the ingestion running at the same time (its slowest insert is printed).
- * Target: the drop under 1 s (and faster than the DELETE). Environment: BENCH_DATABASE_URL,
+ * Target: the drop itself under 1 s (`target=value<=1000ms` on the RESULT line), and faster than the DELETE. Environment: BENCH_DATABASE_URL,
  * BENCH_ROUNDS (default 3).
  */
 import {MikroORM} from "@mikro-orm/postgresql";
@@ -154,7 +154,9 @@ async function main() {
     await runPart({
       name: NAME,
       unit: "ms",
-      target: "<= 1",
+      // The target is the drop's own time; the ratio to the DELETE is printed beside it.
+      target: `<= ${TARGET_MS}`,
+      targetOn: "value",
       warmupRounds: 0,
       rounds: ROUNDS,
       subject: {label: "drop the month's partition", run: subject},
@@ -164,7 +166,8 @@ async function main() {
         "slowest concurrent insert during the drop / the DELETE + VACUUM, median ms": `${median(slowestDuringDrop).toFixed(1)} / ${median(slowestDuringDelete).toFixed(1)}`,
         "wall time s": ((Date.now() - started) / 1000).toFixed(0)
       }),
-      finish: async ({value}) => ({fields: {drop_ms: value.toFixed(0), drop_target_ms: TARGET_MS}, met: value < TARGET_MS})
+      // And faster than the row-by-row DELETE it replaces.
+      finish: async ({value, baseline}) => ({fields: {faster_than_delete: value < baseline ? "yes" : "no"}, met: value < baseline})
     });
   } finally {
     await db.end();

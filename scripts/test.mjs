@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 /**
  * `npm test` (and `npm run test:faults` with --faults):
  * 1. `npm run check` (the type check, and whatever else `check` runs); if it fails, no test runs.
@@ -7,8 +8,9 @@
  * 3. One plain `N passed, N failed[, N skipped]` line from vitest's JSON report (CI reads that
  *    line, not vitest's summary), written to a summary file for .ci/run as well. Counted as a
  *    failure: a failed check, a missing, truncated or inconsistent report, a non-zero vitest exit
- *    without a failed test (setup, config, an unhandled error) and, when CI is set, every skipped
- *    test in a file that did not fail. The suite has no legitimate skip: a test that cannot run
+ *    without a failed test (setup, config, an unhandled error) and, in CI (a truthy CI, or
+ *    SMART_THERMO_CI=1, which .ci/run sets whatever CI it inherits), every skipped test in a file
+ *    that did not fail. The rules are vitest-report.mjs's `judgeRun` (test/ci/vitest-report.spec.ts). The suite has no legitimate skip: a test that cannot run
  *    somewhere must fail and say what is missing (as the Swagger UI check does without Chromium),
  *    so a skip is a test someone switched off. Outside CI a skip is reported, not failed, so a
  *    developer can skip while working.
@@ -17,26 +19,21 @@
 import {spawnSync} from "node:child_process";
 import {rmSync, writeFileSync} from "node:fs";
 import {join} from "node:path";
-import {readReport, summaryLine} from "./vitest-report.mjs";
+import {judgeRun, readReport, skipsFail, summaryLine} from "./vitest-report.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const faults = process.argv.includes("--faults");
 const extra = process.argv.slice(2).filter((arg) => arg !== "--faults");
 const report = join(root, faults ? ".vitest-results-faults.json" : ".vitest-results.json");
 const summaryFile = join(root, faults ? ".vitest-results-faults.summary.json" : ".vitest-results.summary.json");
-const ci = /^(1|true|yes)$/i.test(process.env.CI ?? "");
+const ci = skipsFail(process.env);
 rmSync(report, {force: true});
 rmSync(summaryFile, {force: true});
 
-const counts = {passed: 0, failed: 0, skipped: 0};
-const notes = [];
-let exitCode = 0;
-
 const check = spawnSync("npm", ["run", "--silent", "check"], {cwd: root, stdio: "inherit"});
+let outcome;
 if (check.status !== 0) {
-  notes.push(`npm run check failed (exit ${check.status ?? check.signal}): no test was run; counted as a failure`);
-  counts.failed = 1;
-  exitCode = check.status || 1;
+  outcome = judgeRun({checkStatus: check.status, ci});
 } else {
   const args = [
     "vitest",
@@ -49,33 +46,9 @@ if (check.status !== 0) {
     ...extra
   ];
   const run = spawnSync("npx", args, {cwd: root, stdio: "inherit", env: {...process.env, FORCE_COLOR: ci ? "0" : process.env.FORCE_COLOR}});
-  exitCode = run.status ?? 1;
-
-  const result = readReport(report);
-  Object.assign(counts, {passed: result.passed, failed: result.failed, skipped: result.skipped});
-  if (result.problem) {
-    notes.push(`vitest report: ${result.problem}; counted as a failure`);
-    counts.failed += 1;
-  }
-  if (exitCode !== 0 && counts.failed === 0) {
-    notes.push(
-      `vitest exited with ${run.status ?? run.signal} but no test failed (an error outside the tests: setup, config, an unhandled error); counted as a failure`
-    );
-    counts.failed = 1;
-  }
-  if (result.unexpectedSkips.length > 0) {
-    const list = result.unexpectedSkips.map((name) => `\n  - ${name}`).join("");
-    if (ci) {
-      notes.push(
-        `${result.unexpectedSkips.length} skipped test(s) counted as failed: CI allows no skipped test (one that cannot run here must fail and say why):${list}`
-      );
-      counts.failed += result.unexpectedSkips.length;
-    } else {
-      notes.push(`warning: ${result.unexpectedSkips.length} skipped test(s); CI counts them as failed:${list}`);
-    }
-  }
-  if (counts.failed > 0 && exitCode === 0) exitCode = 1;
+  outcome = judgeRun({checkStatus: 0, vitestStatus: run.status, report: readReport(report), ci});
 }
+const {counts, notes, exitCode} = outcome;
 
 writeFileSync(summaryFile, `${JSON.stringify({...counts, exitCode})}\n`);
 console.log("");

@@ -5,14 +5,17 @@
  * A part with a `floor` (a cost both sides pay and neither can change, measured in the same
  * rounds) compares what is above it instead:
  *   RESULT <name> value=<subject> baseline=<baseline> floor=<floor> ratio=<(subject−floor)/(baseline−floor)> target=<target>
+ * A target on the subject's absolute value (a drop time, say) reads `target=value<=1000ms`.
  * A missed target says "(missed)" at the end of the line; the exit code stays 0 (the figures are
  * for people to read, not a gate).
  */
 export interface Part {
   name: string;
   unit: string;
-  /** e.g. ">= 0.60" or "<= 1.5" */
+  /** e.g. ">= 0.60" or "<= 1.5": on the ratio, or with `targetOn: "value"` on the subject's median itself (in `unit`). */
   target: string;
+  /** What `target` bounds: the ratio (default), or the subject's absolute value (a time, say). */
+  targetOn?: "ratio" | "value";
   warmupRounds?: number;
   rounds: number;
   subject: {label: string; run: () => Promise<number>};
@@ -75,10 +78,13 @@ export async function runPart(part: Part): Promise<{value: number; baseline: num
   const extra = Object.entries(finished?.fields ?? {})
     .map(([key, field]) => ` ${key}=${field}`)
     .join("");
-  const met = (op === ">=" ? ratio >= Number(threshold) : ratio <= Number(threshold)) && (finished?.met ?? true);
+  const bounded = part.targetOn === "value" ? value : ratio;
+  const met = (op === ">=" ? bounded >= Number(threshold) : bounded <= Number(threshold)) && (finished?.met ?? true);
   const floorField = floorValue === undefined ? "" : ` floor=${fmt(floorValue)}`;
+  // A target on the value says so, with its unit: `target=value<=1000ms`, not a ratio's `target=<=1`.
+  const target = part.targetOn === "value" ? `value${op}${threshold}${part.unit}` : `${op}${threshold}`;
   console.log(
-    `RESULT ${part.name} value=${fmt(value)} baseline=${fmt(base)}${floorField} ratio=${ratio.toFixed(3)} target=${part.target.replace(" ", "")}${extra}${met ? "" : " (missed)"}`
+    `RESULT ${part.name} value=${fmt(value)} baseline=${fmt(base)}${floorField} ratio=${ratio.toFixed(3)} target=${target}${extra}${met ? "" : " (missed)"}`
   );
   return {value, baseline: base, ratio, met};
 }

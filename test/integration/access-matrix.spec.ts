@@ -83,6 +83,7 @@ describe("access: every operation, for every kind of caller", () => {
     callers.otherTenant = await bearer(otherTenant, {roles: ["admin"]});
     const key = await api.post(`/api/v1/devices/${owned.deviceId}/keys`).set(admin);
     expect(key.status, JSON.stringify(key.body)).toBe(201);
+    owned.keyId = key.body.id;
     callers.device = {Authorization: `Device ${key.body.key}`};
 
     spec = (await api.get("/doc/swagger.json")).body;
@@ -191,6 +192,113 @@ describe("access: every operation, for every kind of caller", () => {
     else expect(refused.length).toBeGreaterThan(3);
   });
 
+  /** A valid request of an operation: path ids, query and body; resources it changes are made for it (as the admin). */
+  interface ValidRequest {
+    ids?: Record<string, string>;
+    query?: Record<string, string>;
+    body?: object;
+  }
+  let serial = 0;
+  const created = async (res: Promise<{status: number; body: {id?: string}}>) => {
+    const {status, body} = await res;
+    expect(status, JSON.stringify(body)).toBeLessThan(300);
+    return body.id!;
+  };
+  const freshDevice = () =>
+    created(
+      api
+        .post("/api/v1/devices")
+        .set(admin)
+        .send({serialNumber: `ACCESS-OK-${++serial}`})
+    );
+  const freshRule = async (deviceId: string) =>
+    created(api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(admin).send({condition: "above", thresholdCelsius: 30}));
+  const recently = () => new Date(Date.now() - 60_000).toISOString();
+  /**
+   * One valid request per operation a user's token opens. Changes never touch the `owned`
+   * resources (the cross-tenant check below expects them as they were): they get fresh ones.
+   */
+  const VALID: Record<string, () => Promise<ValidRequest>> = {
+    "GET /api/v1/me": async () => ({}),
+    "GET /api/v1/admin/users": async () => ({query: {withDeleted: "true"}}),
+    "DELETE /api/v1/admin/users/{userId}": async () => ({
+      ids: {userId: await created(api.get("/api/v1/me").set(await bearer(tenant, {roles: ["viewer"]})))}
+    }),
+    "POST /api/v1/devices": async () => ({body: {serialNumber: `ACCESS-NEW-${++serial}`, name: "New"}}),
+    "GET /api/v1/devices": async () => ({query: {page: "1", pageSize: "10"}}),
+    "GET /api/v1/devices/{deviceId}": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "PATCH /api/v1/devices/{deviceId}": async () => ({ids: {deviceId: await freshDevice()}, body: {name: "Renamed"}}),
+    "DELETE /api/v1/devices/{deviceId}": async () => ({ids: {deviceId: await freshDevice()}}),
+    "POST /api/v1/devices/{deviceId}/alert-rules": async () => ({
+      ids: {deviceId: await freshDevice()},
+      body: {condition: "below", thresholdCelsius: 5}
+    }),
+    "GET /api/v1/devices/{deviceId}/alert-rules": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "PATCH /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}, body: {thresholdCelsius: 31}}),
+    "DELETE /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}}),
+    "GET /api/v1/devices/{deviceId}/alerts": async () => ({ids: {deviceId: owned.deviceId!}, query: {open: "true"}}),
+    "POST /api/v1/alerts/{alertId}/acknowledge": async () => {
+      const deviceId = await freshDevice();
+      await freshRule(deviceId);
+      const res = await api.post(`/api/v1/devices/${deviceId}/readings`).set(admin).send({temperatureCelsius: 35, recordedAt: recently()});
+      expect(res.body.alerts?.length, JSON.stringify(res.body)).toBe(1);
+      return {ids: {alertId: res.body.alerts[0].id}};
+    },
+    "GET /api/v1/devices/{deviceId}/stats/daily": async () => ({
+      ids: {deviceId: owned.deviceId!},
+      query: {from: "2026-01-01", to: "2026-01-31"}
+    }),
+    "GET /api/v1/devices/{deviceId}/stats/weekly": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "GET /api/v1/devices/{deviceId}/stats/hourly": async () => ({ids: {deviceId: owned.deviceId!}, query: {hours: "24"}}),
+    "POST /api/v1/admin/aggregations": async () => ({body: {date: "2026-01-02"}}),
+    "GET /api/v1/admin/aggregations/{jobId}": async () => ({ids: {jobId: owned.jobId!}}),
+    "POST /api/v1/devices/{deviceId}/readings": async () => ({
+      ids: {deviceId: await freshDevice()},
+      body: {temperatureCelsius: 21, recordedAt: recently()}
+    }),
+    "POST /api/v1/devices/{deviceId}/readings/batch": async () => ({
+      ids: {deviceId: await freshDevice()},
+      body: {readings: [{temperatureCelsius: 21, recordedAt: recently()}]}
+    }),
+    "GET /api/v1/devices/{deviceId}/readings": async () => ({ids: {deviceId: owned.deviceId!}, query: {limit: "10"}}),
+    "GET /api/v1/devices/{deviceId}/readings/latest": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "GET /api/v1/readings/export": async () => ({
+      query: {from: new Date(Date.now() - 86_400_000).toISOString(), to: new Date().toISOString(), format: "csv"}
+    }),
+    "POST /api/v1/devices/{deviceId}/keys": async () => ({ids: {deviceId: await freshDevice()}}),
+    "GET /api/v1/devices/{deviceId}/keys": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "DELETE /api/v1/devices/{deviceId}/keys/{keyId}": async () => {
+      const deviceId = await freshDevice();
+      return {ids: {deviceId, keyId: await created(api.post(`/api/v1/devices/${deviceId}/keys`).set(admin))}};
+    },
+    "GET /api/v1/admin/explain/readings": async () => ({query: {deviceId: owned.deviceId!}}),
+    "GET /api/v1/admin/tenant": async () => ({}),
+    "PATCH /api/v1/admin/tenant": async () => ({body: {rawRetentionDays: null}})
+  };
+
+  it.each(ROLES)("answers a valid request of every operation a %s may call with a 2xx", async (role) => {
+    const userOperations = operations().filter((o) => !PUBLIC.has(o.name));
+    expect(
+      userOperations.map((op) => op.name).filter((name) => !VALID[name]),
+      "operations without a valid request here"
+    ).toEqual([]);
+    let succeeded = 0;
+    for (const op of userOperations) {
+      if (ROLES.indexOf(role) < ROLES.indexOf(op.operation["x-required-role"] as Role)) continue;
+      const {ids = {}, query = {}, body} = await VALID[op.name]!();
+      const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(ids[name]!));
+      const search = new URLSearchParams(query);
+      let request = api[op.method as "get"](`${path}${search.size ? `?${search}` : ""}`).set(callers[role]!);
+      if (body !== undefined) request = request.send(body);
+      const res = await request;
+      expect(res.status, `${op.name} as ${role} → ${res.status} ${JSON.stringify(res.body)}`).toBeGreaterThanOrEqual(200);
+      expect(res.status, `${op.name} as ${role} → ${res.status} ${JSON.stringify(res.body)}`).toBeLessThan(300);
+      succeeded++;
+    }
+    // A viewer reads (every GET outside /admin), an operator writes too, an admin calls everything.
+    expect(succeeded).toBeGreaterThanOrEqual({viewer: 10, operator: 20, admin: userOperations.length}[role]);
+  });
+
   it("answers 403 to a deleted user on every operation, whatever its role", async () => {
     for (const op of operations().filter((o) => !PUBLIC.has(o.name))) {
       const res = await call(op, callers.deleted, owned);
@@ -215,6 +323,16 @@ describe("access: every operation, for every kind of caller", () => {
     // The resources are all still there for their own tenant.
     expect((await api.get(`/api/v1/devices/${owned.deviceId}`).set(admin)).body).toMatchObject({id: owned.deviceId, isActive: true});
     expect((await api.get(`/api/v1/devices/${owned.deviceId}/alert-rules`).set(admin)).body.total).toBe(1);
+    // The device key is neither revoked nor replaced,
+    expect((await api.get(`/api/v1/devices/${owned.deviceId}/keys`).set(admin)).body.items.map((k: {id: string}) => k.id)).toEqual([
+      owned.keyId
+    ]);
+    // the alert is still open and unacknowledged,
+    const alerts = (await api.get(`/api/v1/devices/${owned.deviceId}/alerts`).set(admin)).body as Record<string, unknown>[];
+    expect(alerts).toEqual([expect.objectContaining({id: owned.alertId, resolvedAt: null, acknowledgedAt: null})]);
+    // and the user is not deleted.
+    const users = (await api.get("/api/v1/admin/users").set(admin)).body;
+    expect((users.items ?? users).map((u: {id: string}) => u.id)).toContain(owned.userId);
   });
 
   it("answers a device's own operations only with a device key: every user token gets 401", async () => {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {createDevice} from "../helpers/factories.js";
+import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 
@@ -136,50 +137,59 @@ describe("alert episodes do not depend on arrival order", () => {
     return ids;
   }
 
-  it("stores the episodes in-order arrival gives, whatever the order, batching and concurrency (property)", async () => {
-    let run = 0;
-    await fc.assert(
-      fc.asyncProperty(scenario, async ({readings, rules, arrival}) => {
-        const deviceId = await createDevice(api, auth, `ORDER-${run++}`);
-        const ruleIds = new Map<string, Rule>();
-        for (const rule of rules) {
-          const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(rule);
-          expect(res.status).toBe(201);
-          ruleIds.set(res.body.id, rule);
-        }
-        const ids = await deliver(deviceId, readings, arrival);
+  // A case costs about 0.2 s (rules, up to 24 readings, the alerts read back): some 300 cases in a
+  // minute here, a few hundred more on an idle machine.
+  const budget: PropertyBudget = {searchMs: 60_000, minRuns: 60};
+  it(
+    "stores the episodes in-order arrival gives, whatever the order, batching and concurrency (property)",
+    {timeout: propertyTimeout(budget)},
+    async () => {
+      let run = 0;
+      await checkProperty(
+        "alert episodes by arrival",
+        scenario,
+        async ({readings, rules, arrival}) => {
+          const deviceId = await createDevice(api, auth, `ORDER-${run++}`);
+          const ruleIds = new Map<string, Rule>();
+          for (const rule of rules) {
+            const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(rule);
+            expect(res.status).toBe(201);
+            ruleIds.set(res.body.id, rule);
+          }
+          const ids = await deliver(deviceId, readings, arrival);
 
-        const alerts = (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body as {
-          ruleId: string;
-          readingId: string;
-          temperatureCelsius: number;
-          firedAt: string;
-          lastReadingAt: string;
-          peakTemperatureCelsius: number;
-          readingCount: number;
-          resolvedAt: string | null;
-        }[];
-        for (const [ruleId, rule] of ruleIds) {
-          const stored = alerts
-            .filter((a) => a.ruleId === ruleId)
-            .map((a) => ({
-              firedAt: a.firedAt,
-              temperatureCelsius: a.temperatureCelsius,
-              lastReadingAt: a.lastReadingAt,
-              peak: a.peakTemperatureCelsius,
-              count: a.readingCount,
-              resolvedAt: a.resolvedAt,
-              readingId: a.readingId
-            }))
-            .sort((a, b) => a.firedAt.localeCompare(b.firedAt));
-          const expected = expectedEpisodes(rule, readings).map((e) => ({
-            ...e,
-            readingId: ids.get((Date.parse(e.firedAt) - START) / 60_000)
-          }));
-          expect(stored, `${rule.condition} ${rule.thresholdCelsius}`).toEqual(expected);
-        }
-      }),
-      {seed: 20261201, numRuns: 25}
-    );
-  });
+          const alerts = (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body as {
+            ruleId: string;
+            readingId: string;
+            temperatureCelsius: number;
+            firedAt: string;
+            lastReadingAt: string;
+            peakTemperatureCelsius: number;
+            readingCount: number;
+            resolvedAt: string | null;
+          }[];
+          for (const [ruleId, rule] of ruleIds) {
+            const stored = alerts
+              .filter((a) => a.ruleId === ruleId)
+              .map((a) => ({
+                firedAt: a.firedAt,
+                temperatureCelsius: a.temperatureCelsius,
+                lastReadingAt: a.lastReadingAt,
+                peak: a.peakTemperatureCelsius,
+                count: a.readingCount,
+                resolvedAt: a.resolvedAt,
+                readingId: a.readingId
+              }))
+              .sort((a, b) => a.firedAt.localeCompare(b.firedAt));
+            const expected = expectedEpisodes(rule, readings).map((e) => ({
+              ...e,
+              readingId: ids.get((Date.parse(e.firedAt) - START) / 60_000)
+            }));
+            expect(stored, `${rule.condition} ${rule.thresholdCelsius}`).toEqual(expected);
+          }
+        },
+        budget
+      );
+    }
+  );
 });

@@ -100,13 +100,25 @@ describe("device keys and device ingestion over HTTP", () => {
 
   it("key routes answer 404 for another tenant's device or key; deactivating a device revokes its keys", async () => {
     const deviceId = await createDevice(api, auth, "K-DEACT");
+    // Two keys, each unused until its refused revoke: the post after it then reads the key from the
+    // database, not from a verifier cache that a wrongly revoked key would outlive for a while.
     const {id, key} = await newKey(deviceId);
+    const spare = await newKey(deviceId);
+    const stillWorks = async (keyId: string, secret: string, recordedAt: string) => {
+      expect((await devicePost(secret, {temperatureCelsius: 20, recordedAt})).status, "the key after a refused revoke").toBe(201);
+      const [row] = await db.query<{revokedAt: Date | null}>(`select revoked_at as "revokedAt" from public.device_keys where id = $1`, [
+        keyId
+      ]);
+      expect(row!.revokedAt).toBeNull();
+    };
     const other = await bearer(newTenant("keys2"));
     expect((await createKey(deviceId, other)).status).toBe(404);
     expect((await listKeys(deviceId, other)).status).toBe(404);
     expect((await revokeKey(deviceId, id, other)).status).toBe(404);
+    await stillWorks(id, key, minute(28));
     const otherDevice = await createDevice(api, auth, "K-DEACT-2");
-    expect((await revokeKey(otherDevice, id)).status).toBe(404);
+    expect((await revokeKey(otherDevice, spare.id)).status).toBe(404);
+    await stillWorks(spare.id, spare.key, minute(29));
 
     expect((await api.delete(`/api/v1/devices/${deviceId}`).set(auth)).status).toBe(204);
     expect((await devicePost(key, {temperatureCelsius: 20, recordedAt: minute(30)})).status).toBe(401);

@@ -1,3 +1,4 @@
+import net from "node:net";
 import {setTimeout as sleep} from "node:timers/promises";
 import {inject} from "@tsed/common";
 import mqtt, {type MqttClient} from "mqtt";
@@ -52,6 +53,23 @@ describe("MQTT ingestion", () => {
   const closed = (client: MqttClient) =>
     new Promise<void>((resolve) => (client.connected ? client.once("close", () => resolve()) : resolve()));
   const reading = (t: number, at: string) => JSON.stringify({temperatureCelsius: t, recordedAt: at});
+  /** Whether a backend waits for the transaction `xid` (pg_locks is the whole server's: other tests' waits must not count). */
+  const waitingOn = async (xid: string) =>
+    (
+      await db.query<{n: number}>(
+        `select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid' and transactionid::text = $1`,
+        [xid]
+      )
+    )[0]!.n > 0;
+  const acceptsTcp = (tcpPort: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = net.connect(tcpPort, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
 
   beforeAll(async () => {
     api = await startTestServer({
@@ -95,7 +113,11 @@ describe("MQTT ingestion", () => {
     await publishing;
     expect(await Promise.all(seenAtPuback)).toEqual([1]);
 
-    for (let i = 2; i <= 4; i++) await client.publishAsync(`devices/${deviceId}/readings`, reading(21, minute(i)), {qos: 1});
+    // Each count read before the next publish: a count still queued when that one commits would see it too.
+    for (let i = 2; i <= 4; i++) {
+      await client.publishAsync(`devices/${deviceId}/readings`, reading(21, minute(i)), {qos: 1});
+      await Promise.all(seenAtPuback);
+    }
     expect(await Promise.all(seenAtPuback)).toEqual([1, 2, 3, 4]);
   });
 
@@ -172,17 +194,46 @@ describe("MQTT ingestion", () => {
     expect(await rowsOf(mine.deviceId)).toBe(0);
   });
 
-  it("stores a redelivered message once: a duplicate, not a second row", async () => {
+  it("resends a message whose PUBACK was lost from the client's own session on reconnect, and stores it once", async () => {
     const {deviceId, id, key} = await newDeviceWithKey("M-DUP");
-    const client = await connect(id, key, {clean: false, clientId: "same-device-session"});
+    const rule = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 90});
+    // A persistent session (clean: false), reconnected by hand below: mqtt.js keeps the unacknowledged
+    // QoS 1 message in its outgoing store and resends it when the session resumes.
+    const client = await connect(id, key, {clean: false, clientId: `m-dup-${deviceId}`});
+    const sent: {messageId?: number}[] = [];
+    client.on("packetsend", (packet) => {
+      if (packet.cmd === "publish") sent.push({messageId: packet.messageId});
+    });
     const payload = JSON.stringify({
       readings: [
         {temperatureCelsius: 20, recordedAt: minute(1)},
         {temperatureCelsius: 21, recordedAt: minute(2)}
       ]
     });
-    await client.publishAsync(`devices/${deviceId}/readings`, payload, {qos: 1});
-    await client.publishAsync(`devices/${deviceId}/readings`, payload, {qos: 1, dup: true});
+
+    // Hold the write (the rules FOR UPDATE), so that the connection can die before the PUBACK.
+    await db.query("begin");
+    await db.query(`select 1 from ${db.schema}.alert_rules where id = $1 for update`, [rule.body.id]);
+    const [{xid}] = (await db.query<{xid: string}>(`select txid_current()::text as xid`)) as [{xid: string}];
+    let acknowledged = false;
+    const published = client.publishAsync(`devices/${deviceId}/readings`, payload, {qos: 1}).then(() => (acknowledged = true));
+    await until("the message to be held by the write", async () => waitingOn(xid), 5_000);
+    const gone = closed(client);
+    client.stream.destroy();
+    await gone;
+    expect(acknowledged, "PUBACK before the write committed").toBe(false);
+    // The first delivery commits; its PUBACK has no connection to go to.
+    await db.query("commit");
+    await until("the first delivery to be committed", async () => (await rowsOf(deviceId)) === 2, 5_000);
+
+    // As its automatic reconnect would (a manual reconnect() without them starts from empty stores).
+    client.reconnect({incomingStore: client.incomingStore, outgoingStore: client.outgoingStore});
+    await until("the resent message to be acknowledged", async () => acknowledged, 10_000);
+    await published;
+    // The same packet twice (mqtt.js resends from its store without setting DUP).
+    expect(sent.map((packet) => packet.messageId)).toEqual([sent[0]!.messageId, sent[0]!.messageId]);
+    expect(await rowsOf(deviceId)).toBe(2);
+    // A later reading at an instant already stored is a duplicate too: the first value stays.
     await client.publishAsync(`devices/${deviceId}/readings`, reading(25, minute(2)), {qos: 1});
     expect(await rowsOf(deviceId)).toBe(2);
     const [kept] = await db.query<{t: number}>(
@@ -348,15 +399,11 @@ describe("MQTT ingestion", () => {
     const gone = closed(client);
     await db.query("begin");
     await db.query(`select 1 from ${db.schema}.alert_rules where id = $1 for update`, [rule.body.id]);
+    const [{xid}] = (await db.query<{xid: string}>(`select txid_current()::text as xid`)) as [{xid: string}];
     const published = client.publishAsync(`devices/${deviceId}/readings`, reading(20, minute(1)), {qos: 1});
-    await until(
-      "the message to be held by the write",
-      async () =>
-        (await db.query<{n: number}>(`select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid'`))[0]!.n > 0,
-      5_000
-    );
+    await until("the message to be held by the write", async () => waitingOn(xid), 5_000);
     const draining = server.drain(10_000);
-    await sleep(200);
+    await until("the listener to stop accepting", async () => !(await acceptsTcp(port)), 5_000);
     await expect(connect(id, key)).rejects.toThrow();
     await db.query("commit");
     await published;

@@ -12,6 +12,7 @@ import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute
 import {DailyStatsVerify} from "../../src/modules/stats/daily-stats-verify.service.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
 import {createDevice} from "../helpers/factories.js";
+import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 
@@ -150,40 +151,65 @@ describe("DailyStats stay verifiable", () => {
     expect(await verify(tenant)).toEqual([]);
   });
 
-  it("keeps DailyStats exact while recomputes race concurrent ingestion (property)", async () => {
+  // A case is a few batches and recomputes of one day, then a verify of the tenant.
+  const raceBudget: PropertyBudget = {searchMs: 40_000, minRuns: 30, maxRuns: 2_000};
+  /**
+   * Random interleavings of batch writes and recomputes of one day. The two interleavings that
+   * lose or double-count a write unless the day's lock and the row's snapshot prevent it are forced
+   * with held locks by the two tests above; this one checks that no other interleaving breaks the
+   * totals, and asserts that writes and recomputes did overlap in time (or it would test nothing).
+   */
+  it("keeps DailyStats exact while recomputes race concurrent ingestion (property)", {timeout: propertyTimeout(raceBudget)}, async () => {
     const tenant = newTenant("race_mix");
     const auth = await bearer(tenant);
     const devices = [await createDevice(api, auth, "RM-1"), await createDevice(api, auth, "RM-2")];
-    let hour = 0;
-    await fc.assert(
-      fc.asyncProperty(
+    let cases = 0;
+    let overlapping = 0;
+    const timed = async (work: () => Promise<unknown>) => {
+      const start = performance.now();
+      await work();
+      return {start, end: performance.now()};
+    };
+    const runs = await checkProperty(
+      "stats under racing recomputes",
+      fc.tuple(
         fc.array(fc.record({device: fc.nat({max: 1}), size: fc.integer({min: 1, max: 40}), delayMs: fc.nat({max: 15})}), {
           minLength: 2,
           maxLength: 6
         }),
-        fc.array(fc.nat({max: 20}), {minLength: 1, maxLength: 3}),
-        async (writes, recomputeDelays) => {
-          const base = Date.UTC(2026, 5, 1) + hour++ * 3_600_000;
-          const day = new Date(base).toISOString().slice(0, 10);
-          await Promise.all([
-            ...writes.map(async ({device, size, delayMs}, w) => {
+        fc.array(fc.nat({max: 20}), {minLength: 1, maxLength: 3})
+      ),
+      async ([writes, recomputeDelays]) => {
+        // A day of its own per case, going back from June 2026 (2,000 cases reach 2021): a case
+        // replayed while shrinking never sees the rows of one that failed before it.
+        const base = Date.UTC(2026, 5, 1) - cases++ * 86_400_000;
+        const day = new Date(base).toISOString().slice(0, 10);
+        const [written, recomputed] = await Promise.all([
+          Promise.all(
+            writes.map(async ({device, size, delayMs}, w) => {
               await new Promise((r) => setTimeout(r, delayMs));
               const readings = Array.from({length: size}, (_, i) => ({
                 temperatureCelsius: 10 + ((w * 13 + i * 7) % 50),
                 recordedAt: new Date(base + (w * 40 + i) * 1_000).toISOString()
               }));
-              await postBatch(auth, devices[device]!, readings);
-            }),
-            ...recomputeDelays.map(async (delayMs) => {
-              await new Promise((r) => setTimeout(r, delayMs));
-              await recompute().recomputeDay(tenant, day);
+              return timed(() => postBatch(auth, devices[device]!, readings));
             })
-          ]);
-          expect(await verify(tenant)).toEqual([]);
-        }
-      ),
-      {seed: 7, numRuns: 12}
+          ),
+          Promise.all(
+            recomputeDelays.map(async (delayMs) => {
+              await new Promise((r) => setTimeout(r, delayMs));
+              return timed(() => recompute().recomputeDay(tenant, day));
+            })
+          )
+        ]);
+        if (written.some((w) => recomputed.some((r) => r.start < w.end && w.start < r.end))) overlapping++;
+        expect(await PlatformTest.get<DailyStatsVerify>(DailyStatsVerify).verify(tenant, day, day)).toEqual([]);
+      },
+      raceBudget
     );
+    console.info(`[property] stats under racing recomputes: ${overlapping} of ${runs} cases overlapped a recompute with a write`);
+    // Most cases should race; on a machine too slow for that, at least a tenth must.
+    expect(overlapping, `${overlapping} of ${runs} cases had a recompute running while a write was`).toBeGreaterThanOrEqual(runs / 10);
   });
 
   it("remembers the days a failed merge left behind, whatever the day, and the repair recomputes them", async () => {
@@ -222,6 +248,34 @@ describe("DailyStats stay verifiable", () => {
     expect(await verify(tenant)).toEqual([]);
     expect(await marks()).toEqual([]);
     await tenantDb.end();
+  });
+
+  // The oracle itself: a row wrong in any one column is a difference, with both values shown.
+  it.each([
+    ["avgTemperatureCelsius", "avg_temperature_celsius", 0.001],
+    ["minTemperatureCelsius", "min_temperature_celsius", -0.5],
+    ["maxTemperatureCelsius", "max_temperature_celsius", 0.5]
+  ] as const)("verify names a row whose %s alone is wrong", async (field, column, error) => {
+    const tenant = newTenant("verify_col");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "COL-1");
+    await postBatch(auth, device, every("2026-03-02T00:00:00Z", "2026-03-02T03:00:00Z", 15));
+    expect(await verify(tenant)).toEqual([]);
+    const [right] = (
+      await analytics.query(`select ${column} as v from "daily_stats" where "tenant_id" = $1 and "device_id" = $2`, [tenant, device])
+    ).rows;
+    await analytics.query(`update "daily_stats" set ${column} = ${column} + $3 where "tenant_id" = $1 and "device_id" = $2`, [
+      tenant,
+      device,
+      error
+    ]);
+    const differences = await verify(tenant);
+    expect(differences).toEqual([{deviceId: device, date: "2026-03-02", stored: expect.any(Object), expected: expect.any(Object)}]);
+    const {stored, expected} = differences[0]!;
+    expect(expected![field]).toBeCloseTo(right.v, 9);
+    expect(stored![field]).toBeCloseTo(right.v + error, 9);
+    // Only that column differs.
+    expect({...stored, [field]: 0}).toEqual({...expected, [field]: 0});
   });
 
   it("npm run stats:verify lists each difference and exits 1, and exits 0 when the rows match", async () => {
