@@ -1,5 +1,6 @@
 import {randomUUID} from "node:crypto";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {loadConfig} from "../../src/config/app-config.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 
@@ -48,7 +49,8 @@ describe("access: every operation, for every kind of caller", () => {
   const callers: Record<string, Record<string, string>> = {};
 
   beforeAll(async () => {
-    api = await startTestServer();
+    // Webhook endpoints on loopback (nothing listens there; no worker runs to send to them anyway).
+    api = await startTestServer({webhooks: {...loadConfig().webhooks, allowPrivate: true}});
     admin = await bearer(tenant, {roles: ["admin"]});
     const ok = (res: {status: number; body: {id?: string; jobId?: string}}, status: number) => {
       expect(res.status, JSON.stringify(res.body)).toBe(status);
@@ -99,6 +101,22 @@ describe("access: every operation, for every kind of caller", () => {
   /** The operations a user's token opens (everything but the public and the device operations). */
   const operations = () => all().filter((op) => !isDeviceOperation(op));
 
+  /** A live stream (text/event-stream) never ends: its status and headers are the answer. */
+  const untilHeadersOfAStream = <R extends ReturnType<Api["get"]>>(op: ReturnType<typeof all>[number], request: R): R => {
+    if (!(op.operation.responses["200"] as {content?: Record<string, unknown>} | undefined)?.content?.["text/event-stream"]) return request;
+    return request.buffer(true).parse((res, done) => {
+      if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
+        done(null, {});
+        (res as unknown as {destroy(): void}).destroy();
+        return;
+      }
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => done(null, text ? JSON.parse(text) : {}));
+    });
+  };
+
   /**
    * The operation called with the given path ids (a fresh id per parameter when not given), `{}`
    * as body; with the URL it called.
@@ -118,21 +136,10 @@ describe("access: every operation, for every kind of caller", () => {
     const url = `${path}${query.size ? `?${query}` : ""}`;
     let request = api[op.method as "get"](url);
     if (auth) request = request.set(auth);
-    // A live stream (text/event-stream) never ends: its status and headers are the answer.
-    if ((op.operation.responses["200"] as {content?: Record<string, unknown>} | undefined)?.content?.["text/event-stream"]) {
-      request = request.buffer(true).parse((res, done) => {
-        if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
-          done(null, {});
-          (res as unknown as {destroy(): void}).destroy();
-          return;
-        }
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => done(null, text ? JSON.parse(text) : {}));
-      });
-    }
-    return {request: url, res: await (op.operation.requestBody ? request.send({}) : request)};
+    return {
+      request: url,
+      res: await (op.operation.requestBody ? untilHeadersOfAStream(op, request).send({}) : untilHeadersOfAStream(op, request))
+    };
   };
   const call = async (...args: Parameters<typeof callAndKeepUrl>) => (await callAndKeepUrl(...args)).res;
 
@@ -214,6 +221,8 @@ describe("access: every operation, for every kind of caller", () => {
   const freshRule = async (deviceId: string) =>
     created(api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(admin).send({condition: "above", thresholdCelsius: 30}));
   const recently = () => new Date(Date.now() - 60_000).toISOString();
+  const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
+  const freshWebhook = () => created(api.post("/api/v1/admin/webhooks").set(admin).send({url: "http://127.0.0.1:9/access"}));
   /**
    * One valid request per operation a user's token opens. Changes never touch the `owned`
    * resources (the cross-tenant check below expects them as they were): they get fresh ones.
@@ -273,7 +282,35 @@ describe("access: every operation, for every kind of caller", () => {
     },
     "GET /api/v1/admin/explain/readings": async () => ({query: {deviceId: owned.deviceId!}}),
     "GET /api/v1/admin/tenant": async () => ({}),
-    "PATCH /api/v1/admin/tenant": async () => ({body: {rawRetentionDays: null}})
+    "PATCH /api/v1/admin/tenant": async () => ({body: {rawRetentionDays: null}}),
+    "POST /api/v1/admin/webhooks": async () => ({body: {url: "http://127.0.0.1:9/access", description: "new"}}),
+    "GET /api/v1/admin/webhooks": async () => ({}),
+    "GET /api/v1/admin/webhooks/{id}": async () => ({ids: {id: await freshWebhook()}}),
+    "PATCH /api/v1/admin/webhooks/{id}": async () => ({ids: {id: await freshWebhook()}, body: {description: "renamed"}}),
+    "DELETE /api/v1/admin/webhooks/{id}": async () => ({ids: {id: await freshWebhook()}}),
+    "POST /api/v1/admin/webhooks/{id}/rotate-secret": async () => ({ids: {id: await freshWebhook()}}),
+    "POST /api/v1/admin/webhooks/{id}/test": async () => ({ids: {id: await freshWebhook()}}),
+    "GET /api/v1/admin/webhooks/{id}/deliveries": async () => ({ids: {id: await freshWebhook()}, query: {page: "1"}}),
+    "POST /api/v1/admin/webhooks/{id}/deliveries/{eventId}/replay": async () => {
+      const id = await freshWebhook();
+      const sent = await api.post(`/api/v1/admin/webhooks/${id}/test`).set(admin);
+      expect(sent.status, JSON.stringify(sent.body)).toBe(202);
+      return {ids: {id, eventId: sent.body.eventId}};
+    },
+    "POST /api/v1/silences": async () => ({body: {deviceId: await freshDevice(), endsAt: inAnHour(), comment: "maintenance"}}),
+    "GET /api/v1/silences": async () => ({}),
+    "DELETE /api/v1/silences/{id}": async () => ({
+      ids: {
+        id: await created(
+          api
+            .post("/api/v1/silences")
+            .set(admin)
+            .send({deviceId: await freshDevice(), endsAt: inAnHour(), comment: "x"})
+        )
+      }
+    }),
+    "GET /api/v1/stream": async () => ({}),
+    "POST /api/v1/stream/tokens": async () => ({})
   };
 
   it.each(ROLES)("answers a valid request of every operation a %s may call with a 2xx", async (role) => {
@@ -288,7 +325,7 @@ describe("access: every operation, for every kind of caller", () => {
       const {ids = {}, query = {}, body} = await VALID[op.name]!();
       const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => encodeURIComponent(ids[name]!));
       const search = new URLSearchParams(query);
-      let request = api[op.method as "get"](`${path}${search.size ? `?${search}` : ""}`).set(callers[role]!);
+      let request = untilHeadersOfAStream(op, api[op.method as "get"](`${path}${search.size ? `?${search}` : ""}`).set(callers[role]!));
       if (body !== undefined) request = request.send(body);
       const res = await request;
       expect(res.status, `${op.name} as ${role} → ${res.status} ${JSON.stringify(res.body)}`).toBeGreaterThanOrEqual(200);
