@@ -1,4 +1,4 @@
-import {type Threshold, violates} from "../alerts/alert-episodes.js";
+import {type Threshold, violates} from "../alerts/alert-predicate.js";
 import type {ReadingInput} from "./reading.models.js";
 
 /** At most this many devices are remembered; past it the hint starts afresh. */
