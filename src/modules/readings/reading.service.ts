@@ -93,10 +93,10 @@ export class ReadingService {
   private readonly alertPath = new AlertPathHint();
 
   /** Single readings per tenant, written together while the tenant's previous group is written. */
-  private readonly singles = new GroupCommitLanes<SingleReading, SingleOutcome>(
-    (_tenantId, items) => this.writeSingles(items),
-    MAX_SINGLES_PER_GROUP
-  );
+  private readonly singles = new GroupCommitLanes<SingleReading, SingleOutcome>((_tenantId, items) => this.writeSingles(items), {
+    windowMs: 0,
+    maxSize: MAX_SINGLES_PER_GROUP
+  });
 
   /**
    * One reading: a batch of one through the same write path. 404 (NotFoundError) when the device

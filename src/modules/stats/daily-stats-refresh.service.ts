@@ -52,10 +52,13 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
   @Inject()
   private logger!: Logger;
 
-  private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(async (tenantId, writes) => {
-    await this.merge(tenantId, writes);
-    return writes.map(() => undefined);
-  }, MAX_WRITES_PER_REFRESH);
+  private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(
+    async (tenantId, writes) => {
+      await this.merge(tenantId, writes);
+      return writes.map(() => undefined);
+    },
+    {windowMs: 0, maxSize: MAX_WRITES_PER_REFRESH}
+  );
 
   /**
    * Inside a `@Transactional` write: `days` are the totals of what it inserted for the device.
@@ -97,6 +100,11 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
   async committed(written: DayTotalsByDevice): Promise<void> {
     const outcome = await withTimeout(this.refreshes.submit(written.tenantId, written), REFRESH_BUDGET_MS, () => "late" as const);
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
+  }
+
+  /** Shutdown: resolves once every refresh handed over so far is merged (or given up). */
+  flush(): Promise<void> {
+    return this.refreshes.flush();
   }
 
   /** One statement and one Redis round trip for every write of the group, whatever their sizes and whatever the days hold. */
