@@ -111,7 +111,7 @@ try {
       }
       const all = readingsOf(device, start, end);
       for (let i = 0; i < all.length; i += MAX_BATCH_SIZE) {
-        const receipt = await readings.recordBatch(id, all.slice(i, i + MAX_BATCH_SIZE));
+        const receipt = await readings.ingest({tenantId: tenant, deviceId: id, readings: all.slice(i, i + MAX_BATCH_SIZE), single: false});
         stored += receipt.inserted;
         alerts += receipt.alertsFired;
       }

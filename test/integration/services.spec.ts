@@ -30,12 +30,8 @@ describe("services", () => {
       return asTenant(tenant, async () => {
         const device = await inject(DeviceService).register({serialNumber: `SVC-${Math.random().toString(36).slice(2, 8)}`});
         const rule = await inject(AlertRuleService).create(device.id, {condition: AlertCondition.ABOVE, thresholdCelsius: 30});
-        const {alerts} = await inject(ReadingService).recordOne(device.id, {
-          temperatureCelsius: 35,
-          humidity: null,
-          batteryLevel: null,
-          recordedAt: new Date(Date.now() - 60_000)
-        });
+        const reading = {temperatureCelsius: 35, humidity: null, batteryLevel: null, recordedAt: new Date(Date.now() - 60_000)};
+        const {alerts} = await inject(ReadingService).ingest({tenantId: tenant, deviceId: device.id, readings: [reading], single: true});
         expect(alerts).toHaveLength(1);
         return {deviceId: device.id, ruleId: rule.id};
       });
