@@ -30,7 +30,7 @@ import {parseConfig} from "../src/config/app-config.js";
 import type {ReadingInput} from "../src/modules/readings/reading.models.js";
 import {ReadingService} from "../src/modules/readings/reading.service.js";
 import {TenantContext} from "../src/platform/tenancy/tenant-context.js";
-import {TenantProvisioner} from "../src/platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "../src/platform/tenancy/tenant-provisioner.service.js";
 import {Server} from "../src/server.js";
 import {benchEnvironment} from "./lib/app.js";
 import {freshDatabases} from "./lib/db.js";
@@ -56,7 +56,7 @@ async function main() {
   const db = new pg.Client({connectionString: url});
   try {
     await platform.listen(false); // lifecycle hooks only: no HTTP listener
-    await inject(TenantProvisioner).ensure(TENANT);
+    await inject(TenantProvisionerService).ensure(TENANT);
     await db.connect();
     const s = `"${TENANT}"`;
     const {rows: devices} = await db.query<{id: string}>(

@@ -15,7 +15,7 @@ import {Logger} from "@tsed/logger";
 import {AppConfig} from "./config/app-config.js";
 import {ANALYTICS_CONTEXT} from "./platform/db/orm-contexts.js";
 import {migrateAll} from "./platform/tenancy/tenant-migrator.js";
-import {TenantProvisioner} from "./platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "./platform/tenancy/tenant-provisioner.service.js";
 
 /**
  * The application. Its settings come from tsed.config.ts (`buildConfiguration(config)`), passed to
@@ -33,7 +33,7 @@ export class Server {
   private config!: AppConfig;
 
   @Inject()
-  private provisioner!: TenantProvisioner;
+  private provisioner!: TenantProvisionerService;
 
   @Inject()
   private logger!: Logger;

@@ -5,7 +5,7 @@ import type {TenantSettingsChange} from "../../platform/tenancy/tenant-registry.
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.js";
 import type {Tenant} from "../../platform/tenancy/tenant.entity.js";
-import {AggregationService} from "../stats/aggregation.service.js";
+import {DailyStatsRecomputeJobsService} from "../stats/daily-stats-recompute-jobs.service.js";
 import {isKnownToIntl} from "../stats/local-time.js";
 import type {TenantSettings, TenantSettingsPatch} from "./tenant-settings.models.js";
 
@@ -22,7 +22,7 @@ export class TenantSettingsService {
   private settingsCache!: TenantSettingsCache;
 
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   async get(): Promise<TenantSettings> {
     const tenant = await this.tenants.find(this.tenant.tenantId);
@@ -33,7 +33,7 @@ export class TenantSettingsService {
   /**
    * Changes the settings given (validated by the model), nothing else. A new timezone moves the
    * tenant's local days: every day of DailyStats is recomputed by a job, whose id the answer gives
-   * (`statsRecomputeJobId`; see AggregationService.changeTimezone for how the change and the job
+   * (`statsRecomputeJobId`; see DailyStatsRecomputeJobsService.changeTimezone for how the change and the job
    * are ordered).
    */
   async update(patch: TenantSettingsPatch): Promise<TenantSettings> {
