@@ -1,4 +1,7 @@
 import {InvalidInputError} from "../../common/errors.js";
+import type {AppConfig} from "../../config/app-config.js";
+import type {GroupPolicy} from "../../platform/async/group-commit-lanes.js";
+import {mqttCommitBatch, mqttCommitDuration} from "../../platform/observability/metrics.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
 import {type BatchReceipt, EARLIEST_RECORDED_AT, type ReadingInput, ReceiptStatus, type StoredReading} from "./reading.models.js";
 import type {DeviceReadings} from "./reading.repository.js";
@@ -14,6 +17,36 @@ export interface IngestBatch {
   readings: readonly ReadingInput[];
   /** Sent as one reading: answered as one (ReadingCreated), errors name `/recordedAt`, not `/readings/0/recordedAt`. */
   single: boolean;
+}
+
+/** The transports, each with its own lanes and policy. */
+export type Transport = "http" | "mqtt";
+
+/** How a transport's batches are grouped (window, size: readings) and when they are answered. */
+export interface TransportPolicy extends GroupPolicy<IngestBatch> {
+  /** Answer once the readings are committed, before the DailyStats refresh (a device reads no statistics). */
+  answerBeforeRefresh: boolean;
+  /** Told of each group statement: its readings, and the seconds from its start to its commit. */
+  observe?: (readings: number, seconds: number) => void;
+}
+
+/** Readings per HTTP group statement: under load a group holds what arrived during the previous write, at most this. */
+const MAX_HTTP_GROUP_READINGS = 500;
+
+export function transportPolicies({readings, mqtt}: AppConfig): Record<Transport, TransportPolicy> {
+  const sizeOf = (batch: IngestBatch) => batch.readings.length;
+  return {
+    // HTTP: what a tenant posts while its previous write runs (READINGS_GROUP_COMMIT off: each batch is its own statement).
+    http: {windowMs: 0, maxSize: readings.groupCommit ? MAX_HTTP_GROUP_READINGS : 0, sizeOf, answerBeforeRefresh: false},
+    // MQTT: what arrives within MQTT_COMMIT_WINDOW_MS, or MQTT_COMMIT_MAX_READINGS (README "Devices as clients").
+    mqtt: {
+      windowMs: mqtt.commitWindowMs,
+      maxSize: mqtt.commitMaxReadings,
+      sizeOf,
+      answerBeforeRefresh: true,
+      observe: (readings, seconds) => (mqttCommitBatch.observe(readings), mqttCommitDuration.observe(seconds))
+    }
+  };
 }
 
 const EARLIEST_RECORDED_AT_MS = Date.parse(EARLIEST_RECORDED_AT);

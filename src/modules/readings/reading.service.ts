@@ -2,15 +2,9 @@ import {Inject, Injectable} from "@tsed/di";
 import {RetryStrategy} from "@tsed/mikro-orm";
 import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
-import {GroupCommitLanes, type GroupPolicy} from "../../platform/async/group-commit-lanes.js";
+import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
-import {
-  alertsOpened,
-  mqttCommitBatch,
-  mqttCommitDuration,
-  readingDuplicates,
-  readingsIngested
-} from "../../platform/observability/metrics.js";
+import {alertsOpened, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
 import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
 import {AlertPathHint} from "./alert-path-hint.js";
 import {
@@ -21,22 +15,15 @@ import {
   type IngestBatch,
   pathOf,
   statementInput,
-  storedReading
+  storedReading,
+  type Transport,
+  transportPolicies,
+  type TransportPolicy
 } from "./ingest-batch.js";
 import type {BatchReceipt, ReadingCreated} from "./reading.models.js";
-import type {IngestResult} from "./reading.repository.js";
-import {ReadingRepository} from "./reading.repository.js";
+import {type IngestResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "./reading-retention.js";
 import {ReadingWriter} from "./reading-writer.js";
-
-/** How a transport's batches are grouped (window, size) and when they are answered. */
-export type Transport = "http" | "mqtt";
-interface TransportPolicy extends GroupPolicy<IngestBatch> {
-  /** Answer once the readings are committed, before the DailyStats refresh (a device reads no statistics). */
-  answerBeforeRefresh: boolean;
-  /** Told of each group statement: its readings, and the seconds from its start to its commit. */
-  observe?: (readings: number, seconds: number) => void;
-}
 
 /** What a group write did with a batch: committed it, or left it to the transactional path, or found no active device. */
 type Grouped = {written: BatchWritten; refreshed: Promise<void>} | "alerts" | "missing";
@@ -164,26 +151,11 @@ export class ReadingService {
   }
 
   private makeTransports() {
-    const sizeOf = (batch: IngestBatch) => batch.readings.length;
+    const policies = transportPolicies(this.config);
     const transport = (policy: TransportPolicy) => ({
       policy,
       lanes: new GroupCommitLanes((_tenantId, batches: IngestBatch[]) => this.writeGroup(batches, policy), policy)
     });
-    const {readings, mqtt} = this.config;
-    return {
-      // HTTP: what a tenant posts while its previous write runs (READINGS_GROUP_COMMIT off: each batch is its own statement).
-      http: transport({windowMs: 0, maxSize: readings.groupCommit ? MAX_HTTP_GROUP_READINGS : 0, sizeOf, answerBeforeRefresh: false}),
-      // MQTT: what arrives within MQTT_COMMIT_WINDOW_MS, or MQTT_COMMIT_MAX_READINGS (README "MQTT ingestion").
-      mqtt: transport({
-        windowMs: mqtt.commitWindowMs,
-        maxSize: mqtt.commitMaxReadings,
-        sizeOf,
-        answerBeforeRefresh: true,
-        observe: (readings, seconds) => (mqttCommitBatch.observe(readings), mqttCommitDuration.observe(seconds))
-      })
-    };
+    return {http: transport(policies.http), mqtt: transport(policies.mqtt)};
   }
 }
-
-/** Readings per HTTP group statement: under load a group holds what arrived during the previous write, at most this. */
-const MAX_HTTP_GROUP_READINGS = 500;
