@@ -1,9 +1,8 @@
 -- ReadingRepository.ingest
--- $1 deviceIndexes, $2 temperatures, $3 humidities, $4 batteryLevels, $5 instants, $6 deviceIds, $7 deviceIds, $8 onlyWithoutAlertChange, $9 tenantId, $10 withEpisodeState
+-- $1 deviceIds, $2 deviceIndexes, $3 temperatures, $4 humidities, $5 batteryLevels, $6 instants, $7 deviceIds, $8 onlyWithoutAlertChange, $9 tenantId, $10 withEpisodeState
 with "input" as (
-     select dv."id" as "deviceId", v."t", v."h", v."b", v."ms", v."n"
-       from unnest($1::int[], $2::float8[], $3::float8[], $4::float8[], $5::float8[]) with ordinality as v("i", "t", "h", "b", "ms", "n")
-       join unnest($6::uuid[]) with ordinality as dv("id", "i") on dv."i" = v."i"
+     select ($1::uuid[])[v."i"] as "deviceId", v."t", v."h", v."b", v."ms", v."n"
+       from unnest($2::int[], $3::float8[], $4::float8[], $5::float8[], $6::float8[]) with ordinality as v("i", "t", "h", "b", "ms", "n")
    ), "device" as (
      select d."id" from "tenant_a"."devices" d where d."id" = any($7::uuid[]) and d."is_active"
    ), "rules" as (

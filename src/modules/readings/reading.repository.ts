@@ -74,9 +74,8 @@ interface IngestRow {
  * of before the INSERT (one snapshot for the whole statement).
  */
 export const ingestSql = (schema: string) => `with "input" as (
-     select dv."id" as "deviceId", v."t", v."h", v."b", v."ms", v."n"
+     select (:deviceIds::uuid[])[v."i"] as "deviceId", v."t", v."h", v."b", v."ms", v."n"
        from unnest(:deviceIndexes::int[], :temperatures::float8[], :humidities::float8[], :batteryLevels::float8[], :instants::float8[]) with ordinality as v("i", "t", "h", "b", "ms", "n")
-       join unnest(:deviceIds::uuid[]) with ordinality as dv("id", "i") on dv."i" = v."i"
    ), "device" as (
      select d."id" from ${schema}."devices" d where d."id" = any(:deviceIds::uuid[]) and d."is_active"
    ), "rules" as (

@@ -126,12 +126,15 @@ export class ReadingService {
     }
     const refreshed = this.refresh(batches[0]!.tenantId, result);
     const ids = claimIds(batches, result.insertedIds);
-    return batches.map(({tenantId, deviceId}, index): Grouped => {
+    const grouped = batches.map(({tenantId, deviceId}, index): Grouped => {
       if (!result.activeDevices.has(deviceId)) return "missing";
       if (result.alertChangeDevices.has(deviceId)) return "alerts";
       this.alertPath.remember(`${tenantId}/${deviceId}`, result.thresholds.get(deviceId) ?? [], false);
       return {written: {ids: ids[index]!, createdAt: result.createdAt, alerts: [], alertsOpened: 0}, refreshed};
     });
+    // Answered after the refresh, the lane is held through it too: the next group gathers meanwhile (fewer, larger statements).
+    if (!policy.answerBeforeRefresh) await refreshed;
+    return grouped;
   }
 
   /** The hand-off of a committed write's day totals to the DailyStats refresh: every write of readings comes through here. */
