@@ -2,9 +2,8 @@ import {Inject, Injectable} from "@tsed/di";
 import {Transactional} from "@tsed/mikro-orm";
 import {NotFoundError} from "../../common/errors.js";
 import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
-import type {EpisodeState} from "../alerts/alert-episodes.js";
+import type {EpisodeReading, EpisodeState} from "../alerts/alert-episodes.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
-import {storedReading} from "./ingest-batch.js";
 import type {ReadingInput} from "./reading.models.js";
 import {type DeviceReadings, type IngestResult, ReadingRepository} from "./reading.repository.js";
 
@@ -58,12 +57,12 @@ export class ReadingWriter {
     const state = result.episodeStates.get(deviceId);
     if (!state) throw new NotFoundError("Device", deviceId);
     const ids = result.insertedIds.get(deviceId);
-    const inserted = ids
-      ? rows.flatMap((row) => {
-          const id = ids.get(row.recordedAt.getTime());
-          return id === undefined ? [] : [storedReading(deviceId, row, id, result.createdAt)];
-        })
-      : [];
+    const inserted: EpisodeReading[] = [];
+    for (const row of rows) {
+      const id = ids?.get(row.recordedAt.getTime());
+      // Only what the state machine reads: id, temperature, recordedAt (1,000 of them per batch).
+      if (id !== undefined) inserted.push({id, temperatureCelsius: row.temperatureCelsius, recordedAt: row.recordedAt});
+    }
     const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
     return {result, alerts, alertsOpened: opened, state, leftOpen: episodeLeftOpen(state, alerts)};
   }
