@@ -6,7 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {nightlyJobId} from "../../src/modules/stats/daily-stats-recompute-jobs.service.js";
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
-import {addDays} from "../../src/modules/stats/local-time.js";
+import {addDays} from "../../src/common/local-time.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
 import {AGGREGATION_JOBS, AGGREGATION_QUEUE, NIGHTLY_SCHEDULER_ID} from "../../src/modules/stats/daily-stats-recompute.queue.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";

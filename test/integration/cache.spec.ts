@@ -2,7 +2,7 @@ import {PlatformTest} from "@tsed/platform-http/testing";
 import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
-import {addDays} from "../../src/modules/stats/local-time.js";
+import {addDays} from "../../src/common/local-time.js";
 import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";

@@ -22,7 +22,7 @@ import {
 } from "./ingest-batch.js";
 import type {BatchReceipt, ReadingCreated} from "./reading.models.js";
 import {type IngestResult, ReadingRepository} from "./reading.repository.js";
-import {ReadingRetentionRule} from "./reading-retention.js";
+import {ReadingRetentionRule} from "../../common/raw-retention.js";
 import {ReadingWriter} from "./reading-writer.js";
 
 /** What a group write did with a batch: committed it, or left it to the transactional path, or found no active device. */

@@ -6,7 +6,7 @@ import {type Job, type JobsOptions, type Queue, UnrecoverableError} from "bullmq
 import {isUnavailable} from "../../common/error-mapping.js";
 import {InvalidInputError, NotFoundError, ServiceUnavailableError} from "../../common/errors.js";
 import {keptSince} from "../../common/raw-retention.js";
-import {lastDayPastRetention} from "./raw-retention-days.js";
+import {lastDayPastRetention} from "../../common/raw-retention.js";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {isValidTenantId} from "../../platform/tenancy/tenant-id.js";
@@ -14,7 +14,7 @@ import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.
 import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./daily-stats-recompute.queue.js";
 import {DailyStatsRecomputeService, type RecomputeProgress} from "./daily-stats-recompute.service.js";
 import {isStrictDate} from "../../platform/validation/strict-formats.js";
-import {addDays, localDate} from "./local-time.js";
+import {addDays, localDate} from "../../common/local-time.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
 /** Every payload carries its tenant and, for one day, the local day (resolved when it was enqueued). */

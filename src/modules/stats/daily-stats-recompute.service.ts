@@ -2,8 +2,8 @@ import {Inject, Injectable} from "@tsed/di";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
-import {addDays} from "./local-time.js";
-import {lastDayPastRetention} from "./raw-retention-days.js";
+import {addDays} from "../../common/local-time.js";
+import {lastDayPastRetention} from "../../common/raw-retention.js";
 import {DayTotalsRepository} from "./day-totals.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 

@@ -7,7 +7,7 @@ import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.
 import {DeviceService} from "../devices/device.service.js";
 import type {DailyStats} from "./daily-stats.entity.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
-import {addDays, localDate, localHourStart, localIsoString} from "./local-time.js";
+import {addDays, localDate, localHourStart, localIsoString} from "../../common/local-time.js";
 import {DayTotalsRepository} from "./day-totals.repository.js";
 import {type HourlyStats, MAX_DAILY_RANGE_DAYS, type WeeklyStats} from "./stats.models.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";

@@ -6,7 +6,7 @@ import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.
 import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.js";
 import type {Tenant} from "../../platform/tenancy/tenant.entity.js";
 import {DailyStatsRecomputeJobsService} from "../stats/daily-stats-recompute-jobs.service.js";
-import {isKnownToIntl} from "../stats/local-time.js";
+import {isKnownToIntl} from "../../common/local-time.js";
 import type {TenantSettings, TenantSettingsPatch} from "./tenant-settings.models.js";
 
 /** The caller's tenant's settings (the registry row in `public.tenants`). */
