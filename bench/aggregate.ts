@@ -24,7 +24,7 @@ import {Queue, QueueEvents} from "bullmq";
 import {parseConfig} from "../src/config/app-config.js";
 import {analyticsOrmOptions, defaultOrmOptions} from "../src/config/mikro-orm.config.js";
 import {redisOptions} from "../src/platform/cache/redis.provider.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../src/modules/stats/aggregation.queue.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../src/modules/stats/daily-stats-recompute.queue.js";
 import {migrateTenantSchema} from "../src/platform/tenancy/tenant-migrator.js";
 import {benchEnvironment, build} from "./lib/app.js";
 import {freshDatabases, withClient} from "./lib/db.js";

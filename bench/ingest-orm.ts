@@ -1,6 +1,6 @@
 /**
  * ingest-orm: rows/s of the project's batch write path without HTTP — the service call every
- * transport makes, ReadingService.recordBatch — next to a raw statement with the same contract,
+ * transport makes, ReadingService.ingest — next to a raw statement with the same contract,
  * measured in the same run.
  *
  *   npm run bench:ingest-orm
@@ -9,7 +9,7 @@
  * no HTTP listener, no workers); every call runs the way a request runs it, in a DI context of its
  * own with the tenant bound, one 1,000-reading batch after the other, for already-validated
  * readings.
- * Subject (RESULT): `ReadingService.recordBatch` — the production write path: the ingest
+ * Subject (RESULT): `ReadingService.ingest` — the production write path: the ingest
  *   statement (device check, alert rule state, INSERT … ON CONFLICT DO NOTHING, ids back), in a
  *   transaction with the alert episode writes when a reading crosses a rule (every device has an
  *   `above 30 °C` rule its readings cross now and then), and the DailyStats refresh after commit.
@@ -30,7 +30,7 @@ import {parseConfig} from "../src/config/app-config.js";
 import type {ReadingInput} from "../src/modules/readings/reading.models.js";
 import {ReadingService} from "../src/modules/readings/reading.service.js";
 import {TenantContext} from "../src/platform/tenancy/tenant-context.js";
-import {TenantProvisioner} from "../src/platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "../src/platform/tenancy/tenant-provisioner.service.js";
 import {Server} from "../src/server.js";
 import {benchEnvironment} from "./lib/app.js";
 import {freshDatabases} from "./lib/db.js";
@@ -56,7 +56,7 @@ async function main() {
   const db = new pg.Client({connectionString: url});
   try {
     await platform.listen(false); // lifecycle hooks only: no HTTP listener
-    await inject(TenantProvisioner).ensure(TENANT);
+    await inject(TenantProvisionerService).ensure(TENANT);
     await db.connect();
     const s = `"${TENANT}"`;
     const {rows: devices} = await db.query<{id: string}>(
@@ -139,9 +139,9 @@ async function main() {
     const subject = async () => {
       const batches = inputsOf(subjectRun++);
       const full = await timed(batches, ({deviceId, inputs}) =>
-        inContext(() => service.recordBatch(deviceId, inputs)).then((r) => r.inserted)
+        inContext(() => service.ingest({tenantId: TENANT, deviceId, readings: inputs, single: false})).then((r) => r.inserted)
       );
-      expectAll("ReadingService.recordBatch", full.stored);
+      expectAll("ReadingService.ingest", full.stored);
       return full.rate;
     };
 
@@ -162,7 +162,7 @@ async function main() {
       `${NAME}: ${BATCHES} batches × ${BATCH_SIZE} readings per run (${BATCHES * BATCH_SIZE} rows, ${DEVICES} devices in turn), one batch at a time, ${ROUNDS} rounds + 1 warm-up`
     );
     console.log(
-      `  subject: ReadingService.recordBatch (in-process, no HTTP, DI context with the tenant bound): the production write path, alerts and stats refresh included`
+      `  subject: ReadingService.ingest (in-process, no HTTP, DI context with the tenant bound): the production write path, alerts and stats refresh included`
     );
     console.log(
       `  baseline: pg, one connection, INSERT … SELECT FROM unnest(4 arrays) ON CONFLICT (device_id, recorded_at) DO NOTHING RETURNING id, recorded_at, autocommit, into ${RAW_SCHEMA}.temperature_readings (${table})`
@@ -172,7 +172,7 @@ async function main() {
       unit: "rows/s",
       target: ">= 0.90",
       rounds: ROUNDS,
-      subject: {label: "ReadingService.recordBatch, 1,000 rows", run: subject},
+      subject: {label: "ReadingService.ingest, 1,000 rows", run: subject},
       baseline: {label: "raw unnest INSERT … ON CONFLICT … RETURNING", run: baseline},
       notes: () => ({
         "plain raw unnest INSERT (no ON CONFLICT, no RETURNING) rows/s (median)": median(plainRates).toFixed(0),

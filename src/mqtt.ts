@@ -5,7 +5,7 @@ import {MqttServer} from "./platform/mqtt/mqtt-server.js";
 import {serveMetrics} from "./platform/observability/metrics-server.js";
 
 /**
- * `npm run mqtt`: an MQTT-only process (DESIGN "Devices as clients"): no HTTP, no BullMQ workers,
+ * `npm run mqtt`: an MQTT-only process (docs/api.md "Devices as clients"): no HTTP, no BullMQ workers,
  * the same configuration, providers and migrations as the API. Several run behind a TCP load
  * balancer; each keeps the acknowledge-after-commit rule. SIGTERM drains (MqttServer.drain) and
  * exits 0.

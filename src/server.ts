@@ -18,7 +18,7 @@ import {AppConfig} from "./config/app-config.js";
 import {checkConnectionRoles, CONNECTION_ROLE_SQL, type ConnectionRole, connectionRole} from "./platform/db/database-role.js";
 import {ANALYTICS_CONTEXT} from "./platform/db/orm-contexts.js";
 import {migrateAll} from "./platform/tenancy/tenant-migrator.js";
-import {TenantProvisioner} from "./platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "./platform/tenancy/tenant-provisioner.service.js";
 
 /**
  * The application. Its settings come from tsed.config.ts (`buildConfiguration(config)`), passed to
@@ -36,7 +36,7 @@ export class Server {
   private config!: AppConfig;
 
   @Inject()
-  private provisioner!: TenantProvisioner;
+  private provisioner!: TenantProvisionerService;
 
   @Inject()
   private logger!: Logger;

@@ -17,7 +17,7 @@ import {MAX_BATCH_SIZE, type ReadingInput} from "../modules/readings/reading.mod
 import {ReadingService} from "../modules/readings/reading.service.js";
 import {TenantContext} from "../platform/tenancy/tenant-context.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
-import {TenantProvisioner} from "../platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "../platform/tenancy/tenant-provisioner.service.js";
 
 const {values} = parseArgs({options: {tenant: {type: "string"}, days: {type: "string", default: "7"}}});
 if (!values.tenant || !isValidTenantId(values.tenant)) {
@@ -92,7 +92,7 @@ function readingsOf(device: (typeof DEVICES)[number], start: number, end: number
 const config = {...loadConfig({developmentWhenUnset: true}), runWorkers: false};
 const platform = await startHeadless(config, {logger: {level: "warn"}});
 try {
-  await inject(TenantProvisioner).ensure(tenant);
+  await inject(TenantProvisionerService).ensure(tenant);
   const end = Math.floor(Date.now() / STEP_MS) * STEP_MS;
   const start = end - days * 86_400_000;
   const summary = await runInContext(new DIContext({id: "seed"}), async () => {
@@ -111,7 +111,7 @@ try {
       }
       const all = readingsOf(device, start, end);
       for (let i = 0; i < all.length; i += MAX_BATCH_SIZE) {
-        const receipt = await readings.recordBatch(id, all.slice(i, i + MAX_BATCH_SIZE));
+        const receipt = await readings.ingest({tenantId: tenant, deviceId: id, readings: all.slice(i, i + MAX_BATCH_SIZE), single: false});
         stored += receipt.inserted;
         alerts += receipt.alertsFired;
       }

@@ -8,7 +8,7 @@ import {parseArgs} from "node:util";
 import {inject} from "@tsed/common";
 import {startHeadless} from "../bootstrap.js";
 import {loadConfig} from "../config/app-config.js";
-import {DailyStatsVerify} from "../modules/stats/daily-stats-verify.service.js";
+import {DailyStatsVerifyService} from "../modules/stats/daily-stats-verify.service.js";
 import {isValidTenantId} from "../platform/tenancy/tenant-id.js";
 import {isStrictDate} from "../platform/validation/strict-formats.js";
 
@@ -22,7 +22,7 @@ if (!isValidTenantId(values.tenant) || dates.some((d) => !isStrictDate(d)) || (v
 const platform = await startHeadless({...loadConfig({developmentWhenUnset: true}), runWorkers: false}, {logger: {level: "warn"}});
 let status = 0;
 try {
-  const differences = await inject(DailyStatsVerify).verify(values.tenant, values.from ?? null, values.to ?? null);
+  const differences = await inject(DailyStatsVerifyService).verify(values.tenant, values.from ?? null, values.to ?? null);
   const show = (totals: (typeof differences)[number]["stored"]) =>
     totals
       ? `count ${totals.readingCount}, avg ${totals.avgTemperatureCelsius}, min ${totals.minTemperatureCelsius}, max ${totals.maxTemperatureCelsius}`

@@ -8,7 +8,7 @@ import {parseArgs} from "node:util";
 import {MikroORM} from "@mikro-orm/postgresql";
 import {loadConfig} from "../config/app-config.js";
 import {defaultOrmOptions} from "../config/mikro-orm.config.js";
-import {isKnownToIntl} from "../modules/stats/local-time.js";
+import {isKnownToIntl} from "../common/local-time.js";
 import {withAdvisoryLock} from "../platform/db/advisory-lock.js";
 import {prepareDatabases} from "../platform/db/database-role.js";
 import {queryRows} from "../platform/db/sql.js";

@@ -1,6 +1,6 @@
 import {CollectionOf, Description, Example, Integer, Property, Required} from "@tsed/schema";
 
-/** The one error shape of the API (DESIGN.md). */
+/** The one error shape of the API (docs/api.md "Errors"). */
 export class ErrorBody {
   @Required()
   @Integer()

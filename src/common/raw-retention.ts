@@ -1,4 +1,16 @@
+import {Inject, Injectable} from "@tsed/common";
 import {Description, Example, Format, Integer, Nullable, Required} from "@tsed/schema";
+import {TenantContext} from "../platform/tenancy/tenant-context.js";
+import {TenantSettingsCache} from "../platform/tenancy/tenant-settings.cache.js";
+import {InvalidInputError} from "./errors.js";
+import {localDate} from "./local-time.js";
+
+/*
+ * Raw retention, all of it in one module: the setting's bounds, the instant before which readings
+ * are not kept, the notice that reads report, the last local day a recompute must leave alone
+ * (stats), and the rule that refuses readings past it (ingestion). The partition drop
+ * (ReadingPartitionsService) and the tenant setting (tenants/) use it.
+ */
 
 /**
  * A tenant's raw retention (`rawRetentionDays`, null: keep everything): readings recorded before
@@ -119,3 +131,51 @@ export const RAW_RETENTION_HEADER_DOCS = {
   "Raw-Retention-Kept-Since": {type: "string", description: "Raw readings recorded before this instant (ISO 8601) are not kept"},
   "Raw-Retention-Reaches-Past": {type: "boolean", description: "true when the range asked for starts before Raw-Retention-Kept-Since"}
 } as const;
+
+/**
+ * The last local day (in `timezone`) whose raw readings the tenant's raw retention no longer
+ * keeps whole — the day `keptSince` falls in — or null when every day's readings are kept. A day
+ * up to it must not be recomputed: a recompute would replace the DailyStats counted while all its
+ * readings were there with what is left of them (nothing, once its month is dropped).
+ */
+export function lastDayPastRetention(rawRetentionDays: number | null, timezone: string, now: Date = new Date()): string | null {
+  const since = keptSince(rawRetentionDays, now);
+  return since === null ? null : localDate(since, timezone);
+}
+
+/**
+ * Readings older than the tenant's raw retention are refused (400), like readings from the
+ * future: their month is dropped, or about to be, so storing them would only lose them again —
+ * and the nightly drop must be able to rely on no new rows arriving in expired months. The
+ * setting comes from TenantSettingsCache: no query on the ingest path.
+ */
+@Injectable()
+export class ReadingRetentionRule {
+  @Inject()
+  private tenant!: TenantContext;
+
+  @Inject()
+  private settings!: TenantSettingsCache;
+
+  /** Throws InvalidInputError naming every offending item (`/readings/3/recordedAt`), like the schema validation does. */
+  async assertKept(inputs: readonly {recordedAt: Date}[], pathOf: (index: number) => string): Promise<void> {
+    const since = keptSince((await this.settings.get(this.tenant.tenantId)).rawRetentionDays);
+    if (since === null) return;
+    const sinceMs = since.getTime();
+    const errors: Record<string, unknown>[] = [];
+    inputs.forEach((input, index) => {
+      if (input.recordedAt.getTime() >= sinceMs) return;
+      errors.push({
+        instancePath: `${pathOf(index)}/recordedAt`,
+        keyword: "rawRetention",
+        message: "must not be older than the tenant's raw retention",
+        params: {keptSince: since.toISOString()}
+      });
+    });
+    if (errors.length)
+      throw new InvalidInputError(
+        `recordedAt must not be before ${since.toISOString()}: the tenant keeps raw readings for a limited time (rawRetentionDays)`,
+        errors
+      );
+  }
+}

@@ -2,7 +2,7 @@ import {describe, expect, it} from "vitest";
 import {EnvError, parseConfig} from "./app-config.js";
 
 describe("parseConfig", () => {
-  it("applies DESIGN.md's defaults", () => {
+  it('applies the defaults README "Environment" documents', () => {
     const env = parseConfig({NODE_ENV: "production"});
     expect(env).toMatchObject({
       port: 8083,

@@ -3,14 +3,14 @@ import {join} from "node:path";
 import {APP_ROLE} from "../platform/db/database-role.js";
 
 /**
- * The one place that reads process.env. Every variable of DESIGN.md is parsed and validated once;
+ * The one place that reads process.env. Every variable README "Environment" lists is parsed and validated once;
  * a bad value stops the process at boot with a message naming the variable, instead of failing
  * later on the first request that needs it.
  */
 
 export type NodeEnv = "development" | "production" | "test";
 
-/** The roles of DESIGN.md's "Who may do what", weakest first: each may do what the ones before it may. */
+/** The roles of README "Who may do what", weakest first: each may do what the ones before it may. */
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -62,7 +62,7 @@ export class AppConfig {
     allowSuperuser: boolean;
   };
   logLevel!: string;
-  /** Run BullMQ workers inside the API process (DESIGN: the default; `npm run worker` at scale). */
+  /** Run BullMQ workers inside the API process (the default; `npm run worker` at scale: README "Workers and jobs"). */
   runWorkers!: boolean;
   /** Schedule the nightly aggregation (cron pattern, evaluated in UTC). */
   nightlyCron!: string;
@@ -125,7 +125,7 @@ export class AppConfig {
   rateLimit!: {devicePerMinute: number; tenantPerMinute: number; tenantReadsPerMinute: number; tenantHeavyReads: number};
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   shutdownTimeoutMs!: number;
-  /** The MQTT endpoint for devices (DESIGN "Devices as clients"). */
+  /** The MQTT endpoint for devices (docs/api.md "Devices as clients"). */
   mqtt!: {
     /** TCP port (MQTT_PORT); 0 turns MQTT off. */
     port: number;

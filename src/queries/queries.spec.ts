@@ -13,10 +13,10 @@ import {
 import {ExportFormat} from "../modules/readings/reading-export.models.js";
 import {exportCopySql} from "../modules/readings/reading-export.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
-import {ingestManySql, ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
+import {ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
 import {deviceKeyLookupSql, revokedSinceSql} from "../platform/device-auth/device-key-verifier.js";
 import {lockDaySql, mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
-import {hourlySql, tenantDaySql} from "../modules/stats/reading-aggregates.repository.js";
+import {hourlySql, tenantDaySql} from "../modules/stats/day-totals.repository.js";
 import {toNativeSql} from "../platform/db/sql.js";
 
 /**
@@ -34,13 +34,17 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     file: "readings.ingest",
     owner: "ReadingRepository.ingest",
     sql: ingestSql(SCHEMA),
-    bindings: ["deviceId", "tenantId", "onlyWithoutAlertChange", "temperatures", "humidities", "batteryLevels", "instants"]
-  },
-  {
-    file: "readings.ingest-many",
-    owner: "ReadingRepository.ingestMany",
-    sql: ingestManySql(SCHEMA),
-    bindings: ["tenantId", "deviceIds", "temperatures", "humidities", "batteryLevels", "instants"]
+    bindings: [
+      "tenantId",
+      "onlyWithoutAlertChange",
+      "withEpisodeState",
+      "deviceIds",
+      "deviceIndexes",
+      "temperatures",
+      "humidities",
+      "batteryLevels",
+      "instants"
+    ]
   },
   {file: "device-keys.lookup", owner: "DeviceKeyVerifier.load", sql: deviceKeyLookupSql, bindings: ["keyId"]},
   {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier.poll", sql: revokedSinceSql, bindings: ["since"]},
@@ -99,8 +103,8 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     sql: replaceDailyStatsSql,
     bindings: ["tenantId", "rows", "snapshot"]
   },
-  {file: "stats.tenant-day", owner: "ReadingAggregatesRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},
-  {file: "stats.hourly", owner: "ReadingAggregatesRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]},
+  {file: "stats.tenant-day", owner: "DayTotalsRepository.forDay", sql: tenantDaySql(SCHEMA), bindings: ["day", "timezone"]},
+  {file: "stats.hourly", owner: "DayTotalsRepository.hourly", sql: hourlySql(SCHEMA), bindings: ["deviceId", "hours", "timezone"]},
   // COPY takes no parameters: the export's values are literals (escaped by pg), shown here with sample values.
   {
     file: "readings.export-csv",

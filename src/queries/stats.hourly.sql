@@ -1,4 +1,4 @@
--- ReadingAggregatesRepository.hourly
+-- DayTotalsRepository.hourly
 -- $1 timezone, $2 deviceId, $3 timezone, $4 hours, $5 timezone
 select date_trunc('hour', r."recorded_at", $1) as "start",
     count(*)::int as "readingCount",

@@ -1,4 +1,4 @@
--- ReadingAggregatesRepository.forDay
+-- DayTotalsRepository.forDay
 -- $1 day, $2 day, $3 timezone, $4 day, $5 timezone
 select r."device_id" as "deviceId", $1::date::text as "date",
     count(*)::int as "readingCount",

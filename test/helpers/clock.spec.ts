@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import {describe, expect, it} from "vitest";
-import {localDate, localIsoString} from "../../src/modules/stats/local-time.js";
+import {localDate, localIsoString} from "../../src/common/local-time.js";
 import {zoneFarFromLocalHour, zoneFarFromMidnight} from "./clock.js";
 
 /** The helpers the stats, cache and aggregation specs lean on to stay away from midnight and the hour. */

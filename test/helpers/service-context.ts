@@ -1,7 +1,7 @@
 import {DIContext, inject, runInContext} from "@tsed/common";
 import type {AuthUser} from "../../src/platform/auth/auth-user.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
-import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "../../src/platform/tenancy/tenant-provisioner.service.js";
 
 /**
  * Runs `task` the way a request of `tenant` runs (a DI context of its own with the tenant and a
@@ -9,7 +9,7 @@ import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.s
  * "medium" tests do, where an HTTP test would only reach the rule through a route.
  */
 export async function asTenant<T>(tenant: string, task: () => Promise<T>, user: Partial<AuthUser> = {}): Promise<T> {
-  await inject(TenantProvisioner).ensure(tenant);
+  await inject(TenantProvisionerService).ensure(tenant);
   return runInContext(new DIContext({id: `service-test-${tenant}`}), () => {
     inject(TenantContext).bind(tenant, {subject: `service-test-${tenant}`, tenantClaim: tenant, role: "admin", ...user});
     return task();

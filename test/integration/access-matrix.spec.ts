@@ -21,7 +21,7 @@ const PUBLIC = new Set(["GET /health/live", "GET /health/ready", "GET /metrics"]
 /** A device's own operations: a device key names its tenant and device, no user token (and no role) applies. */
 const DEVICE_SECURITY = [{deviceKey: []}];
 
-/** DESIGN.md, "Who may do what": the role each operation needs, from its method and path alone. */
+/** README "Who may do what": the role each operation needs, from its method and path alone. */
 function contractRole(method: string, path: string): Role {
   if (path.startsWith("/api/v1/admin/")) return "admin";
   return method === "get" ? "viewer" : "operator";
@@ -143,7 +143,7 @@ describe("access: every operation, for every kind of caller", () => {
   };
   const call = async (...args: Parameters<typeof callAndKeepUrl>) => (await callAndKeepUrl(...args)).res;
 
-  it("documents a role on every operation but the public and the device ones, as DESIGN.md assigns it", () => {
+  it("documents a role on every operation but the public and the device ones, as README's Who may do what assigns it", () => {
     expect(operations().length).toBeGreaterThanOrEqual(28);
     expect(
       all()

@@ -2,7 +2,7 @@ import {getQueueToken} from "@tsed/bullmq";
 import {PlatformTest} from "@tsed/common";
 import type {Queue} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {AGGREGATION_QUEUE} from "../../src/modules/stats/aggregation.queue.js";
+import {AGGREGATION_QUEUE} from "../../src/modules/stats/daily-stats-recompute.queue.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {adminAuth, closeDbs, createDevice, dailyRows, postReadings} from "../helpers/stats-fixtures.js";

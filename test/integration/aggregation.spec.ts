@@ -4,11 +4,11 @@ import {PlatformTest} from "@tsed/common";
 import {type Job, type Queue, QueueEvents} from "bullmq";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {nightlyJobId} from "../../src/modules/stats/aggregation.service.js";
-import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
-import {addDays} from "../../src/modules/stats/local-time.js";
+import {nightlyJobId} from "../../src/modules/stats/daily-stats-recompute-jobs.service.js";
+import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {addDays} from "../../src/common/local-time.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE, NIGHTLY_SCHEDULER_ID} from "../../src/modules/stats/aggregation.queue.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE, NIGHTLY_SCHEDULER_ID} from "../../src/modules/stats/daily-stats-recompute.queue.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -198,7 +198,7 @@ describe("nightly aggregation (BullMQ)", () => {
       [tenant, devices.filter((_, i) => (i + 1) % 3 === 0 || i + 1 === 2500).map((d) => d.id)]
     );
     const progress: {devicesDone: number; devicesTotal: number}[] = [];
-    const refresher = PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
+    const refresher = PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
     const result = await refresher.recomputeDay(tenant, "2026-02-10", async (p) => void progress.push(p));
     expect(result).toEqual({tenantId: tenant, date: "2026-02-10", devices: 1666, readings: 3332, statsWritten: 1666, statsDeleted: 834});
     expect(progress.map((p) => p.devicesDone)).toEqual([0, 1000, 1666]);

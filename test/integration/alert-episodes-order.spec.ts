@@ -28,7 +28,7 @@ const at = (minute: number) => new Date(START + minute * 60_000).toISOString();
 
 /**
  * The oracle, written independently of src/: the episodes of a rule over readings in recordedAt
- * order, as DESIGN.md states them (open on a violation, extend while violating, resolve on the
+ * order, as docs/api.md "Alerts" states them (open on a violation, extend while violating, resolve on the
  * first reading back inside).
  */
 function expectedEpisodes(rule: Rule, readings: Reading[]) {

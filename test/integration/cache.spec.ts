@@ -1,8 +1,8 @@
 import {PlatformTest} from "@tsed/common";
 import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
-import {addDays} from "../../src/modules/stats/local-time.js";
+import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {addDays} from "../../src/common/local-time.js";
 import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";
@@ -91,7 +91,7 @@ describe("weekly stats cache (Redis)", () => {
     const {tenant, auth, device, today, at, post} = await setup("nightly");
     const yesterday = addDays(today, -1);
     await post(20, at(1, 60));
-    const refresher = PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
+    const refresher = PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
 
     await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     const unchanged = await refresher.recomputeDay(tenant, yesterday);

@@ -6,7 +6,7 @@ import {bearer, newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
 
 /**
- * Device keys (DESIGN "Devices as clients") and a device's own HTTP route: the key alone names
+ * Device keys (docs/api.md "Devices as clients") and a device's own HTTP route: the key alone names
  * the device and tenant; the answers, idempotency, alerts and DailyStats are the user routes'.
  */
 describe("device keys and device ingestion over HTTP", () => {

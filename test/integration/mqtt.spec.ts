@@ -15,7 +15,7 @@ import {until} from "../helpers/wait.js";
 const DEVICE_PER_MINUTE = 8;
 
 /**
- * The MQTT endpoint (DESIGN "Devices as clients") on a free port, with the real write path:
+ * The MQTT endpoint (docs/api.md "Devices as clients") on a free port, with the real write path:
  * CONNECT with a device key, publish only to the device's own topic, QoS 1 acknowledged only
  * once the readings are committed, errors reported on the device's errors topic, group commit.
  */

@@ -7,7 +7,7 @@ import {Migration20261202000100_readings_partitioned as Conversion} from "../../
 import {tenantMigrations} from "../../src/migrations/index.js";
 import {addMonths, monthlyPartitionName, monthStart} from "../../src/platform/db/monthly-partitions.js";
 import {migrateTenantSchema} from "../../src/platform/tenancy/tenant-migrator.js";
-import {TenantProvisioner} from "../../src/platform/tenancy/tenant-provisioner.service.js";
+import {TenantProvisionerService} from "../../src/platform/tenancy/tenant-provisioner.service.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
@@ -176,7 +176,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     Object.assign(Conversion, {onlineAboveRows: 0, batchIds: 100});
 
     // The API instances of the previous release keep ingesting meanwhile: their schema check is done.
-    PlatformTest.get<TenantProvisioner>(TenantProvisioner).markReady([tenant]);
+    PlatformTest.get<TenantProvisionerService>(TenantProvisionerService).markReady([tenant]);
     const auth = await bearer(tenant);
     const conversion = {phase: "before" as "before" | "during" | "after"};
     let accepted = 0;

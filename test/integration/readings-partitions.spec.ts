@@ -5,7 +5,7 @@ import type {Queue} from "bullmq";
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {PARTITION_MONTHS_AHEAD, ReadingPartitions} from "../../src/modules/readings/reading-partitions.service.js";
+import {PARTITION_MONTHS_AHEAD, ReadingPartitionsService} from "../../src/modules/readings/reading-partitions.service.js";
 import {
   PARTITIONS_SCHEDULER_ID,
   READINGS_MAINTENANCE_JOBS,
@@ -16,7 +16,7 @@ import {countStatements} from "../helpers/sql-statements.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
-import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {adminAuth, analyticsDb, closeDbs, createDevice, dailyRows, insertReadings, tenantDb} from "../helpers/stats-fixtures.js";
 
 const DAY = 86_400_000;
@@ -49,11 +49,11 @@ const monthNames = (from: Date, count: number) =>
 
 describe("readings over time: monthly partitions and raw retention", () => {
   let api: Api;
-  let service: ReadingPartitions;
+  let service: ReadingPartitionsService;
 
   beforeAll(async () => {
     api = await startTestServer();
-    service = PlatformTest.get<ReadingPartitions>(ReadingPartitions);
+    service = PlatformTest.get<ReadingPartitionsService>(ReadingPartitionsService);
   });
   afterAll(async () => {
     await stopTestServer();
@@ -184,7 +184,7 @@ describe("readings over time: monthly partitions and raw retention", () => {
         device,
         samples.map((recordedAt, i) => ({recordedAt, temperatureCelsius: 20 + i}))
       );
-      await PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute).recomputeTenant(tenant);
+      await PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService).recomputeTenant(tenant);
       // An alert opened by a reading of a month about to be dropped (alerts no longer reference readings by key).
       const [oldest] = (
         await tenantDb().query<{id: string}>(`select id::text from "${tenant}".temperature_readings order by recorded_at limit 1`)

@@ -19,10 +19,11 @@ const at = (minutes: number, temperatureCelsius = 20): ReadingInput => ({
 });
 
 /**
- * ReadingService.recordMany, the group commit behind MQTT: each batch is answered as recordBatch
- * would answer it alone, and each device's readings take the path they would take alone.
+ * ReadingService.ingest on the MQTT transport, whose lanes group what arrives within the window:
+ * each batch is answered as it would be alone, and each device's readings take the path they
+ * would take alone.
  */
-describe("ReadingService.recordMany", () => {
+describe("ReadingService.ingest, batches grouped in one write", () => {
   const tenant = newTenant("many");
   let db: TenantDb;
 
@@ -51,18 +52,33 @@ describe("ReadingService.recordMany", () => {
       await devices.deactivate(ids.inactive);
       return ids;
     });
+    const batches = [
+      {deviceId: plain, readings: [at(1), at(2)], single: false},
+      {deviceId: plain2, readings: [at(1)], single: true},
+      {deviceId: plain, readings: [at(2, 25), at(3)], single: false}, // minute 2 again: a duplicate of the first message
+      {deviceId: alerting, readings: [at(1, 35), at(2, 36)], single: false},
+      {deviceId: inactive, readings: [at(1)], single: false},
+      {deviceId: plain2, readings: [{...at(9), recordedAt: new Date(Date.now() + 3_600_000)}], single: true}
+    ];
+    // Submitted together, so that they share the tenant's open group (the MQTT window).
     const outcomes = await asTenant(tenant, () =>
-      inject(ReadingService).recordMany([
-        {deviceId: plain, readings: [at(1), at(2)]},
-        {deviceId: plain2, readings: [at(1)], single: true},
-        {deviceId: plain, readings: [at(2, 25), at(3)]}, // minute 2 again: a duplicate of the first message
-        {deviceId: alerting, readings: [at(1, 35), at(2, 36)]},
-        {deviceId: inactive, readings: [at(1)]},
-        {deviceId: plain2, readings: [{...at(9), recordedAt: new Date(Date.now() + 3_600_000)}], single: true}
-      ])
+      Promise.all(
+        batches.map((batch) =>
+          inject(ReadingService)
+            .ingest({tenantId: tenant, ...batch}, "mqtt")
+            .then(
+              (answer) => ({
+                receipt: "items" in answer ? answer : undefined,
+                created: "items" in answer ? undefined : answer,
+                error: undefined
+              }),
+              (error: unknown) => ({receipt: undefined, created: undefined, error})
+            )
+        )
+      )
     );
     expect(outcomes[0]!.receipt).toMatchObject({inserted: 2, duplicates: 0, alertsFired: 0});
-    expect(outcomes[1]!.receipt).toMatchObject({inserted: 1, duplicates: 0});
+    expect(outcomes[1]!.created).toMatchObject({duplicate: false, reading: {deviceId: plain2}});
     expect(outcomes[2]!.receipt).toMatchObject({inserted: 1, duplicates: 1});
     expect(outcomes[2]!.receipt!.items.map((i) => i.status)).toEqual(["duplicate", "accepted"]);
     expect(outcomes[3]!.receipt).toMatchObject({inserted: 2, duplicates: 0, alertsFired: 1});

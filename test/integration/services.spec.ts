@@ -8,8 +8,8 @@ import {AlertRuleService} from "../../src/modules/alerts/alert-rule.service.js";
 import {AlertService} from "../../src/modules/alerts/alert.service.js";
 import {DeviceService} from "../../src/modules/devices/device.service.js";
 import {ReadingService} from "../../src/modules/readings/reading.service.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../../src/modules/stats/aggregation.queue.js";
-import {AggregationService} from "../../src/modules/stats/aggregation.service.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "../../src/modules/stats/daily-stats-recompute.queue.js";
+import {DailyStatsRecomputeJobsService} from "../../src/modules/stats/daily-stats-recompute-jobs.service.js";
 import {asTenant} from "../helpers/service-context.js";
 import {startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {newTenant} from "../helpers/tokens.js";
@@ -30,12 +30,8 @@ describe("services", () => {
       return asTenant(tenant, async () => {
         const device = await inject(DeviceService).register({serialNumber: `SVC-${Math.random().toString(36).slice(2, 8)}`});
         const rule = await inject(AlertRuleService).create(device.id, {condition: AlertCondition.ABOVE, thresholdCelsius: 30});
-        const {alerts} = await inject(ReadingService).recordOne(device.id, {
-          temperatureCelsius: 35,
-          humidity: null,
-          batteryLevel: null,
-          recordedAt: new Date(Date.now() - 60_000)
-        });
+        const reading = {temperatureCelsius: 35, humidity: null, batteryLevel: null, recordedAt: new Date(Date.now() - 60_000)};
+        const {alerts} = await inject(ReadingService).ingest({tenantId: tenant, deviceId: device.id, readings: [reading], single: true});
         expect(alerts).toHaveLength(1);
         return {deviceId: device.id, ruleId: rule.id};
       });
@@ -65,11 +61,11 @@ describe("services", () => {
     });
   });
 
-  describe("AggregationService.status", () => {
+  describe("DailyStatsRecomputeJobsService.status", () => {
     it("maps BullMQ's job states onto the API's, and keeps jobs to their tenant", async () => {
       const tenant = newTenant("svc_jobs");
       const queue = inject<Queue>(getQueueToken(AGGREGATION_QUEUE));
-      const aggregations = inject(AggregationService);
+      const aggregations = inject(DailyStatsRecomputeJobsService);
       const data = {tenantId: tenant, date: "2026-03-10", trigger: "manual"};
       // No worker runs in this spec, so each job stays in the state it was added in.
       const waiting = await queue.add(AGGREGATION_JOBS.tenant, data, {jobId: `svc.${tenant}.waiting`});

@@ -6,10 +6,10 @@ import fc from "fast-check";
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {AGGREGATION_QUEUE} from "../../src/modules/stats/aggregation.queue.js";
-import {AggregationService} from "../../src/modules/stats/aggregation.service.js";
-import {DailyStatsRecompute} from "../../src/modules/stats/daily-stats-recompute.service.js";
-import {DailyStatsVerify} from "../../src/modules/stats/daily-stats-verify.service.js";
+import {AGGREGATION_QUEUE} from "../../src/modules/stats/daily-stats-recompute.queue.js";
+import {DailyStatsRecomputeJobsService} from "../../src/modules/stats/daily-stats-recompute-jobs.service.js";
+import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {DailyStatsVerifyService} from "../../src/modules/stats/daily-stats-verify.service.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
 import {createDevice} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
@@ -26,15 +26,15 @@ function every(startIso: string, endIso: string, minutes: number, offset = 0) {
 }
 
 /**
- * DailyStats equal the raw readings counted from scratch (DailyStatsVerify, `npm run stats:verify`)
+ * DailyStats equal the raw readings counted from scratch (DailyStatsVerifyService, `npm run stats:verify`)
  * whatever interleaving of ingestion, recompute, timezone change and failed merges came before.
  */
 describe("DailyStats stay verifiable", () => {
   let api: Api;
   let analytics: pg.Client;
   let events: QueueEvents;
-  const verify = (tenant: string) => PlatformTest.get<DailyStatsVerify>(DailyStatsVerify).verify(tenant);
-  const recompute = () => PlatformTest.get<DailyStatsRecompute>(DailyStatsRecompute);
+  const verify = (tenant: string) => PlatformTest.get<DailyStatsVerifyService>(DailyStatsVerifyService).verify(tenant);
+  const recompute = () => PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
   const postBatch = async (
     auth: Record<string, string>,
     deviceId: string,
@@ -203,7 +203,7 @@ describe("DailyStats stay verifiable", () => {
           )
         ]);
         if (written.some((w) => recomputed.some((r) => r.start < w.end && w.start < r.end))) overlapping++;
-        expect(await PlatformTest.get<DailyStatsVerify>(DailyStatsVerify).verify(tenant, day, day)).toEqual([]);
+        expect(await PlatformTest.get<DailyStatsVerifyService>(DailyStatsVerifyService).verify(tenant, day, day)).toEqual([]);
       },
       raceBudget
     );
@@ -244,7 +244,7 @@ describe("DailyStats stay verifiable", () => {
       await analytics.query(`drop trigger ${trigger} on "daily_stats"`);
       await analytics.query(`drop function ${trigger}()`);
     }
-    await PlatformTest.get<AggregationService>(AggregationService).repairDirtyDays();
+    await PlatformTest.get<DailyStatsRecomputeJobsService>(DailyStatsRecomputeJobsService).repairDirtyDays();
     expect(await verify(tenant)).toEqual([]);
     expect(await marks()).toEqual([]);
     await tenantDb.end();

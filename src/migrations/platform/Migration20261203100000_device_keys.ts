@@ -1,7 +1,7 @@
 import {Migration} from "@mikro-orm/migrations";
 
 /**
- * Device keys (DESIGN "Devices as clients") are platform metadata in `public`, beside the tenant
+ * Device keys (docs/api.md "Devices as clients") are platform metadata in `public`, beside the tenant
  * registry: a device presents only its key, so the key must lead to its tenant and device before
  * any tenant schema is known. The secret itself is never stored, only its SHA-256.
  * - `device_keys_active_by_device`: "at most two active keys per device" and the key list.

@@ -9,7 +9,7 @@ import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
  *   exists and is active in the same statement (ReadingRepository.ingest);
  * - devices are never deleted (DELETE deactivates), so nothing can orphan a reading, and the
  *   cascade it declared never fired.
- * The readings table is also the one DESIGN.md plans to partition by time and distribute by
+ * The readings table is also the one docs/scaling.md plans to partition by time and distribute by
  * device, where a foreign key to `devices` is in the way.
  */
 export class Migration20261122020000_readings_without_device_fk extends Migration {

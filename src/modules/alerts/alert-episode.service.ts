@@ -5,26 +5,12 @@ import {
   type Episode,
   type EpisodeReading,
   episodeChanges,
+  type EpisodeState,
   inRecordedOrder,
-  sameEpisode,
-  type StoredEpisode,
-  type Threshold
+  type RuleState,
+  sameEpisode
 } from "./alert-episodes.js";
 import {AlertRepository, type EpisodeWrites, type StoredAlert} from "./alert.repository.js";
-
-/** An enabled rule of the device and its decision state, as the ingest statement reads them. */
-export interface RuleState extends Threshold {
-  ruleId: string;
-  /** Readings recorded before this are not evaluated (null: none is excluded). */
-  evaluatedFrom: Date | null;
-  open: StoredEpisode | null;
-}
-
-/** The device's rules and its newest reading before the write (null: none yet). */
-export interface EpisodeState {
-  rules: RuleState[];
-  watermark: Date | null;
-}
 
 /**
  * Keeps a device's stored alert episodes equal to what deriveEpisodes (alert-episodes.ts) gives

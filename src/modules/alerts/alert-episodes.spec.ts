@@ -1,15 +1,8 @@
 import fc from "fast-check";
 import {describe, expect, it} from "vitest";
 import {AlertCondition} from "./alert-rule.entity.js";
-import {
-  deriveEpisodes,
-  type Episode,
-  episodeChanges,
-  type EpisodeReading,
-  type StoredEpisode,
-  type Threshold,
-  violates
-} from "./alert-episodes.js";
+import {deriveEpisodes, type Episode, episodeChanges, type EpisodeReading, type StoredEpisode, type Threshold} from "./alert-episodes.js";
+import {violates} from "./alert-predicate.js";
 
 const at = (minute: number) => new Date(Date.UTC(2026, 2, 28, 10, minute));
 let nextId = 1;

@@ -1,12 +1,11 @@
-import {AlertCondition} from "./alert-rule.entity.js";
+import {beyondFor, type Threshold} from "./alert-predicate.js";
 
 /*
  * Alert episodes as a pure function of a device's readings in recordedAt order: the one place
  * where episode semantics live. No I/O here; AlertEpisodeService loads what it needs, runs this,
  * and writes the difference.
  *
- * A reading violates `above` when temperature > threshold, `below` when temperature < threshold.
- * Over the readings in recordedAt order:
+ * Whether a reading violates a rule is alert-predicate.ts's (`beyondFor`, `violates`). Over the readings in recordedAt order:
  * - no open episode + violating reading: opens an episode (that reading, its temperature, firedAt);
  * - open episode + violating reading: joins it (readingCount + 1, the most extreme temperature as
  *   peak, lastReadingAt = its recordedAt);
@@ -17,10 +16,7 @@ import {AlertCondition} from "./alert-rule.entity.js";
  * readings re-derive a window).
  */
 
-export interface Threshold {
-  condition: AlertCondition;
-  thresholdCelsius: number;
-}
+export type {Threshold} from "./alert-predicate.js";
 
 /** What the state machine needs of a stored reading. */
 export interface EpisodeReading {
@@ -43,8 +39,18 @@ export interface Episode {
   resolvedAt: Date | null;
 }
 
-export function violates(rule: Threshold, temperatureCelsius: number): boolean {
-  return rule.condition === AlertCondition.ABOVE ? temperatureCelsius > rule.thresholdCelsius : temperatureCelsius < rule.thresholdCelsius;
+/** An evaluated rule of a device and its decision state, as the ingest statement reads them (ruleStatesSql). */
+export interface RuleState extends Threshold {
+  ruleId: string;
+  /** Readings recorded before this are not evaluated (null: none is excluded). */
+  evaluatedFrom: Date | null;
+  open: StoredEpisode | null;
+}
+
+/** The device's rules and its newest reading before the write (null: none yet). */
+export interface EpisodeState {
+  rules: RuleState[];
+  watermark: Date | null;
 }
 
 /**
@@ -58,15 +64,13 @@ export function violates(rule: Threshold, temperatureCelsius: number): boolean {
 export function deriveEpisodes(rule: Threshold, readings: readonly EpisodeReading[], open: Episode | null = null): Episode[] {
   let current = open && open.resolvedAt === null ? {...open} : null;
   const episodes = current ? [current] : [];
-  const above = rule.condition === AlertCondition.ABOVE;
+  const beyond = beyondFor(rule.condition);
   for (const reading of readings) {
     const t = reading.temperatureCelsius;
-    // `violates`, inlined: this runs per reading and rule for 1,000-reading batches.
-    const violating = above ? t > rule.thresholdCelsius : t < rule.thresholdCelsius;
-    if (violating) {
+    if (beyond(t, rule.thresholdCelsius)) {
       if (current) {
         current.readingCount++;
-        if (above ? t > current.peakTemperatureCelsius : t < current.peakTemperatureCelsius) current.peakTemperatureCelsius = t;
+        if (beyond(t, current.peakTemperatureCelsius)) current.peakTemperatureCelsius = t;
         current.lastReadingAt = reading.recordedAt;
       } else {
         current = {

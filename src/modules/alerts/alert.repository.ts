@@ -5,6 +5,7 @@ import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {Alert} from "./alert.entity.js";
 import type {AlertQuery} from "./alert.models.js";
 import type {Episode, StoredEpisode} from "./alert-episodes.js";
+import {evaluatedRuleSql} from "./alert-rules-at-ingest.js";
 
 /** An alert as stored and as the API returns it (the Alert model), as a plain object. */
 export type StoredAlert = Pick<
@@ -39,7 +40,7 @@ const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_at" as "
  * waits for them and then decides on the rows as they committed them.
  */
 export const lockRulesSql = (schema: string) =>
-  `select r."id" from ${schema}."alert_rules" r where r."device_id" = :deviceId and r."is_enabled" order by r."id" for update`;
+  `select r."id" from ${schema}."alert_rules" r where r."device_id" = :deviceId and ${evaluatedRuleSql("r")} order by r."id" for update`;
 
 /** The stored episodes of these rules that end after :after (or are open): the ones a late reading at :after may change. */
 export const episodesEndingAfterSql = (

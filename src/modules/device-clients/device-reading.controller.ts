@@ -10,7 +10,7 @@ import {batchReceiptJson} from "../readings/receipt-json.js";
 import {DeviceIngestService} from "./device-ingest.service.js";
 
 /**
- * A device posting its own readings with its key (DESIGN "Devices as clients"). The body is
+ * A device posting its own readings with its key (docs/api.md "Devices as clients"). The body is
  * validated by DeviceReadingsPayload against the same models as the user routes (not by the
  * parameter pipe, which cannot tell a reading from a batch before validating); the answers are
  * theirs, written as JSON text the same way.
@@ -45,9 +45,9 @@ export class DeviceReadingController {
     @Context() $ctx: Context
   ): Promise<string> {
     const result = await this.ingest.record(body);
-    if ("batch" in result) return batchReceiptJson(result.batch);
-    $ctx.response.status(result.single.duplicate ? 200 : 201);
-    return JSON.stringify(result.single);
+    if ("items" in result) return batchReceiptJson(result);
+    $ctx.response.status(result.duplicate ? 200 : 201);
+    return JSON.stringify(result);
   }
 }
 

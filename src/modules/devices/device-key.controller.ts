@@ -12,7 +12,7 @@ const HOW_TO_USE =
   "or over MQTT (username = the key's `id`, password = the key): " +
   '`mosquitto_pub -h $HOST -p $MQTT_PORT -q 1 -u $KEY_ID -P $KEY -t devices/$DEVICE_ID/readings -m \'{"temperatureCelsius": 21.5, "recordedAt": "2026-12-03T09:00:00Z"}\'`.';
 
-/** A device's own credentials (DESIGN "Devices as clients"); routes for operators and admins. */
+/** A device's own credentials (docs/api.md "Devices as clients"); routes for operators and admins. */
 @Controller("/devices/:deviceId/keys")
 @Name("Devices")
 @Authenticated()

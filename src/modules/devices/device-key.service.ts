@@ -11,7 +11,7 @@ import {DeviceRepository} from "./device.repository.js";
 export const MAX_ACTIVE_KEYS = 2;
 
 /**
- * Device keys (DESIGN "Devices as clients"): a device's own credentials, so that a sensor never
+ * Device keys (docs/api.md "Devices as clients"): a device's own credentials, so that a sensor never
  * holds a person's token. Created with a secret shown once, listed without it, revoked one by one
  * or all at once when the device is deactivated. Verification is DeviceKeyVerifier's (platform).
  */

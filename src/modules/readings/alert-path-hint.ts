@@ -1,4 +1,4 @@
-import {type Threshold, violates} from "../alerts/alert-episodes.js";
+import {type Threshold, violates} from "../alerts/alert-predicate.js";
 import type {ReadingInput} from "./reading.models.js";
 
 /** At most this many devices are remembered; past it the hint starts afresh. */
@@ -6,12 +6,12 @@ const MAX_DEVICES = 10_000;
 
 /**
  * A guess, per device (`tenant/device`), of whether its next write will need the alert
- * transaction, from what its last write on this instance saw: its enabled rules' thresholds and
+ * transaction, from what its last write on this instance saw: its evaluated rules' thresholds and
  * whether an episode was left open. When the guess is yes, ReadingService skips the autocommitted
- * lone statement, which would find so under its lock and insert nothing — for a 1,000-reading
+ * group statement, which would find so under its lock and insert nothing — for a 1,000-reading
  * batch that is the arrays serialized and sent twice and a statement that stores nothing.
  *
- * Only a hint: the transaction is right for any write and the lone statement still decides for
+ * Only a hint: the transaction is right for any write and the group statement still decides for
  * itself whenever it runs, so a stale entry (a rule changed on another instance) costs at most
  * one BEGIN/COMMIT or one declined statement, and the write it costs refreshes the entry. Hence
  * no invalidation and no sharing between instances.

@@ -36,7 +36,7 @@ export interface PartitionsRunResult {
  * take — so it never races a migration or another run; each step is idempotent.
  */
 @Injectable()
-export class ReadingPartitions {
+export class ReadingPartitionsService {
   @Orm()
   private orm!: MikroORM;
 

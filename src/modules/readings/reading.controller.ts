@@ -2,6 +2,7 @@ import {BodyParams, Context, Controller, Inject, Post, UseBefore} from "@tsed/co
 import {Description, Groups, Name, Required, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {IdParam} from "../../platform/validation/id-param.js";
 import {IngestionRateLimitMiddleware} from "../../platform/rate-limit/ingestion-rate-limit.middleware.js";
 import {TemperatureReading} from "./reading.entity.js";
@@ -22,6 +23,9 @@ export class ReadingController {
   @Inject()
   private readings!: ReadingService;
 
+  @Inject()
+  private tenant!: TenantContext;
+
   @Post("/")
   @Summary("Store one reading")
   @Description(
@@ -39,7 +43,7 @@ export class ReadingController {
     @BodyParams({useMapper: false}) @Required() @Groups("create") body: TemperatureReading,
     @Context() $ctx: Context
   ): Promise<string> {
-    const result = await this.readings.recordOne(deviceId, readingInputOf(body));
+    const result = await this.readings.ingest({tenantId: this.tenant.tenantId, deviceId, readings: [readingInputOf(body)], single: true});
     $ctx.response.status(result.duplicate ? 200 : 201);
     return JSON.stringify(result);
   }
@@ -62,6 +66,7 @@ export class ReadingController {
     @IdParam("deviceId") deviceId: string,
     @BodyParams({useMapper: false}) @Required() @Groups("create") body: ReadingBatch
   ): Promise<string> {
-    return batchReceiptJson(await this.readings.recordBatch(deviceId, body.readings.map(readingInputOf)));
+    const readings = body.readings.map(readingInputOf);
+    return batchReceiptJson(await this.readings.ingest({tenantId: this.tenant.tenantId, deviceId, readings, single: false}));
   }
 }

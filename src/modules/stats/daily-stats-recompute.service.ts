@@ -2,9 +2,9 @@ import {Inject, Injectable} from "@tsed/common";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
-import {addDays} from "./local-time.js";
-import {lastDayPastRetention} from "./raw-retention-days.js";
-import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
+import {addDays} from "../../common/local-time.js";
+import {lastDayPastRetention} from "../../common/raw-retention.js";
+import {DayTotalsRepository} from "./day-totals.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
 /** Devices per statement of the recompute: one aggregate row each, so memory stays flat. */
@@ -42,9 +42,9 @@ export interface RecomputeResult {
  * counted while all its readings were there.
  */
 @Injectable()
-export class DailyStatsRecompute {
+export class DailyStatsRecomputeService {
   @Inject()
-  private aggregates!: ReadingAggregatesRepository;
+  private aggregates!: DayTotalsRepository;
 
   @Inject()
   private dailyStats!: DailyStatsRepository;

@@ -1,10 +1,7 @@
-import type {EntityManager} from "@mikro-orm/core";
-import {context, Inject, Injectable, Logger} from "@tsed/common";
-import type {AfterTransactionCommit} from "@tsed/mikro-orm";
+import {Inject, Injectable, Logger} from "@tsed/common";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
-import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
-import type {DayTotal, DayTotalsByDevice} from "./day-totals.js";
+import type {DayTotalsByDevice} from "./day-totals.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
@@ -12,33 +9,27 @@ import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 /** Past this, the request stops waiting for the refresh (it goes on in the background). */
 export const REFRESH_BUDGET_MS = 2_000;
 
-/** Where a transaction's writes are kept until it commits: its DI context (request or job), under this key. */
-const PENDING_KEY = Symbol("DailyStatsRefresh.pending");
-
 /** Writes merged by one refresh at the most (far more than commit during one merge). */
 const MAX_WRITES_PER_REFRESH = 10_000;
 
 /**
  * Keeps DailyStats in line with the readings as they are written: the one owner of the refresh
- * after a write. A writer hands over the totals per local day of what it inserted
- * (`dayTotalsSql`, computed by its own INSERT), in one of two ways:
+ * after a write. The writer of readings hands over, once its write has committed, the totals per
+ * local day of what it inserted (`dayTotalsSql`, computed by its own INSERT) with one call:
+ * `committed(...)` — after the autocommitted statement returns, or after the `@Transactional`
+ * write returns (that is, after its COMMIT; a rolled-back or retried attempt hands over nothing).
  *
- * - inside a `@Transactional` write: `afterCommit(...)`; this service's AfterTransactionCommit
- *   hook merges them once the transaction has committed (never for a rolled-back one);
- * - for a write that is already committed (a lone autocommitted statement, no transaction, no
- *   hook): `committed(...)`.
- *
- * Either way one statement merges them into analytics (merge_daily_stats: count, min, max,
- * weighted mean of what is there and what was added, skipping writes a recompute of the day has
- * counted already) and one Redis round trip invalidates the devices' cached weekly summaries. It
- * never throws: the readings are committed already. The days it could not merge are remembered
- * (DirtyDaysRepository) and recomputed by the repair job. Refreshes arriving while one of the same
- * tenant runs are merged together as soon as it ends, like a group commit (GroupCommitLanes):
- * under load one refresh (one statement, one Redis round trip) serves many writes instead of one
- * each, and each writer still waits for the refresh that includes its readings.
+ * One statement merges them into analytics (merge_daily_stats: count, min, max, weighted mean of
+ * what is there and what was added, skipping writes a recompute of the day has counted already)
+ * and one Redis round trip invalidates the devices' cached weekly summaries. It never throws: the
+ * readings are committed already. The days it could not merge are remembered (DirtyDaysRepository)
+ * and recomputed by the repair job. Refreshes arriving while one of the same tenant runs are
+ * merged together as soon as it ends, like a group commit (GroupCommitLanes): under load one
+ * refresh (one statement, one Redis round trip) serves many writes instead of one each, and each
+ * writer still waits for the refresh that includes its readings.
  */
 @Injectable()
-export class DailyStatsRefresh implements AfterTransactionCommit {
+export class DailyStatsRefreshService {
   @Inject()
   private dailyStats!: DailyStatsRepository;
 
@@ -51,42 +42,13 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
   @Inject()
   private logger!: Logger;
 
-  private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(async (tenantId, writes) => {
-    await this.merge(tenantId, writes);
-    return writes.map(() => undefined);
-  }, MAX_WRITES_PER_REFRESH);
-
-  /**
-   * Inside a `@Transactional` write: `days` are the totals of what it inserted for the device.
-   * A transaction writes a device's readings once: this replaces what an earlier attempt of the
-   * same (retried) transaction handed over, so only what the committed attempt inserted counts.
-   */
-  afterCommit(tenantId: string, xid: string, deviceId: string, days: readonly DayTotal[]): void {
-    const $ctx = context();
-    if (!$ctx) return;
-    let pending = $ctx.get<DayTotalsByDevice | undefined>(PENDING_KEY);
-    if (!pending || pending.tenantId !== tenantId || pending.xid !== xid) {
-      pending = {tenantId, xid, byDevice: new Map()};
-      $ctx.set(PENDING_KEY, pending);
-    }
-    pending.byDevice.set(deviceId, days);
-  }
-
-  /**
-   * @tsed/mikro-orm calls this after every context's transactions commit: only the default context
-   * writes readings, and the refresh writes analytics without `@Transactional`, so it never
-   * triggers itself. An "alter" hook: the entity manager goes back unchanged.
-   */
-  async $afterTransactionCommit(em: EntityManager): Promise<EntityManager> {
-    if (em.name !== DEFAULT_CONTEXT) return em;
-    const $ctx = context();
-    const pending = $ctx?.get<DayTotalsByDevice | undefined>(PENDING_KEY);
-    if (pending) {
-      $ctx.delete(PENDING_KEY);
-      await this.committed(pending);
-    }
-    return em;
-  }
+  private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(
+    async (tenantId, writes) => {
+      await this.merge(tenantId, writes);
+      return writes.map(() => undefined);
+    },
+    {windowMs: 0, maxSize: MAX_WRITES_PER_REFRESH}
+  );
 
   /**
    * Merges readings that are committed. Waits for the refresh that includes them, so a reader
@@ -96,6 +58,11 @@ export class DailyStatsRefresh implements AfterTransactionCommit {
   async committed(written: DayTotalsByDevice): Promise<void> {
     const outcome = await withTimeout(this.refreshes.submit(written.tenantId, written), REFRESH_BUDGET_MS, () => "late" as const);
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
+  }
+
+  /** Shutdown: resolves once every refresh handed over so far is merged (or given up). */
+  flush(): Promise<void> {
+    return this.refreshes.flush();
   }
 
   /** One statement and one Redis round trip for every write of the group, whatever their sizes and whatever the days hold. */

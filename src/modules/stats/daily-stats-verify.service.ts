@@ -2,9 +2,9 @@ import {Inject, Injectable} from "@tsed/common";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import type {DayTotal, DeviceDayTotal} from "./day-totals.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
-import {addDays} from "./local-time.js";
-import {lastDayPastRetention} from "./raw-retention-days.js";
-import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
+import {addDays} from "../../common/local-time.js";
+import {lastDayPastRetention} from "../../common/raw-retention.js";
+import {DayTotalsRepository} from "./day-totals.repository.js";
 
 /** A DailyStats row that is not what the raw readings say: `stored` or `expected` is null when the row is missing or should not exist. */
 export interface StatsDifference {
@@ -24,9 +24,9 @@ const MEAN_TOLERANCE = 1e-9;
  * difference too.
  */
 @Injectable()
-export class DailyStatsVerify {
+export class DailyStatsVerifyService {
   @Inject()
-  private aggregates!: ReadingAggregatesRepository;
+  private aggregates!: DayTotalsRepository;
 
   @Inject()
   private dailyStats!: DailyStatsRepository;

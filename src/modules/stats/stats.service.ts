@@ -7,8 +7,8 @@ import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.
 import {DeviceService} from "../devices/device.service.js";
 import type {DailyStats} from "./daily-stats.entity.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
-import {addDays, localDate, localHourStart, localIsoString} from "./local-time.js";
-import {ReadingAggregatesRepository} from "./reading-aggregates.repository.js";
+import {addDays, localDate, localHourStart, localIsoString} from "../../common/local-time.js";
+import {DayTotalsRepository} from "./day-totals.repository.js";
 import {type HourlyStats, MAX_DAILY_RANGE_DAYS, type WeeklyStats} from "./stats.models.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
@@ -28,7 +28,7 @@ export class StatsService {
   private dailyStats!: DailyStatsRepository;
 
   @Inject()
-  private aggregates!: ReadingAggregatesRepository;
+  private aggregates!: DayTotalsRepository;
 
   @Inject()
   private cache!: WeeklyStatsCache;

@@ -7,8 +7,8 @@ import type {TenantSettingsChange} from "../../platform/tenancy/tenant-registry.
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {TenantSettingsCache} from "../../platform/tenancy/tenant-settings.cache.js";
 import type {Tenant} from "../../platform/tenancy/tenant.entity.js";
-import {AggregationService} from "../stats/aggregation.service.js";
-import {isKnownToIntl} from "../stats/local-time.js";
+import {DailyStatsRecomputeJobsService} from "../stats/daily-stats-recompute-jobs.service.js";
+import {isKnownToIntl} from "../../common/local-time.js";
 import type {TenantSettings, TenantSettingsPatch} from "./tenant-settings.models.js";
 
 /** The caller's tenant's settings (the registry row in `public.tenants`). */
@@ -24,7 +24,7 @@ export class TenantSettingsService {
   private settingsCache!: TenantSettingsCache;
 
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   @Inject()
   private config!: AppConfig;
@@ -38,7 +38,7 @@ export class TenantSettingsService {
   /**
    * Changes the settings given (validated by the model), nothing else. A new timezone moves the
    * tenant's local days: every day of DailyStats is recomputed by a job, whose id the answer gives
-   * (`statsRecomputeJobId`; see AggregationService.changeTimezone for how the change and the job
+   * (`statsRecomputeJobId`; see DailyStatsRecomputeJobsService.changeTimezone for how the change and the job
    * are ordered). A shorter raw retention refuses older readings at once, but its months are
    * dropped only after RETENTION_GRACE_DAYS (`rawRetentionEffectiveAt`); see changeRawRetention.
    */

@@ -5,7 +5,7 @@ import {CALLER_CHECK, type CallerCheck} from "../../platform/tenancy/caller-chec
 import type {User} from "./user.entity.js";
 import {UserRepository} from "./user.repository.js";
 
-/** How long a caller's user row is reused: a deletion reaches every instance within this (DESIGN: 5 s). */
+/** How long a caller's user row is reused: a deletion reaches every instance within this (docs/api.md "Tenants and tokens": within 5 s). */
 export const CALLER_USER_TTL_MS = 4_000;
 const MAX_ENTRIES = 20_000;
 

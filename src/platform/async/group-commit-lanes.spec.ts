@@ -17,18 +17,21 @@ describe("GroupCommitLanes", () => {
           const inFlight = new Map<string, number>();
           const written: {key: string; items: number[]}[] = [];
           let w = 0;
-          const lanes = new GroupCommitLanes<number, string>(async (key, items) => {
-            expect(inFlight.get(key) ?? 0).toBe(0);
-            expect(items.length).toBeGreaterThan(0);
-            expect(items.length).toBeLessThanOrEqual(maxGroupSize);
-            inFlight.set(key, 1);
-            const [turns, fails] = writes[w++ % writes.length]!;
-            for (let i = 0; i < turns; i++) await tick();
-            inFlight.set(key, 0);
-            if (fails) throw new Error(`write ${key} failed`);
-            written.push({key, items});
-            return items.map((item) => `${key}:${item}`);
-          }, maxGroupSize);
+          const lanes = new GroupCommitLanes<number, string>(
+            async (key, items) => {
+              expect(inFlight.get(key) ?? 0).toBe(0);
+              expect(items.length).toBeGreaterThan(0);
+              expect(items.length).toBeLessThanOrEqual(maxGroupSize);
+              inFlight.set(key, 1);
+              const [turns, fails] = writes[w++ % writes.length]!;
+              for (let i = 0; i < turns; i++) await tick();
+              inFlight.set(key, 0);
+              if (fails) throw new Error(`write ${key} failed`);
+              written.push({key, items});
+              return items.map((item) => `${key}:${item}`);
+            },
+            {windowMs: 0, maxSize: maxGroupSize}
+          );
 
           const answers: Promise<{item: number; key: string; output?: string; error?: string}>[] = [];
           for (const [index, [key, wait]] of submissions.entries()) {
@@ -62,11 +65,14 @@ describe("GroupCommitLanes", () => {
   it("writes an item at once when its key is idle, and gathers the items that arrive meanwhile into one write", async () => {
     const groups: number[][] = [];
     let release!: () => void;
-    const lanes = new GroupCommitLanes<number, number>(async (_key, items) => {
-      groups.push(items);
-      if (groups.length === 1) await new Promise<void>((resolve) => (release = resolve));
-      return items;
-    }, 100);
+    const lanes = new GroupCommitLanes<number, number>(
+      async (_key, items) => {
+        groups.push(items);
+        if (groups.length === 1) await new Promise<void>((resolve) => (release = resolve));
+        return items;
+      },
+      {windowMs: 0, maxSize: 100}
+    );
     const first = lanes.submit("t", 1);
     await tick();
     expect(groups).toEqual([[1]]);
@@ -76,5 +82,31 @@ describe("GroupCommitLanes", () => {
     release();
     expect(await Promise.all([first, ...later])).toEqual([1, 2, 3, 4]);
     expect(groups).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it("with a window, gathers what arrives within it; a full group goes at once, an item larger than a group alone beside the lane; flush ends the window", async () => {
+    const groups: number[][] = [];
+    const lanes = new GroupCommitLanes<number, number>(
+      async (_key, items) => {
+        groups.push(items);
+        return items;
+      },
+      {windowMs: 60_000, maxSize: 10, sizeOf: (item) => item}
+    );
+    const small = [1, 2].map((item) => lanes.submit("t", item));
+    await tick();
+    expect(groups).toEqual([]); // the window (a minute) has not passed
+    const big = lanes.submit("t", 11);
+    await tick();
+    expect(groups).toEqual([[11]]); // alone, at once, the open group still waiting
+    const filling = lanes.submit("t", 7); // 1 + 2 + 7 = 10: full
+    await tick();
+    expect(groups).toEqual([[11], [1, 2, 7]]);
+    const late = lanes.submit("t", 3);
+    await tick();
+    expect(groups).toHaveLength(2);
+    await lanes.flush();
+    expect(groups).toEqual([[11], [1, 2, 7], [3]]);
+    expect(await Promise.all([...small, big, filling, late])).toEqual([1, 2, 11, 7, 3]);
   });
 });

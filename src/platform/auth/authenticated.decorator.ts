@@ -21,7 +21,7 @@ export const ROLE_EXTENSION = "x-required-role";
  * (@Authorize: passport with AccessTokenVerifier's protocol), the tenant bound from its claim (and the caller checked, e.g. not deleted), the
  * role, and for reads the tenant's read budget; then the operation's own middlewares.
  *
- * The role (DESIGN.md, "Who may do what"): `options.role` when given (`admin` for /admin routes),
+ * The role (README "Who may do what"): `options.role` when given (`admin` for /admin routes),
  * else `viewer` for GET operations and `operator` for the others. The OpenAPI document shows it
  * on each operation (`x-required-role`, and its 403), next to every status the operation can answer.
  */

@@ -16,7 +16,7 @@ export const REVOCATION_POLL_MS = 1_000;
 /**
  * Cached answers are trusted only while the feed answered this recently: past it (Postgres
  * unreachable, the event loop stalled) every verification reads the table again, so a revocation
- * never goes unseen for longer than DESIGN's 5 s, whatever happens to the feed.
+ * never goes unseen for longer than the 5 s of docs/api.md "Devices as clients", whatever happens to the feed.
  */
 export const REVOCATION_FRESHNESS_MS = 3_000;
 /** Revoking transactions that commit this long after their `now()` are still seen by the feed. */

@@ -71,7 +71,7 @@ const PUBLISH_OVERHEAD_BYTES = 2 + 65_535 + 2;
 const PORT_TRIES = 20;
 
 /**
- * The MQTT endpoint of devices (DESIGN "Devices as clients"), an aedes broker on a TCP port, in
+ * The MQTT endpoint of devices (docs/api.md "Devices as clients"), an aedes broker on a TCP port, in
  * the API process or alone (`npm run mqtt`):
  *
  * - CONNECT: username = the key id, password = the key (DeviceKeyVerifier); anything else is

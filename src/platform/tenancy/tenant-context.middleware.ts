@@ -4,7 +4,7 @@ import type {AuthUser} from "../auth/auth-user.js";
 import {CALLER_CHECK, type CallerCheck} from "./caller-check.js";
 import {isValidTenantId} from "./tenant-id.js";
 import {TenantContext} from "./tenant-context.js";
-import {TenantProvisioner} from "./tenant-provisioner.service.js";
+import {TenantProvisionerService} from "./tenant-provisioner.service.js";
 
 /**
  * Runs right after token verification: takes the tenant from the verified token only, validates
@@ -15,7 +15,7 @@ import {TenantProvisioner} from "./tenant-provisioner.service.js";
 @Middleware()
 export class TenantContextMiddleware implements MiddlewareMethods {
   @Inject()
-  private provisioner!: TenantProvisioner;
+  private provisioner!: TenantProvisionerService;
 
   @Inject()
   private tenantContext!: TenantContext;

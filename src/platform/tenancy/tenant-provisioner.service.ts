@@ -16,7 +16,7 @@ import {LATEST_TENANT_MIGRATION, migrateTenantSchema, tenantLock} from "./tenant
  * tenant id is refused (403) before anything is created.
  */
 @Injectable()
-export class TenantProvisioner {
+export class TenantProvisionerService {
   @Orm()
   private orm!: MikroORM;
 

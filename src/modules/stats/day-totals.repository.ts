@@ -53,7 +53,7 @@ const NIGHTLY_STATEMENT_TIMEOUT_MS = 15 * 60_000;
  * with the validated, quoted schema. Request-path queries go through the request's TenantContext.
  */
 @Injectable()
-export class ReadingAggregatesRepository {
+export class DayTotalsRepository {
   @Orm()
   private orm!: MikroORM;
 

@@ -5,15 +5,15 @@ import {type Job, type JobsOptions, type Queue, UnrecoverableError} from "bullmq
 import {isUnavailable} from "../../common/error-mapping.js";
 import {InvalidInputError, NotFoundError, ServiceUnavailableError} from "../../common/errors.js";
 import {keptSince} from "../../common/raw-retention.js";
-import {lastDayPastRetention} from "./raw-retention-days.js";
+import {lastDayPastRetention} from "../../common/raw-retention.js";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {isValidTenantId} from "../../platform/tenancy/tenant-id.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
-import {DailyStatsRecompute, type RecomputeProgress} from "./daily-stats-recompute.service.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./daily-stats-recompute.queue.js";
+import {DailyStatsRecomputeService, type RecomputeProgress} from "./daily-stats-recompute.service.js";
 import {isStrictDate} from "../../platform/validation/strict-formats.js";
-import {addDays, localDate} from "./local-time.js";
+import {addDays, localDate} from "../../common/local-time.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
 /** Every payload carries its tenant and, for one day, the local day (resolved when it was enqueued). */
@@ -91,7 +91,7 @@ export const manualJobId = (tenantId: string, date: string) => `manual.${tenantI
 
 /** Enqueues, runs and reports DailyStats aggregation jobs (BullMQ queue `aggregation`). */
 @Injectable()
-export class AggregationService {
+export class DailyStatsRecomputeJobsService {
   @InjectQueue(AGGREGATION_QUEUE)
   private queue!: Queue<AggregationPayload | TenantRecomputePayload>;
 
@@ -99,7 +99,7 @@ export class AggregationService {
   private tenants!: TenantRegistry;
 
   @Inject()
-  private recompute!: DailyStatsRecompute;
+  private recompute!: DailyStatsRecomputeService;
 
   @Inject()
   private cache!: WeeklyStatsCache;

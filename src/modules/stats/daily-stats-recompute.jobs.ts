@@ -2,14 +2,19 @@ import {Inject} from "@tsed/common";
 import {JobController, type JobMethods} from "@tsed/bullmq";
 import type {Job} from "bullmq";
 import {jobDuration} from "../../platform/observability/metrics.js";
-import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./aggregation.queue.js";
-import {type AggregationPayload, type AggregationResult, AggregationService, type TenantRecomputePayload} from "./aggregation.service.js";
+import {AGGREGATION_JOBS, AGGREGATION_QUEUE} from "./daily-stats-recompute.queue.js";
+import {
+  type AggregationPayload,
+  type AggregationResult,
+  DailyStatsRecomputeJobsService,
+  type TenantRecomputePayload
+} from "./daily-stats-recompute-jobs.service.js";
 
 /** Fired by the nightly job scheduler: one aggregation job per registered tenant. */
 @JobController(AGGREGATION_JOBS.nightlyFanOut, AGGREGATION_QUEUE)
 export class NightlyFanOutJob implements JobMethods<Record<string, never>, {tenants: number}> {
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   handle(_payload: Record<string, never>, job: Job) {
     return timed(job, () => this.aggregations.fanOut(job));
@@ -20,7 +25,7 @@ export class NightlyFanOutJob implements JobMethods<Record<string, never>, {tena
 @JobController(AGGREGATION_JOBS.tenant, AGGREGATION_QUEUE)
 export class AggregateTenantJob implements JobMethods<AggregationPayload, AggregationResult> {
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   handle(payload: AggregationPayload, job: Job<AggregationPayload, AggregationResult>) {
     return timed(job, () => this.aggregations.run(payload, job));
@@ -31,7 +36,7 @@ export class AggregateTenantJob implements JobMethods<AggregationPayload, Aggreg
 @JobController(AGGREGATION_JOBS.tenantAllDays, AGGREGATION_QUEUE)
 export class RecomputeTenantJob implements JobMethods<TenantRecomputePayload, AggregationResult> {
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   handle(payload: TenantRecomputePayload, job: Job<TenantRecomputePayload, AggregationResult>) {
     return timed(job, () => this.aggregations.runTenant(payload, job));
@@ -42,7 +47,7 @@ export class RecomputeTenantJob implements JobMethods<TenantRecomputePayload, Ag
 @JobController(AGGREGATION_JOBS.repairDirtyDays, AGGREGATION_QUEUE)
 export class RepairDirtyDaysJob implements JobMethods<Record<string, never>, {repaired: number}> {
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   handle(_payload: Record<string, never>, job: Job) {
     return timed(job, () => this.aggregations.repairDirtyDays());

@@ -3,15 +3,15 @@ import {Description, Name, Pattern, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import {AggregationAccepted, AggregationRequest, AggregationStatusBody, JOB_ID_PATTERN} from "./aggregation.models.js";
-import {AggregationService} from "./aggregation.service.js";
+import {AggregationAccepted, AggregationRequest, AggregationStatusBody, JOB_ID_PATTERN} from "./daily-stats-recompute.models.js";
+import {DailyStatsRecomputeJobsService} from "./daily-stats-recompute-jobs.service.js";
 
 @Controller("/admin/aggregations")
 @Name("Admin")
 @Authenticated({role: "admin"})
-export class AggregationController {
+export class DailyStatsRecomputeController {
   @Inject()
-  private aggregations!: AggregationService;
+  private aggregations!: DailyStatsRecomputeJobsService;
 
   @Inject()
   private tenant!: TenantContext;

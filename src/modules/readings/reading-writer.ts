@@ -1,0 +1,75 @@
+import {Inject, Injectable} from "@tsed/common";
+import {Transactional} from "@tsed/mikro-orm";
+import {NotFoundError} from "../../common/errors.js";
+import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
+import type {EpisodeReading, EpisodeState} from "../alerts/alert-episodes.js";
+import type {StoredAlert} from "../alerts/alert.repository.js";
+import type {ReadingInput} from "./reading.models.js";
+import {type DeviceReadings, type IngestResult, ReadingRepository} from "./reading.repository.js";
+
+/** What the transactional path committed: its statement's result (ids, day totals, xid), and the episodes it changed. */
+export interface WrittenWithAlerts {
+  result: IngestResult;
+  alerts: StoredAlert[];
+  alertsOpened: number;
+  /** The device's rules before the write, and whether the write left an episode open (for AlertPathHint). */
+  state: EpisodeState;
+  leftOpen: boolean;
+}
+
+/**
+ * The one writer of readings, with its two ways to commit — both run the ingest statement
+ * (ingestSql) and return what they committed:
+ * - `together`: readings of many devices in one autocommitted statement, for every device whose
+ *   readings cannot change an alert episode (the statement decides under the rules' FOR SHARE
+ *   lock, so the decision cannot go stale between a read and the write). One round trip: a
+ *   transaction around it would add BEGIN and COMMIT for nothing.
+ * - `withAlerts`: one device's readings and the episodes they change, in one `@Transactional`
+ *   transaction retried as a whole by the RetryStrategy (exponential backoff) on serialization
+ *   failures, deadlocks and the one-open-alert race; a retry starts from fresh state, so it
+ *   re-decides. Only the committed attempt's result comes back.
+ * The caller (ReadingService.refresh) hands the day totals to DailyStatsRefreshService once the
+ * write has returned, that is, committed.
+ */
+@Injectable()
+export class ReadingWriter {
+  @Inject()
+  private readings!: ReadingRepository;
+
+  @Inject()
+  private episodes!: AlertEpisodeService;
+
+  together(rows: readonly DeviceReadings[]): Promise<IngestResult> {
+    return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false});
+  }
+
+  /**
+   * Round trips: BEGIN, the rules' lock, the ingest statement (device check, rule state, INSERT),
+   * the episode writes, COMMIT.
+   * @throws NotFoundError when the device does not exist in the tenant or is inactive (nothing is stored)
+   */
+  @Transactional({retry: true})
+  async withAlerts(deviceId: string, rows: readonly ReadingInput[]): Promise<WrittenWithAlerts> {
+    // First, in a statement of its own: the ingest statement that follows then reads the device's
+    // readings and rules as the previous episode-changing write committed them.
+    await this.episodes.lockRules(deviceId);
+    const result = await this.readings.ingest([{deviceId, readings: rows}], {onlyWithoutAlertChange: false, withEpisodeState: true});
+    const state = result.episodeStates.get(deviceId);
+    if (!state) throw new NotFoundError("Device", deviceId);
+    const ids = result.insertedIds.get(deviceId);
+    const inserted: EpisodeReading[] = [];
+    for (const row of rows) {
+      const id = ids?.get(row.recordedAt.getTime());
+      // Only what the state machine reads: id, temperature, recordedAt (1,000 of them per batch).
+      if (id !== undefined) inserted.push({id, temperatureCelsius: row.temperatureCelsius, recordedAt: row.recordedAt});
+    }
+    const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
+    return {result, alerts, alertsOpened: opened, state, leftOpen: episodeLeftOpen(state, alerts)};
+  }
+}
+
+/** Whether an episode is open after the write: one it opened or extended, or one it did not touch. */
+function episodeLeftOpen(before: EpisodeState, changed: readonly StoredAlert[]): boolean {
+  if (changed.some((alert) => !alert.resolvedAt)) return true;
+  return before.rules.some((rule) => rule.open !== null && !changed.some((alert) => alert.id === rule.open!.id));
+}
