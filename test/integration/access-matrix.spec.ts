@@ -24,6 +24,8 @@ const DEVICE_SECURITY = [{deviceKey: []}];
 /** README "Who may do what": the role each operation needs, from its method and path alone. */
 function contractRole(method: string, path: string): Role {
   if (path.startsWith("/api/v1/admin/")) return "admin";
+  // A stream token is how a browser opens the stream (GET, a viewer's): asking for one is a read.
+  if (method === "post" && path === "/api/v1/stream/tokens") return "viewer";
   return method === "get" ? "viewer" : "operator";
 }
 

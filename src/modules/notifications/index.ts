@@ -3,6 +3,7 @@ import "./notifications.jobs.js";
 import {NOTIFICATIONS_QUEUE} from "./notifications.queue.js";
 import {SilenceController} from "./silence.controller.js";
 import {StreamController} from "./stream.controller.js";
+import {StreamTokenController} from "./stream-token.controller.js";
 import {WebhookController} from "./webhook.controller.js";
 
 /**
@@ -11,6 +12,6 @@ import {WebhookController} from "./webhook.controller.js";
  */
 export const notificationsFeature: Feature = {
   name: "notifications",
-  controllers: [WebhookController, SilenceController, StreamController],
+  controllers: [WebhookController, SilenceController, StreamController, StreamTokenController],
   queues: [NOTIFICATIONS_QUEUE]
 };

@@ -1,12 +1,11 @@
-import {Context, Controller, Get, HeaderParams, Inject, Post, QueryParams, UseBefore} from "@tsed/common";
+import {Context, Controller, Get, HeaderParams, Inject, QueryParams, UseBefore} from "@tsed/common";
 import {Description, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {StreamHub} from "./stream-hub.service.js";
-import {StreamToken, StreamQuery} from "./stream.models.js";
+import {StreamQuery} from "./stream.models.js";
 import {StreamTokenMiddleware} from "./stream-token.middleware.js";
-import {StreamTokenService} from "./stream-token.service.js";
 
 @Controller("/stream")
 @Name("Alerts")
@@ -15,9 +14,6 @@ import {StreamTokenService} from "./stream-token.service.js";
 export class StreamController {
   @Inject()
   private hub!: StreamHub;
-
-  @Inject()
-  private tokens!: StreamTokenService;
 
   @Inject()
   private tenant!: TenantContext;
@@ -43,15 +39,5 @@ export class StreamController {
       lastEventId?.trim() || query.lastEventId,
       $ctx.response.raw
     );
-  }
-
-  @Post("/tokens")
-  @Summary("A single-use token (60 s) to open the stream from a browser's EventSource")
-  @Returns(201, StreamToken)
-  @(Returns(503, ErrorBody).Description("Redis is unavailable"))
-  token(@Context() $ctx: Context) {
-    // The Authenticated decorator verified this header before we got here.
-    const header = String($ctx.request.headers.authorization);
-    return this.tokens.issue(header.replace(/^Bearer +/i, ""));
   }
 }
