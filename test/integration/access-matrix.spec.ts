@@ -1,6 +1,7 @@
 import {randomUUID} from "node:crypto";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
+import {untilStreamHeaders} from "../helpers/stream-headers.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 
@@ -103,21 +104,11 @@ describe("access: every operation, for every kind of caller", () => {
   /** The operations a user's token opens (everything but the public and the device operations). */
   const operations = () => all().filter((op) => !isDeviceOperation(op));
 
-  /** A live stream (text/event-stream) never ends: its status and headers are the answer. */
-  const untilHeadersOfAStream = <R extends ReturnType<Api["get"]>>(op: ReturnType<typeof all>[number], request: R): R => {
-    if (!(op.operation.responses["200"] as {content?: Record<string, unknown>} | undefined)?.content?.["text/event-stream"]) return request;
-    return request.buffer(true).parse((res, done) => {
-      if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
-        done(null, {});
-        (res as unknown as {destroy(): void}).destroy();
-        return;
-      }
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => done(null, text ? JSON.parse(text) : {}));
-    });
-  };
+  /** A live stream answers with its headers (untilStreamHeaders); everything else as usual. */
+  const untilHeadersOfAStream = <R extends ReturnType<Api["get"]>>(op: ReturnType<typeof all>[number], request: R): R =>
+    (op.operation.responses["200"] as {content?: Record<string, unknown>} | undefined)?.content?.["text/event-stream"]
+      ? untilStreamHeaders(request)
+      : request;
 
   /**
    * The operation called with the given path ids (a fresh id per parameter when not given), `{}`

@@ -3,6 +3,7 @@ import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {MAX_RAW_RETENTION_DAYS, MIN_RAW_RETENTION_DAYS} from "../../src/common/raw-retention.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
+import {untilStreamHeaders} from "../helpers/stream-headers.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 
 /**
@@ -600,19 +601,7 @@ describe("fuzz: documented routes never answer 5xx nor half-write, and accept wh
       );
       // Serialized by hand: any JSON value (a bare number, null, a string) is a possible body.
       if (op.hasBody) request = request.set("Content-Type", "application/json").send(JSON.stringify(parts.body ?? {}) ?? "null");
-      if (generator.stream) {
-        request = request.buffer(true).parse((res, done) => {
-          if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
-            done(null, {});
-            (res as unknown as {destroy(): void}).destroy();
-            return;
-          }
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (text += chunk));
-          res.on("end", () => done(null, text ? JSON.parse(text) : {}));
-        });
-      }
+      if (generator.stream) request = untilStreamHeaders(request);
       const res = await request;
       await generator.after?.(db, shared, tenant);
       runs++;
