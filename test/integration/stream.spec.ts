@@ -11,6 +11,7 @@ import {appendEvent, type EventBody} from "../../src/platform/outbox/outbox.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {runAsTenant} from "../../src/platform/tenancy/tenant-scope.js";
 import {SseClient} from "../helpers/sse-client.js";
+import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
@@ -20,6 +21,7 @@ const DEVICE_B = "1c8f8b54-4d58-4c9f-8c2c-66e3c7f1b2d5";
 
 /** The live stream (docs/api.md, "Live stream"), on a listening server, with events appended through the outbox as the alert code will. */
 describe("live stream", () => {
+  let restoreEnv: (() => void) | undefined;
   let api: Api;
   let server: Http.Server;
   let base: string;
@@ -34,6 +36,9 @@ describe("live stream", () => {
     until(`${n} events on the stream`, async () => client.events.length >= n && client.events);
 
   beforeAll(async () => {
+    // Databases of its own: the outbox relay of every server with workers claims the events of
+    // every tenant it can see, and another spec's server (another queue prefix) would take ours.
+    restoreEnv = await useOwnDatabases("stream");
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:stream`,
@@ -50,6 +55,7 @@ describe("live stream", () => {
     server?.closeAllConnections();
     await new Promise((resolve) => server?.close(resolve));
     await stopTestServer();
+    restoreEnv?.();
   });
 
   it("streams the tenant's events with increasing ids, retry first; nothing of other tenants; 401 without a token", async () => {

@@ -6,6 +6,7 @@ import {appendEvent, type EventBody} from "../../src/platform/outbox/outbox.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {runAsTenant} from "../../src/platform/tenancy/tenant-scope.js";
 import {TenantDb} from "../helpers/tenant-db.js";
+import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
@@ -33,6 +34,7 @@ interface Delivery {
  * and the standardwebhooks library verifying signatures on the receiver's side.
  */
 describe("webhooks", () => {
+  let restoreEnv: (() => void) | undefined;
   let api: Api;
   let tenant: string;
   let admin: Record<string, string>;
@@ -62,6 +64,9 @@ describe("webhooks", () => {
     );
 
   beforeAll(async () => {
+    // Databases of its own: the outbox relay of every server with workers claims the events of
+    // every tenant it can see, and another spec's server (another queue prefix) would take ours.
+    restoreEnv = await useOwnDatabases("webhooks");
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:webhooks`,
@@ -77,6 +82,7 @@ describe("webhooks", () => {
     await receiver?.stop();
     await db?.close();
     await stopTestServer();
+    restoreEnv?.();
   });
   beforeEach(() => {
     receiver.answer = () => ({status: 200});
