@@ -4,6 +4,7 @@ import {NotFoundError} from "../../common/errors.js";
 import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
 import type {EpisodeReading, EpisodeState} from "../alerts/alert-episodes.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
+import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
 import type {ReadingInput} from "./reading.models.js";
 import {type DeviceReadings, type IngestResult, ReadingRepository} from "./reading.repository.js";
 
@@ -27,9 +28,10 @@ export interface WrittenWithAlerts {
  * - `withAlerts`: one device's readings and the episodes they change, in one `@Transactional`
  *   transaction retried as a whole by the RetryStrategy (exponential backoff) on serialization
  *   failures, deadlocks and the one-open-alert race; a retry starts from fresh state, so it
- *   re-decides. Only the committed attempt's result comes back.
- * The caller (ReadingService.refresh) hands the day totals to DailyStatsRefreshService once the
- * write has returned, that is, committed.
+ *   re-decides. Only the committed attempt's result comes back, and its day totals reach
+ *   DailyStats through the AfterTransactionCommit hook (`dailyStats.afterCommit`, below).
+ * `together`'s caller (ReadingService.refresh) hands its day totals over once it has returned,
+ * that is, committed.
  */
 @Injectable()
 export class ReadingWriter {
@@ -39,17 +41,20 @@ export class ReadingWriter {
   @Inject()
   private episodes!: AlertEpisodeService;
 
+  @Inject()
+  private dailyStats!: DailyStatsRefreshService;
+
   together(rows: readonly DeviceReadings[]): Promise<IngestResult> {
     return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false});
   }
 
   /**
    * Round trips: BEGIN, the rules' lock, the ingest statement (device check, rule state, INSERT),
-   * the episode writes, COMMIT.
+   * the episode writes, COMMIT; then the DailyStats refresh of what it inserted (the commit hook).
    * @throws NotFoundError when the device does not exist in the tenant or is inactive (nothing is stored)
    */
   @Transactional({retry: true})
-  async withAlerts(deviceId: string, rows: readonly ReadingInput[]): Promise<WrittenWithAlerts> {
+  async withAlerts(tenantId: string, deviceId: string, rows: readonly ReadingInput[]): Promise<WrittenWithAlerts> {
     // First, in a statement of its own: the ingest statement that follows then reads the device's
     // readings and rules as the previous episode-changing write committed them.
     await this.episodes.lockRules(deviceId);
@@ -64,6 +69,8 @@ export class ReadingWriter {
       if (id !== undefined) inserted.push({id, temperatureCelsius: row.temperatureCelsius, recordedAt: row.recordedAt});
     }
     const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
+    // Merged into DailyStats by the AfterTransactionCommit hook once this attempt commits; a retried attempt replaces them.
+    if (result.days.size > 0) this.dailyStats.afterCommit({tenantId, xid: result.xid, byDevice: result.days});
     return {result, alerts, alertsOpened: opened, state, leftOpen: episodeLeftOpen(state, alerts)};
   }
 }

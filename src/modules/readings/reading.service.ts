@@ -33,7 +33,8 @@ type Grouped = {written: BatchWritten; refreshed: Promise<void>} | "alerts" | "m
  * group-commit lane (GroupCommitLanes, with the transport's window and size), the one writer
  * (ReadingWriter: one autocommitted statement for the group, or the `@Transactional` path for a
  * device whose readings may change an alert episode), the hand-off of the day totals to
- * DailyStatsRefreshService (`refresh`, the one place), the receipts.
+ * DailyStatsRefreshService (`refresh` for a group's autocommitted statement; the transaction's
+ * commit hook for the `@Transactional` path), the receipts.
  */
 @Injectable()
 export class ReadingService {
@@ -79,12 +80,13 @@ export class ReadingService {
     if (grouped === "missing") throw new NotFoundError("Device", batch.deviceId);
     let written: BatchWritten;
     if (grouped === "alerts") {
+      // Its DailyStats are refreshed by the transaction's commit hook, before it returns (ReadingWriter).
       const {result, alerts, alertsOpened, state, leftOpen} = await this.writer.withAlerts(
+        batch.tenantId,
         batch.deviceId,
         statementInput([batch])[0]!.readings
       );
       this.alertPath.remember(device, state.rules, leftOpen);
-      await this.refresh(batch.tenantId, result);
       written = {ids: claimIds([batch], result.insertedIds)[0]!, createdAt: result.createdAt, alerts, alertsOpened};
     } else {
       if (!policy.answerBeforeRefresh) await grouped.refreshed;
@@ -137,7 +139,7 @@ export class ReadingService {
     return grouped;
   }
 
-  /** The hand-off of a committed write's day totals to the DailyStats refresh: every write of readings comes through here. */
+  /** The hand-off of an autocommitted group write's day totals to the DailyStats refresh (the transactional path's goes through its commit hook). */
   private refresh(tenantId: string, result: IngestResult): Promise<void> {
     if (result.days.size === 0) return Promise.resolve();
     return this.dailyStats.committed({tenantId, xid: result.xid, byDevice: result.days});

@@ -1,6 +1,9 @@
-import {Inject, Injectable, Logger} from "@tsed/common";
+import type {EntityManager} from "@mikro-orm/core";
+import {context, Inject, Injectable, Logger} from "@tsed/common";
+import type {AfterTransactionCommit} from "@tsed/mikro-orm";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
+import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
 import type {DayTotalsByDevice} from "./day-totals.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
@@ -12,12 +15,17 @@ export const REFRESH_BUDGET_MS = 2_000;
 /** Writes merged by one refresh at the most (far more than commit during one merge). */
 const MAX_WRITES_PER_REFRESH = 10_000;
 
+/** Where a `@Transactional` write's totals wait for its COMMIT: its DI context (request, job or MQTT message), under this key. */
+const PENDING_KEY = Symbol("DailyStatsRefreshService.pending");
+
 /**
  * Keeps DailyStats in line with the readings as they are written: the one owner of the refresh
- * after a write. The writer of readings hands over, once its write has committed, the totals per
- * local day of what it inserted (`dayTotalsSql`, computed by its own INSERT) with one call:
- * `committed(...)` — after the autocommitted statement returns, or after the `@Transactional`
- * write returns (that is, after its COMMIT; a rolled-back or retried attempt hands over nothing).
+ * after a write. The writer of readings hands over the totals per local day of what it inserted
+ * (`dayTotalsSql`, computed by its own INSERT), by one of two calls, each named for when it applies:
+ * - `committed(...)`: the write has committed already (an autocommitted statement);
+ * - `afterCommit(...)`: inside a `@Transactional` write; this service's AfterTransactionCommit hook
+ *   merges the totals once that transaction has committed, before the write's caller gets its
+ *   answer. A rolled-back attempt merges nothing: the retried attempt's call replaces its totals.
  *
  * One statement merges them into analytics (merge_daily_stats: count, min, max, weighted mean of
  * what is there and what was added, skipping writes a recompute of the day has counted already)
@@ -29,7 +37,7 @@ const MAX_WRITES_PER_REFRESH = 10_000;
  * writer still waits for the refresh that includes its readings.
  */
 @Injectable()
-export class DailyStatsRefreshService {
+export class DailyStatsRefreshService implements AfterTransactionCommit {
   @Inject()
   private dailyStats!: DailyStatsRepository;
 
@@ -58,6 +66,30 @@ export class DailyStatsRefreshService {
   async committed(written: DayTotalsByDevice): Promise<void> {
     const outcome = await withTimeout(this.refreshes.submit(written.tenantId, written), REFRESH_BUDGET_MS, () => "late" as const);
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
+  }
+
+  /**
+   * Inside a `@Transactional` write (one per DI context: a request, a job or an MQTT message writes
+   * one device's readings in it): merged by `$afterTransactionCommit` once the transaction commits.
+   */
+  afterCommit(written: DayTotalsByDevice): void {
+    const $ctx = context();
+    if (!$ctx) throw new Error("DailyStatsRefreshService.afterCommit outside a DI context: the commit hook could not find the totals");
+    $ctx.set(PENDING_KEY, written);
+  }
+
+  /**
+   * @tsed/mikro-orm calls this after every context's `@Transactional` commits; only the default
+   * context writes readings (and this hook's own analytics writes must not call it again).
+   */
+  async $afterTransactionCommit(em: EntityManager): Promise<EntityManager> {
+    if (em.name !== DEFAULT_CONTEXT) return em;
+    const $ctx = context();
+    const pending = $ctx?.get<DayTotalsByDevice | undefined>(PENDING_KEY);
+    if (!$ctx || !pending) return em;
+    $ctx.delete(PENDING_KEY);
+    await this.committed(pending);
+    return em;
   }
 
   /** Shutdown: resolves once every refresh handed over so far is merged (or given up). */
