@@ -7,15 +7,24 @@ import {APP_ROLE, provisionDatabases} from "../../../src/platform/db/database-ro
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 
+/** Ports this process has handed out: the kernel may offer a port again once its probe closed it. */
+const handedOut = new Set<number>();
+
+/** A port free now, and not one handed out before in this process (two servers of a spec must not get the same one). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const {port} = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const {port} = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /**
