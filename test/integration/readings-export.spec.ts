@@ -1,3 +1,4 @@
+import type {Response} from "superagent";
 import http from "node:http";
 import net from "node:net";
 import {PlatformTest} from "@tsed/common";
@@ -23,6 +24,13 @@ interface Row {
 }
 
 /** RFC 4180, enough for the test: quoted fields with doubled quotes, CRLF or LF line ends. */
+/** A supertest parser that keeps a streamed download's body as text. */
+function asText(res: Response, done: (error: Error | null, body: string) => void): void {
+  let text = "";
+  res.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+  res.on("end", () => done(null, text));
+}
+
 function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
   let row: string[] = [];
@@ -172,11 +180,7 @@ describe("GET /api/v1/readings/export", () => {
       .get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=csv`)
       .set(auth)
       .buffer(true)
-      .parse((r, cb) => {
-        let text = "";
-        r.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
-        r.on("end", () => cb(null, text));
-      });
+      .parse(asText);
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^text\/csv; charset=utf-8/);
     expect(res.headers["content-disposition"]).toBe(
@@ -216,11 +220,7 @@ describe("GET /api/v1/readings/export", () => {
       .get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=ndjson`)
       .set(auth)
       .buffer(true)
-      .parse((r, cb) => {
-        let text = "";
-        r.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
-        r.on("end", () => cb(null, text));
-      });
+      .parse(asText);
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/x-ndjson/);
     expect(res.headers["content-disposition"]).toMatch(/\.ndjson"$/);
@@ -237,11 +237,7 @@ describe("GET /api/v1/readings/export", () => {
       .get(`/api/v1/readings/export?from=${from.toISOString()}&to=${to.toISOString()}&format=ndjson&deviceId=${devices[1]}`)
       .set(auth)
       .buffer(true)
-      .parse((r, cb) => {
-        let body = "";
-        r.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-        r.on("end", () => cb(null, body));
-      });
+      .parse(asText);
     expect(one.status).toBe(200);
     expect(one.headers["content-disposition"]).toContain(`${tenant}_readings_EXP-_2_with_comma_`);
     const device = (one.body as string)
