@@ -1,12 +1,16 @@
 -- AlertRepository.write
--- $1 ids, $2 readingIds, $3 temperatures, $4 firedAts, $5 lastReadingAts, $6 peaks, $7 counts, $8 resolvedAts
+-- $1 ids, $2 readingIds, $3 temperatures, $4 breachStartedAts, $5 firedAts, $6 lastReadingAts, $7 peaks, $8 counts, $9 resolvedAts
 update "tenant_a"."alerts" as a set
-    "reading_id" = v."reading_id", "temperature_celsius" = v."temperature", "fired_at" = v."fired_at", "last_reading_at" = v."last_reading_at",
-    "peak_temperature_celsius" = v."peak", "reading_count" = v."count", "resolved_at" = v."resolved_at", "updated_at" = now()
-   from unnest($1::uuid[], $2::bigint[], $3::float8[], $4::timestamptz[], $5::timestamptz[], $6::float8[], $7::int[], $8::timestamptz[])
-        as v("id", "reading_id", "temperature", "fired_at", "last_reading_at", "peak", "count", "resolved_at")
+    "reading_id" = v."reading_id", "temperature_celsius" = v."temperature", "breach_started_at" = v."breach_started_at", "fired_at" = v."fired_at",
+    "last_reading_at" = v."last_reading_at", "peak_temperature_celsius" = v."peak", "reading_count" = v."count", "resolved_at" = v."resolved_at",
+    "updated_at" = now(), "version" = a."version" + 1
+   from unnest($1::uuid[], $2::bigint[], $3::float8[], $4::timestamptz[], $5::timestamptz[],
+               $6::timestamptz[], $7::float8[], $8::int[], $9::timestamptz[])
+        as v("id", "reading_id", "temperature", "breach_started_at", "fired_at", "last_reading_at", "peak", "count", "resolved_at")
   where a."id" = v."id"
   returning a."id", a."created_at" as "createdAt", a."updated_at" as "updatedAt", a."rule_id" as "ruleId", a."device_id" as "deviceId",
-  a."reading_id"::text as "readingId", a."temperature_celsius" as "temperatureCelsius", a."fired_at" as "firedAt",
+  a."reading_id"::text as "readingId", a."severity", a."temperature_celsius" as "temperatureCelsius", a."breach_started_at" as "breachStartedAt",
+  a."fired_at" as "firedAt", a."silent_since" as "silentSince",
   a."last_reading_at" as "lastReadingAt", a."peak_temperature_celsius" as "peakTemperatureCelsius", a."reading_count" as "readingCount",
-  a."resolved_at" as "resolvedAt", a."acknowledged_at" as "acknowledgedAt", a."acknowledged_by_id" as "acknowledgedById"
+  a."resolved_at" as "resolvedAt", a."retracted_at" as "retractedAt", a."acknowledged_at" as "acknowledgedAt",
+  a."acknowledged_by_id" as "acknowledgedById", a."acknowledgement_comment" as "acknowledgementComment", a."version"

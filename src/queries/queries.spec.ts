@@ -7,13 +7,14 @@ import {
   insertAlertsSql,
   lockRulesSql,
   refreshRuleStateSql,
-  removeAlertsSql,
+  resolveAlertsSql,
+  retractAlertsSql,
   rewriteAlertsSql
 } from "../modules/alerts/alert.repository.js";
 import {ExportFormat} from "../modules/readings/reading-export.models.js";
 import {exportCopySql} from "../modules/readings/reading-export.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
-import {ingestSql, readingsSinceSql} from "../modules/readings/reading.repository.js";
+import {ingestSql, readingsSinceSql, runStartSql} from "../modules/readings/reading.repository.js";
 import {deviceKeyLookupSql, revokedSinceSql} from "../platform/device-auth/device-key-verifier.js";
 import {lockDaySql, mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
 import {hourlySql, tenantDaySql} from "../modules/stats/day-totals.repository.js";
@@ -68,12 +69,19 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     sql: episodesEndingAfterSql(SCHEMA),
     bindings: ["ruleIds", "after"]
   },
-  {file: "alerts.remove", owner: "AlertRepository.write", sql: removeAlertsSql(SCHEMA), bindings: ["ids"]},
+  {file: "alerts.retract", owner: "AlertRepository.write", sql: retractAlertsSql(SCHEMA), bindings: ["ids"]},
+  {file: "alerts.resolve", owner: "AlertRepository.write", sql: resolveAlertsSql(SCHEMA), bindings: ["ids", "resolvedAts"]},
+  {
+    file: "readings.run-start",
+    owner: "ReadingRepository.runStart",
+    sql: runStartSql(SCHEMA),
+    bindings: ["deviceId", "before", "notBefore", "condition", "threshold"]
+  },
   {
     file: "alerts.rewrite",
     owner: "AlertRepository.write",
     sql: rewriteAlertsSql(SCHEMA),
-    bindings: ["ids", "readingIds", "temperatures", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts"]
+    bindings: ["ids", "readingIds", "temperatures", "breachStartedAts", "firedAts", "lastReadingAts", "peaks", "counts", "resolvedAts"]
   },
   {
     file: "alerts.insert",
@@ -84,13 +92,15 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
       "ruleIds",
       "readingIds",
       "temperatures",
+      "breachStartedAts",
       "firedAts",
       "lastReadingAts",
       "peaks",
       "counts",
       "resolvedAts",
       "acknowledgedAts",
-      "acknowledgedByIds"
+      "acknowledgedByIds",
+      "acknowledgementComments"
     ]
   },
   {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},

@@ -1,14 +1,16 @@
 -- ReadingRepository.ingest
--- $1 deviceIds, $2 deviceIndexes, $3 temperatures, $4 humidities, $5 batteryLevels, $6 instants, $7 deviceIds, $8 onlyWithoutAlertChange, $9 tenantId, $10 withEpisodeState
+-- $1 deviceIds, $2 deviceIndexes, $3 temperatures, $4 humidities, $5 batteryLevels, $6 instants, $7 deviceIds, $8 onlyWithoutAlertChange, $9 onlyWithoutAlertChange, $10 tenantId, $11 withEpisodeState
 with "input" as (
      select ($1::uuid[])[v."i"] as "deviceId", v."t", v."h", v."b", v."ms", v."n"
        from unnest($2::int[], $3::float8[], $4::float8[], $5::float8[], $6::float8[]) with ordinality as v("i", "t", "h", "b", "ms", "n")
    ), "device" as (
      select d."id" from "tenant_a"."devices" d where d."id" = any($7::uuid[]) and d."is_active"
    ), "rules" as (
-     select r."device_id" as "deviceId", r."id" as "ruleId", r."condition",
-            r."threshold_celsius" as "thresholdCelsius", r."evaluated_from" as "evaluatedFrom", r."open_alert_id" as "openAlertId",
-            date_part('epoch', r."evaluated_from") * 1000 as "fromMs", date_part('epoch', r."episodes_until") * 1000 as "untilMs"
+     select r."device_id" as "deviceId", r."id" as "ruleId", r."kind", r."condition",
+            r."threshold_celsius" as "thresholdCelsius", r."for_seconds" as "forSeconds", r."clear_delta_celsius" as "clearDeltaCelsius",
+            r."evaluated_from" as "evaluatedFrom", r."open_alert_id" as "openAlertId",
+            date_part('epoch', r."evaluated_from") * 1000 as "fromMs",
+            case when r."kind" = 'threshold' then date_part('epoch', r."episodes_until") * 1000 end as "untilMs"
        from "tenant_a"."alert_rules" r
       where r."device_id" in (select dv."id" from "device" dv) and r."is_enabled"
         for share of r
@@ -19,12 +21,17 @@ with "input" as (
                      where v."deviceId" = r."deviceId"
                        and (r."fromMs" is null or v."ms" >= r."fromMs")
                        and (coalesce(case r."condition" when 'above' then v."t" > r."thresholdCelsius" when 'below' then v."t" < r."thresholdCelsius" end, false) or v."ms" < r."untilMs"))
+   ), "arrival" as (
+     update "tenant_a"."devices" d set "last_arrival_at" = now()
+      where d."id" in (select r."deviceId" from "rules" r where r."kind" = 'no_data')
+        and d."id" in (select a."deviceId" from (select v."deviceId" from "input" v
+          where not ($8::boolean and v."deviceId" in (select ac."deviceId" from "alert_change" ac))) a)
    ), "stored" as (
      insert into "tenant_a"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
      select v."deviceId", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'
        from "input" v
       where v."deviceId" in (select "device"."id" from "device")
-        and not ($8::boolean and v."deviceId" in (select ac."deviceId" from "alert_change" ac))
+        and not ($9::boolean and v."deviceId" in (select ac."deviceId" from "alert_change" ac))
       order by v."n"
      on conflict ("device_id", "recorded_at") do nothing
      returning "id", "device_id", "recorded_at", "temperature_celsius"
@@ -40,7 +47,7 @@ with "input" as (
            min(st."temperature_celsius") as "minTemperatureCelsius",
            max(st."temperature_celsius") as "maxTemperatureCelsius"
       from "stored" st
-     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = $9), 'UTC') as "name") tz
+     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = $10), 'UTC') as "name") tz
      group by 1, 2
    )
    select (select array_agg(ac."deviceId"::text) from "alert_change" ac) as "alertChangeDevices",
@@ -51,15 +58,17 @@ with "input" as (
           (select "instants" from "inserted") as "instants",
           (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
           pg_current_xact_id()::text as "xid",
-          (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r) as "thresholds",
+          (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r where r."condition" is not null) as "thresholds",
           (select json_object_agg(d."id", json_build_object(
              'watermark', (select max(tr."recorded_at") from "tenant_a"."temperature_readings" tr where tr."device_id" = d."id"),
              'rules', (select coalesce(json_agg(json_build_object(
-             'ruleId', r."ruleId", 'condition', r."condition", 'thresholdCelsius', r."thresholdCelsius", 'evaluatedFrom', r."evaluatedFrom",
+             'ruleId', r."ruleId", 'kind', r."kind", 'condition', r."condition", 'thresholdCelsius', r."thresholdCelsius",
+             'forSeconds', r."forSeconds", 'clearDeltaCelsius', r."clearDeltaCelsius", 'evaluatedFrom', r."evaluatedFrom", 'openAlertId', r."openAlertId",
              'open', (select json_build_object(
-                        'id', a."id", 'readingId', a."reading_id"::text, 'temperatureCelsius', a."temperature_celsius", 'firedAt', a."fired_at",
+                        'id', a."id", 'readingId', a."reading_id"::text, 'temperatureCelsius', a."temperature_celsius",
+                        'breachStartedAt', a."breach_started_at", 'firedAt', a."fired_at",
                         'lastReadingAt', a."last_reading_at", 'peakTemperatureCelsius', a."peak_temperature_celsius", 'readingCount', a."reading_count",
-                        'acknowledgedAt', a."acknowledged_at", 'acknowledgedById', a."acknowledged_by_id")
-                      from "tenant_a"."alerts" a where a."id" = r."openAlertId")
+                        'acknowledgedAt', a."acknowledged_at", 'acknowledgedById', a."acknowledged_by_id", 'acknowledgementComment', a."acknowledgement_comment")
+                      from "tenant_a"."alerts" a where a."id" = r."openAlertId" and r."kind" = 'threshold')
            ) order by r."ruleId"), '[]'::json) from "rules" r where r."deviceId" = d."id")))
-             from "device" d where $10::boolean) as "episodeStates"
+             from "device" d where $11::boolean) as "episodeStates"

@@ -34,7 +34,21 @@ export class AlertRuleRepository {
     return this.tenant.em.count(AlertRule, {deviceId, archivedAt: null});
   }
 
-  async insert(data: Pick<AlertRule, "deviceId" | "condition" | "thresholdCelsius" | "isEnabled">): Promise<AlertRule> {
+  async insert(
+    data: Pick<
+      AlertRule,
+      | "deviceId"
+      | "kind"
+      | "condition"
+      | "thresholdCelsius"
+      | "forSeconds"
+      | "clearDeltaCelsius"
+      | "severity"
+      | "silenceSeconds"
+      | "remindEverySeconds"
+      | "isEnabled"
+    >
+  ): Promise<AlertRule> {
     const em = this.tenant.em;
     const rule = em.create(AlertRule, data);
     await em.persistAndFlush(rule);

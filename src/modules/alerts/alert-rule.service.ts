@@ -1,13 +1,36 @@
 import {Inject, Injectable} from "@tsed/common";
 import {Transactional} from "@tsed/mikro-orm";
-import {ConflictError, NotFoundError} from "../../common/errors.js";
+import {ConflictError, InvalidInputError, NotFoundError} from "../../common/errors.js";
 import {DeviceService} from "../devices/device.service.js";
-import type {AlertRule} from "./alert-rule.entity.js";
+import {AlertEvents} from "./alert-events.js";
+import {type AlertRule, AlertRuleKind, AlertSeverity} from "./alert-rule.entity.js";
 import {AlertRuleRepository} from "./alert-rule.repository.js";
 import {ALERT_RULE_UPDATABLE} from "./alert.models.js";
 import {AlertRepository} from "./alert.repository.js";
 
-export type NewAlertRule = Pick<AlertRule, "condition" | "thresholdCelsius"> & Partial<Pick<AlertRule, "isEnabled">>;
+/** The fields a client sets (absent ones take their defaults). */
+export type NewAlertRule = Partial<
+  Pick<
+    AlertRule,
+    | "kind"
+    | "condition"
+    | "thresholdCelsius"
+    | "forSeconds"
+    | "clearDeltaCelsius"
+    | "severity"
+    | "silenceSeconds"
+    | "remindEverySeconds"
+    | "isEnabled"
+  >
+>;
+
+/** Fields whose change makes the rule judge readings differently: its open episode ends and evaluation starts afresh. */
+const RESTARTING_FIELDS = [
+  "condition",
+  "forSeconds",
+  "clearDeltaCelsius",
+  "silenceSeconds"
+] as const satisfies readonly (keyof AlertRule)[];
 
 /** Rules per device: every rule is locked and evaluated on every write of the device's readings. */
 export const MAX_RULES_PER_DEVICE = 20;
@@ -24,6 +47,9 @@ export class AlertRuleService {
   @Inject()
   private alerts!: AlertRepository;
 
+  @Inject()
+  private events!: AlertEvents;
+
   /** Rules attach to active devices only (an inactive one takes no readings), at most MAX_RULES_PER_DEVICE each (409). */
   @Transactional()
   async create(deviceId: string, input: NewAlertRule): Promise<AlertRule> {
@@ -31,12 +57,21 @@ export class AlertRuleService {
     if ((await this.rules.countLockingDevice(deviceId)) >= MAX_RULES_PER_DEVICE) {
       throw new ConflictError(`The device has ${MAX_RULES_PER_DEVICE} alert rules already, the most it may have: change or delete one`);
     }
-    return this.rules.insert({
+    const kind = input.kind ?? AlertRuleKind.THRESHOLD;
+    const rule = {
       deviceId,
-      condition: input.condition,
-      thresholdCelsius: input.thresholdCelsius,
+      kind,
+      condition: input.condition ?? null,
+      thresholdCelsius: input.thresholdCelsius ?? null,
+      forSeconds: input.forSeconds ?? 0,
+      clearDeltaCelsius: input.clearDeltaCelsius ?? 0,
+      severity: input.severity ?? AlertSeverity.WARNING,
+      silenceSeconds: input.silenceSeconds ?? null,
+      remindEverySeconds: input.remindEverySeconds ?? null,
       isEnabled: input.isEnabled ?? true
-    });
+    };
+    assertKindFields(rule);
+    return this.rules.insert(rule);
   }
 
   async listForDevice(deviceId: string, page: number, pageSize: number) {
@@ -52,23 +87,29 @@ export class AlertRuleService {
   }
 
   /**
-   * Changes only the fields sent. Disabling a rule or flipping its condition ends its open episode
-   * (resolvedAt = now): a disabled rule is not evaluated any more, so nothing else would ever close
-   * it, and an `above` episode cannot go on as a `below` one. Enabling it or flipping its condition
-   * starts its evaluation afresh (`evaluatedFrom` = now): readings recorded before are not judged
-   * by a rule that was not in force then. A new threshold keeps the episode; the next reading is
-   * judged against the new threshold (a late reading re-derived later is judged against it too).
+   * Changes only the fields sent (`kind` cannot change: 400). Disabling a rule or changing how it
+   * judges readings (condition, forSeconds, clearDeltaCelsius, silenceSeconds) ends its open
+   * episode (resolvedAt = now): a disabled rule is not evaluated any more, so nothing else would
+   * ever close it, and an `above` episode cannot go on as a `below` one. Enabling it or changing
+   * those fields starts its evaluation afresh (`evaluatedFrom` = now): readings recorded before are
+   * not judged by a rule that was not in force then. A new threshold keeps the episode; the next
+   * reading is judged against the new threshold (a late reading re-derived later is judged against
+   * it too). Severity and reminders apply to what comes next.
    */
   @Transactional({retry: true})
-  async update(ruleId: string, changes: AlertRuleChanges): Promise<AlertRule> {
+  async update(ruleId: string, changes: AlertRuleChanges & {kind?: unknown}): Promise<AlertRule> {
     const rule = await this.get(ruleId);
-    const {isEnabled: wasEnabled, condition: oldCondition} = rule;
+    if (changes.kind !== undefined && changes.kind !== rule.kind) {
+      throw new InvalidInputError("A rule's kind cannot change: delete it and add a rule of the other kind", [{path: "kind"}]);
+    }
+    const before = {...rule};
     for (const key of ALERT_RULE_UPDATABLE) {
       if (changes[key] !== undefined) Object.assign(rule, {[key]: changes[key]});
     }
+    assertKindFields(rule);
     await this.rules.save(rule);
-    const restarts = rule.isEnabled && (!wasEnabled || rule.condition !== oldCondition);
-    if (restarts || (wasEnabled && !rule.isEnabled)) rule.evaluatedFrom = await this.alerts.endEpisodes(rule.id, new Date(), restarts);
+    const restarts = rule.isEnabled && (!before.isEnabled || RESTARTING_FIELDS.some((key) => rule[key] !== before[key]));
+    if (restarts || (before.isEnabled && !rule.isEnabled)) await this.endEpisodes(rule, new Date(), restarts);
     return rule;
   }
 
@@ -86,6 +127,37 @@ export class AlertRuleService {
     rule.isEnabled = false;
     rule.archivedAt = now;
     await this.rules.save(rule);
-    rule.evaluatedFrom = await this.alerts.endEpisodes(rule.id, now, false);
+    await this.endEpisodes(rule, now, false);
   }
+
+  /** Resolves the rule's open episode at `at` (announced as alert.resolved); restarts its evaluation there when asked. */
+  private async endEpisodes(rule: AlertRule, at: Date, restart: boolean): Promise<void> {
+    const {evaluatedFrom, resolved} = await this.alerts.endEpisodes(rule.id, at, restart);
+    rule.evaluatedFrom = evaluatedFrom;
+    await this.events.announce(resolved.map((alert) => ({type: "alert.resolved", alert})));
+  }
+}
+
+/**
+ * The fields each kind has (the CHECK alert_rules_kind_fields holds the same): a threshold rule a
+ * condition and a threshold and no silenceSeconds; a no_data rule silenceSeconds and none of the
+ * threshold fields. A 400 names every field out of place.
+ */
+function assertKindFields(rule: NewAlertRule & {kind: AlertRuleKind}): void {
+  const errors: {path: string; message: string}[] = [];
+  if (rule.kind === AlertRuleKind.NO_DATA) {
+    for (const path of ["condition", "thresholdCelsius"] as const)
+      if (rule[path] !== null && rule[path] !== undefined) errors.push({path, message: "not allowed on a no_data rule"});
+    if (rule.forSeconds) errors.push({path: "forSeconds", message: "not allowed on a no_data rule"});
+    if (rule.clearDeltaCelsius) errors.push({path: "clearDeltaCelsius", message: "not allowed on a no_data rule"});
+    if (rule.silenceSeconds === null || rule.silenceSeconds === undefined)
+      errors.push({path: "silenceSeconds", message: "required on a no_data rule"});
+  } else {
+    for (const path of ["condition", "thresholdCelsius"] as const)
+      if (rule[path] === null || rule[path] === undefined) errors.push({path, message: "required on a threshold rule"});
+    if (rule.silenceSeconds !== null && rule.silenceSeconds !== undefined)
+      errors.push({path: "silenceSeconds", message: "only no_data rules have it"});
+  }
+  if (errors.length)
+    throw new InvalidInputError(`Invalid ${rule.kind} rule: ${errors.map((e) => `${e.path} ${e.message}`).join("; ")}`, errors);
 }

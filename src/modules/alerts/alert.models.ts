@@ -13,7 +13,16 @@ export class AlertQuery {
 }
 
 /** Fields a client may change with PATCH (the `update` group of AlertRule). */
-export const ALERT_RULE_UPDATABLE = ["condition", "thresholdCelsius", "isEnabled"] as const satisfies readonly (keyof AlertRule)[];
+export const ALERT_RULE_UPDATABLE = [
+  "condition",
+  "thresholdCelsius",
+  "forSeconds",
+  "clearDeltaCelsius",
+  "severity",
+  "silenceSeconds",
+  "remindEverySeconds",
+  "isEnabled"
+] as const satisfies readonly (keyof AlertRule)[];
 
 export class AlertRulePage {
   @Required() @CollectionOf(AlertRule) @Description("Oldest first") items!: AlertRule[];

@@ -4,7 +4,7 @@ import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {Alert} from "./alert.entity.js";
 import type {AlertQuery} from "./alert.models.js";
-import type {Episode, StoredEpisode} from "./alert-episodes.js";
+import type {Acknowledgement, Episode, StoredEpisode} from "./alert-episodes.js";
 import {evaluatedRuleSql} from "./alert-rules-at-ingest.js";
 
 /** An alert as stored and as the API returns it (the Alert model), as a plain object. */
@@ -16,23 +16,31 @@ export type StoredAlert = Pick<
   | "ruleId"
   | "deviceId"
   | "readingId"
+  | "severity"
   | "temperatureCelsius"
+  | "breachStartedAt"
   | "firedAt"
+  | "silentSince"
   | "lastReadingAt"
   | "peakTemperatureCelsius"
   | "readingCount"
   | "resolvedAt"
+  | "retractedAt"
   | "acknowledgedAt"
   | "acknowledgedById"
+  | "acknowledgementComment"
+  | "version"
 >;
 
 export const MAX_ALERTS_LISTED = 50;
 
 /** The columns of `alerts a` as a StoredAlert. */
-const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_at" as "updatedAt", a."rule_id" as "ruleId", a."device_id" as "deviceId",
-  a."reading_id"::text as "readingId", a."temperature_celsius" as "temperatureCelsius", a."fired_at" as "firedAt",
+export const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_at" as "updatedAt", a."rule_id" as "ruleId", a."device_id" as "deviceId",
+  a."reading_id"::text as "readingId", a."severity", a."temperature_celsius" as "temperatureCelsius", a."breach_started_at" as "breachStartedAt",
+  a."fired_at" as "firedAt", a."silent_since" as "silentSince",
   a."last_reading_at" as "lastReadingAt", a."peak_temperature_celsius" as "peakTemperatureCelsius", a."reading_count" as "readingCount",
-  a."resolved_at" as "resolvedAt", a."acknowledged_at" as "acknowledgedAt", a."acknowledged_by_id" as "acknowledgedById"`;
+  a."resolved_at" as "resolvedAt", a."retracted_at" as "retractedAt", a."acknowledged_at" as "acknowledgedAt",
+  a."acknowledged_by_id" as "acknowledgedById", a."acknowledgement_comment" as "acknowledgementComment", a."version"`;
 
 /**
  * Locks the device's enabled rules FOR UPDATE, in id order: writes that may change the device's
@@ -42,46 +50,72 @@ const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_at" as "
 export const lockRulesSql = (schema: string) =>
   `select r."id" from ${schema}."alert_rules" r where r."device_id" = :deviceId and ${evaluatedRuleSql("r")} order by r."id" for update`;
 
-/** The stored episodes of these rules that end after :after (or are open): the ones a late reading at :after may change. */
+/**
+ * The stored (not retracted) episodes of these threshold rules that end after :after (or are
+ * open): the ones a late reading at :after may change.
+ */
 export const episodesEndingAfterSql = (
   schema: string
 ) => `select a."id", a."rule_id" as "ruleId", a."reading_id"::text as "readingId", a."temperature_celsius" as "temperatureCelsius",
-       a."fired_at" as "firedAt", a."last_reading_at" as "lastReadingAt", a."peak_temperature_celsius" as "peakTemperatureCelsius",
-       a."reading_count" as "readingCount", a."resolved_at" as "resolvedAt", a."acknowledged_at" as "acknowledgedAt", a."acknowledged_by_id" as "acknowledgedById"
+       a."breach_started_at" as "breachStartedAt", a."fired_at" as "firedAt", a."last_reading_at" as "lastReadingAt",
+       a."peak_temperature_celsius" as "peakTemperatureCelsius", a."reading_count" as "readingCount", a."resolved_at" as "resolvedAt",
+       a."acknowledged_at" as "acknowledgedAt", a."acknowledged_by_id" as "acknowledgedById", a."acknowledgement_comment" as "acknowledgementComment"
   from ${schema}."alerts" a
- where a."rule_id" = any(:ruleIds::uuid[]) and (a."resolved_at" is null or a."resolved_at" > :after)`;
+ where a."rule_id" = any(:ruleIds::uuid[]) and a."retracted_at" is null and (a."resolved_at" is null or a."resolved_at" > :after)`;
 
-/** Removes episodes that no derived episode continues. */
-export const removeAlertsSql = (schema: string) => `delete from ${schema}."alerts" where "id" = any(:ids::uuid[])`;
+/** Retracts episodes that no derived episode continues (a late reading left their run too short): kept, never deleted. */
+export const retractAlertsSql = (
+  schema: string
+) => `update ${schema}."alerts" as a set "retracted_at" = now(), "updated_at" = now(), "version" = a."version" + 1
+  where a."id" = any(:ids::uuid[]) and a."retracted_at" is null
+  returning ${STORED_ALERT}`;
+
+/** Resolves open episodes at given instants (a no_data episode, by the device's arrival). */
+export const resolveAlertsSql = (
+  schema: string
+) => `update ${schema}."alerts" as a set "resolved_at" = v."resolved_at", "updated_at" = now(), "version" = a."version" + 1
+   from unnest(:ids::uuid[], :resolvedAts::timestamptz[]) as v("id", "resolved_at")
+  where a."id" = v."id" and a."resolved_at" is null and a."retracted_at" is null
+  returning ${STORED_ALERT}`;
 
 /** Writes derived values into the stored episodes that continue them. */
 export const rewriteAlertsSql = (schema: string) => `update ${schema}."alerts" as a set
-    "reading_id" = v."reading_id", "temperature_celsius" = v."temperature", "fired_at" = v."fired_at", "last_reading_at" = v."last_reading_at",
-    "peak_temperature_celsius" = v."peak", "reading_count" = v."count", "resolved_at" = v."resolved_at", "updated_at" = now()
-   from unnest(:ids::uuid[], :readingIds::bigint[], :temperatures::float8[], :firedAts::timestamptz[], :lastReadingAts::timestamptz[], :peaks::float8[], :counts::int[], :resolvedAts::timestamptz[])
-        as v("id", "reading_id", "temperature", "fired_at", "last_reading_at", "peak", "count", "resolved_at")
+    "reading_id" = v."reading_id", "temperature_celsius" = v."temperature", "breach_started_at" = v."breach_started_at", "fired_at" = v."fired_at",
+    "last_reading_at" = v."last_reading_at", "peak_temperature_celsius" = v."peak", "reading_count" = v."count", "resolved_at" = v."resolved_at",
+    "updated_at" = now(), "version" = a."version" + 1
+   from unnest(:ids::uuid[], :readingIds::bigint[], :temperatures::float8[], :breachStartedAts::timestamptz[], :firedAts::timestamptz[],
+               :lastReadingAts::timestamptz[], :peaks::float8[], :counts::int[], :resolvedAts::timestamptz[])
+        as v("id", "reading_id", "temperature", "breach_started_at", "fired_at", "last_reading_at", "peak", "count", "resolved_at")
   where a."id" = v."id"
   returning ${STORED_ALERT}`;
 
 /**
- * Inserts new episodes. A rule never has two open episodes: the partial unique index
- * `alerts_one_open_per_rule` refuses a second one (a transaction that hits it is retried).
+ * Inserts new episodes, with the rule's severity. A rule never has two open episodes: the partial
+ * unique index `alerts_one_open_per_rule` refuses a second one (a transaction that hits it is retried).
  */
 export const insertAlertsSql = (
   schema: string
-) => `insert into ${schema}."alerts" as a ("id", "created_at", "updated_at", "rule_id", "device_id", "reading_id", "temperature_celsius",
-                                    "fired_at", "last_reading_at", "peak_temperature_celsius", "reading_count", "resolved_at", "acknowledged_at", "acknowledged_by_id")
-  select gen_random_uuid(), now(), now(), v."rule_id", :deviceId::uuid, v."reading_id", v."temperature", v."fired_at", v."last_reading_at", v."peak", v."count", v."resolved_at",
-         v."acknowledged_at", v."acknowledged_by_id"
-    from unnest(:ruleIds::uuid[], :readingIds::bigint[], :temperatures::float8[], :firedAts::timestamptz[], :lastReadingAts::timestamptz[], :peaks::float8[], :counts::int[],
-                :resolvedAts::timestamptz[], :acknowledgedAts::timestamptz[], :acknowledgedByIds::uuid[])
-         as v("rule_id", "reading_id", "temperature", "fired_at", "last_reading_at", "peak", "count", "resolved_at", "acknowledged_at", "acknowledged_by_id")
+) => `insert into ${schema}."alerts" as a ("id", "created_at", "updated_at", "rule_id", "device_id", "reading_id", "severity", "temperature_celsius",
+                                    "breach_started_at", "fired_at", "last_reading_at", "peak_temperature_celsius", "reading_count", "resolved_at",
+                                    "acknowledged_at", "acknowledged_by_id", "acknowledgement_comment")
+  select gen_random_uuid(), now(), now(), v."rule_id", :deviceId::uuid, v."reading_id", r."severity", v."temperature", v."breach_started_at", v."fired_at",
+         v."last_reading_at", v."peak", v."count", v."resolved_at", v."acknowledged_at", v."acknowledged_by_id", v."acknowledgement_comment"
+    from unnest(:ruleIds::uuid[], :readingIds::bigint[], :temperatures::float8[], :breachStartedAts::timestamptz[], :firedAts::timestamptz[],
+                :lastReadingAts::timestamptz[], :peaks::float8[], :counts::int[], :resolvedAts::timestamptz[], :acknowledgedAts::timestamptz[],
+                :acknowledgedByIds::uuid[], :acknowledgementComments::text[])
+         with ordinality as v("rule_id", "reading_id", "temperature", "breach_started_at", "fired_at", "last_reading_at", "peak", "count", "resolved_at",
+                              "acknowledged_at", "acknowledged_by_id", "acknowledgement_comment", "n")
+    join ${schema}."alert_rules" r on r."id" = v."rule_id"
+   order by v."n"
   returning ${STORED_ALERT}`;
 
-/** The rules' decision state (see Migration20261201100000) from their episodes, after a write changed them. */
+/**
+ * The rules' decision state (see Migration20261201100000) from their episodes, after a write
+ * changed them: the open episode (neither resolved nor retracted), and the end of the latest one.
+ */
 export const refreshRuleStateSql = (schema: string) => `update ${schema}."alert_rules" r set
-    "open_alert_id" = (select a."id" from ${schema}."alerts" a where a."rule_id" = r."id" and a."resolved_at" is null),
-    "episodes_until" = (select max(a."resolved_at") from ${schema}."alerts" a where a."rule_id" = r."id")
+    "open_alert_id" = (select a."id" from ${schema}."alerts" a where a."rule_id" = r."id" and a."resolved_at" is null and a."retracted_at" is null),
+    "episodes_until" = (select max(a."resolved_at") from ${schema}."alerts" a where a."rule_id" = r."id" and a."retracted_at" is null)
   where r."id" = any(:ruleIds::uuid[])`;
 
 /**
@@ -89,20 +123,25 @@ export const refreshRuleStateSql = (schema: string) => `update ${schema}."alert_
  * :restart, evaluates readings only from :at on (the rule was enabled or its condition changed).
  */
 export const endEpisodesSql = (schema: string) => `with "resolved" as (
-     update ${schema}."alerts" set "resolved_at" = :at, "updated_at" = :at where "rule_id" = :ruleId and "resolved_at" is null returning "resolved_at"
+     update ${schema}."alerts" a set "resolved_at" = :at, "updated_at" = :at, "version" = a."version" + 1
+      where a."rule_id" = :ruleId and a."resolved_at" is null and a."retracted_at" is null
+      returning ${STORED_ALERT}
+   ), "rule" as (
+     update ${schema}."alert_rules" r set
+       "open_alert_id" = null,
+       "episodes_until" = greatest(r."episodes_until", (select max("resolvedAt") from "resolved")),
+       "evaluated_from" = case when :restart::boolean then :at else r."evaluated_from" end
+     where r."id" = :ruleId
+     returning r."evaluated_from" as "evaluatedFrom"
    )
-   update ${schema}."alert_rules" r set
-     "open_alert_id" = null,
-     "episodes_until" = greatest(r."episodes_until", (select max("resolved_at") from "resolved")),
-     "evaluated_from" = case when :restart::boolean then :at else r."evaluated_from" end
-   where r."id" = :ruleId
-   returning r."evaluated_from" as "evaluatedFrom"`;
+   select (select "evaluatedFrom" from "rule") as "evaluatedFrom", (select coalesce(json_agg(rs), '[]'::json) from "resolved" rs) as "resolved"`;
 
 /** Values of the episode columns as the statements' parallel arrays. */
 function episodeColumns(episodes: readonly Episode[]) {
   return {
     readingIds: episodes.map((e) => e.readingId),
     temperatures: episodes.map((e) => e.temperatureCelsius),
+    breachStartedAts: episodes.map((e) => e.breachStartedAt),
     firedAts: episodes.map((e) => e.firedAt),
     lastReadingAts: episodes.map((e) => e.lastReadingAt),
     peaks: episodes.map((e) => e.peakTemperatureCelsius),
@@ -114,11 +153,48 @@ function episodeColumns(episodes: readonly Episode[]) {
 /** A stored episode of a rule, as episodesEndingAfterSql reads it. */
 export type RuleEpisode = StoredEpisode & {ruleId: string};
 
-/** What AlertRepository.write does: ids to remove, stored episodes to rewrite, new episodes (with the acknowledgement they inherit). */
+/**
+ * What AlertRepository.write does: ids to retract, open episodes to resolve (no_data), stored
+ * episodes to rewrite, new episodes (with the acknowledgement they inherit).
+ */
 export interface EpisodeWrites {
-  remove: string[];
+  retract: string[];
+  resolve: {id: string; resolvedAt: Date}[];
   update: (Episode & {id: string})[];
-  insert: (Episode & {ruleId: string; acknowledgedAt: Date | null; acknowledgedById: string | null})[];
+  insert: (Episode & Acknowledgement & {ruleId: string})[];
+}
+
+/** The rows AlertRepository.write changed, as stored afterwards, by what it did to them. */
+export interface EpisodesWritten {
+  retracted: StoredAlert[];
+  resolved: StoredAlert[];
+  updated: StoredAlert[];
+  inserted: StoredAlert[];
+}
+
+/** A StoredAlert as json_agg writes it: instants are text. */
+export type StoredAlertJson = {[K in keyof StoredAlert]: StoredAlert[K] extends Date | null | undefined ? string | null : StoredAlert[K]};
+
+const INSTANTS = [
+  "createdAt",
+  "updatedAt",
+  "breachStartedAt",
+  "firedAt",
+  "silentSince",
+  "lastReadingAt",
+  "resolvedAt",
+  "retractedAt",
+  "acknowledgedAt"
+] as const;
+
+/** A StoredAlert from its JSON form. */
+export function storedAlertOf(json: StoredAlertJson): StoredAlert {
+  const alert = {...json} as unknown as Record<string, unknown>;
+  for (const key of INSTANTS) {
+    const value = json[key];
+    alert[key] = value === null || value === undefined ? null : new Date(value);
+  }
+  return alert as unknown as StoredAlert;
 }
 
 @Injectable()
@@ -138,40 +214,52 @@ export class AlertRepository {
   /**
    * Writes episode changes (episodeChanges) of the device's rules and refreshes those rules'
    * decision state. Unique indexes are checked row by row, so the order matters for
-   * `alerts_one_open_per_rule`: removals, then episodes this write resolves, then the others, then
-   * new ones; an episode is never open twice on the way.
-   * @returns the episodes rewritten and inserted, as stored
+   * `alerts_one_open_per_rule`: retractions and resolutions, then episodes this write resolves,
+   * then the others, then new ones; an episode is never open twice on the way.
    */
-  async write(deviceId: string, ruleIds: readonly string[], changes: EpisodeWrites): Promise<StoredAlert[]> {
+  async write(deviceId: string, ruleIds: readonly string[], changes: EpisodeWrites): Promise<EpisodesWritten> {
     const em = this.tenant.em;
     const schema = this.schema();
-    const written: StoredAlert[] = [];
-    if (changes.remove.length) await queryRows(em, removeAlertsSql(schema), {ids: changes.remove});
+    const written: EpisodesWritten = {retracted: [], resolved: [], updated: [], inserted: []};
+    if (changes.retract.length) written.retracted = await queryRows<StoredAlert>(em, retractAlertsSql(schema), {ids: changes.retract});
+    if (changes.resolve.length) {
+      written.resolved = await queryRows<StoredAlert>(em, resolveAlertsSql(schema), {
+        ids: changes.resolve.map((e) => e.id),
+        resolvedAts: changes.resolve.map((e) => e.resolvedAt)
+      });
+    }
     for (const group of [changes.update.filter((e) => e.resolvedAt !== null), changes.update.filter((e) => e.resolvedAt === null)]) {
       if (group.length)
-        written.push(
+        written.updated.push(
           ...(await queryRows<StoredAlert>(em, rewriteAlertsSql(schema), {ids: group.map((e) => e.id), ...episodeColumns(group)}))
         );
     }
     if (changes.insert.length) {
-      written.push(
-        ...(await queryRows<StoredAlert>(em, insertAlertsSql(schema), {
-          deviceId,
-          ruleIds: changes.insert.map((e) => e.ruleId),
-          ...episodeColumns(changes.insert),
-          acknowledgedAts: changes.insert.map((e) => e.acknowledgedAt),
-          acknowledgedByIds: changes.insert.map((e) => e.acknowledgedById)
-        }))
-      );
+      written.inserted = await queryRows<StoredAlert>(em, insertAlertsSql(schema), {
+        deviceId,
+        ruleIds: changes.insert.map((e) => e.ruleId),
+        ...episodeColumns(changes.insert),
+        acknowledgedAts: changes.insert.map((e) => e.acknowledgedAt),
+        acknowledgedByIds: changes.insert.map((e) => e.acknowledgedById),
+        acknowledgementComments: changes.insert.map((e) => e.acknowledgementComment)
+      });
     }
     await queryRows(em, refreshRuleStateSql(schema), {ruleIds});
     return written;
   }
 
-  /** endEpisodesSql; returns the rule's evaluatedFrom afterwards. */
-  async endEpisodes(ruleId: string, at: Date, restart: boolean): Promise<Date | null> {
-    const [row] = await queryRows<{evaluatedFrom: Date | null}>(this.tenant.em, endEpisodesSql(this.schema()), {ruleId, at, restart});
-    return row!.evaluatedFrom;
+  /** endEpisodesSql; returns the rule's evaluatedFrom afterwards and the episode it resolved, if any. */
+  async endEpisodes(ruleId: string, at: Date, restart: boolean): Promise<{evaluatedFrom: Date | null; resolved: StoredAlert[]}> {
+    const [row] = await queryRows<{evaluatedFrom: Date | null; resolved: StoredAlertJson[]}>(
+      this.tenant.em,
+      endEpisodesSql(this.schema()),
+      {
+        ruleId,
+        at,
+        restart
+      }
+    );
+    return {evaluatedFrom: row!.evaluatedFrom === null ? null : new Date(row!.evaluatedFrom), resolved: row!.resolved.map(storedAlertOf)};
   }
 
   listForDevice(deviceId: string, query: AlertQuery): Promise<Alert[]> {
@@ -179,7 +267,11 @@ export class AlertRepository {
       Alert,
       {
         deviceId,
-        ...(query.open === undefined ? {} : {resolvedAt: query.open ? null : {$ne: null}}),
+        ...(query.open === undefined
+          ? {}
+          : query.open
+            ? {resolvedAt: null, retractedAt: null}
+            : {$or: [{resolvedAt: {$ne: null}}, {retractedAt: {$ne: null}}]}),
         ...(query.acknowledged === undefined ? {} : {acknowledgedAt: query.acknowledged ? {$ne: null} : null})
       },
       {orderBy: {firedAt: "desc", id: "desc"}, limit: MAX_ALERTS_LISTED}

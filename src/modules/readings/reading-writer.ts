@@ -4,6 +4,7 @@ import {NotFoundError} from "../../common/errors.js";
 import {AlertEpisodeService} from "../alerts/alert-episode.service.js";
 import type {EpisodeReading, EpisodeState} from "../alerts/alert-episodes.js";
 import type {StoredAlert} from "../alerts/alert.repository.js";
+import {AlertRuleKind} from "../alerts/alert-rule.entity.js";
 import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
 import type {ReadingInput} from "./reading.models.js";
 import {type DeviceReadings, type IngestResult, ReadingRepository} from "./reading.repository.js";
@@ -68,15 +69,20 @@ export class ReadingWriter {
       // Only what the state machine reads: id, temperature, recordedAt (1,000 of them per batch).
       if (id !== undefined) inserted.push({id, temperatureCelsius: row.temperatureCelsius, recordedAt: row.recordedAt});
     }
-    const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, (from) => this.readings.since(deviceId, from));
+    const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, result.createdAt, {
+      since: (from) => this.readings.since(deviceId, from),
+      runStart: (rule, before, notBefore) => this.readings.runStart(deviceId, rule, before, notBefore)
+    });
     // Merged into DailyStats by the AfterTransactionCommit hook once this attempt commits; a retried attempt replaces them.
     if (result.days.size > 0) this.dailyStats.afterCommit({tenantId, xid: result.xid, byDevice: result.days});
     return {result, alerts, alertsOpened: opened, state, leftOpen: episodeLeftOpen(state, alerts)};
   }
 }
 
-/** Whether an episode is open after the write: one it opened or extended, or one it did not touch. */
+/** Whether a threshold episode is open after the write: one it opened or extended, or one it did not touch. (A no_data one it resolved.) */
 function episodeLeftOpen(before: EpisodeState, changed: readonly StoredAlert[]): boolean {
-  if (changed.some((alert) => !alert.resolvedAt)) return true;
-  return before.rules.some((rule) => rule.open !== null && !changed.some((alert) => alert.id === rule.open!.id));
+  if (changed.some((alert) => !alert.resolvedAt && !alert.retractedAt)) return true;
+  return before.rules.some(
+    (rule) => rule.kind === AlertRuleKind.THRESHOLD && rule.open !== null && !changed.some((alert) => alert.id === rule.open!.id)
+  );
 }

@@ -4,7 +4,15 @@ import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EpisodeReading, EpisodeState, Threshold} from "../alerts/alert-episodes.js";
 import type {AlertCondition} from "../alerts/alert-rule.entity.js";
-import {alertChangeSql, ingestRulesSql, type RuleStateJson, ruleStatesOf, ruleStatesSql} from "../alerts/alert-rules-at-ingest.js";
+import {violatesSql} from "../alerts/alert-predicate.js";
+import {
+  alertChangeSql,
+  ingestRulesSql,
+  recordArrivalSql,
+  type RuleStateJson,
+  ruleStatesOf,
+  ruleStatesSql
+} from "../alerts/alert-rules-at-ingest.js";
 import {type DayTotal, type DeviceDayTotal, deviceDayTotalsSql} from "../stats/day-totals.js";
 import {TemperatureReading} from "./reading.entity.js";
 import type {ReadingInput, StoredReading} from "./reading.models.js";
@@ -56,7 +64,8 @@ interface IngestRow {
  * - only active devices of the tenant get readings ("device"); each reading names its device by
  *   position in :deviceIds (small integers, not 1,000 copies of a uuid);
  * - the devices' evaluated rules, locked FOR SHARE ("rules": ingestRulesSql), and per device
- *   whether its readings may change an episode ("alert_change": alertChangeSql). With
+ *   whether its readings may change an episode ("alert_change": alertChangeSql); the arrival of
+ *   devices watched by a no_data rule ("arrival": recordArrivalSql). With
  *   :onlyWithoutAlertChange (the autocommitted path) such a device gets nothing here: its
  *   readings go through the transactional path (ReadingWriter.withAlerts). The INSERT reads
  *   "alert_change" for its first row, so the rules are locked (and a writer holding them FOR
@@ -82,6 +91,13 @@ export const ingestSql = (schema: string) => `with "input" as (
      ${ingestRulesSql(schema, `"device"`)}
    ), "alert_change" as (
      ${alertChangeSql(`"rules"`, `"input"`)}
+   ), "arrival" as (
+     ${recordArrivalSql(
+       schema,
+       `"rules"`,
+       `(select v."deviceId" from "input" v
+          where not (:onlyWithoutAlertChange::boolean and v."deviceId" in (select ac."deviceId" from "alert_change" ac)))`
+     )}
    ), "stored" as (
      insert into ${schema}."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
      select v."deviceId", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'
@@ -106,7 +122,7 @@ export const ingestSql = (schema: string) => `with "input" as (
           (select "instants" from "inserted") as "instants",
           (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
           pg_current_xact_id()::text as "xid",
-          (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r) as "thresholds",
+          (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r where r."condition" is not null) as "thresholds",
           (select json_object_agg(d."id", json_build_object(
              'watermark', (select max(tr."recorded_at") from ${schema}."temperature_readings" tr where tr."device_id" = d."id"),
              'rules', ${ruleStatesSql(schema, `"rules"`, `d."id"`)}))
@@ -119,6 +135,22 @@ export const readingsSinceSql = (
   from ${schema}."temperature_readings" r
  where r."device_id" = :deviceId::uuid and r."recorded_at" >= :from
  order by r."recorded_at"`;
+
+/**
+ * Where the run of readings violating a rule that ends just before :before began: the recordedAt
+ * of its first reading (null when the reading just before :before does not violate, or there is
+ * none from :notBefore). The last non-violating reading is found by a backward scan of the
+ * (device_id, recorded_at) index that stops at it, so the cost is the run's length (a run that has
+ * not fired is shorter than the rule's forSeconds).
+ */
+export const runStartSql = (schema: string) => `with "cut" as (
+     select max(r."recorded_at") as "at" from ${schema}."temperature_readings" r
+      where r."device_id" = :deviceId::uuid and r."recorded_at" < :before and r."recorded_at" >= coalesce(:notBefore::timestamptz, '-infinity')
+        and not ${violatesSql({condition: ":condition::text", threshold: ":threshold::float8"}, `r."temperature_celsius"`)}
+   )
+   select min(r."recorded_at") as "start" from ${schema}."temperature_readings" r, "cut"
+    where r."device_id" = :deviceId::uuid and r."recorded_at" < :before and r."recorded_at" >= coalesce(:notBefore::timestamptz, '-infinity')
+      and ("cut"."at" is null or r."recorded_at" > "cut"."at")`;
 
 @Injectable()
 export class ReadingRepository {
@@ -210,6 +242,18 @@ export class ReadingRepository {
   /** The device's readings recorded at or after `from`, oldest first: the window a late reading re-derives episodes over. */
   since(deviceId: string, from: Date): Promise<EpisodeReading[]> {
     return queryRows(this.tenant.em, readingsSinceSql(quoteTenantSchema(this.tenant.tenantId)), {deviceId, from});
+  }
+
+  /** runStartSql: where the run of readings violating `rule` that ends just before `before` began (null: no such run). */
+  async runStart(deviceId: string, rule: Threshold, before: Date, notBefore: Date | null): Promise<Date | null> {
+    const [row] = await queryRows<{start: Date | null}>(this.tenant.em, runStartSql(quoteTenantSchema(this.tenant.tenantId)), {
+      deviceId,
+      before,
+      notBefore,
+      condition: rule.condition,
+      threshold: rule.thresholdCelsius
+    });
+    return row?.start ?? null;
   }
 
   /** The stored reading of a device at exactly this instant (the one a duplicate collided with). */

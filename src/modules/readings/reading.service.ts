@@ -24,6 +24,8 @@ import type {BatchReceipt, ReadingCreated} from "./reading.models.js";
 import {type IngestResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "../../common/raw-retention.js";
 import {ReadingWriter} from "./reading-writer.js";
+import type {RuleState, Threshold} from "../alerts/alert-episodes.js";
+import {AlertRuleKind} from "../alerts/alert-rule.entity.js";
 
 /** What a group write did with a batch: committed it, or left it to the transactional path, or found no active device. */
 type Grouped = {written: BatchWritten; refreshed: Promise<void>} | "alerts" | "missing";
@@ -86,7 +88,7 @@ export class ReadingService {
         batch.deviceId,
         statementInput([batch])[0]!.readings
       );
-      this.alertPath.remember(device, state.rules, leftOpen);
+      this.alertPath.remember(device, thresholdsOf(state.rules), leftOpen);
       written = {ids: claimIds([batch], result.insertedIds)[0]!, createdAt: result.createdAt, alerts, alertsOpened};
     } else {
       if (!policy.answerBeforeRefresh) await grouped.refreshed;
@@ -163,4 +165,9 @@ export class ReadingService {
     });
     return {http: transport(policies.http), mqtt: transport(policies.mqtt)};
   }
+}
+
+/** The thresholds of a device's threshold rules (its no_data rules compare no temperature). */
+function thresholdsOf(rules: readonly RuleState[]): Threshold[] {
+  return rules.flatMap((rule) => (rule.kind === AlertRuleKind.THRESHOLD ? [rule] : []));
 }
