@@ -116,6 +116,8 @@ export class AppConfig {
   alerts!: {
     /** How far behind a device's newest reading a late one may still change its episodes (ALERT_LATE_HORIZON). */
     lateHorizonMs: number;
+    /** How often the no_data sweep runs (NO_DATA_SWEEP_S): a silent device's episode opens at most this long after its firedAt. */
+    noDataSweepMs: number;
   };
   /**
    * Requests allowed per minute (0 = unlimited), counted across instances: ingestion per device
@@ -377,7 +379,10 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 20_000, 0, 600_000),
     jobLockMs: int("JOB_LOCK_MS", 30_000, 1_000, 3_600_000),
     readings: {maxFutureSkewMs: int("READING_MAX_FUTURE_SKEW_S", 120, 0, 86_400) * 1000, groupCommit: bool("READINGS_GROUP_COMMIT", true)},
-    alerts: {lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000)},
+    alerts: {
+      lateHorizonMs: duration("ALERT_LATE_HORIZON", "24h", 0, 365 * 86_400_000),
+      noDataSweepMs: int("NO_DATA_SWEEP_S", 30, 1, 3_600) * 1000
+    },
     mqtt: {
       port: mqttPort,
       host: mqttHost,

@@ -2,7 +2,8 @@ import {Inject, Injectable} from "@tsed/common";
 import {queryRows} from "../../platform/db/sql.js";
 import {appendEvent} from "../../platform/outbox/outbox.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
+import {assertTenantId, quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
+import type {EntityManager} from "@mikro-orm/postgresql";
 import type {StoredAlert} from "./alert.repository.js";
 
 export type AlertEventType = "alert.fired" | "alert.resolved" | "alert.acknowledged" | "alert.retracted" | "alert.reminder";
@@ -35,17 +36,26 @@ export class AlertEvents {
   @Inject()
   private tenant!: TenantContext;
 
-  async announce(changes: readonly AlertChange[]): Promise<void> {
-    if (changes.length === 0) return;
-    const em = this.tenant.em;
-    const ruleIds = [...new Set(changes.map((c) => c.alert.ruleId))];
-    const rows = await queryRows<{id: string; rule: unknown; device: unknown}>(em, CONTEXT_SQL(quoteTenantSchema(this.tenant.tenantId)), {
+  /** In the current request's (or transaction's) entity manager. */
+  announce(changes: readonly AlertChange[]): Promise<void> {
+    return announceAlertChanges(this.tenant.em, changes);
+  }
+}
+
+/** AlertEvents.announce for work outside a request (the no_data sweep): `em` is bound to the tenant's schema. */
+export async function announceAlertChanges(em: EntityManager, changes: readonly AlertChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const ruleIds = [...new Set(changes.map((c) => c.alert.ruleId))];
+  const rows = await queryRows<{id: string; rule: unknown; device: unknown}>(
+    em,
+    CONTEXT_SQL(quoteTenantSchema(assertTenantId(em.schema))),
+    {
       ruleIds
-    });
-    const context = new Map(rows.map((row) => [row.id, row]));
-    for (const {type, alert, extra} of changes) {
-      const {rule, device} = context.get(alert.ruleId)!;
-      await appendEvent(em, {type, data: {alert, rule, device, ...extra}});
     }
+  );
+  const context = new Map(rows.map((row) => [row.id, row]));
+  for (const {type, alert, extra} of changes) {
+    const {rule, device} = context.get(alert.ruleId)!;
+    await appendEvent(em, {type, data: {alert, rule, device, ...extra}});
   }
 }

@@ -8,8 +8,10 @@ export interface JobSchedule {
   queue: string;
   /** The scheduler's id in Redis (a constant of the feature: changing it leaves the old one behind). */
   schedulerId: string;
-  /** Cron pattern, read in UTC. */
-  pattern: string;
+  /** Cron pattern, read in UTC; or */
+  pattern?: string;
+  /** an interval in milliseconds. */
+  every?: number;
   job: {name: string; data?: object; opts?: JobsOptions};
 }
 
@@ -53,16 +55,16 @@ export class JobScheduler {
     await this.registering;
   }
 
-  async register({queue, schedulerId, pattern, job}: JobSchedule): Promise<void> {
+  async register({queue, schedulerId, pattern, every, job}: JobSchedule): Promise<void> {
     try {
       await withTimeout(
-        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, {pattern, tz: "UTC"}, job),
+        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, pattern === undefined ? {every} : {pattern, tz: "UTC"}, job),
         SCHEDULE_TIMEOUT_MS,
         () => {
           throw new Error(`Redis did not answer within ${SCHEDULE_TIMEOUT_MS} ms`);
         }
       );
-      this.logger.info({event: "JOB_SCHEDULED", schedulerId, pattern, tz: "UTC"});
+      this.logger.info({event: "JOB_SCHEDULED", schedulerId, pattern, every, tz: "UTC"});
     } catch (error) {
       this.logger.warn({event: "JOB_NOT_SCHEDULED", schedulerId, pattern, error_message: (error as Error).message});
     }
