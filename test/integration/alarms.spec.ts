@@ -244,7 +244,7 @@ describe("alarms", () => {
         resolvedAt: null
       });
       expect((await db.query(`select "open_alert_id" from ${db.schema}."alert_rules" where "id" = $1`, [rule.id]))[0]).toEqual({
-        open_alert_id: opened!.id
+        open_alert_id: opened.id
       });
 
       // The device speaks (a back-filled reading from an hour ago counts: it arrived).
@@ -254,8 +254,8 @@ describe("alarms", () => {
         .send({temperatureCelsius: 4, recordedAt: new Date(Date.now() - 3_600_000).toISOString()})
         .expect(201);
       const [resolved] = await noDataAlerts(deviceId);
-      expect(resolved).toMatchObject({id: opened!.id, resolvedAt: back.body.reading.createdAt});
-      expect((await eventsOf(opened!.id)).map((e) => e.type)).toEqual(["alert.fired", "alert.resolved"]);
+      expect(resolved).toMatchObject({id: opened.id, resolvedAt: back.body.reading.createdAt});
+      expect((await eventsOf(opened.id)).map((e) => e.type)).toEqual(["alert.fired", "alert.resolved"]);
       await new Promise((resolve) => setTimeout(resolve, 3 * SWEEP_MS));
       expect(await noDataAlerts(deviceId)).toHaveLength(1);
     });
@@ -278,7 +278,7 @@ describe("alarms", () => {
       await api.delete(`/api/v1/devices/${deviceId}`).set(auth).expect(204);
       await until(
         "the episode to resolve",
-        async () => (await db.query(`select 1 from ${db.schema}."alerts" where "id" = $1 and "resolved_at" is not null`, [opened!.id]))[0]
+        async () => (await db.query(`select 1 from ${db.schema}."alerts" where "id" = $1 and "resolved_at" is not null`, [opened.id]))[0]
       );
       await new Promise((resolve) => setTimeout(resolve, 3 * SWEEP_MS));
       expect(await db.count("alerts", `"device_id" = $1`, [deviceId])).toBe(1);

@@ -13,6 +13,8 @@ interface Reading {
 interface Rule {
   condition: "above" | "below";
   thresholdCelsius: number;
+  forSeconds: number;
+  clearDeltaCelsius: number;
 }
 
 /** How the readings arrive: in chunks, each posted as single requests or as one batch; chunks of a group race. */
@@ -28,12 +30,18 @@ const at = (minute: number) => new Date(START + minute * 60_000).toISOString();
 
 /**
  * The oracle, written independently of src/: the episodes of a rule over readings in recordedAt
- * order, as docs/api.md "Alerts" states them (open on a violation, extend while violating, resolve on the
- * first reading back inside).
+ * order, as docs/api.md "Alerts" states them. A run is a maximal sequence of consecutive violating
+ * readings; it fires at its first reading at least forSeconds after the run's first, with peak and
+ * count from the run's first; an open episode takes further violating readings, ignores readings
+ * in the band (violating no more, not yet δ back) and resolves at the first reading δ back inside.
  */
 function expectedEpisodes(rule: Rule, readings: Reading[]) {
   const sorted = [...readings].sort((a, b) => a.minute - b.minute);
+  const sign = rule.condition === "above" ? 1 : -1;
+  // Distance beyond the threshold, positive when violating, in the rule's direction.
+  const beyond = (t: number) => sign * (t - rule.thresholdCelsius);
   const episodes: {
+    breachStartedAt: string;
     firedAt: string;
     temperatureCelsius: number;
     lastReadingAt: string;
@@ -42,26 +50,35 @@ function expectedEpisodes(rule: Rule, readings: Reading[]) {
     resolvedAt: string | null;
   }[] = [];
   let open: (typeof episodes)[number] | null = null;
+  let run: Reading[] = [];
   for (const r of sorted) {
-    const violating =
-      rule.condition === "above" ? r.temperatureCelsius > rule.thresholdCelsius : r.temperatureCelsius < rule.thresholdCelsius;
-    if (violating && !open) {
-      open = {
-        firedAt: at(r.minute),
-        temperatureCelsius: r.temperatureCelsius,
-        lastReadingAt: at(r.minute),
-        peak: r.temperatureCelsius,
-        count: 1,
-        resolvedAt: null
-      };
-      episodes.push(open);
-    } else if (violating && open) {
+    const d = beyond(r.temperatureCelsius);
+    if (d > 0 && open) {
       open.count++;
       open.lastReadingAt = at(r.minute);
-      open.peak = rule.condition === "above" ? Math.max(open.peak, r.temperatureCelsius) : Math.min(open.peak, r.temperatureCelsius);
-    } else if (!violating && open) {
-      open.resolvedAt = at(r.minute);
-      open = null;
+      open.peak = sign > 0 ? Math.max(open.peak, r.temperatureCelsius) : Math.min(open.peak, r.temperatureCelsius);
+    } else if (d > 0) {
+      run.push(r);
+      if ((r.minute - run[0]!.minute) * 60 >= rule.forSeconds) {
+        const temperatures = run.map((x) => x.temperatureCelsius);
+        open = {
+          breachStartedAt: at(run[0]!.minute),
+          firedAt: at(r.minute),
+          temperatureCelsius: r.temperatureCelsius,
+          lastReadingAt: at(r.minute),
+          peak: sign > 0 ? Math.max(...temperatures) : Math.min(...temperatures),
+          count: run.length,
+          resolvedAt: null
+        };
+        episodes.push(open);
+        run = [];
+      }
+    } else {
+      run = [];
+      if (open && d <= -rule.clearDeltaCelsius) {
+        open.resolvedAt = at(r.minute);
+        open = null;
+      }
     }
   }
   return episodes;
@@ -72,7 +89,13 @@ const scenario = fc
     minutes: fc.uniqueArray(fc.integer({min: 0, max: 600}), {minLength: 2, maxLength: 24}),
     temperatures: fc.array(fc.integer({min: 10, max: 40}), {minLength: 24, maxLength: 24}),
     rules: fc.uniqueArray(
-      fc.record({condition: fc.constantFrom<"above" | "below">("above", "below"), thresholdCelsius: fc.integer({min: 15, max: 35})}),
+      fc.record({
+        condition: fc.constantFrom<"above" | "below">("above", "below"),
+        thresholdCelsius: fc.integer({min: 15, max: 35}),
+        // Readings lie minutes apart: runs of 0 to 4 minutes, and bands of 0 to 3 °C.
+        forSeconds: fc.constantFrom(0, 0, 60, 120, 240),
+        clearDeltaCelsius: fc.constantFrom(0, 0, 1, 3)
+      }),
       {
         minLength: 1,
         maxLength: 2,
@@ -162,16 +185,20 @@ describe("alert episodes do not depend on arrival order", () => {
             ruleId: string;
             readingId: string;
             temperatureCelsius: number;
+            breachStartedAt: string;
             firedAt: string;
+            retractedAt: string | null;
             lastReadingAt: string;
             peakTemperatureCelsius: number;
             readingCount: number;
             resolvedAt: string | null;
           }[];
           for (const [ruleId, rule] of ruleIds) {
+            // Retracted episodes are the record of what a late reading undid: kept, and not what the readings give.
             const stored = alerts
-              .filter((a) => a.ruleId === ruleId)
+              .filter((a) => a.ruleId === ruleId && a.retractedAt === null)
               .map((a) => ({
+                breachStartedAt: a.breachStartedAt,
                 firedAt: a.firedAt,
                 temperatureCelsius: a.temperatureCelsius,
                 lastReadingAt: a.lastReadingAt,
@@ -185,7 +212,7 @@ describe("alert episodes do not depend on arrival order", () => {
               ...e,
               readingId: ids.get((Date.parse(e.firedAt) - START) / 60_000)
             }));
-            expect(stored, `${rule.condition} ${rule.thresholdCelsius}`).toEqual(expected);
+            expect(stored, JSON.stringify(rule)).toEqual(expected);
           }
         },
         budget
