@@ -10,8 +10,8 @@ import {parseArgs} from "node:util";
 import {DIContext, inject, logger, runInContext} from "@tsed/common";
 import {startHeadless} from "../bootstrap.js";
 import {loadConfig} from "../config/app-config.js";
-import {AlertCondition} from "../modules/alerts/alert-rule.entity.js";
-import {AlertRuleService} from "../modules/alerts/alert-rule.service.js";
+import {AlertCondition, AlertRuleKind, AlertSeverity} from "../modules/alerts/alert-rule.entity.js";
+import {AlertRuleService, type NewAlertRule} from "../modules/alerts/alert-rule.service.js";
 import {DeviceService} from "../modules/devices/device.service.js";
 import {MAX_BATCH_SIZE, type ReadingInput} from "../modules/readings/reading.models.js";
 import {ReadingService} from "../modules/readings/reading.service.js";
@@ -28,14 +28,14 @@ const tenant = values.tenant;
 const days = Math.min(Math.max(Number(values.days) || 7, 1), 31);
 const STEP_MS = 30_000;
 
-const DEVICES = [
+const DEVICES: {serial: string; name: string; location: string; base: number; swing: number; rules: NewAlertRule[]}[] = [
   {
     serial: "DEMO-LOBBY",
     name: "Lobby",
     location: "Ground floor, entrance",
     base: 21,
     swing: 1.5,
-    rule: {condition: AlertCondition.BELOW, threshold: 17}
+    rules: [{condition: AlertCondition.BELOW, thresholdCelsius: 17}]
   },
   {
     serial: "DEMO-OFFICE-2",
@@ -43,7 +43,7 @@ const DEVICES = [
     location: "Floor 2, east wing",
     base: 22,
     swing: 2,
-    rule: {condition: AlertCondition.ABOVE, threshold: 27}
+    rules: [{condition: AlertCondition.ABOVE, thresholdCelsius: 27, forSeconds: 600, clearDeltaCelsius: 1}]
   },
   {
     serial: "DEMO-SERVER",
@@ -51,7 +51,10 @@ const DEVICES = [
     location: "Basement, rack row B",
     base: 24,
     swing: 1,
-    rule: {condition: AlertCondition.ABOVE, threshold: 30}
+    rules: [
+      {condition: AlertCondition.ABOVE, thresholdCelsius: 30, forSeconds: 300, severity: AlertSeverity.CRITICAL, remindEverySeconds: 3600},
+      {kind: AlertRuleKind.NO_DATA, silenceSeconds: 300, severity: AlertSeverity.CRITICAL}
+    ]
   },
   {
     serial: "DEMO-COLD",
@@ -59,16 +62,23 @@ const DEVICES = [
     location: "Loading dock",
     base: 4,
     swing: 0.8,
-    rule: {condition: AlertCondition.ABOVE, threshold: 8}
+    rules: [{condition: AlertCondition.ABOVE, thresholdCelsius: 8, forSeconds: 900, clearDeltaCelsius: 1, severity: AlertSeverity.CRITICAL}]
   },
-  {serial: "DEMO-ROOF", name: "Roof terrace", location: "Roof", base: 12, swing: 6, rule: null},
+  {
+    serial: "DEMO-ROOF",
+    name: "Roof terrace",
+    location: "Roof",
+    base: 12,
+    swing: 6,
+    rules: [{kind: AlertRuleKind.NO_DATA, silenceSeconds: 3600}]
+  },
   {
     serial: "DEMO-LAB",
     name: "Lab",
     location: "Floor 3, room 301",
     base: 20,
     swing: 1,
-    rule: {condition: AlertCondition.ABOVE, threshold: 25}
+    rules: [{condition: AlertCondition.ABOVE, thresholdCelsius: 25}]
   }
 ];
 
@@ -106,9 +116,7 @@ try {
       const {id} =
         (await devices.findBySerialNumber(device.serial)) ??
         (await devices.register({serialNumber: device.serial, name: device.name, location: device.location}));
-      if (device.rule && (await rules.listForDevice(id, 1, 1)).total === 0) {
-        await rules.create(id, {condition: device.rule.condition, thresholdCelsius: device.rule.threshold});
-      }
+      if ((await rules.listForDevice(id, 1, 1)).total === 0) for (const rule of device.rules) await rules.create(id, rule);
       const all = readingsOf(device, start, end);
       for (let i = 0; i < all.length; i += MAX_BATCH_SIZE) {
         const receipt = await readings.ingest({tenantId: tenant, deviceId: id, readings: all.slice(i, i + MAX_BATCH_SIZE), single: false});

@@ -18,7 +18,9 @@ export class AlertRuleController {
   @Post("/devices/:deviceId/alert-rules")
   @Summary("Add an alert rule to a device")
   @Returns(201, AlertRule)
-  @(Returns(400, ErrorBody).Description("Invalid body, e.g. an unknown condition"))
+  @(Returns(400, ErrorBody).Description(
+    "Invalid body: a field out of range, a threshold rule without condition or threshold, a no_data rule without silenceSeconds or with threshold fields"
+  ))
   @(Returns(404, ErrorBody).Description("No active device with this id in the tenant"))
   @(Returns(409, ErrorBody).Description(
     `The device has ${MAX_RULES_PER_DEVICE} rules already (deleted ones not counted), the most it may have`
@@ -36,10 +38,13 @@ export class AlertRuleController {
   }
 
   @Patch("/alert-rules/:ruleId")
-  @Summary("Change condition, threshold or isEnabled")
-  @Description("Only the fields sent change. Disabling the rule or changing its condition resolves its open alert.")
+  @Summary("Change a rule's fields (not its kind)")
+  @Description(
+    "Only the fields sent change. Disabling the rule or changing how it judges readings (condition, forSeconds, clearDeltaCelsius, silenceSeconds) " +
+      "resolves its open alert and evaluates readings from now on; a new threshold keeps the open alert; severity and reminders apply to what comes next."
+  )
   @Returns(200, AlertRule)
-  @Returns(400, ErrorBody)
+  @(Returns(400, ErrorBody).Description("A field out of range or out of place for the rule's kind, or an attempt to change the kind"))
   @(Returns(404, ErrorBody).Description("No such rule in this tenant, or it was deleted"))
   update(@IdParam("ruleId") ruleId: string, @BodyParams() @Required() @Groups("update", "partial") body: AlertRule) {
     return this.rules.update(ruleId, body);
