@@ -23,9 +23,12 @@ with "input" as (
                        and (coalesce(case r."condition" when 'above' then v."t" > r."thresholdCelsius" when 'below' then v."t" < r."thresholdCelsius" end, false) or v."ms" < r."untilMs"))
    ), "arrival" as (
      update "tenant_a"."devices" d set "last_arrival_at" = now()
-      where d."id" in (select r."deviceId" from "rules" r where r."kind" = 'no_data')
-        and d."id" in (select a."deviceId" from (select v."deviceId" from "input" v
+       from (select dv."id" from "tenant_a"."devices" dv
+              where dv."id" in (select r."deviceId" from "rules" r where r."kind" = 'no_data')
+                and dv."id" in (select a."deviceId" from (select v."deviceId" from "input" v
           where not ($8::boolean and v."deviceId" in (select ac."deviceId" from "alert_change" ac))) a)
+              order by dv."id" for no key update) locked
+      where d."id" = locked."id"
    ), "stored" as (
      insert into "tenant_a"."temperature_readings" ("device_id", "temperature_celsius", "humidity", "battery_level", "recorded_at")
      select v."deviceId", v."t", v."h", v."b", timestamptz 'epoch' + v."ms" * interval '1 millisecond'

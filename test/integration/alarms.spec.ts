@@ -284,6 +284,24 @@ describe("alarms", () => {
       expect(await db.count("alerts", `"device_id" = $1`, [deviceId])).toBe(1);
     });
 
+    it("records the arrivals of watched devices written together and racing, without a deadlock or a failed write", async () => {
+      const devices = await Promise.all(["AL-ARR-1", "AL-ARR-2", "AL-ARR-3"].map((serial) => createDevice(api, auth, serial)));
+      for (const deviceId of devices) await newRule(deviceId, {kind: "no_data", silenceSeconds: 600});
+      await db.query(`update ${db.schema}."devices" set "last_arrival_at" = null where "id" = any($1::uuid[])`, [devices]);
+      const base = Date.now() - 3_600_000;
+      const statuses = await Promise.all(
+        Array.from({length: 60}, (_, i) =>
+          api
+            .post(`/api/v1/devices/${devices[(i * 7) % 3]}/readings`)
+            .set(auth)
+            .send({temperatureCelsius: 4, recordedAt: new Date(base + i * 1_000).toISOString()})
+            .then((res) => res.status)
+        )
+      );
+      expect(statuses.filter((s) => s !== 201)).toEqual([]);
+      expect(await db.count("devices", `"id" = any($1::uuid[]) and "last_arrival_at" > now() - interval '1 minute'`, [devices])).toBe(3);
+    });
+
     it("opens one episode however many sweeps race (once across instances)", async () => {
       const deviceId = await createDevice(api, auth, "AL-RACE");
       const rule = await newRule(deviceId, {kind: "no_data", silenceSeconds: 60});

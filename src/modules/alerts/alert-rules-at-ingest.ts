@@ -58,15 +58,15 @@ export const alertChangeSql = (rules: string, input: string) => `select distinct
  * "deviceId") that have an evaluated no_data rule in `rules`: the no_data sweep reads
  * devices.last_arrival_at. Devices without one pay nothing. A row lock on the device, not on the
  * rule: the rules are held FOR SHARE by concurrent ingests, and two of them upgrading one shared
- * lock would deadlock.
+ * lock would deadlock. The rows are locked in id order, so that two statements arriving for the
+ * same devices (group commit writes many in one) queue instead of deadlocking.
  */
-export const recordArrivalSql = (
-  schema: string,
-  rules: string,
-  arrived: string
-) => `update ${schema}."devices" d set "last_arrival_at" = now()
-      where d."id" in (select r."deviceId" from ${rules} r where r."kind" = '${AlertRuleKind.NO_DATA}')
-        and d."id" in (select a."deviceId" from ${arrived} a)`;
+export const recordArrivalSql = (schema: string, rules: string, arrived: string) => `update ${schema}."devices" d set "last_arrival_at" = now()
+       from (select dv."id" from ${schema}."devices" dv
+              where dv."id" in (select r."deviceId" from ${rules} r where r."kind" = '${AlertRuleKind.NO_DATA}')
+                and dv."id" in (select a."deviceId" from ${arrived} a)
+              order by dv."id" for no key update) locked
+      where d."id" = locked."id"`;
 
 /**
  * A JSON array of the decision state of `device`'s rules in `rules` (ingestRulesSql) with their
