@@ -61,7 +61,11 @@ export const alertChangeSql = (rules: string, input: string) => `select distinct
  * lock would deadlock. The rows are locked in id order, so that two statements arriving for the
  * same devices (group commit writes many in one) queue instead of deadlocking.
  */
-export const recordArrivalSql = (schema: string, rules: string, arrived: string) => `update ${schema}."devices" d set "last_arrival_at" = now()
+export const recordArrivalSql = (
+  schema: string,
+  rules: string,
+  arrived: string
+) => `update ${schema}."devices" d set "last_arrival_at" = now()
        from (select dv."id" from ${schema}."devices" dv
               where dv."id" in (select r."deviceId" from ${rules} r where r."kind" = '${AlertRuleKind.NO_DATA}')
                 and dv."id" in (select a."deviceId" from ${arrived} a)
