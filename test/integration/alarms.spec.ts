@@ -208,6 +208,19 @@ describe("alarms", () => {
     });
   });
 
+  it("takes an alert inserted as the previous release does (no breachStartedAt: while a deploy rolls) with its firedAt", async () => {
+    const deviceId = await createDevice(api, auth, "AL-OLD-RELEASE");
+    const rule = await newRule(deviceId, {condition: "above", thresholdCelsius: 8});
+    await db.query(
+      `insert into ${db.schema}."alerts" ("id", "created_at", "updated_at", "rule_id", "device_id", "temperature_celsius", "fired_at", "last_reading_at", "peak_temperature_celsius")
+       values (gen_random_uuid(), now(), now(), $1, $2, 9, $3, $3, 9)`,
+      [rule.id, deviceId, minute(7)]
+    );
+    expect(await alertsOf(deviceId)).toEqual([
+      expect.objectContaining({breachStartedAt: minute(7), firedAt: minute(7), severity: "warning", version: 1})
+    ]);
+  });
+
   describe("no_data episodes", () => {
     const noDataAlerts = async (deviceId: string) => (await alertsOf(deviceId)).filter((a) => a.silentSince !== null);
 

@@ -19,6 +19,7 @@ const BEFORE_PARTITIONING = "Migration20261201100000_alert_rule_episode_state";
 const FROM_CONVERSION = tenantMigrations
   .map((migration) => migration.name)
   .slice(tenantMigrations.findIndex((migration) => migration.name === "Migration20261202000100_readings_partitioned"));
+const ALARMS = "Migration20261206110000_alarms";
 const ROOT = new URL("../..", import.meta.url).pathname;
 const DAY = 86_400_000;
 
@@ -171,6 +172,9 @@ describe("conversion of an existing readings table into monthly partitions (Migr
 
   it("online (a large table), while readings keep arriving through the API: every row kept, none twice, none refused", async () => {
     const {tenant, devices} = await tenantBeforePartitioning("convonline");
+    // The API writing meanwhile is this release's, whose ingest statement reads the alarm columns;
+    // in a real deploy it is the previous release's, which does not. Those columns first, then.
+    await migrateTenantSchema(loadConfig(), tenant, {migrations: [ALARMS]});
     const before = await digest(tenant);
     const {rows: maxId} = await tenantDb().query<{id: string}>(`select max(id)::text as id from "${tenant}".temperature_readings`);
     Object.assign(Conversion, {onlineAboveRows: 0, batchIds: 100});
@@ -203,7 +207,7 @@ describe("conversion of an existing readings table into monthly partitions (Migr
     conversion.phase = "after";
     await writer;
 
-    expect(applied).toEqual(FROM_CONVERSION);
+    expect(applied).toEqual(FROM_CONVERSION.filter((name) => name !== ALARMS));
     expect([...statuses.keys()]).toEqual([200]);
     expect(duringConversion).toBeGreaterThan(0);
     expect(await relkind(tenant)).toBe("p");

@@ -48,6 +48,16 @@ export class Migration20261206110000_alarms extends Migration {
       alter column "last_reading_at" drop not null;`);
     this.addSql(`update ${s}."alerts" set "breach_started_at" = "fired_at";`);
     this.addSql(`alter table ${s}."alerts" alter column "breach_started_at" set not null;`);
+    // While a deploy rolls, instances of the previous release still insert alerts without
+    // breach_started_at: for them (runs of one reading) it is the firing reading's time. A later
+    // release can drop this once no such instance is left.
+    this.addSql(`create function ${s}."alerts_breach_started_at_default"() returns trigger language plpgsql as $$
+      begin
+        new."breach_started_at" := coalesce(new."breach_started_at", new."fired_at");
+        return new;
+      end $$;`);
+    this.addSql(`create trigger "alerts_breach_started_at_default" before insert on ${s}."alerts"
+      for each row when (new."breach_started_at" is null) execute function ${s}."alerts_breach_started_at_default"();`);
     this.addSql(`drop index ${s}."alerts_one_open_per_rule";`);
     this.addSql(
       `create unique index "alerts_one_open_per_rule" on ${s}."alerts" ("rule_id") where "resolved_at" is null and "retracted_at" is null;`
@@ -60,6 +70,8 @@ export class Migration20261206110000_alarms extends Migration {
   override down(): void {
     const s = quoteTenantSchema(this.config.get("schema"));
     this.addSql(`alter table ${s}."devices" drop column if exists "last_arrival_at";`);
+    this.addSql(`drop trigger if exists "alerts_breach_started_at_default" on ${s}."alerts";`);
+    this.addSql(`drop function if exists ${s}."alerts_breach_started_at_default"();`);
     this.addSql(`drop index if exists ${s}."alerts_fired_at_index";`);
     this.addSql(`delete from ${s}."alerts" where "retracted_at" is not null or "temperature_celsius" is null;`);
     this.addSql(`drop index ${s}."alerts_one_open_per_rule";`);

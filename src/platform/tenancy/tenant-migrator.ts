@@ -39,12 +39,13 @@ export async function migrateAll(orm: MikroORM, analytics: MikroORM, config: App
 
 /**
  * Applies the pending tenant migrations to one tenant's schema (creating it if needed).
- * @param to stop after this migration (tests and benchmarks build a schema as an older release left it)
+ * @param to stop after this migration (tests and benchmarks build a schema as an older release left it),
+ *   or apply only these (a test that needs one later migration ahead of the others)
  */
-export async function migrateTenantSchema(config: AppConfig, tenantId: string, to?: string): Promise<string[]> {
+export async function migrateTenantSchema(config: AppConfig, tenantId: string, to?: string | {migrations: string[]}): Promise<string[]> {
   const orm = await MikroORM.init(tenantMigratorOptions(config, assertTenantId(tenantId)));
   try {
-    const applied = await scopedMigrator(orm).up(to === undefined ? undefined : {to});
+    const applied = await scopedMigrator(orm).up(to === undefined ? undefined : typeof to === "string" ? {to} : to);
     return applied.map((migration) => migration.name);
   } finally {
     await orm.close(true);
