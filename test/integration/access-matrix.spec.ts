@@ -239,6 +239,7 @@ describe("access: every operation, for every kind of caller", () => {
     "PATCH /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}, body: {thresholdCelsius: 31}}),
     "DELETE /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}}),
     "GET /api/v1/devices/{deviceId}/alerts": async () => ({ids: {deviceId: owned.deviceId!}, query: {open: "true"}}),
+    "GET /api/v1/alerts": async () => ({query: {open: "true", acknowledged: "false", severity: "warning", page: "1", pageSize: "10"}}),
     "POST /api/v1/alerts/{alertId}/acknowledge": async () => {
       const deviceId = await freshDevice();
       await freshRule(deviceId);

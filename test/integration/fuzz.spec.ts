@@ -178,6 +178,22 @@ const ROUTES: RouteGenerator[] = [
     route: "GET /api/v1/devices/{deviceId}/alerts",
     valid: (f) => on({deviceId: f.deviceId}, {query: query({acknowledged: bool, open: bool})})
   },
+  {
+    route: "GET /api/v1/alerts",
+    valid: () =>
+      on(
+        {},
+        {
+          query: query({
+            open: bool,
+            acknowledged: bool,
+            severity: fc.constantFrom("warning", "critical"),
+            page: fc.integer({min: 1, max: 5}).map(String),
+            pageSize: fc.integer({min: 1, max: 100}).map(String)
+          })
+        }
+      )
+  },
   // Acknowledging again keeps the first acknowledgement and answers 200: the shared alert does.
   {route: "POST /api/v1/alerts/{alertId}/acknowledge", valid: (f) => on({alertId: f.alertId})},
   {

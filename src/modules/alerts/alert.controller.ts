@@ -1,10 +1,10 @@
 import {Controller, Get, Inject, Post, QueryParams} from "@tsed/common";
-import {Name, Returns, Summary} from "@tsed/schema";
+import {Description, Name, Returns, Summary} from "@tsed/schema";
 import {ErrorBody} from "../../common/error-body.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
 import {IdParam} from "../../platform/validation/id-param.js";
 import {Alert} from "./alert.entity.js";
-import {AlertQuery} from "./alert.models.js";
+import {AlertPage, AlertQuery, TenantAlertQuery} from "./alert.models.js";
 import {AlertService} from "./alert.service.js";
 
 @Controller("/")
@@ -21,6 +21,17 @@ export class AlertController {
   @(Returns(404, ErrorBody).Description("No such device in this tenant"))
   list(@IdParam("deviceId") deviceId: string, @QueryParams() query: AlertQuery) {
     return this.alerts.listForDevice(deviceId, query);
+  }
+
+  @Get("/alerts")
+  @Summary("The tenant's alerts across devices, newest first, a page at a time")
+  @Description(
+    "Filters combine: `open` (neither resolved nor retracted), `acknowledged`, `severity`. Ordered by firedAt, then id, newest first; retracted alerts are listed (with retractedAt) unless `open=true`."
+  )
+  @Returns(200, AlertPage)
+  @(Returns(400, ErrorBody).Description("A filter or the page out of range"))
+  listForTenant(@QueryParams() query: TenantAlertQuery) {
+    return this.alerts.list(query);
   }
 
   @Post("/alerts/:alertId/acknowledge")

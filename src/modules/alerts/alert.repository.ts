@@ -1,9 +1,10 @@
+import type {ObjectQuery} from "@mikro-orm/core";
 import {Inject, Injectable} from "@tsed/common";
 import {queryRows} from "../../platform/db/sql.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {Alert} from "./alert.entity.js";
-import type {AlertQuery} from "./alert.models.js";
+import type {AlertQuery, TenantAlertQuery} from "./alert.models.js";
 import type {Acknowledgement, Episode, StoredEpisode} from "./alert-episodes.js";
 import {evaluatedRuleSql} from "./alert-rules-at-ingest.js";
 
@@ -265,16 +266,17 @@ export class AlertRepository {
   listForDevice(deviceId: string, query: AlertQuery): Promise<Alert[]> {
     return this.tenant.em.find(
       Alert,
-      {
-        deviceId,
-        ...(query.open === undefined
-          ? {}
-          : query.open
-            ? {resolvedAt: null, retractedAt: null}
-            : {$or: [{resolvedAt: {$ne: null}}, {retractedAt: {$ne: null}}]}),
-        ...(query.acknowledged === undefined ? {} : {acknowledgedAt: query.acknowledged ? {$ne: null} : null})
-      },
+      {deviceId, ...alertFilter(query)},
       {orderBy: {firedAt: "desc", id: "desc"}, limit: MAX_ALERTS_LISTED}
+    );
+  }
+
+  /** The tenant's alerts across devices, newest first (the alerts_fired_at_index order), one page, and how many match. */
+  listForTenant(query: TenantAlertQuery): Promise<[Alert[], number]> {
+    return this.tenant.em.findAndCount(
+      Alert,
+      {...alertFilter(query), ...(query.severity === undefined ? {} : {severity: query.severity})},
+      {orderBy: {firedAt: "desc", id: "desc"}, limit: query.pageSize, offset: (query.page - 1) * query.pageSize}
     );
   }
 
@@ -288,4 +290,19 @@ export class AlertRepository {
   private schema(): string {
     return quoteTenantSchema(this.tenant.tenantId);
   }
+}
+
+/**
+ * The `open` and `acknowledged` filters of alert lists: open is neither resolved nor retracted (a
+ * retracted alert should not have fired, so it is not open); `open=false` is resolved or retracted.
+ */
+function alertFilter(query: AlertQuery): ObjectQuery<Alert> {
+  return {
+    ...(query.open === undefined
+      ? {}
+      : query.open
+        ? {resolvedAt: null, retractedAt: null}
+        : {$or: [{resolvedAt: {$ne: null}}, {retractedAt: {$ne: null}}]}),
+    ...(query.acknowledged === undefined ? {} : {acknowledgedAt: query.acknowledged ? {$ne: null} : null})
+  };
 }

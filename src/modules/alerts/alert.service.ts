@@ -3,7 +3,7 @@ import {NotFoundError} from "../../common/errors.js";
 import {DeviceService} from "../devices/device.service.js";
 import {UserService} from "../users/user.service.js";
 import type {Alert} from "./alert.entity.js";
-import type {AlertQuery} from "./alert.models.js";
+import type {AlertPage, AlertQuery, TenantAlertQuery} from "./alert.models.js";
 import {AlertRepository} from "./alert.repository.js";
 
 @Injectable()
@@ -21,6 +21,12 @@ export class AlertService {
   async listForDevice(deviceId: string, query: AlertQuery): Promise<Alert[]> {
     await this.devices.get(deviceId);
     return this.alerts.listForDevice(deviceId, query);
+  }
+
+  /** The tenant's alerts across devices, newest first, a page at a time. */
+  async list(query: TenantAlertQuery): Promise<AlertPage> {
+    const [items, total] = await this.alerts.listForTenant(query);
+    return {items, total, page: query.page, pageSize: query.pageSize};
   }
 
   /** Records who acknowledged and when; acknowledging again keeps the first acknowledgement. */

@@ -1,0 +1,142 @@
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {createDevice} from "../helpers/factories.js";
+import {minute, TenantDb} from "../helpers/tenant-db.js";
+import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {bearer, newTenant} from "../helpers/tokens.js";
+
+interface AlertBody {
+  id: string;
+  ruleId: string;
+  deviceId: string;
+  severity: string;
+  firedAt: string;
+  resolvedAt: string | null;
+  retractedAt: string | null;
+  acknowledgedAt: string | null;
+  acknowledgedById: string | null;
+  acknowledgementComment: string | null;
+  version: number;
+}
+
+/** GET /api/v1/alerts (the tenant's alerts across devices) and acknowledgements with comments. */
+describe("the tenant's alerts", () => {
+  let api: Api;
+  let tenant: string;
+  let auth: Record<string, string>;
+  let db: TenantDb;
+
+  const newRule = async (deviceId: string, body: object) => {
+    const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(body);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body.id as string;
+  };
+  const post = async (deviceId: string, readings: [number, number][]) => {
+    const res = await api
+      .post(`/api/v1/devices/${deviceId}/readings/batch`)
+      .set(auth)
+      .send({readings: readings.map(([temperatureCelsius, at]) => ({temperatureCelsius, recordedAt: minute(at)}))});
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+  };
+  const deviceAlerts = async (deviceId: string): Promise<AlertBody[]> =>
+    (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body;
+
+  beforeAll(async () => {
+    api = await startTestServer();
+    tenant = newTenant("alist");
+    auth = await bearer(tenant);
+    await api.get("/api/v1/me").set(auth);
+    db = await new TenantDb(tenant).connect();
+  });
+  afterAll(async () => {
+    await db?.close();
+    await stopTestServer();
+  });
+
+  describe("GET /api/v1/alerts", () => {
+    /** The alerts by name, built through the API: resolved, open, acknowledged, critical, retracted, two fired at one instant. */
+    const alerts: Record<string, AlertBody> = {};
+
+    beforeAll(async () => {
+      const a = await createDevice(api, auth, "AL-A");
+      const b = await createDevice(api, auth, "AL-B");
+      const c = await createDevice(api, auth, "AL-C");
+      await newRule(a, {condition: "above", thresholdCelsius: 30});
+      const critical = await newRule(b, {condition: "above", thresholdCelsius: 30, severity: "critical"});
+      await newRule(b, {condition: "above", thresholdCelsius: 34});
+      await newRule(c, {condition: "above", thresholdCelsius: 30, forSeconds: 60});
+      // a: fires at 1, resolves at 2, fires again at 5 (open).
+      await post(a, [
+        [31, 1],
+        [20, 2],
+        [32, 5]
+      ]);
+      // b: both rules fire at 3 (one instant: ordered by id).
+      await post(b, [[35, 3]]);
+      // c: a run from 10 to 11 lasts forSeconds and fires at 11; a late reading at 10:30 breaks it: retracted.
+      await post(c, [
+        [31, 10],
+        [31, 11]
+      ]);
+      await post(c, [[20, 10.5]]);
+
+      const [a2, a1] = await deviceAlerts(a);
+      const bs = await deviceAlerts(b);
+      const [c1] = await deviceAlerts(c);
+      Object.assign(alerts, {
+        a1,
+        a2,
+        c1,
+        bCritical: bs.find((x) => x.ruleId === critical),
+        bWarning: bs.find((x) => x.ruleId !== critical)
+      });
+      expect(alerts.a1).toMatchObject({resolvedAt: minute(2)});
+      expect(alerts.a2).toMatchObject({resolvedAt: null, retractedAt: null});
+      expect(alerts.c1!.retractedAt).not.toBeNull();
+      expect(alerts.bCritical).toMatchObject({severity: "critical", resolvedAt: null});
+      const ack = await api.post(`/api/v1/alerts/${alerts.bWarning!.id}/acknowledge`).set(auth);
+      expect(ack.status).toBe(200);
+    });
+
+    const list = async (query = "", as = auth) => {
+      const res = await api.get(`/api/v1/alerts${query}`).set(as);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body as {items: AlertBody[]; total: number; page: number; pageSize: number};
+    };
+    const names = (items: AlertBody[]) => items.map((item) => Object.keys(alerts).find((name) => alerts[name]!.id === item.id));
+    /** b's two alerts fired at one instant: the higher id first. */
+    const bPair = () => [alerts.bCritical!, alerts.bWarning!].sort((x, y) => (x.id < y.id ? 1 : -1)).map((x) => names([x])[0]);
+
+    it("lists every device's alerts newest first (firedAt, then id), retracted ones included, paginated", async () => {
+      const all = await list();
+      expect(all).toMatchObject({total: 5, page: 1, pageSize: 20});
+      expect(names(all.items)).toEqual(["c1", "a2", ...bPair(), "a1"]);
+      const second = await list("?page=2&pageSize=2");
+      expect(second).toMatchObject({total: 5, page: 2, pageSize: 2});
+      expect(names(second.items)).toEqual(bPair());
+      expect((await list("?page=4&pageSize=2")).items).toEqual([]);
+    });
+
+    it("filters: open is neither resolved nor retracted, open=false is either; acknowledged; severity; combined", async () => {
+      expect(names((await list("?open=true")).items)).toEqual(["a2", ...bPair()]);
+      expect(names((await list("?open=false")).items)).toEqual(["c1", "a1"]);
+      expect(names((await list("?acknowledged=true")).items)).toEqual(["bWarning"]);
+      expect(names((await list("?acknowledged=false")).items)).toEqual(["c1", "a2", "bCritical", "a1"]);
+      expect(names((await list("?severity=critical")).items)).toEqual(["bCritical"]);
+      expect(await list("?severity=warning&open=true&acknowledged=false&pageSize=1")).toMatchObject({total: 1, pageSize: 1});
+      expect(names((await list("?severity=warning&open=true&acknowledged=false")).items)).toEqual(["a2"]);
+    });
+
+    it("is a viewer's read, and shows another tenant nothing", async () => {
+      expect((await list("", await bearer(tenant, {roles: ["viewer"]}))).total).toBe(5);
+      expect(await list("", await bearer(newTenant("alist_other"), {roles: ["viewer"]}))).toMatchObject({total: 0, items: []});
+    });
+
+    it("answers 400 in the error shape to filters and pages out of range", async () => {
+      for (const query of ["?severity=fatal", "?open=maybe", "?acknowledged=1x", "?page=0", "?pageSize=101", "?pageSize=x"]) {
+        const res = await api.get(`/api/v1/alerts${query}`).set(auth);
+        expect(res.status, query).toBe(400);
+        expect(res.body, query).toMatchObject({status: 400, name: "BAD_REQUEST", message: expect.any(String)});
+      }
+    });
+  });
+});
