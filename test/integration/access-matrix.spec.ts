@@ -245,7 +245,7 @@ describe("access: every operation, for every kind of caller", () => {
       await freshRule(deviceId);
       const res = await api.post(`/api/v1/devices/${deviceId}/readings`).set(admin).send({temperatureCelsius: 35, recordedAt: recently()});
       expect(res.body.alerts?.length, JSON.stringify(res.body)).toBe(1);
-      return {ids: {alertId: res.body.alerts[0].id}};
+      return {ids: {alertId: res.body.alerts[0].id}, body: {comment: "Checked the door"}};
     },
     "GET /api/v1/devices/{deviceId}/stats/daily": async () => ({
       ids: {deviceId: owned.deviceId!},

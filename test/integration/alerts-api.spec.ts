@@ -139,4 +139,87 @@ describe("the tenant's alerts", () => {
       }
     });
   });
+
+  describe("acknowledging with a comment", () => {
+    /** A fresh open alert of a new device. */
+    const openAlert = async () => {
+      const deviceId = await createDevice(api, auth, `ACK-${Math.random().toString(36).slice(2, 10)}`);
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 30});
+      await post(deviceId, [[35, 1]]);
+      const [alert] = await deviceAlerts(deviceId);
+      return alert!;
+    };
+    const acknowledge = (alertId: string, body?: unknown) => {
+      const request = api.post(`/api/v1/alerts/${alertId}/acknowledge`).set(auth);
+      return body === undefined ? request : request.set("Content-Type", "application/json").send(JSON.stringify(body));
+    };
+    /** The outbox rows announcing this alert's acknowledgement. */
+    const ackEvents = (alertId: string) =>
+      db.query<{body: {type: string; data: {alert: AlertBody}}}>(
+        `select "body" from ${db.schema}."events" where "type" = 'alert.acknowledged' and "body"->'data'->'alert'->>'id' = $1`,
+        [alertId]
+      );
+
+    it("keeps the comment with who and when, bumps the version and announces alert.acknowledged once; a second acknowledgement changes nothing", async () => {
+      const alert = await openAlert();
+      const me = (await api.get("/api/v1/me").set(auth)).body.id as string;
+      const first = await acknowledge(alert.id, {comment: "Door was left open; closed it."});
+      expect(first.status, JSON.stringify(first.body)).toBe(200);
+      expect(first.body).toMatchObject({
+        id: alert.id,
+        acknowledgedById: me,
+        acknowledgementComment: "Door was left open; closed it.",
+        version: alert.version + 1
+      });
+      expect(first.body.acknowledgedAt).not.toBeNull();
+      const events = await ackEvents(alert.id);
+      expect(events).toHaveLength(1);
+      expect(events[0]!.body.data.alert).toMatchObject({
+        id: alert.id,
+        acknowledgementComment: "Door was left open; closed it.",
+        acknowledgedById: me,
+        version: alert.version + 1
+      });
+
+      const second = await acknowledge(alert.id, {comment: "someone else's"});
+      expect(second.status).toBe(200);
+      expect(second.body).toEqual(first.body);
+      expect(await ackEvents(alert.id)).toHaveLength(1);
+      expect((await deviceAlerts(first.body.deviceId))[0]).toMatchObject({acknowledgementComment: "Door was left open; closed it."});
+    });
+
+    it("works without a body, with {} and with an empty comment (no comment)", async () => {
+      for (const body of [undefined, {}, {comment: ""}, {comment: null}]) {
+        const alert = await openAlert();
+        const res = await acknowledge(alert.id, body);
+        expect(res.status, JSON.stringify(body)).toBe(200);
+        expect(res.body, JSON.stringify(body)).toMatchObject({acknowledgementComment: null, version: alert.version + 1});
+        expect(res.body.acknowledgedAt).not.toBeNull();
+        expect(await ackEvents(alert.id)).toHaveLength(1);
+      }
+    });
+
+    // (A number or a boolean is taken as its text: the API's validation coerces scalars, as for every other string field.)
+    it("takes 500 characters (not bytes) and refuses 501, an object comment or a body that is not an object with a 400 that acknowledges nothing", async () => {
+      const alert = await openAlert();
+      for (const body of [{comment: "x".repeat(501)}, {comment: "é".repeat(501)}, {comment: {text: "a"}}, [], "text", 42]) {
+        const res = await acknowledge(alert.id, body);
+        expect(res.status, JSON.stringify(body).slice(0, 40)).toBe(400);
+        expect(res.body).toMatchObject({status: 400, name: "BAD_REQUEST", message: expect.any(String)});
+      }
+      expect((await deviceAlerts(alert.deviceId))[0]).toMatchObject({acknowledgedAt: null, version: alert.version});
+      expect(await ackEvents(alert.id)).toHaveLength(0);
+      const ok = await acknowledge(alert.id, {comment: "é".repeat(500)});
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      expect(ok.body.acknowledgementComment).toBe("é".repeat(500));
+    });
+
+    it("answers 404 for an alert of no one, announcing nothing", async () => {
+      const id = "00000000-0000-4000-8000-000000000001";
+      const res = await acknowledge(id, {comment: "x"});
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({status: 404, name: "NOT_FOUND"});
+      expect(await ackEvents(id)).toHaveLength(0);
+    });
+  });
 });

@@ -195,7 +195,11 @@ const ROUTES: RouteGenerator[] = [
       )
   },
   // Acknowledging again keeps the first acknowledgement and answers 200: the shared alert does.
-  {route: "POST /api/v1/alerts/{alertId}/acknowledge", valid: (f) => on({alertId: f.alertId})},
+  {
+    route: "POST /api/v1/alerts/{alertId}/acknowledge",
+    valid: (f) =>
+      on({alertId: f.alertId}, {body: fc.record({comment: fc.option(fc.string({maxLength: 500}), {nil: null})}, {requiredKeys: []})})
+  },
   {
     route: "GET /api/v1/devices/{deviceId}/stats/daily",
     valid: (f) =>

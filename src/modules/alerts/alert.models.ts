@@ -1,4 +1,4 @@
-import {CollectionOf, Description, Enum, Example, Integer, Property, Required} from "@tsed/schema";
+import {CollectionOf, Description, Enum, Example, Integer, MaxLength, Nullable, Property, Required} from "@tsed/schema";
 import {PageQuery} from "../../common/pagination.model.js";
 import {Alert} from "./alert.entity.js";
 import {AlertRule, AlertSeverity} from "./alert-rule.entity.js";
@@ -27,6 +27,20 @@ export class TenantAlertQuery extends PageQuery {
   @Enum(AlertSeverity)
   @Description("Only alerts of this severity (the rule's when the alert fired)")
   severity?: AlertSeverity;
+}
+
+/** The most characters an acknowledgement's comment may have (the CHECK on alerts.acknowledgement_comment holds the same). */
+export const MAX_ACKNOWLEDGEMENT_COMMENT = 500;
+
+/** The optional body of `POST /alerts/{alertId}/acknowledge`. */
+export class AcknowledgeBody {
+  @Nullable(String)
+  @MaxLength(MAX_ACKNOWLEDGEMENT_COMMENT)
+  @Description(
+    `What was done about the alert, kept with the acknowledgement (at most ${MAX_ACKNOWLEDGEMENT_COMMENT} characters; empty: none)`
+  )
+  @Example("Door was left open during a delivery; closed it.")
+  comment?: string | null;
 }
 
 export class AlertPage {

@@ -280,11 +280,23 @@ export class AlertRepository {
     );
   }
 
-  /** Records the first acknowledgement only; returns the alert, or null when it does not exist in the tenant. */
-  async acknowledge(alertId: string, userId: string, at: Date): Promise<Alert | null> {
+  /**
+   * Records the first acknowledgement only (who, when, the comment), bumping the alert's version;
+   * returns the alert as it now stands and whether this call acknowledged it, or null when it does
+   * not exist in the tenant.
+   */
+  async acknowledge(
+    alertId: string,
+    userId: string,
+    at: Date,
+    comment: string | null
+  ): Promise<{alert: StoredAlert; acknowledged: boolean} | null> {
     const em = this.tenant.em;
-    await em.nativeUpdate(Alert, {id: alertId, acknowledgedAt: null}, {acknowledgedAt: at, acknowledgedById: userId, updatedAt: at});
-    return em.findOne(Alert, {id: alertId}, {refresh: true});
+    const schema = this.schema();
+    const [acknowledged] = await queryRows<StoredAlert>(em, acknowledgeSql(schema), {alertId, userId, at, comment});
+    if (acknowledged) return {alert: acknowledged, acknowledged: true};
+    const [alert] = await queryRows<StoredAlert>(em, `select ${STORED_ALERT} from ${schema}."alerts" a where a."id" = :alertId`, {alertId});
+    return alert ? {alert, acknowledged: false} : null;
   }
 
   private schema(): string {
@@ -306,3 +318,9 @@ function alertFilter(query: AlertQuery): ObjectQuery<Alert> {
     ...(query.acknowledged === undefined ? {} : {acknowledgedAt: query.acknowledged ? {$ne: null} : null})
   };
 }
+
+/** The first acknowledgement of an alert; no row when it was acknowledged already (or does not exist). */
+const acknowledgeSql = (schema: string) => `update ${schema}."alerts" as a
+    set "acknowledged_at" = :at, "acknowledged_by_id" = :userId, "acknowledgement_comment" = :comment, "updated_at" = :at, "version" = a."version" + 1
+  where a."id" = :alertId and a."acknowledged_at" is null
+  returning ${STORED_ALERT}`;
