@@ -236,6 +236,16 @@ describe("access: every operation, for every kind of caller", () => {
       body: {condition: "below", thresholdCelsius: 5}
     }),
     "GET /api/v1/devices/{deviceId}/alert-rules": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "POST /api/v1/devices/{deviceId}/alert-rules/backtest": async () => ({
+      ids: {deviceId: owned.deviceId!},
+      body: {
+        condition: "above",
+        thresholdCelsius: 30,
+        forSeconds: 60,
+        from: new Date(Date.now() - 86_400_000).toISOString(),
+        to: inAnHour()
+      }
+    }),
     "PATCH /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}, body: {thresholdCelsius: 31}}),
     "DELETE /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}}),
     "GET /api/v1/devices/{deviceId}/alerts": async () => ({ids: {deviceId: owned.deviceId!}, query: {open: "true"}}),

@@ -160,6 +160,34 @@ const ROUTES: RouteGenerator[] = [
   {route: "POST /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId}, {body: ruleBody}), fresh: ["deviceId"]},
   {route: "GET /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId})},
   {
+    route: "POST /api/v1/devices/{deviceId}/alert-rules/backtest",
+    valid: (f) =>
+      on(
+        {deviceId: f.deviceId},
+        {
+          body: fc
+            .tuple(
+              fc.oneof(
+                fc.record(
+                  {
+                    kind: fc.constant("threshold"),
+                    condition: fc.constantFrom("above", "below"),
+                    thresholdCelsius: temperature,
+                    forSeconds: fc.integer({min: 0, max: 86_400}),
+                    clearDeltaCelsius: fc.double({min: 0, max: 100, noNaN: true}),
+                    severity: fc.constantFrom("warning", "critical")
+                  },
+                  {requiredKeys: ["condition", "thresholdCelsius"]}
+                ),
+                fc.record({kind: fc.constant("no_data"), silenceSeconds: fc.integer({min: 60, max: 604_800})})
+              ),
+              instantRange
+            )
+            .map(([rule, range]) => ({...rule, ...range}))
+        }
+      )
+  },
+  {
     route: "PATCH /api/v1/alert-rules/{ruleId}",
     valid: (f) =>
       on(
