@@ -17,7 +17,8 @@ const PARTS = [
   "export",
   "retention-drop",
   "request-cost",
-  "multitenant"
+  "multitenant",
+  "backtest"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];
