@@ -193,6 +193,14 @@ describe("alert rule backtest", () => {
       expect(JSON.stringify(res.body), JSON.stringify(body)).toMatch(message);
     }
     expect((await backtest(deviceId, {condition: "above", thresholdCelsius: 8, from: at(0), to: at(31 * 86_400)})).status).toBe(200);
+    // A rule's body as the API shows it (the other kind's fields null, the ignored ones present) is taken as it is.
+    for (const rule of [
+      {kind: "no_data", condition: null, thresholdCelsius: null, silenceSeconds: 300, severity: "critical", remindEverySeconds: null},
+      {kind: "threshold", condition: "below", thresholdCelsius: 2, silenceSeconds: null, isEnabled: false, remindEverySeconds: 600}
+    ]) {
+      const res = await backtest(deviceId, {...rule, ...range});
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
     const unknown = await backtest("00000000-0000-4000-8000-000000000001", {condition: "above", thresholdCelsius: 8, ...range});
     expect(unknown.status).toBe(404);
     expect(unknown.body).toMatchObject({status: 404, name: "NOT_FOUND"});
@@ -216,6 +224,28 @@ describe("alert rule backtest", () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({status: 400, name: "BAD_REQUEST", message: expect.stringMatching(/raw readings for 30 days/)});
     expect((await backtest(deviceId, body(29), admin)).status).toBe(200);
+  });
+
+  it("is documented with the rule's ranges and examples, as an operator's operation", async () => {
+    const doc = (await api.get("/doc/swagger.json")).body;
+    const {BacktestRequest, BacktestEpisode, BacktestResult} = doc.components.schemas;
+    expect(BacktestRequest.required).toEqual(["from", "to"]);
+    expect(BacktestRequest.properties).toMatchObject({
+      kind: {enum: ["threshold", "no_data"], default: "threshold", example: "threshold"},
+      forSeconds: {type: "integer", minimum: 0, maximum: 86400, default: 0, example: 300},
+      clearDeltaCelsius: {minimum: 0, maximum: 100, default: 0, example: 1},
+      silenceSeconds: {minimum: 60, maximum: 604800},
+      from: {format: "date-time", example: expect.any(String)},
+      to: {format: "date-time", example: expect.any(String)}
+    });
+    for (const schema of [BacktestRequest, BacktestEpisode, BacktestResult]) {
+      for (const [name, property] of Object.entries(schema.properties as Record<string, {example?: unknown; type?: string}>)) {
+        if (property.type !== "array") expect(property, name).toHaveProperty("example");
+      }
+    }
+    const operation = doc.paths["/api/v1/devices/{deviceId}/alert-rules/backtest"].post;
+    expect(operation["x-required-role"]).toBe("operator");
+    expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "403", "404"]));
   });
 
   /**

@@ -222,4 +222,17 @@ describe("the tenant's alerts", () => {
       expect(await ackEvents(id)).toHaveLength(0);
     });
   });
+
+  it("documents the list and the acknowledgement with their models and examples", async () => {
+    const doc = (await api.get("/doc/swagger.json")).body;
+    const {AlertPage, AcknowledgeBody} = doc.components.schemas;
+    expect(AlertPage).toMatchObject({required: ["items", "total", "page", "pageSize"], properties: {total: {example: 42}}});
+    expect(AcknowledgeBody.properties.comment).toMatchObject({maxLength: 500, nullable: true, example: expect.any(String)});
+    const list = doc.paths["/api/v1/alerts"].get;
+    expect(list["x-required-role"]).toBe("viewer");
+    expect(list.parameters.map((p: {name: string}) => p.name).sort()).toEqual(["acknowledged", "open", "page", "pageSize", "severity"]);
+    const acknowledge = doc.paths["/api/v1/alerts/{alertId}/acknowledge"].post;
+    expect(acknowledge["x-required-role"]).toBe("operator");
+    expect(acknowledge.requestBody).toMatchObject({required: false});
+  });
 });

@@ -56,6 +56,7 @@ export class BacktestRequest {
 
   @Enum(AlertSeverity)
   @Description("Accepted (so that a rule's body can be sent as it is) and ignored")
+  @Example("critical")
   severity?: AlertSeverity;
 
   @Nullable(Number)
@@ -63,9 +64,11 @@ export class BacktestRequest {
   @Minimum(ALARM_LIMITS.remindEverySeconds.min)
   @Maximum(ALARM_LIMITS.remindEverySeconds.max)
   @Description("Accepted and ignored")
+  @Example(null)
   remindEverySeconds?: number | null;
 
   @Description("Accepted and ignored")
+  @Example(true)
   isEnabled?: boolean;
 
   @Required()
