@@ -214,6 +214,29 @@ describe("the tenant's alerts", () => {
       expect(ok.body.acknowledgementComment).toBe("é".repeat(500));
     });
 
+    it("writes the acknowledgement and its event in one transaction: when the event cannot be written, the alert stays unacknowledged", async () => {
+      const alert = await openAlert();
+      const refuse = `${db.schema}."refuse_acknowledged_event"`;
+      await db.query(`create function ${refuse}() returns trigger language plpgsql as $$ begin raise exception 'outbox refused'; end $$`);
+      await db.query(
+        `create trigger "refuse_acknowledged_event" before insert on ${db.schema}."events"
+           for each row when (new."type" = 'alert.acknowledged') execute function ${refuse}()`
+      );
+      try {
+        expect((await acknowledge(alert.id, {comment: "lost"})).status).toBe(500);
+      } finally {
+        await db.query(`drop trigger "refuse_acknowledged_event" on ${db.schema}."events"`);
+        await db.query(`drop function ${refuse}()`);
+      }
+      expect((await deviceAlerts(alert.deviceId))[0]).toMatchObject({
+        acknowledgedAt: null,
+        acknowledgementComment: null,
+        version: alert.version
+      });
+      expect((await acknowledge(alert.id, {comment: "kept"})).body).toMatchObject({acknowledgementComment: "kept"});
+      expect(await ackEvents(alert.id)).toHaveLength(1);
+    });
+
     it("answers 404 for an alert of no one, announcing nothing", async () => {
       const id = "00000000-0000-4000-8000-000000000001";
       const res = await acknowledge(id, {comment: "x"});
