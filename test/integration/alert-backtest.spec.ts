@@ -50,7 +50,8 @@ describe("alert rule backtest", () => {
   };
 
   beforeAll(async () => {
-    api = await startTestServer();
+    // Two heavy reads of a tenant at once (the backtest is one), for the 429 below.
+    api = await startTestServer({rateLimit: {devicePerMinute: 0, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 2}});
     tenant = newTenant("backtest");
     auth = await bearer(tenant);
     await api.get("/api/v1/me").set(auth);
@@ -224,6 +225,34 @@ describe("alert rule backtest", () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({status: 400, name: "BAD_REQUEST", message: expect.stringMatching(/raw readings for 30 days/)});
     expect((await backtest(deviceId, body(29), admin)).status).toBe(200);
+  });
+
+  it("is a heavy read: a tenant's third at once is a 429, and the two running still answer", async () => {
+    const other = newTenant("backtest_heavy");
+    const as = await bearer(other);
+    const deviceId = await createDevice(api, as, "BT-HEAVY");
+    const body = {condition: "above", thresholdCelsius: 8, from: at(0), to: at(3600)};
+    // The tenant's readings held: the two backtests wait in the database, as slow scans would.
+    const holder = await new TenantDb(other).connect();
+    await holder.query("begin");
+    await holder.query(`lock table ${holder.schema}."temperature_readings" in access exclusive mode`);
+    const running = [backtest(deviceId, body, as).then((r) => r), backtest(deviceId, body, as).then((r) => r)];
+    const [{pid}] = (await holder.query<{pid: number}>("select pg_backend_pid() as pid")) as [{pid: number}];
+    for (let tries = 0; ; tries++) {
+      const [{n}] = (await db.query<{n: number}>("select count(*)::int as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))", [
+        pid
+      ])) as [{n: number}];
+      if (n >= 2) break;
+      expect(tries, "the two backtests never reached the database").toBeLessThan(100);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const third = await backtest(deviceId, body, as);
+    expect(third.status).toBe(429);
+    expect(third.body).toMatchObject({status: 429, name: "TOO_MANY_REQUESTS", message: expect.stringMatching(/heavy reads/)});
+    await holder.query("commit");
+    await holder.close();
+    expect((await Promise.all(running)).map((res) => res.status)).toEqual([200, 200]);
+    expect((await backtest(deviceId, body, as)).status).toBe(200);
   });
 
   it("is documented with the rule's ranges and examples, as an operator's operation", async () => {

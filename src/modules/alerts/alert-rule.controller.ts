@@ -3,6 +3,7 @@ import {Description, Groups, Name, Required, Returns, Summary} from "@tsed/schem
 import {ErrorBody} from "../../common/error-body.model.js";
 import {PageQuery} from "../../common/pagination.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";
 import {IdParam} from "../../platform/validation/id-param.js";
 import {BacktestRequest, BacktestResult, MAX_BACKTEST_DAYS} from "./alert-backtest.models.js";
 import {AlertBacktestService} from "./alert-backtest.service.js";
@@ -33,6 +34,8 @@ export class AlertRuleController {
   }
 
   @Post("/devices/:deviceId/alert-rules/backtest")
+  // Up to a month of one device's readings in one query: a heavy read of the tenant (at most TENANT_HEAVY_READS at once).
+  @HeavyRead()
   @Summary("What a rule would have done over the device's stored readings in [from, to)")
   @Description(
     "Runs the live state machine over the stored readings (threshold) or arrivals (no_data), as if the rule had existed since `from`; stores and sends nothing. " +
