@@ -18,7 +18,8 @@ const PARTS = [
   "retention-drop",
   "request-cost",
   "multitenant",
-  "no-data-sweep"
+  "no-data-sweep",
+  "backtest"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];

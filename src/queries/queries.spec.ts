@@ -11,6 +11,7 @@ import {
   retractAlertsSql,
   rewriteAlertsSql
 } from "../modules/alerts/alert.repository.js";
+import {backtestArrivalsSql, backtestReadingsSql} from "../modules/alerts/alert-backtest.repository.js";
 import {ExportFormat} from "../modules/readings/reading-export.models.js";
 import {exportCopySql} from "../modules/readings/reading-export.repository.js";
 import {historySql} from "../modules/readings/reading-history.repository.js";
@@ -105,6 +106,18 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   },
   {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},
   {file: "alerts.end-episodes", owner: "AlertRepository.endEpisodes", sql: endEpisodesSql(SCHEMA), bindings: ["at", "ruleId", "restart"]},
+  {
+    file: "alerts.backtest-readings",
+    owner: "AlertBacktestRepository.readings",
+    sql: backtestReadingsSql(SCHEMA),
+    bindings: ["deviceId", "from", "to"]
+  },
+  {
+    file: "alerts.backtest-arrivals",
+    owner: "AlertBacktestRepository.arrivals",
+    sql: backtestArrivalsSql(SCHEMA),
+    bindings: ["deviceId", "recordedFrom", "recordedTo", "arrivedFrom", "arrivedTo"]
+  },
   {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "totals"]},
   {file: "stats.daily-stats-lock-day", owner: "DailyStatsRepository.withDayLocked", sql: lockDaySql, bindings: ["tenantId", "day"]},
   {

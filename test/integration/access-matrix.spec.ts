@@ -236,15 +236,26 @@ describe("access: every operation, for every kind of caller", () => {
       body: {condition: "below", thresholdCelsius: 5}
     }),
     "GET /api/v1/devices/{deviceId}/alert-rules": async () => ({ids: {deviceId: owned.deviceId!}}),
+    "POST /api/v1/devices/{deviceId}/alert-rules/backtest": async () => ({
+      ids: {deviceId: owned.deviceId!},
+      body: {
+        condition: "above",
+        thresholdCelsius: 30,
+        forSeconds: 60,
+        from: new Date(Date.now() - 86_400_000).toISOString(),
+        to: inAnHour()
+      }
+    }),
     "PATCH /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}, body: {thresholdCelsius: 31}}),
     "DELETE /api/v1/alert-rules/{ruleId}": async () => ({ids: {ruleId: await freshRule(await freshDevice())}}),
     "GET /api/v1/devices/{deviceId}/alerts": async () => ({ids: {deviceId: owned.deviceId!}, query: {open: "true"}}),
+    "GET /api/v1/alerts": async () => ({query: {open: "true", acknowledged: "false", severity: "warning", page: "1", pageSize: "10"}}),
     "POST /api/v1/alerts/{alertId}/acknowledge": async () => {
       const deviceId = await freshDevice();
       await freshRule(deviceId);
       const res = await api.post(`/api/v1/devices/${deviceId}/readings`).set(admin).send({temperatureCelsius: 35, recordedAt: recently()});
       expect(res.body.alerts?.length, JSON.stringify(res.body)).toBe(1);
-      return {ids: {alertId: res.body.alerts[0].id}};
+      return {ids: {alertId: res.body.alerts[0].id}, body: {comment: "Checked the door"}};
     },
     "GET /api/v1/devices/{deviceId}/stats/daily": async () => ({
       ids: {deviceId: owned.deviceId!},

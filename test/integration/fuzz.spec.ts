@@ -160,6 +160,34 @@ const ROUTES: RouteGenerator[] = [
   {route: "POST /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId}, {body: ruleBody}), fresh: ["deviceId"]},
   {route: "GET /api/v1/devices/{deviceId}/alert-rules", valid: (f) => on({deviceId: f.deviceId})},
   {
+    route: "POST /api/v1/devices/{deviceId}/alert-rules/backtest",
+    valid: (f) =>
+      on(
+        {deviceId: f.deviceId},
+        {
+          body: fc
+            .tuple(
+              fc.oneof(
+                fc.record(
+                  {
+                    kind: fc.constant("threshold"),
+                    condition: fc.constantFrom("above", "below"),
+                    thresholdCelsius: temperature,
+                    forSeconds: fc.integer({min: 0, max: 86_400}),
+                    clearDeltaCelsius: fc.double({min: 0, max: 100, noNaN: true}),
+                    severity: fc.constantFrom("warning", "critical")
+                  },
+                  {requiredKeys: ["condition", "thresholdCelsius"]}
+                ),
+                fc.record({kind: fc.constant("no_data"), silenceSeconds: fc.integer({min: 60, max: 604_800})})
+              ),
+              instantRange
+            )
+            .map(([rule, range]) => ({...rule, ...range}))
+        }
+      )
+  },
+  {
     route: "PATCH /api/v1/alert-rules/{ruleId}",
     valid: (f) =>
       on(
@@ -178,8 +206,28 @@ const ROUTES: RouteGenerator[] = [
     route: "GET /api/v1/devices/{deviceId}/alerts",
     valid: (f) => on({deviceId: f.deviceId}, {query: query({acknowledged: bool, open: bool})})
   },
+  {
+    route: "GET /api/v1/alerts",
+    valid: () =>
+      on(
+        {},
+        {
+          query: query({
+            open: bool,
+            acknowledged: bool,
+            severity: fc.constantFrom("warning", "critical"),
+            page: fc.integer({min: 1, max: 5}).map(String),
+            pageSize: fc.integer({min: 1, max: 100}).map(String)
+          })
+        }
+      )
+  },
   // Acknowledging again keeps the first acknowledgement and answers 200: the shared alert does.
-  {route: "POST /api/v1/alerts/{alertId}/acknowledge", valid: (f) => on({alertId: f.alertId})},
+  {
+    route: "POST /api/v1/alerts/{alertId}/acknowledge",
+    valid: (f) =>
+      on({alertId: f.alertId}, {body: fc.record({comment: fc.option(fc.string({maxLength: 500}), {nil: null})}, {requiredKeys: []})})
+  },
   {
     route: "GET /api/v1/devices/{deviceId}/stats/daily",
     valid: (f) =>

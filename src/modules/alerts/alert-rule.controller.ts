@@ -3,7 +3,10 @@ import {Description, Groups, Name, Required, Returns, Summary} from "@tsed/schem
 import {ErrorBody} from "../../common/error-body.model.js";
 import {PageQuery} from "../../common/pagination.model.js";
 import {Authenticated} from "../../platform/auth/authenticated.decorator.js";
+import {HeavyRead} from "../../platform/rate-limit/heavy-read.middleware.js";
 import {IdParam} from "../../platform/validation/id-param.js";
+import {BacktestRequest, BacktestResult, MAX_BACKTEST_DAYS} from "./alert-backtest.models.js";
+import {AlertBacktestService} from "./alert-backtest.service.js";
 import {AlertRule} from "./alert-rule.entity.js";
 import {AlertRuleService, MAX_RULES_PER_DEVICE} from "./alert-rule.service.js";
 import {AlertRulePage} from "./alert.models.js";
@@ -14,6 +17,9 @@ import {AlertRulePage} from "./alert.models.js";
 export class AlertRuleController {
   @Inject()
   private rules!: AlertRuleService;
+
+  @Inject()
+  private backtests!: AlertBacktestService;
 
   @Post("/devices/:deviceId/alert-rules")
   @Summary("Add an alert rule to a device")
@@ -27,6 +33,23 @@ export class AlertRuleController {
   ))
   create(@IdParam("deviceId") deviceId: string, @BodyParams() @Required() @Groups("create") body: AlertRule) {
     return this.rules.create(deviceId, body);
+  }
+
+  @Post("/devices/:deviceId/alert-rules/backtest")
+  // Up to a month of one device's readings in one query: a heavy read of the tenant (at most TENANT_HEAVY_READS at once).
+  @HeavyRead()
+  @Summary("What a rule would have done over the device's stored readings in [from, to)")
+  @Description(
+    "Runs the live state machine over the stored readings (threshold) or arrivals (no_data), as if the rule had existed since `from`; stores and sends nothing. " +
+      `The body is a rule's (as for adding one) plus \`from\` and \`to\`: at most ${MAX_BACKTEST_DAYS} days apart, \`from\` within the tenant's raw retention.`
+  )
+  @Returns(200, BacktestResult)
+  @(Returns(400, ErrorBody).Description(
+    "Invalid rule fields (as for adding a rule), `from` not before `to`, a range longer than 31 days, or `from` before the raw retention"
+  ))
+  @(Returns(404, ErrorBody).Description("No such device in this tenant"))
+  backtest(@IdParam("deviceId") deviceId: string, @BodyParams() @Required() body: BacktestRequest) {
+    return this.backtests.run(deviceId, body);
   }
 
   @Get("/devices/:deviceId/alert-rules")

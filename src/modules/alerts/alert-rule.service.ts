@@ -143,7 +143,7 @@ export class AlertRuleService {
  * condition and a threshold and no silenceSeconds; a no_data rule silenceSeconds and none of the
  * threshold fields. A 400 names every field out of place.
  */
-function assertKindFields(rule: NewAlertRule & {kind: AlertRuleKind}): void {
+export function assertKindFields(rule: NewAlertRule & {kind: AlertRuleKind}): void {
   const errors: {path: string; message: string}[] = [];
   if (rule.kind === AlertRuleKind.NO_DATA) {
     for (const path of ["condition", "thresholdCelsius"] as const)

@@ -1,9 +1,10 @@
+import type {ObjectQuery} from "@mikro-orm/core";
 import {Inject, Injectable} from "@tsed/common";
 import {queryRows} from "../../platform/db/sql.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {Alert} from "./alert.entity.js";
-import type {AlertQuery} from "./alert.models.js";
+import type {AlertQuery, TenantAlertQuery} from "./alert.models.js";
 import type {Acknowledgement, Episode, StoredEpisode} from "./alert-episodes.js";
 import {evaluatedRuleSql} from "./alert-rules-at-ingest.js";
 
@@ -265,27 +266,61 @@ export class AlertRepository {
   listForDevice(deviceId: string, query: AlertQuery): Promise<Alert[]> {
     return this.tenant.em.find(
       Alert,
-      {
-        deviceId,
-        ...(query.open === undefined
-          ? {}
-          : query.open
-            ? {resolvedAt: null, retractedAt: null}
-            : {$or: [{resolvedAt: {$ne: null}}, {retractedAt: {$ne: null}}]}),
-        ...(query.acknowledged === undefined ? {} : {acknowledgedAt: query.acknowledged ? {$ne: null} : null})
-      },
+      {deviceId, ...alertFilter(query)},
       {orderBy: {firedAt: "desc", id: "desc"}, limit: MAX_ALERTS_LISTED}
     );
   }
 
-  /** Records the first acknowledgement only; returns the alert, or null when it does not exist in the tenant. */
-  async acknowledge(alertId: string, userId: string, at: Date): Promise<Alert | null> {
+  /** The tenant's alerts across devices, newest first (the alerts_fired_at_index order), one page, and how many match. */
+  listForTenant(query: TenantAlertQuery): Promise<[Alert[], number]> {
+    return this.tenant.em.findAndCount(
+      Alert,
+      {...alertFilter(query), ...(query.severity === undefined ? {} : {severity: query.severity})},
+      {orderBy: {firedAt: "desc", id: "desc"}, limit: query.pageSize, offset: (query.page - 1) * query.pageSize}
+    );
+  }
+
+  /**
+   * Records the first acknowledgement only (who, when, the comment), bumping the alert's version;
+   * returns the alert as it now stands and whether this call acknowledged it, or null when it does
+   * not exist in the tenant.
+   */
+  async acknowledge(
+    alertId: string,
+    userId: string,
+    at: Date,
+    comment: string | null
+  ): Promise<{alert: StoredAlert; acknowledged: boolean} | null> {
     const em = this.tenant.em;
-    await em.nativeUpdate(Alert, {id: alertId, acknowledgedAt: null}, {acknowledgedAt: at, acknowledgedById: userId, updatedAt: at});
-    return em.findOne(Alert, {id: alertId}, {refresh: true});
+    const schema = this.schema();
+    const [acknowledged] = await queryRows<StoredAlert>(em, acknowledgeSql(schema), {alertId, userId, at, comment});
+    if (acknowledged) return {alert: acknowledged, acknowledged: true};
+    const [alert] = await queryRows<StoredAlert>(em, `select ${STORED_ALERT} from ${schema}."alerts" a where a."id" = :alertId`, {alertId});
+    return alert ? {alert, acknowledged: false} : null;
   }
 
   private schema(): string {
     return quoteTenantSchema(this.tenant.tenantId);
   }
 }
+
+/**
+ * The `open` and `acknowledged` filters of alert lists: open is neither resolved nor retracted (a
+ * retracted alert should not have fired, so it is not open); `open=false` is resolved or retracted.
+ */
+function alertFilter(query: AlertQuery): ObjectQuery<Alert> {
+  return {
+    ...(query.open === undefined
+      ? {}
+      : query.open
+        ? {resolvedAt: null, retractedAt: null}
+        : {$or: [{resolvedAt: {$ne: null}}, {retractedAt: {$ne: null}}]}),
+    ...(query.acknowledged === undefined ? {} : {acknowledgedAt: query.acknowledged ? {$ne: null} : null})
+  };
+}
+
+/** The first acknowledgement of an alert; no row when it was acknowledged already (or does not exist). */
+const acknowledgeSql = (schema: string) => `update ${schema}."alerts" as a
+    set "acknowledged_at" = :at, "acknowledged_by_id" = :userId, "acknowledgement_comment" = :comment, "updated_at" = :at, "version" = a."version" + 1
+  where a."id" = :alertId and a."acknowledged_at" is null
+  returning ${STORED_ALERT}`;
