@@ -42,7 +42,7 @@ describe("live stream", () => {
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:stream`,
-      stream: {maxPerTenant: MAX},
+      stream: {maxPerTenant: MAX, pingMs: 15_000},
       corsOrigins: ["https://app.example.com"]
     });
     server = Http.createServer(PlatformTest.callback());

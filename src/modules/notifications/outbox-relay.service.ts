@@ -202,7 +202,9 @@ export class OutboxRelay {
       }
       const inserted = await this.webhooks.insertDeliveries(em, tenantId, planned);
 
-      const streamed = events.map((e) => e.body).filter((body) => !body.type.startsWith("webhook."));
+      // A silence holds back webhooks only: the stream had the alert when it fired, so the
+      // `afterSilence` repeat is for webhooks alone.
+      const streamed = events.map((e) => e.body).filter((body) => !body.type.startsWith("webhook.") && !isAfterSilence(body));
       if (streamed.length) {
         const pipeline = this.redis.pipeline();
         this.log.append(pipeline, tenantId, streamed);
@@ -251,4 +253,9 @@ export function alertScope(body: EventBody): {deviceId: string | null; ruleId: s
   const data = body.data as {rule?: {id?: unknown}; alert?: {ruleId?: unknown}} | null;
   const ruleId = data?.rule?.id ?? data?.alert?.ruleId;
   return {deviceId: eventDeviceId(body), ruleId: typeof ruleId === "string" ? ruleId : null};
+}
+
+/** An `alert.fired` sent again when the silence that held it back ended (NotificationScan). */
+function isAfterSilence(body: EventBody): boolean {
+  return (body.data as {afterSilence?: unknown} | null)?.afterSilence === true;
 }

@@ -8,8 +8,10 @@ export interface JobSchedule {
   queue: string;
   /** The scheduler's id in Redis (a constant of the feature: changing it leaves the old one behind). */
   schedulerId: string;
-  /** Cron pattern, read in UTC. */
-  pattern: string;
+  /** Cron pattern, read in UTC; or */
+  pattern?: string;
+  /** a period in milliseconds (for periods a cron pattern cannot say, such as a configured number of seconds). */
+  every?: number;
   job: {name: string; data?: object; opts?: JobsOptions};
 }
 
@@ -53,18 +55,18 @@ export class JobScheduler {
     await this.registering;
   }
 
-  async register({queue, schedulerId, pattern, job}: JobSchedule): Promise<void> {
+  async register({queue, schedulerId, pattern, every, job}: JobSchedule): Promise<void> {
     try {
       await withTimeout(
-        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, {pattern, tz: "UTC"}, job),
+        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, every === undefined ? {pattern, tz: "UTC"} : {every}, job),
         SCHEDULE_TIMEOUT_MS,
         () => {
           throw new Error(`Redis did not answer within ${SCHEDULE_TIMEOUT_MS} ms`);
         }
       );
-      this.logger.info({event: "JOB_SCHEDULED", schedulerId, pattern, tz: "UTC"});
+      this.logger.info({event: "JOB_SCHEDULED", schedulerId, pattern, every, tz: "UTC"});
     } catch (error) {
-      this.logger.warn({event: "JOB_NOT_SCHEDULED", schedulerId, pattern, error_message: (error as Error).message});
+      this.logger.warn({event: "JOB_NOT_SCHEDULED", schedulerId, pattern, every, error_message: (error as Error).message});
     }
   }
 }
