@@ -1,5 +1,8 @@
+import {randomUUID} from "node:crypto";
+import {inject} from "@tsed/common";
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
+import {NotificationScan} from "../../src/modules/notifications/notification-scan.service.js";
 import {createDevice} from "../helpers/factories.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {TenantDb} from "../helpers/tenant-db.js";
@@ -194,5 +197,46 @@ describe("after a silence, and reminders", () => {
     );
     await sleep(4 * SCAN_MS);
     expect(hooks("/remind").map((h) => h.data.alert.deviceId)).toEqual([reminded, reminded]);
+  });
+
+  it("purges dispatched events past OUTBOX_RETENTION_DAYS with their delivery log, and keeps younger, undispatched or pending ones", async () => {
+    const endpointId = await endpoint("/purge");
+    const event = async (name: string, dispatchedDaysAgo: number | null, occurredDaysAgo = 20) => {
+      const id = randomUUID();
+      await db.query(
+        `insert into ${db.schema}."events" ("id", "type", "occurred_at", "body", "dispatched_at")
+         values ($1, 'webhook.test', now() - make_interval(days => $2), $3, now() - make_interval(days => $4))`,
+        [id, occurredDaysAgo, JSON.stringify({id, name}), dispatchedDaysAgo ?? 0]
+      );
+      if (dispatchedDaysAgo === null) await db.query(`update ${db.schema}."events" set "dispatched_at" = null where "id" = $1`, [id]);
+      return id;
+    };
+    const delivery = async (eventId: string, status: string) => {
+      const id = randomUUID();
+      await db.query(
+        `insert into ${db.schema}."webhook_deliveries" ("id", "endpoint_id", "event_id", "status", "attempts", "next_attempt_at")
+         values ($1, $2, $3, $4, 1, now() + interval '1 day')`,
+        [id, endpointId, eventId, status]
+      );
+      await db.query(
+        `insert into ${db.schema}."webhook_attempts" ("delivery_id", "attempted_at", "status_code", "duration_ms") values ($1, now(), 500, 3)`,
+        [id]
+      );
+      return id;
+    };
+    const old = await event("old", 15);
+    const oldDelivery = await delivery(old, "failed");
+    const pendingOld = await event("old, a delivery still pending", 15);
+    await delivery(pendingOld, "pending");
+    const young = await event("dispatched 13 days ago", 13);
+    const undispatchedOld = await event("never dispatched", null);
+
+    const purged = await inject(NotificationScan).purge();
+    expect(purged).toBeGreaterThanOrEqual(1);
+    const left = (await db.query<{id: string}>(`select "id"::text as "id" from ${db.schema}."events"`)).map((row) => row.id);
+    expect(left).not.toContain(old);
+    expect(left).toEqual(expect.arrayContaining([pendingOld, young, undispatchedOld]));
+    expect(await db.count("webhook_deliveries", `"id" = $1`, [oldDelivery])).toBe(0);
+    expect(await db.count("webhook_attempts", `"delivery_id" = $1`, [oldDelivery])).toBe(0);
   });
 });
