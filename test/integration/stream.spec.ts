@@ -28,6 +28,7 @@ describe("live stream", () => {
   let base: string;
   let redis: Redis;
   const MAX = 3;
+  const PING_MS = 300;
 
   const append = (tenant: string, type: string, data: object = {}) =>
     runAsTenant(tenant, () => inject(TenantContext).em.transactional((em) => appendEvent(em, {type, data})));
@@ -43,7 +44,7 @@ describe("live stream", () => {
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:stream`,
-      stream: {maxPerTenant: MAX, pingMs: 15_000},
+      stream: {maxPerTenant: MAX, pingMs: PING_MS},
       corsOrigins: ["https://app.example.com"]
     });
     server = Http.createServer(PlatformTest.callback());
@@ -138,6 +139,24 @@ describe("live stream", () => {
     expect(bodies[0]!.data.reading).toMatchObject({id: single.body.reading.id, deviceId: quiet, recordedAt: at(1)});
     expect(bodies[3]!.data.reading.id).toBe(firing.body.reading.id);
     expect(bodies.every((b) => b.tenantId === tenant)).toBe(true);
+    client.close();
+  });
+
+  it("sends a comment line every STREAM_PING_S, and renews the client's slot with it", async () => {
+    const tenant = newTenant("sseping");
+    const auth = await bearer(tenant);
+    const client = await open("", auth);
+    await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
+    const slots = `${loadConfig().queuePrefix}:stream:stream-slots:${tenant}`;
+    const [, leaseBefore] = await redis.zrange(slots, 0, -1, "WITHSCORES");
+    const started = Date.now();
+    await until("three pings", async () => client.comments.filter((c) => c === "ping").length >= 3);
+    const elapsed = Date.now() - started;
+    // Three pings take about three periods: not one ping per event, not the 15 s default.
+    expect(elapsed).toBeGreaterThanOrEqual(2 * PING_MS);
+    expect(client.events).toEqual([]);
+    const [, leaseAfter] = await redis.zrange(slots, 0, -1, "WITHSCORES");
+    expect(Number(leaseAfter)).toBeGreaterThan(Number(leaseBefore));
     client.close();
   });
 
