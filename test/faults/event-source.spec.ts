@@ -104,7 +104,7 @@ describe("EventSource in a real browser", () => {
     const fired = await post(35, 20);
     expect(fired.alerts).toHaveLength(1);
     await page.waitForFunction(() => (globalThis as unknown as {seen: Seen[]}).seen.length === 1, undefined, {timeout: 15_000});
-    const [first] = (await page.evaluate(() => (globalThis as unknown as {seen: Seen[]}).seen)) as Seen[];
+    const [first] = await page.evaluate(() => (globalThis as unknown as {seen: Seen[]}).seen);
     expect(first).toMatchObject({type: "alert.fired", body: {type: "alert.fired", data: {alert: {id: fired.alerts[0].id, version: 1}}}});
 
     await page.evaluate(() => (globalThis as unknown as {source: BrowserEventSource}).source.close());
@@ -117,7 +117,7 @@ describe("EventSource in a real browser", () => {
 
     await page.evaluate((after) => (globalThis as unknown as {open: (after?: string) => Promise<void>}).open(after), first!.id);
     await page.waitForFunction(() => (globalThis as unknown as {seen: Seen[]}).seen.length === 2, undefined, {timeout: 15_000});
-    const seen = (await page.evaluate(() => (globalThis as unknown as {seen: Seen[]}).seen)) as Seen[];
+    const seen = await page.evaluate(() => (globalThis as unknown as {seen: Seen[]}).seen);
     expect(seen[1]).toMatchObject({type: "alert.resolved", body: {data: {alert: {id: fired.alerts[0].id, version: 2}}}});
     expect(seen[1]!.id > first!.id || seen[1]!.id.length > first!.id.length).toBe(true);
     expect(errors).toEqual([]);
