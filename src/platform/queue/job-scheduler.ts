@@ -2,6 +2,7 @@ import {inject, Inject, injectable, Injectable, Logger} from "@tsed/common";
 import {getQueueToken} from "@tsed/bullmq";
 import type {JobsOptions, Queue} from "bullmq";
 import {withTimeout} from "../async/with-timeout.js";
+import {RedisClient} from "../cache/redis.provider.js";
 
 /** A repeating job a feature wants: BullMQ keeps one scheduler per id in Redis, whoever registers it. */
 export interface JobSchedule {
@@ -46,7 +47,24 @@ export class JobScheduler {
 
   private registering: Promise<void> = Promise.resolve();
 
+  @Inject(RedisClient)
+  private redis!: RedisClient;
+
+  private redisLost = false;
+
   $onReady() {
+    this.registerAll();
+    // Redis back after an outage may have lost its data (no persistence, a failover to an empty
+    // replica): register again, or no scheduled job would run until the next deploy.
+    this.redis.on("error", () => (this.redisLost = true));
+    this.redis.on("ready", () => {
+      if (!this.redisLost) return;
+      this.redisLost = false;
+      this.registerAll();
+    });
+  }
+
+  private registerAll(): void {
     this.registering = Promise.all(this.schedules.map((schedule) => this.register(schedule))).then(() => undefined);
   }
 
