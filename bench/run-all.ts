@@ -17,7 +17,9 @@ const PARTS = [
   "export",
   "retention-drop",
   "request-cost",
-  "multitenant"
+  "multitenant",
+  "notify",
+  "stream"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];

@@ -170,6 +170,8 @@ export class AppConfig {
     timeoutMs: number;
     /** Also plain http and private, loopback or link-local receivers (WEBHOOK_ALLOW_PRIVATE; default true in development only). */
     allowPrivate: boolean;
+    /** Deliveries one worker process makes at once (WEBHOOK_CONCURRENCY). */
+    concurrency: number;
   };
   /** The live event stream (docs/api.md, "Live stream"). */
   stream!: {
@@ -408,7 +410,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       retryScheduleMs,
       timeoutMs: int("WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
       // Fails closed: receivers on this machine or network only where a developer said so.
-      allowPrivate: bool("WEBHOOK_ALLOW_PRIVATE", nodeEnv === "development")
+      allowPrivate: bool("WEBHOOK_ALLOW_PRIVATE", nodeEnv === "development"),
+      concurrency: int("WEBHOOK_CONCURRENCY", 32, 1, 1_000)
     },
     stream: {maxPerTenant: int("STREAM_MAX_PER_TENANT", 200, 1, 100_000), pingMs: int("STREAM_PING_S", 15, 1, 300) * 1000},
     notifications: {

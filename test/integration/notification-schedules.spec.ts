@@ -71,7 +71,7 @@ describe("after a silence, and reminders", () => {
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:notifysched`,
-      webhooks: {retryScheduleMs: [0, 150, 150], timeoutMs: 600, allowPrivate: true},
+      webhooks: {...loadConfig().webhooks, retryScheduleMs: [0, 150, 150], timeoutMs: 600, allowPrivate: true},
       notifications: {scanMs: SCAN_MS, outboxRetentionMs: 14 * 86_400_000}
     });
     tenant = newTenant("nsched");
