@@ -182,6 +182,9 @@ export class StreamHub {
 
   private dispatch(tenantId: string, entry: StreamEntry): void {
     for (const client of this.clients.get(tenantId) ?? []) {
+      // Most clients watch one device: skip the others' entries before anything costs more than a
+      // string comparison (bench:stream: a thousand dashboards cost the ingest a third of its rate).
+      if (client.filter.deviceId && entry.deviceId !== client.filter.deviceId) continue;
       if (client.pending) client.pending.push(entry);
       else this.send(client, entry);
     }
