@@ -13,6 +13,7 @@ import {WebhookReceiver} from "../helpers/webhook-receiver.js";
 
 interface Hook {
   type: string;
+  tenantId: string;
   data: {alert: {id: string; deviceId: string; version: number}; afterSilence?: boolean};
 }
 
@@ -156,6 +157,46 @@ describe("after a silence, and reminders", () => {
     await api.delete(`/api/v1/silences/${second.body.id}`).set(admin).expect(200);
     const [sent] = await until("the alert after the second silence", async () => hooks("/overlap").length > 0 && hooks("/overlap"));
     expect(sent).toMatchObject({type: "alert.fired", data: {afterSilence: true, alert: {deviceId: id}}});
+  });
+
+  it("scans every tenant in one job: a second tenant's ended silence sends its held-back alert too", async () => {
+    const other = newTenant("nsched2");
+    const otherAdmin = await bearer(other, {roles: ["admin"]});
+    await api.get("/api/v1/me").set(otherAdmin).expect(200);
+    // Both tenants have work for the same scan: an ended silence each.
+    await endpoint("/first-tenant");
+    const mine = await device("MT-1");
+    const otherDevice = await createDevice(api, otherAdmin, "MT-2");
+    await api
+      .post(`/api/v1/devices/${otherDevice}/alert-rules`)
+      .set(otherAdmin)
+      .send({condition: "above", thresholdCelsius: 30})
+      .expect(201);
+    await api
+      .post("/api/v1/admin/webhooks")
+      .set(otherAdmin)
+      .send({url: receiver.url("/second-tenant")})
+      .expect(201);
+    const silences = [];
+    for (const [as, deviceId] of [
+      [admin, mine],
+      [otherAdmin, otherDevice]
+    ] as const) {
+      const silence = await api
+        .post("/api/v1/silences")
+        .set(as)
+        .send({deviceId, endsAt: new Date(Date.now() + 3_600_000).toISOString(), comment: "two tenants"})
+        .expect(201);
+      silences.push([as, silence.body.id as string] as const);
+      const recordedAt = new Date(Date.now() - 30_000).toISOString();
+      await api.post(`/api/v1/devices/${deviceId}/readings`).set(as).send({recordedAt, temperatureCelsius: 35}).expect(201);
+    }
+    await relayed();
+    await sleep(2 * SCAN_MS);
+    for (const [as, id] of silences) await api.delete(`/api/v1/silences/${id}`).set(as).expect(200);
+    await until("both tenants' held-back alerts", async () => hooks("/first-tenant").length === 1 && hooks("/second-tenant").length === 1);
+    expect(hooks("/first-tenant")[0]).toMatchObject({data: {afterSilence: true, alert: {deviceId: mine}}});
+    expect(hooks("/second-tenant")[0]).toMatchObject({tenantId: other, data: {afterSilence: true, alert: {deviceId: otherDevice}}});
   });
 
   it("reminds every remindEverySeconds after firedAt while the alert is open, unacknowledged and not silenced", async () => {
