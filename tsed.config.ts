@@ -12,6 +12,7 @@ import {DevIssuerController} from "./src/platform/auth/dev-issuer.controller.js"
 import {BEARER_SCHEME} from "./src/platform/auth/authenticated.decorator.js";
 import {DEVICE_KEY_SCHEME} from "./src/platform/device-auth/device-authenticated.decorator.js";
 import {apiControllers, queues} from "./src/modules/index.js";
+import {NOTIFICATIONS_QUEUE} from "./src/modules/notifications/notifications.queue.js";
 import {MetricsController} from "./src/platform/observability/metrics.controller.js";
 import {requestObserver} from "./src/platform/observability/request-observer.js";
 import {ExponentialBackoffRetryStrategy} from "./src/platform/db/exponential-backoff.retry-strategy.js";
@@ -103,6 +104,10 @@ export function buildConfiguration(config: AppConfig): Partial<TsED.Configuratio
         stalledInterval: config.jobLockMs,
         maxStalledCount: 2
       },
+      // A webhook delivery mostly waits on its receiver (up to WEBHOOK_TIMEOUT_MS): one at a time,
+      // a receiver answering in 50 ms capped a worker at ~20 deliveries/s (bench:notify), and one
+      // that hung held up every tenant's.
+      workerOptions: {[NOTIFICATIONS_QUEUE]: {concurrency: config.webhooks.concurrency}},
       logLevel: "warn"
     },
     swagger: [

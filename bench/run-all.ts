@@ -19,7 +19,9 @@ const PARTS = [
   "request-cost",
   "multitenant",
   "no-data-sweep",
-  "backtest"
+  "backtest",
+  "notify",
+  "stream"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];

@@ -93,8 +93,17 @@ describe("parseConfig", () => {
     expect(parseConfig({NODE_ENV: "production"}).webhooks).toEqual({
       retryScheduleMs: [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
       timeoutMs: 10_000,
-      allowPrivate: false
+      allowPrivate: false,
+      concurrency: 32
     });
+    expect(parseConfig({}).stream).toEqual({maxPerTenant: 200, pingMs: 15_000});
+    expect(parseConfig({}).notifications).toEqual({scanMs: 15_000, outboxRetentionMs: 14 * 86_400_000});
+    expect(parseConfig({NOTIFY_SCAN_S: "2", OUTBOX_RETENTION_DAYS: "30", STREAM_PING_S: "1"})).toMatchObject({
+      notifications: {scanMs: 2_000, outboxRetentionMs: 30 * 86_400_000},
+      stream: {pingMs: 1_000}
+    });
+    expect(() => parseConfig({NOTIFY_SCAN_S: "61"})).toThrow(/NOTIFY_SCAN_S/);
+    expect(() => parseConfig({OUTBOX_RETENTION_DAYS: "7"})).toThrow(/OUTBOX_RETENTION_DAYS/);
     expect(parseConfig({NODE_ENV: "development"}).webhooks.allowPrivate).toBe(true);
     expect(parseConfig({NODE_ENV: "production", WEBHOOK_RETRY_SCHEDULE: "0, 250ms,1m"}).webhooks.retryScheduleMs).toEqual([0, 250, 60_000]);
     expect(parseConfig({CORS_ORIGINS: "https://app.example.com, http://localhost:5173"}).corsOrigins).toEqual([

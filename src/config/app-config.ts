@@ -172,11 +172,25 @@ export class AppConfig {
     timeoutMs: number;
     /** Also plain http and private, loopback or link-local receivers (WEBHOOK_ALLOW_PRIVATE; default true in development only). */
     allowPrivate: boolean;
+    /** Deliveries one worker process makes at once (WEBHOOK_CONCURRENCY). */
+    concurrency: number;
   };
   /** The live event stream (docs/api.md, "Live stream"). */
   stream!: {
     /** Open streams per tenant across instances (STREAM_MAX_PER_TENANT); one more is a 429. */
     maxPerTenant: number;
+    /** A comment line on every stream this often (STREAM_PING_S), so proxies keep idle streams open. */
+    pingMs: number;
+  };
+  /** Scheduled notification work (docs/api.md, "Silences" and "Notifications: events"). */
+  notifications!: {
+    /**
+     * How often ended silences are released and reminders sent (NOTIFY_SCAN_S): an alert held back
+     * by a silence is sent at most this long after the silence ends (the contract says 60 s).
+     */
+    scanMs: number;
+    /** Dispatched outbox events (and their delivery log) are kept this long, for replays (OUTBOX_RETENTION_DAYS). */
+    outboxRetentionMs: number;
   };
   /** Web origins allowed to call the API from a browser (CORS_ORIGINS, comma-separated; none by default). */
   corsOrigins!: string[];
@@ -401,9 +415,15 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       retryScheduleMs,
       timeoutMs: int("WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
       // Fails closed: receivers on this machine or network only where a developer said so.
-      allowPrivate: bool("WEBHOOK_ALLOW_PRIVATE", nodeEnv === "development")
+      allowPrivate: bool("WEBHOOK_ALLOW_PRIVATE", nodeEnv === "development"),
+      concurrency: int("WEBHOOK_CONCURRENCY", 32, 1, 1_000)
     },
-    stream: {maxPerTenant: int("STREAM_MAX_PER_TENANT", 200, 1, 100_000)},
+    stream: {maxPerTenant: int("STREAM_MAX_PER_TENANT", 200, 1, 100_000), pingMs: int("STREAM_PING_S", 15, 1, 300) * 1000},
+    notifications: {
+      scanMs: int("NOTIFY_SCAN_S", 15, 1, 60) * 1000,
+      // Longer than a silence (7 days) and a delivery's retries (5 days): both look back at events.
+      outboxRetentionMs: int("OUTBOX_RETENTION_DAYS", 14, 8, 3_650) * 86_400_000
+    },
     corsOrigins,
     rateLimit: {
       devicePerMinute: int("RATE_LIMIT_DEVICE_PER_MINUTE", 120, 0, 10_000_000),

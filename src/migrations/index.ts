@@ -13,6 +13,7 @@ import {Migration20261201100000_alert_rule_episode_state} from "./tenant/Migrati
 import {Migration20261202000100_readings_partitioned} from "./tenant/Migration20261202000100_readings_partitioned.js";
 import {Migration20261206090000_alert_rules_archived} from "./tenant/Migration20261206090000_alert_rules_archived.js";
 import {Migration20261206110000_alarms} from "./tenant/Migration20261206110000_alarms.js";
+import {Migration20261206120000_notification_schedules} from "./tenant/Migration20261206120000_notification_schedules.js";
 import {Migration20261206100000_notifications} from "./tenant/Migration20261206100000_notifications.js";
 
 /*
@@ -38,7 +39,8 @@ export const tenantMigrations: MigrationObject[] = [
   {name: "Migration20261202000100_readings_partitioned", class: Migration20261202000100_readings_partitioned},
   {name: "Migration20261206090000_alert_rules_archived", class: Migration20261206090000_alert_rules_archived},
   {name: "Migration20261206100000_notifications", class: Migration20261206100000_notifications},
-  {name: "Migration20261206110000_alarms", class: Migration20261206110000_alarms}
+  {name: "Migration20261206110000_alarms", class: Migration20261206110000_alarms},
+  {name: "Migration20261206120000_notification_schedules", class: Migration20261206120000_notification_schedules}
 ];
 
 /** The analytics database. */

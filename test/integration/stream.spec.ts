@@ -10,6 +10,7 @@ import {StreamHub} from "../../src/modules/notifications/stream-hub.service.js";
 import {appendEvent, type EventBody} from "../../src/platform/outbox/outbox.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {runAsTenant} from "../../src/platform/tenancy/tenant-scope.js";
+import {createDevice} from "../helpers/factories.js";
 import {SseClient} from "../helpers/sse-client.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -27,6 +28,7 @@ describe("live stream", () => {
   let base: string;
   let redis: Redis;
   const MAX = 3;
+  const PING_MS = 300;
 
   const append = (tenant: string, type: string, data: object = {}) =>
     runAsTenant(tenant, () => inject(TenantContext).em.transactional((em) => appendEvent(em, {type, data})));
@@ -42,7 +44,7 @@ describe("live stream", () => {
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:stream`,
-      stream: {maxPerTenant: MAX},
+      stream: {maxPerTenant: MAX, pingMs: PING_MS},
       corsOrigins: ["https://app.example.com"]
     });
     server = Http.createServer(PlatformTest.callback());
@@ -83,6 +85,78 @@ describe("live stream", () => {
     expect(JSON.parse(events[0]!.data)).toEqual(first);
     const [a, b] = events.map((e) => e.id!.split("-").map(Number)) as [number[], number[]];
     expect(a[0]! < b[0]! || (a[0] === b[0] && a[1]! < b[1]!)).toBe(true);
+    client.close();
+  });
+
+  it("puts reading.created on the stream after the commit of a reading, on the group-commit and the alert (transactional) paths", async () => {
+    const tenant = newTenant("ssereadings");
+    const admin = await bearer(tenant, {roles: ["admin"]});
+    const quiet = await createDevice(api, admin, "SSE-R-1");
+    const ruled = await createDevice(api, admin, "SSE-R-2");
+    await api.post(`/api/v1/devices/${ruled}/alert-rules`).set(admin).send({condition: "above", thresholdCelsius: 30}).expect(201);
+    const client = await open("?types=reading.created", admin);
+    await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
+    const base = Date.now() - 60_000;
+    const at = (s: number) => new Date(base + s * 1000).toISOString();
+
+    const single = await api
+      .post(`/api/v1/devices/${quiet}/readings`)
+      .set(admin)
+      .send({recordedAt: at(1), temperatureCelsius: 20})
+      .expect(201);
+    const batch = await api
+      .post(`/api/v1/devices/${quiet}/readings/batch`)
+      .set(admin)
+      .send({
+        readings: [
+          {recordedAt: at(2), temperatureCelsius: 21},
+          {recordedAt: at(1), temperatureCelsius: 20},
+          {recordedAt: at(3), temperatureCelsius: 22}
+        ]
+      })
+      .expect(200);
+    expect(batch.body).toMatchObject({inserted: 2, duplicates: 1});
+    // Fires an alert: the transactional path.
+    const firing = await api
+      .post(`/api/v1/devices/${ruled}/readings`)
+      .set(admin)
+      .send({recordedAt: at(4), temperatureCelsius: 35})
+      .expect(201);
+    expect(firing.body.alerts).toHaveLength(1);
+
+    const events = await received(client, 4);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.events).toHaveLength(4); // the duplicate is not announced
+    const bodies = events.map(
+      (e) => JSON.parse(e.data) as EventBody<{deviceId: string; reading: {id: string; temperatureCelsius: number}}>
+    );
+    expect(bodies.map((b) => [b.type, b.data.deviceId, b.data.reading.temperatureCelsius])).toEqual([
+      ["reading.created", quiet, 20],
+      ["reading.created", quiet, 21],
+      ["reading.created", quiet, 22],
+      ["reading.created", ruled, 35]
+    ]);
+    expect(bodies[0]!.data.reading).toMatchObject({id: single.body.reading.id, deviceId: quiet, recordedAt: at(1)});
+    expect(bodies[3]!.data.reading.id).toBe(firing.body.reading.id);
+    expect(bodies.every((b) => b.tenantId === tenant)).toBe(true);
+    client.close();
+  });
+
+  it("sends a comment line every STREAM_PING_S, and renews the client's slot with it", async () => {
+    const tenant = newTenant("sseping");
+    const auth = await bearer(tenant);
+    const client = await open("", auth);
+    await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
+    const slots = `${loadConfig().queuePrefix}:stream:stream-slots:${tenant}`;
+    const [, leaseBefore] = await redis.zrange(slots, 0, -1, "WITHSCORES");
+    const started = Date.now();
+    await until("three pings", async () => client.comments.filter((c) => c === "ping").length >= 3);
+    const elapsed = Date.now() - started;
+    // Three pings take about three periods: not one ping per event, not the 15 s default.
+    expect(elapsed).toBeGreaterThanOrEqual(2 * PING_MS);
+    expect(client.events).toEqual([]);
+    const [, leaseAfter] = await redis.zrange(slots, 0, -1, "WITHSCORES");
+    expect(Number(leaseAfter)).toBeGreaterThan(Number(leaseBefore));
     client.close();
   });
 

@@ -70,7 +70,7 @@ describe("webhooks", () => {
     api = await startTestServer({
       runWorkers: true,
       queuePrefix: `${loadConfig().queuePrefix}:webhooks`,
-      webhooks: {retryScheduleMs: [0, 150, 150], timeoutMs: 600, allowPrivate: true}
+      webhooks: {...loadConfig().webhooks, retryScheduleMs: [0, 150, 150], timeoutMs: 600, allowPrivate: true}
     });
     tenant = newTenant("hooks");
     admin = await bearer(tenant, {roles: ["admin"]});

@@ -101,7 +101,14 @@ function toEntry([id, fields]: [string, string[]]): StreamEntry {
 
 /** Orders Redis stream ids (`ms-seq`). */
 export function compareIds(a: string, b: string): number {
-  const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split("-").map(BigInt) as [bigint, bigint];
-  return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
+  // Both parts are below 2^53 (milliseconds since 1970, a sequence within one): plain numbers,
+  // no BigInt (it runs for every client on every entry).
+  const ad = a.indexOf("-");
+  const bd = b.indexOf("-");
+  const am = Number(a.slice(0, ad));
+  const bm = Number(b.slice(0, bd));
+  if (am !== bm) return am < bm ? -1 : 1;
+  const as = Number(a.slice(ad + 1));
+  const bs = Number(b.slice(bd + 1));
+  return as === bs ? 0 : as < bs ? -1 : 1;
 }

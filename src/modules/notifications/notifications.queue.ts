@@ -1,3 +1,5 @@
+import {inject} from "@tsed/common";
+import {AppConfig} from "../../config/app-config.js";
 import {jobSchedule} from "../../platform/queue/job-scheduler.js";
 
 /** The BullMQ queue of webhook deliveries and of the outbox sweep. */
@@ -7,7 +9,11 @@ export const NOTIFICATIONS_JOBS = {
   /** One attempt of one delivery: `{tenantId, deliveryId, attempt}`. */
   deliver: "deliver-webhook",
   /** Scheduled: relays what no NOTIFY woke a relay for, and re-enqueues deliveries whose job was lost. */
-  sweep: "outbox-sweep"
+  sweep: "outbox-sweep",
+  /** Scheduled every NOTIFY_SCAN_S: ended silences send what they held back; due reminders. */
+  scan: "notifications-scan",
+  /** Scheduled daily: dispatched events past OUTBOX_RETENTION_DAYS are deleted. */
+  purge: "outbox-purge"
 } as const;
 
 export interface DeliverPayload {
@@ -27,4 +33,20 @@ jobSchedule(SWEEP_SCHEDULER_ID, () => ({
   queue: NOTIFICATIONS_QUEUE,
   pattern: "*/10 * * * * *",
   job: {name: NOTIFICATIONS_JOBS.sweep, data: {}, opts: {removeOnComplete: true, removeOnFail: {age: 3600}}}
+}));
+
+export const SCAN_SCHEDULER_ID = "notifications-scan";
+export const PURGE_SCHEDULER_ID = "outbox-purge";
+
+jobSchedule(SCAN_SCHEDULER_ID, () => ({
+  queue: NOTIFICATIONS_QUEUE,
+  every: inject(AppConfig).notifications.scanMs,
+  job: {name: NOTIFICATIONS_JOBS.scan, data: {}, opts: {removeOnComplete: true, removeOnFail: {age: 3600}}}
+}));
+
+/** Daily at 03:40 UTC: a quiet hour, away from the nightly aggregation and the partition maintenance. */
+jobSchedule(PURGE_SCHEDULER_ID, () => ({
+  queue: NOTIFICATIONS_QUEUE,
+  pattern: "40 3 * * *",
+  job: {name: NOTIFICATIONS_JOBS.purge, data: {}, opts: {removeOnComplete: {age: 7 * 86_400}, removeOnFail: {age: 7 * 86_400}}}
 }));

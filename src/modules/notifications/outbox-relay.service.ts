@@ -22,6 +22,9 @@ const BATCH = 200;
 /** A pending delivery overdue by this much lost its job (Redis was down, or the process died before enqueueing): the sweep enqueues it again. */
 const LOST_JOB_GRACE_MS = 60_000;
 const TENANT_PAGE = 500;
+/** A failed drain is tried again after this long, doubling up to MAX_RETRY_MS. */
+const RETRY_MS = 1_000;
+const MAX_RETRY_MS = 10_000;
 
 /**
  * Moves committed outbox events (platform/outbox) to delivery: XADD to the tenant's stream log and
@@ -71,6 +74,8 @@ export class OutboxRelay {
   private stopped = false;
   /** Per tenant: the drain running now, and whether another NOTIFY came meanwhile. */
   private draining = new Map<string, {again: boolean; done: Promise<void>}>();
+  /** Per tenant whose last drain failed: how many failed in a row (the retry's backoff). */
+  private failures = new Map<string, number>();
 
   async $onReady() {
     if (this.config.runWorkers) await this.listen();
@@ -111,10 +116,17 @@ export class OutboxRelay {
         try {
           await this.drain(tenantId);
         } catch (error) {
-          // The sweep retries within 10 s; Redis or Postgres being down is the usual cause.
-          this.logger.warn({event: "OUTBOX_RELAY_FAILED", tenantId, error_message: (error as Error).message});
+          // Redis or Postgres being down is the usual cause. The sweep retries too, but it is a
+          // job in Redis: while Redis is down (or back but empty) only this retry brings the
+          // events out, with a backoff up to 10 s.
+          const failures = (this.failures.get(tenantId) ?? 0) + 1;
+          this.failures.set(tenantId, failures);
+          this.logger.warn({event: "OUTBOX_RELAY_FAILED", tenantId, failures, error_message: (error as Error).message});
+          if (!this.stopped)
+            setTimeout(() => !this.stopped && this.kick(tenantId), Math.min(RETRY_MS * 2 ** (failures - 1), MAX_RETRY_MS)).unref();
           return;
         }
+        this.failures.delete(tenantId);
       } while (state.again && !this.stopped);
     })().finally(() => this.draining.delete(tenantId));
     this.draining.set(tenantId, state);
@@ -202,7 +214,9 @@ export class OutboxRelay {
       }
       const inserted = await this.webhooks.insertDeliveries(em, tenantId, planned);
 
-      const streamed = events.map((e) => e.body).filter((body) => !body.type.startsWith("webhook."));
+      // A silence holds back webhooks only: the stream had the alert when it fired, so the
+      // `afterSilence` repeat is for webhooks alone.
+      const streamed = events.map((e) => e.body).filter((body) => !body.type.startsWith("webhook.") && !isAfterSilence(body));
       if (streamed.length) {
         const pipeline = this.redis.pipeline();
         this.log.append(pipeline, tenantId, streamed);
@@ -251,4 +265,9 @@ export function alertScope(body: EventBody): {deviceId: string | null; ruleId: s
   const data = body.data as {rule?: {id?: unknown}; alert?: {ruleId?: unknown}} | null;
   const ruleId = data?.rule?.id ?? data?.alert?.ruleId;
   return {deviceId: eventDeviceId(body), ruleId: typeof ruleId === "string" ? ruleId : null};
+}
+
+/** An `alert.fired` sent again when the silence that held it back ended (NotificationScan). */
+function isAfterSilence(body: EventBody): boolean {
+  return (body.data as {afterSilence?: unknown} | null)?.afterSilence === true;
 }

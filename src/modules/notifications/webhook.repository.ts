@@ -252,7 +252,8 @@ export class WebhookRepository {
   /**
    * The endpoint's health after an attempt: a success clears `failing_since`; a failure sets it
    * when unset, and disables the endpoint when `disableReason` is given or it has been failing
-   * since before `disableIfFailingSince`. Returns whether the endpoint is disabled now.
+   * since before `disableIfFailingSince`. Returns whether the endpoint is enabled now (a success
+   * at an endpoint that was not failing: true, without a write).
    */
   async markEndpointHealth(
     em: EntityManager,
@@ -277,6 +278,7 @@ export class WebhookRepository {
            else e."disabled_reason" end,
          "updated_at" = now()
        from ${s}."webhook_deliveries" d where d."id" = :deliveryId::uuid and e."id" = d."endpoint_id"
+         and not (:succeeded::boolean and e."failing_since" is null)
        returning e."is_enabled" as "isEnabled"`,
       {
         deliveryId,
@@ -285,7 +287,10 @@ export class WebhookRepository {
         failingLimit: outcome.disableIfFailingSince.toISOString()
       }
     );
-    return row?.isEnabled ?? false;
+    // A success at a healthy endpoint changes nothing, and writes nothing: every delivery of an
+    // endpoint updating its row serialized them all on that row's lock (bench:notify: 161
+    // deliveries/s with 32 at once to a receiver answering in 50 ms).
+    return row?.isEnabled ?? outcome.succeeded;
   }
 
   async listDeliveries(

@@ -5,6 +5,7 @@ import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
 import {alertsOpened, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
+import {LiveReadings} from "../notifications/live-readings.js";
 import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
 import {AlertPathHint} from "./alert-path-hint.js";
 import {
@@ -48,6 +49,9 @@ export class ReadingService {
 
   @Inject()
   private dailyStats!: DailyStatsRefreshService;
+
+  @Inject()
+  private live!: LiveReadings;
 
   @Inject(RetryStrategy)
   private retryStrategy!: ExponentialBackoffRetryStrategy;
@@ -94,7 +98,12 @@ export class ReadingService {
       if (!policy.answerBeforeRefresh) await grouped.refreshed;
       written = grouped.written;
     }
-    const inserted = written.ids.filter((id) => id !== undefined).length;
+    // Both paths have committed here: `reading.created` to the live stream, not awaited (LiveReadings).
+    const stored = written.ids.flatMap((id, i) =>
+      id === undefined ? [] : [storedReading(batch.deviceId, batch.readings[i]!, id, written.createdAt)]
+    );
+    if (stored.length) this.live.committed(batch.tenantId, stored, written.createdAt);
+    const inserted = stored.length;
     readingsIngested.inc(inserted);
     readingDuplicates.inc(batch.readings.length - inserted);
     alertsOpened.inc(written.alertsOpened);

@@ -2,6 +2,7 @@ import {inject, Inject, injectable, Injectable, Logger} from "@tsed/common";
 import {getQueueToken} from "@tsed/bullmq";
 import type {JobsOptions, Queue} from "bullmq";
 import {withTimeout} from "../async/with-timeout.js";
+import {RedisClient} from "../cache/redis.provider.js";
 
 /** A repeating job a feature wants: BullMQ keeps one scheduler per id in Redis, whoever registers it. */
 export interface JobSchedule {
@@ -10,7 +11,7 @@ export interface JobSchedule {
   schedulerId: string;
   /** Cron pattern, read in UTC; or */
   pattern?: string;
-  /** an interval in milliseconds. */
+  /** a period in milliseconds (for periods a cron pattern cannot say, such as a configured number of seconds). */
   every?: number;
   job: {name: string; data?: object; opts?: JobsOptions};
 }
@@ -46,7 +47,24 @@ export class JobScheduler {
 
   private registering: Promise<void> = Promise.resolve();
 
+  @Inject(RedisClient)
+  private redis!: RedisClient;
+
+  private redisLost = false;
+
   $onReady() {
+    this.registerAll();
+    // Redis back after an outage may have lost its data (no persistence, a failover to an empty
+    // replica): register again, or no scheduled job would run until the next deploy.
+    this.redis.on("error", () => (this.redisLost = true));
+    this.redis.on("ready", () => {
+      if (!this.redisLost) return;
+      this.redisLost = false;
+      this.registerAll();
+    });
+  }
+
+  private registerAll(): void {
     this.registering = Promise.all(this.schedules.map((schedule) => this.register(schedule))).then(() => undefined);
   }
 
@@ -58,7 +76,7 @@ export class JobScheduler {
   async register({queue, schedulerId, pattern, every, job}: JobSchedule): Promise<void> {
     try {
       await withTimeout(
-        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, pattern === undefined ? {every} : {pattern, tz: "UTC"}, job),
+        inject<Queue>(getQueueToken(queue)).upsertJobScheduler(schedulerId, every === undefined ? {pattern, tz: "UTC"} : {every}, job),
         SCHEDULE_TIMEOUT_MS,
         () => {
           throw new Error(`Redis did not answer within ${SCHEDULE_TIMEOUT_MS} ms`);
@@ -66,7 +84,7 @@ export class JobScheduler {
       );
       this.logger.info({event: "JOB_SCHEDULED", schedulerId, pattern, every, tz: "UTC"});
     } catch (error) {
-      this.logger.warn({event: "JOB_NOT_SCHEDULED", schedulerId, pattern, error_message: (error as Error).message});
+      this.logger.warn({event: "JOB_NOT_SCHEDULED", schedulerId, pattern, every, error_message: (error as Error).message});
     }
   }
 }
