@@ -111,7 +111,7 @@ describe("after a silence, and reminders", () => {
     await api.post(`/api/v1/alerts/${ackAlert!.id}/acknowledge`).set(admin).send({}).expect(200);
     await relayed();
     const suppressed = await db.count("webhook_deliveries", `"status" = 'suppressed'`);
-    expect(suppressed).toBe(4); // three alert.fired and one alert.resolved, all held back
+    expect(suppressed).toBe(5); // three alert.fired, one alert.resolved and one alert.acknowledged, all held back
     await sleep(3 * SCAN_MS);
     expect(hooks("/silence")).toEqual([]); // a silence in force releases nothing
 
