@@ -95,7 +95,7 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   },
   {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},
   {file: "alerts.end-episodes", owner: "AlertRepository.endEpisodes", sql: endEpisodesSql(SCHEMA), bindings: ["at", "ruleId", "restart"]},
-  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "totals"]},
+  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["groups"]},
   {file: "stats.daily-stats-lock-day", owner: "DailyStatsRepository.withDayLocked", sql: lockDaySql, bindings: ["tenantId", "day"]},
   {
     file: "stats.daily-stats-replace",
