@@ -1,4 +1,5 @@
 import {Inject, Injectable} from "@tsed/common";
+import {LRUCache} from "lru-cache";
 import {ForbiddenError} from "../../common/errors.js";
 import type {AuthUser} from "../../platform/auth/auth-user.js";
 import {CALLER_CHECK, type CallerCheck} from "../../platform/tenancy/caller-check.js";
@@ -24,7 +25,8 @@ export class CallerUsers implements CallerCheck {
   @Inject()
   private users!: UserRepository;
 
-  private readonly rows = new Map<string, {row: UserSnapshot | null; until: number}>();
+  /** The least recently used go first past MAX_ENTRIES. */
+  private readonly rows = new LRUCache<string, {row: UserSnapshot | null}>({max: MAX_ENTRIES, ttl: CALLER_USER_TTL_MS});
 
   async check(tenantId: string, user: AuthUser): Promise<void> {
     if ((await this.find(tenantId, user.subject))?.deletedAt) throw new ForbiddenError("This user has been deleted");
@@ -34,7 +36,7 @@ export class CallerUsers implements CallerCheck {
   async find(tenantId: string, subject: string): Promise<UserSnapshot | null> {
     const key = `${tenantId}\u0000${subject}`;
     const known = this.rows.get(key);
-    if (known && known.until > Date.now()) return known.row;
+    if (known) return known.row;
     const user = await this.users.findBySubjectIncludingDeleted(subject);
     return this.remember(tenantId, subject, user);
   }
@@ -43,9 +45,7 @@ export class CallerUsers implements CallerCheck {
   remember(tenantId: string, subject: string, user: User | null): UserSnapshot | null {
     const row = user && snapshot(user);
     const key = `${tenantId}\u0000${subject}`;
-    this.rows.delete(key); // re-inserted last: the oldest entries go first past MAX_ENTRIES
-    this.rows.set(key, {row, until: Date.now() + CALLER_USER_TTL_MS});
-    if (this.rows.size > MAX_ENTRIES) this.rows.delete(this.rows.keys().next().value!);
+    this.rows.set(key, {row});
     return row;
   }
 

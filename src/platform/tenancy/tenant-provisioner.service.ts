@@ -1,12 +1,15 @@
 import {Inject, Injectable, Logger} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
+import {LRUCache} from "lru-cache";
 import {ForbiddenError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {withAdvisoryLock} from "../db/advisory-lock.js";
 import {queryRows} from "../db/sql.js";
 import {assertTenantId, quoteTenantSchema} from "./tenant-id.js";
 import {LATEST_TENANT_MIGRATION, migrateTenantSchema, tenantLock} from "./tenant-migrator.js";
+
+const MAX_READY = 10_000;
 
 /**
  * Makes sure a tenant's schema exists, is migrated and is registered, once per process and
@@ -26,7 +29,12 @@ export class TenantProvisionerService {
   @Inject()
   private logger!: Logger;
 
-  private readonly ready = new Map<string, Promise<void>>();
+  /**
+   * Tenants known to be ready (or being provisioned), the most recently used MAX_READY of them: a
+   * tenant that fell out is checked again on its next request (two cheap queries), so a process
+   * serving many tenants keeps a bounded set.
+   */
+  private readonly ready = new LRUCache<string, Promise<void>>({max: MAX_READY});
 
   ensure(tenantId: string): Promise<void> {
     let pending = this.ready.get(tenantId);

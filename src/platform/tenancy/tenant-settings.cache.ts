@@ -1,4 +1,5 @@
 import {Inject, Injectable} from "@tsed/common";
+import {LRUCache} from "lru-cache";
 import {TenantRegistry} from "./tenant-registry.repository.js";
 
 /** The settings the request paths read on every call. */
@@ -18,7 +19,8 @@ const UNREGISTERED: CachedTenantSettings = {timezone: "UTC", rawRetentionDays: n
 /**
  * A tenant's settings for the hot paths (every ingest checks the raw retention, every history page
  * reports it): without this, each of them would cost a registry query. Entries live
- * TENANT_SETTINGS_TTL_MS; concurrent misses of a tenant share one query. Jobs that act on a setting
+ * TENANT_SETTINGS_TTL_MS, at most MAX_ENTRIES of them (the least recently used go first); concurrent
+ * misses of a tenant share one query. Jobs that act on a setting
  * (dropping partitions) read the registry itself, never this.
  */
 @Injectable()
@@ -26,12 +28,11 @@ export class TenantSettingsCache {
   @Inject()
   private registry!: TenantRegistry;
 
-  private readonly entries = new Map<string, {expires: number; settings: Promise<CachedTenantSettings>}>();
+  private readonly entries = new LRUCache<string, Promise<CachedTenantSettings>>({max: MAX_ENTRIES, ttl: TENANT_SETTINGS_TTL_MS});
 
   get(tenantId: string): Promise<CachedTenantSettings> {
-    const now = Date.now();
     const hit = this.entries.get(tenantId);
-    if (hit && hit.expires > now) return hit.settings;
+    if (hit) return hit;
     const settings = this.registry.find(tenantId).then(
       (tenant) => (tenant ? {timezone: tenant.timezone, rawRetentionDays: tenant.rawRetentionDays ?? null} : UNREGISTERED),
       (error: unknown) => {
@@ -39,8 +40,7 @@ export class TenantSettingsCache {
         throw error;
       }
     );
-    if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(tenantId, {expires: now + TENANT_SETTINGS_TTL_MS, settings});
+    this.entries.set(tenantId, settings);
     return settings;
   }
 
