@@ -3,15 +3,12 @@ import {LRUCache} from "lru-cache";
 import {ForbiddenError} from "../../common/errors.js";
 import type {AuthUser} from "../../platform/auth/auth-user.js";
 import {CALLER_CHECK, type CallerCheck} from "../../platform/tenancy/caller-check.js";
-import type {User} from "./user.entity.js";
+import type {User, UserSnapshot} from "./user.entity.js";
 import {UserRepository} from "./user.repository.js";
 
 /** How long a caller's user row is reused: a deletion reaches every instance within this (docs/api.md "Tenants and tokens": within 5 s). */
 export const CALLER_USER_TTL_MS = 4_000;
 const MAX_ENTRIES = 20_000;
-
-/** A user row as the API answers it: plain data, the same for every request that reads it. */
-export type UserSnapshot = Pick<User, "id" | "subject" | "email" | "displayName" | "deletedAt" | "createdAt" | "updatedAt">;
 
 /**
  * The users of the callers of this instance, by (tenant, subject), each as read at most
@@ -37,12 +34,11 @@ export class CallerUsers implements CallerCheck {
     const key = `${tenantId}\u0000${subject}`;
     const known = this.rows.get(key);
     if (known) return known.row;
-    const user = await this.users.findBySubjectIncludingDeleted(subject);
-    return this.remember(tenantId, subject, user);
+    return this.remember(tenantId, subject, await this.users.findSnapshotBySubject(subject));
   }
 
   /** After this instance wrote the row (created it): the new row is the one to answer. */
-  remember(tenantId: string, subject: string, user: User | null): UserSnapshot | null {
+  remember(tenantId: string, subject: string, user: User | UserSnapshot | null): UserSnapshot | null {
     const row = user && snapshot(user);
     const key = `${tenantId}\u0000${subject}`;
     this.rows.set(key, {row});
@@ -55,7 +51,7 @@ export class CallerUsers implements CallerCheck {
   }
 }
 
-function snapshot(user: User): UserSnapshot {
+function snapshot(user: User | UserSnapshot): UserSnapshot {
   const {id, subject, email, displayName, deletedAt, createdAt, updatedAt} = user;
   return Object.freeze({
     id,

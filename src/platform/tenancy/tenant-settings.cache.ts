@@ -33,8 +33,8 @@ export class TenantSettingsCache {
   get(tenantId: string): Promise<CachedTenantSettings> {
     const hit = this.entries.get(tenantId);
     if (hit) return hit;
-    const settings = this.registry.find(tenantId).then(
-      (tenant) => (tenant ? {timezone: tenant.timezone, rawRetentionDays: tenant.rawRetentionDays ?? null} : UNREGISTERED),
+    const settings = this.registry.settingsOf(tenantId).then(
+      (tenant) => tenant ?? UNREGISTERED,
       (error: unknown) => {
         this.entries.delete(tenantId);
         throw error;
