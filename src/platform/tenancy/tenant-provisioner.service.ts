@@ -30,27 +30,37 @@ export class TenantProvisionerService {
   private logger!: Logger;
 
   /**
-   * Tenants known to be ready (or being provisioned), the most recently used MAX_READY of them: a
-   * tenant that fell out is checked again on its next request (two cheap queries), so a process
-   * serving many tenants keeps a bounded set.
+   * Tenants known to be ready, the most recently used MAX_READY of them: a tenant that fell out is
+   * checked again on its next request (two cheap queries), so a process serving many tenants keeps
+   * a bounded set. Plain flags, not the provisioning promises: a promise made inside a request keeps
+   * that request's whole async context alive as long as it is referenced (TenantSettingsCache).
    */
-  private readonly ready = new LRUCache<string, Promise<void>>({max: MAX_READY});
+  private readonly ready = new LRUCache<string, true>({max: MAX_READY});
+  /** Provisionings under way, shared by concurrent first requests; each is forgotten once it settles. */
+  private readonly pending = new Map<string, Promise<void>>();
 
   ensure(tenantId: string): Promise<void> {
-    let pending = this.ready.get(tenantId);
+    if (this.ready.get(tenantId)) return Promise.resolve();
+    let pending = this.pending.get(tenantId);
     if (!pending) {
-      pending = this.provision(assertTenantId(tenantId)).catch((error) => {
-        this.ready.delete(tenantId);
-        throw error;
-      });
-      this.ready.set(tenantId, pending);
+      pending = this.provision(assertTenantId(tenantId)).then(
+        () => {
+          this.ready.set(tenantId, true);
+          this.pending.delete(tenantId);
+        },
+        (error: unknown) => {
+          this.pending.delete(tenantId);
+          throw error;
+        }
+      );
+      this.pending.set(tenantId, pending);
     }
     return pending;
   }
 
   /** Tenants that startup migration (migrateAll) has just brought up to date need no check. */
   markReady(tenantIds: Iterable<string>): void {
-    for (const tenantId of tenantIds) this.ready.set(tenantId, Promise.resolve());
+    for (const tenantId of tenantIds) this.ready.set(tenantId, true);
   }
 
   private async provision(tenantId: string): Promise<void> {
