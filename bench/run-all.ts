@@ -6,6 +6,7 @@ import {spawn} from "node:child_process";
 
 const PARTS = [
   "ingest-batch",
+  "ingest-input",
   "ingest-orm",
   "ingest-single",
   "late-reading",
@@ -17,7 +18,9 @@ const PARTS = [
   "export",
   "retention-drop",
   "request-cost",
-  "multitenant"
+  "multitenant",
+  "multitenant-sql",
+  "tenant-memory"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];
