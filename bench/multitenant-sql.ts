@@ -4,7 +4,7 @@
  *
  *   npm run bench:multitenant-sql     (BENCH_TENANTS, default "200,1000"; BENCH_SECONDS per round, default 3;
  *                                      BENCH_ROUNDS, default 3; BENCH_CONCURRENCY connections, default 10;
- *                                      BENCH_VARIANTS, default all: prepared,prepared-generic,unprepared,search-path)
+ *                                      BENCH_VARIANTS, default all: prepared,prepared-generic,unprepared,search-path,affine)
  *
  * Provisions the largest count of tenant schemas (the real tenant migrations) with one device
  * each, in its own database (st_bench_multitenant_sql). Then BENCH_CONCURRENCY connections (the
@@ -19,6 +19,9 @@
  *                 a statement rarely gets past them;
  *  - unprepared:  spread, every execution parsed and planned anew (what the API does past
  *                 MAX_PREPARED_STATEMENTS, src/platform/db/sql.ts);
+ *  - affine:      spread, prepared per tenant as above, but each tenant's statements always on the
+ *                 same connection (tenant index modulo the connections): each backend sees 1/10
+ *                 of the tenants, and each tenant's statement gets ten times the executions;
  *  - search-path: spread, ONE schema-independent text (unqualified tables) prepared once per
  *                 connection, with `SET search_path` sent before an execution whenever the
  *                 connection's last tenant differs (a second round trip).
@@ -67,7 +70,7 @@ function values(tenant: Tenant, schemaText: string): {sql: string; values: unkno
   });
 }
 
-type Variant = "prepared" | "prepared-generic" | "unprepared" | "search-path";
+type Variant = "prepared" | "prepared-generic" | "unprepared" | "search-path" | "affine";
 
 /** One connection's state: the tenant its search_path names (search-path variant). */
 interface Connection {
@@ -109,9 +112,13 @@ async function closedLoop(connections: Connection[], tenants: Tenant[], variant:
   const deadline = performance.now() + SECONDS * 1000;
   const started = performance.now();
   await Promise.all(
-    connections.map(async (connection) => {
+    connections.map(async (connection, c) => {
+      // affine: this connection's tenants only (one tenant: every connection has it).
+      const mine = variant === "affine" && tenants.length > 1 ? tenants.filter((_, t) => t % connections.length === c) : tenants;
+      let own = 0;
       while (performance.now() < deadline) {
-        await execute(connection, tenants[next++ % tenants.length]!, variant);
+        const tenant = variant === "affine" ? mine[own++ % mine.length]! : tenants[next++ % tenants.length]!;
+        await execute(connection, tenant, variant === "affine" ? "prepared" : variant);
         done++;
       }
     })
@@ -155,7 +162,9 @@ async function main() {
   try {
     for (const count of COUNTS) {
       const spread = tenants.slice(0, count);
-      for (const variant of (process.env.BENCH_VARIANTS ?? "prepared,prepared-generic,unprepared,search-path").split(",") as Variant[]) {
+      for (const variant of (process.env.BENCH_VARIANTS ?? "prepared,prepared-generic,unprepared,search-path,affine").split(
+        ","
+      ) as Variant[]) {
         await runPart({
           name: `multitenant-sql-${variant}-${count}`,
           unit: "ingest statements/s (one reading each; higher is better)",
