@@ -14,6 +14,14 @@
  * Baseline: bench/lib/bare-express.ts, its own process: express.json + one INSERT … ON CONFLICT
  * DO NOTHING RETURNING with a pg Pool of the API's size (DB_POOL_MAX, default 10), into a table
  * identical to the tenant's readings table.
+ * The API group-commits (READINGS_GROUP_COMMIT, on by default: concurrent posts of a tenant share
+ * one statement) while that baseline runs one INSERT per request, so two more parts compare like
+ * with like (BENCH_HONEST=0 skips them):
+ *  - ingest-single-coalesced: the API as above against the bare server coalescing the same way
+ *    (BARE_COALESCE: one INSERT in flight, the requests that arrive meanwhile written together by
+ *    the next, as soon as it ends);
+ *  - ingest-single-nogc: a second API process with READINGS_GROUP_COMMIT=false (one statement per
+ *    request) against the one-INSERT-per-request baseline.
  * Load: autocannon on loopback, 50 connections, BENCH_SECONDS (default 8) per round. The p99 run
  * is an open-loop paced load (bench/lib/ingest.ts pacedLoad) at half the API's median rate for
  * BENCH_P99_SECONDS (default 10): one request every 1/rate s, latency from when it was due.
@@ -57,6 +65,8 @@ async function main() {
   const api = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri});
   const client = httpClient(api.baseUrl, 1);
   let bare: Awaited<ReturnType<typeof startBareExpress>> | undefined;
+  let bareCoalesced: Awaited<ReturnType<typeof startBareExpress>> | undefined;
+  let apiNoGroupCommit: Awaited<ReturnType<typeof startApi>> | undefined;
   try {
     const admin = {authorization: `Bearer ${await jwks.token(TENANT, ["user", "operator"])}`};
     const me = await callJson<{id: string}>(client, admin, "GET", "/api/v1/me", undefined, 200); // provisions the tenant
@@ -178,8 +188,35 @@ async function main() {
         return {fields: {half_rate: half, p99_ms: p99.toFixed(1), p99_target: `<${P99_TARGET_MS}`}, met: p99 < P99_TARGET_MS};
       }
     });
+
+    if (process.env.BENCH_HONEST !== "0") {
+      bareCoalesced = await startBareExpress({url, table: `"${BARE_SCHEMA}"."temperature_readings"`, poolMax: POOL_MAX, coalesce: true});
+      apiNoGroupCommit = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: {READINGS_GROUP_COMMIT: "false"}});
+      const throughput = (label: string, baseUrl: string) => async () => rate(label, await load(baseUrl, {duration: SECONDS}));
+      await runPart({
+        name: `${NAME}-coalesced`,
+        unit: "requests/s",
+        target: ">= 0.50",
+        rounds: ROUNDS,
+        subject: {label: `API POST /readings (group commit), ${CONNECTIONS} connections`, run: throughput("api", api.baseUrl)},
+        baseline: {label: `bare Express + pg, coalescing like group commit`, run: throughput("bare-coalesced", bareCoalesced.baseUrl)}
+      });
+      await runPart({
+        name: `${NAME}-nogc`,
+        unit: "requests/s",
+        target: ">= 0.50",
+        rounds: ROUNDS,
+        subject: {
+          label: `API POST /readings, READINGS_GROUP_COMMIT=false, ${CONNECTIONS} connections`,
+          run: throughput("api-nogc", apiNoGroupCommit.baseUrl)
+        },
+        baseline: {label: `bare Express + pg, one INSERT per request`, run: throughput("bare", bare.baseUrl)}
+      });
+    }
   } finally {
     client.close();
+    await bareCoalesced?.stop();
+    await apiNoGroupCommit?.stop();
     await bare?.stop();
     await api.stop();
     await jwks.close();

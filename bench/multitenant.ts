@@ -155,6 +155,12 @@ async function main() {
         `API RSS: ${(rssOne / 1024).toFixed(0)} MB having served 1 tenant, ${(rssAll / 1024).toFixed(0)} MB having served ${tenants.length}: ${((rssAll - rssOne) / (tenants.length - 1)).toFixed(1)} kB per tenant`
       );
 
+      // The group-commit process has so far only provisioned: its pool's backends have not yet
+      // opened the relations a reading touches. Both processes start the parts equally warm.
+      for (let pass = 0; pass < 2; pass++)
+        for (let i = 0; i < tenants.length; i += CONCURRENCY)
+          await Promise.all(tenants.slice(i, i + CONCURRENCY).map((tenant) => operations.single!(client, tenant)));
+
       const parts: [string, HttpClient, Operation, (n: number) => string][] = [
         ["single-gc", client, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70")],
         ["single-nogc", freshClient, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70")],

@@ -14,6 +14,11 @@
  * - single: POST /api/v1/devices/:id/readings, one reading, 100 devices with an alert rule
  * - batch: POST /api/v1/devices/:id/readings/batch, 1,000 readings per request
  * - weekly: GET /api/v1/devices/:id/stats/weekly, served from Redis
+ * - spread-single: POST one reading, round-robin over BENCH_PROFILE_TENANTS tenants (default 200),
+ *   one device each (no alert rule), each request with its tenant's token: the fleet spread over
+ *   many companies that bench:multitenant measures; BENCH_PROFILE_TENANTS=1 gives the same load
+ *   aimed at one tenant, to compare profiles
+ * - spread-latest: GET the latest reading, spread the same way
  * - minimal: the minimal Ts.ED app's GET /ping (bench:request-cost's baseline), for comparison
  */
 import autocannon from "autocannon";
@@ -27,11 +32,12 @@ import {runMain} from "./lib/harness.js";
 import {ALERT_THRESHOLD, readingSeries} from "./lib/ingest.js";
 import {startMinimalTsed} from "./lib/minimal-tsed.js";
 
-const ROUTES = ["health", "me", "single", "batch", "weekly", "minimal"] as const;
+const ROUTES = ["health", "me", "single", "batch", "weekly", "minimal", "spread-single", "spread-latest"] as const;
 type Route = (typeof ROUTES)[number];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const OUT = resolve(process.env.BENCH_PROFILE_DIR ?? ".artifacts/profiles");
 const TENANT = "bench_profile";
+const SPREAD_TENANTS = Number(process.env.BENCH_PROFILE_TENANTS ?? 200);
 
 type Load = Parameters<typeof autocannon>[0];
 
@@ -102,7 +108,8 @@ async function profileRoute(route: Route) {
         return rows.map((row) => row.id);
       });
     let load: Load;
-    if (route === "health") load = {url: `${api.baseUrl}/health/live`};
+    if (route === "spread-single" || route === "spread-latest") load = await spreadLoad(route, api.baseUrl, jwks);
+    else if (route === "health") load = {url: `${api.baseUrl}/health/live`};
     else if (route === "me") load = {url: `${api.baseUrl}/api/v1/me`, headers: {authorization}};
     else if (route === "single") {
       const ids = await devices(100);
@@ -162,6 +169,61 @@ async function profileRoute(route: Route) {
     await jwks.close();
   }
   report(route, dir, requests, window);
+}
+
+/** SPREAD_TENANTS tenants (made by their first token) with one device each; requests go round-robin over them. */
+async function spreadLoad(
+  route: "spread-single" | "spread-latest",
+  baseUrl: string,
+  jwks: Awaited<ReturnType<typeof startJwks>>
+): Promise<Load> {
+  const tenants: {authorization: string; deviceId: string}[] = [];
+  for (let i = 0; i < SPREAD_TENANTS; i += 8) {
+    const ids = Array.from({length: Math.min(8, SPREAD_TENANTS - i)}, (_, k) => `bench_profile_${String(i + k).padStart(4, "0")}`);
+    tenants.push(
+      ...(await Promise.all(
+        ids.map(async (id) => {
+          const authorization = `Bearer ${await jwks.token(id)}`;
+          const res = await fetch(`${baseUrl}/api/v1/devices`, {
+            method: "POST",
+            headers: {"content-type": "application/json", authorization},
+            body: JSON.stringify({serialNumber: `SPREAD-${id}`})
+          });
+          if (res.status !== 201) throw new Error(`device of ${id}: ${res.status}`);
+          return {authorization, deviceId: ((await res.json()) as {id: string}).id};
+        })
+      ))
+    );
+  }
+  let next = 0;
+  let clock = Date.now() - 2 * 3_600_000;
+  if (route === "spread-latest") {
+    // Every device gets one reading first, so that "latest" answers 200.
+    for (const t of tenants)
+      await fetch(`${baseUrl}/api/v1/devices/${t.deviceId}/readings`, {
+        method: "POST",
+        headers: {"content-type": "application/json", authorization: t.authorization},
+        body: JSON.stringify({temperatureCelsius: 21.5, recordedAt: new Date(clock++).toISOString()})
+      });
+  }
+  return {
+    url: baseUrl,
+    requests: [
+      {
+        method: route === "spread-single" ? "POST" : "GET",
+        setupRequest: (request) => {
+          const t = tenants[next++ % tenants.length]!;
+          return route === "spread-single"
+            ? Object.assign(request, {
+                path: `/api/v1/devices/${t.deviceId}/readings`,
+                headers: {"content-type": "application/json", authorization: t.authorization},
+                body: JSON.stringify({temperatureCelsius: 21.5, recordedAt: new Date(clock++).toISOString()})
+              })
+            : Object.assign(request, {path: `/api/v1/devices/${t.deviceId}/readings/latest`, headers: {authorization: t.authorization}});
+        }
+      }
+    ]
+  };
 }
 
 async function main() {

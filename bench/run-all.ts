@@ -6,6 +6,7 @@ import {spawn} from "node:child_process";
 
 const PARTS = [
   "ingest-batch",
+  "ingest-input",
   "ingest-orm",
   "ingest-single",
   "late-reading",
@@ -21,7 +22,9 @@ const PARTS = [
   "no-data-sweep",
   "backtest",
   "notify",
-  "stream"
+  "stream",
+  "multitenant-sql",
+  "tenant-memory"
 ];
 const only = process.argv.slice(2);
 const results: string[] = [];

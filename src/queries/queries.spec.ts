@@ -118,7 +118,7 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     sql: backtestArrivalsSql(SCHEMA),
     bindings: ["deviceId", "recordedFrom", "recordedTo", "arrivedFrom", "arrivedTo"]
   },
-  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["tenantId", "totals"]},
+  {file: "stats.daily-stats-merge", owner: "DailyStatsRepository.merge", sql: mergeDailyStatsSql, bindings: ["groups"]},
   {file: "stats.daily-stats-lock-day", owner: "DailyStatsRepository.withDayLocked", sql: lockDaySql, bindings: ["tenantId", "day"]},
   {
     file: "stats.daily-stats-replace",

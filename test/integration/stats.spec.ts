@@ -183,11 +183,32 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
       )
     );
     // (The test's own dailyRows reads are counted too: only the merges are compared.)
-    expect(statements.filter((sql) => /^insert into "daily_stats"/.test(sql)).length).toBeLessThan(writes.length);
+    expect(statements.filter((sql) => /merge_daily_stats/.test(sql)).length).toBeLessThan(writes.length);
     for (const [d, device] of devices.entries()) {
       const mine = writes.filter((w) => w.device === device).flatMap((w) => w.rows);
       expect(await dailyRows(tenant, device), `device ${d}`).toMatchObject([
         {date: "2026-03-13", readingCount: mine.length, min: expectedDay(mine).min, max: expectedDay(mine).max}
+      ]);
+    }
+  });
+
+  it("coalesces the refreshes of concurrent writes of different tenants: fewer merges than tenants, each tenant's rows its own", async () => {
+    const tenants: {tenant: string; auth: Awaited<ReturnType<typeof bearer>>; device: string}[] = [];
+    for (let t = 0; t < 24; t++) {
+      // One after the other: each tenant's first request creates its schema.
+      const tenant = newTenant(`spread${t}`);
+      const auth = await bearer(tenant);
+      tenants.push({tenant, auth, device: await createDevice(api, auth, `SP-${t}`)});
+    }
+    const rows = (t: number) => every("2026-03-14T08:00:00Z", "2026-03-14T08:10:00Z", 5, t);
+    const {statements} = await countStatements(() =>
+      Promise.all(tenants.map(({auth, device}, t) => postReadings(api, auth, device, rows(t))))
+    );
+    // One tenant's lone write is one merge when each tenant has a lane of its own.
+    expect(statements.filter((sql) => /merge_daily_stats/.test(sql)).length).toBeLessThan(tenants.length);
+    for (const [t, {tenant, device}] of tenants.entries()) {
+      expect(await dailyRows(tenant, device), `tenant ${t}`).toMatchObject([
+        {date: "2026-03-14", readingCount: rows(t).length, min: expectedDay(rows(t)).min, max: expectedDay(rows(t)).max}
       ]);
     }
   });

@@ -37,3 +37,18 @@ describe("AlertPathHint", () => {
     expect(hint.expectsAlertChange("t/d", [at(99)])).toBe(false);
   });
 });
+
+describe("AlertPathHint's memory", () => {
+  it("forgets the least recently written device past its bound, and only that one", () => {
+    const hint = new AlertPathHint();
+    hint.remember("t/first", [above30], false);
+    for (let i = 0; i < 9_999; i++) hint.remember(`t/${i}`, [above30], false);
+    // Written again: now the most recent.
+    hint.remember("t/first", [above30], false);
+    hint.remember("t/one-too-many", [above30], false);
+    expect(hint.expectsAlertChange("t/first", [at(99)])).toBe(true);
+    expect(hint.expectsAlertChange("t/0", [at(99)]), "the least recently written").toBe(false);
+    expect(hint.expectsAlertChange("t/1", [at(99)])).toBe(true);
+    expect(hint.expectsAlertChange("t/one-too-many", [at(99)])).toBe(true);
+  });
+});

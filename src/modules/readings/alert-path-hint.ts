@@ -1,7 +1,8 @@
+import {LRUCache} from "lru-cache";
 import {type Threshold, violates} from "../alerts/alert-predicate.js";
 import type {ReadingInput} from "./reading.models.js";
 
-/** At most this many devices are remembered; past it the hint starts afresh. */
+/** At most this many devices are remembered (the least recently written go first). */
 const MAX_DEVICES = 10_000;
 
 /**
@@ -14,10 +15,12 @@ const MAX_DEVICES = 10_000;
  * Only a hint: the transaction is right for any write and the group statement still decides for
  * itself whenever it runs, so a stale entry (a rule changed on another instance) costs at most
  * one BEGIN/COMMIT or one declined statement, and the write it costs refreshes the entry. Hence
- * no invalidation and no sharing between instances.
+ * no invalidation and no sharing between instances. A device with no evaluated rule and no open
+ * episode is not remembered at all (what a missing entry says already): most devices of a fleet
+ * cost this process nothing here.
  */
 export class AlertPathHint {
-  private readonly devices = new Map<string, {rules: readonly Threshold[]; episodeOpen: boolean}>();
+  private readonly devices = new LRUCache<string, {rules: readonly Threshold[]; episodeOpen: boolean}>({max: MAX_DEVICES});
 
   /** Whether the write of `readings` will change an episode, as far as the last write saw. */
   expectsAlertChange(device: string, readings: readonly ReadingInput[]): boolean {
@@ -28,7 +31,7 @@ export class AlertPathHint {
   }
 
   remember(device: string, rules: readonly Threshold[], episodeOpen: boolean): void {
-    if (!this.devices.has(device) && this.devices.size >= MAX_DEVICES) this.devices.clear();
-    this.devices.set(device, {rules: rules.map(({condition, thresholdCelsius}) => ({condition, thresholdCelsius})), episodeOpen});
+    if (rules.length === 0 && !episodeOpen) this.devices.delete(device);
+    else this.devices.set(device, {rules: rules.map(({condition, thresholdCelsius}) => ({condition, thresholdCelsius})), episodeOpen});
   }
 }

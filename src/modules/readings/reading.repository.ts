@@ -1,5 +1,5 @@
 import {Inject, Injectable} from "@tsed/common";
-import {pgArray, queryRows} from "../../platform/db/sql.js";
+import {type Bindings, pgArray, queryRows} from "../../platform/db/sql.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EpisodeReading, EpisodeState, Threshold} from "../alerts/alert-episodes.js";
@@ -128,6 +128,46 @@ export const ingestSql = (schema: string) => `with "input" as (
              'rules', ${ruleStatesSql(schema, `"rules"`, `d."id"`)}))
              from "device" d where :withEpisodeState::boolean) as "episodeStates"`;
 
+/**
+ * ingestSql's bindings for readings of one or many devices (each with distinct recordedAt, device
+ * ids in lower case): the readings as parallel arrays, one literal per column (pgArray). One JSON
+ * parameter read by json_to_recordset instead was measured 6–13 % slower per 1,000-reading batch,
+ * in the API and in Postgres alike (bench:ingest-input).
+ */
+export function ingestBindings(
+  tenantId: string,
+  batches: readonly DeviceReadings[],
+  options: {onlyWithoutAlertChange: boolean; withEpisodeState: boolean}
+): Bindings {
+  const deviceIds: string[] = [];
+  const deviceIndexes: number[] = [];
+  const temperatures: number[] = [];
+  const humidities: (number | null)[] = [];
+  const batteryLevels: (number | null)[] = [];
+  const instants: number[] = [];
+  for (const {deviceId, readings} of batches) {
+    deviceIds.push(deviceId);
+    for (const r of readings) {
+      deviceIndexes.push(deviceIds.length);
+      temperatures.push(r.temperatureCelsius);
+      humidities.push(r.humidity);
+      batteryLevels.push(r.batteryLevel);
+      // Instants as epoch milliseconds: exact (integers well below 2^53), and neither side formats or parses text.
+      instants.push(r.recordedAt.getTime());
+    }
+  }
+  return {
+    tenantId,
+    ...options,
+    deviceIds: pgArray(deviceIds),
+    deviceIndexes: pgArray(deviceIndexes),
+    temperatures: pgArray(temperatures),
+    humidities: pgArray(humidities),
+    batteryLevels: pgArray(batteryLevels),
+    instants: pgArray(instants)
+  };
+}
+
 /** A device's readings from :from on, oldest first (a range scan of the (device_id, recorded_at) index). */
 export const readingsSinceSql = (
   schema: string
@@ -168,36 +208,10 @@ export class ReadingRepository {
     options: {onlyWithoutAlertChange: boolean; withEpisodeState: boolean}
   ): Promise<IngestResult> {
     const tenantId = this.tenant.tenantId;
-    const deviceIds: string[] = [];
-    const deviceIndexes: number[] = [];
-    const temperatures: number[] = [];
-    const humidities: (number | null)[] = [];
-    const batteryLevels: (number | null)[] = [];
-    const instants: number[] = [];
-    for (const {deviceId, readings} of batches) {
-      deviceIds.push(deviceId);
-      for (const r of readings) {
-        deviceIndexes.push(deviceIds.length);
-        temperatures.push(r.temperatureCelsius);
-        humidities.push(r.humidity);
-        batteryLevels.push(r.batteryLevel);
-        // Instants as epoch milliseconds: exact (integers well below 2^53), and neither side formats or parses text.
-        instants.push(r.recordedAt.getTime());
-      }
-    }
     const [row] = (await queryRows<IngestRow>(
       this.tenant.em,
       ingestSql(quoteTenantSchema(tenantId)),
-      {
-        tenantId,
-        ...options,
-        deviceIds: pgArray(deviceIds),
-        deviceIndexes: pgArray(deviceIndexes),
-        temperatures: pgArray(temperatures),
-        humidities: pgArray(humidities),
-        batteryLevels: pgArray(batteryLevels),
-        instants: pgArray(instants)
-      },
+      ingestBindings(tenantId, batches, options),
       // Planning this statement costs Postgres more than running it for one reading.
       {prepare: true}
     )) as [IngestRow];

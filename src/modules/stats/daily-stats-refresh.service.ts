@@ -5,7 +5,7 @@ import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
 import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
 import type {DayTotalsByDevice} from "./day-totals.js";
-import {DailyStatsRepository} from "./daily-stats.repository.js";
+import {DailyStatsRepository, type WriteDayTotal} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
 import {WeeklyStatsCache} from "./weekly-stats.cache.js";
 
@@ -14,6 +14,20 @@ export const REFRESH_BUDGET_MS = 2_000;
 
 /** Writes merged by one refresh at the most (far more than commit during one merge). */
 const MAX_WRITES_PER_REFRESH = 10_000;
+
+/**
+ * Refresh lanes, shared by the tenants: a tenant's refreshes always take the same lane (so they
+ * stay one at a time, in order). Few, so that a lane gathers writes of many tenants under load;
+ * more than one, so that a merge waiting for a recompute's lock on a day (nightly aggregation)
+ * holds up only the tenants of its lane.
+ */
+const REFRESH_LANES = 4;
+
+function laneOf(tenantId: string): string {
+  let hash = 0;
+  for (let i = 0; i < tenantId.length; i++) hash = (hash * 31 + tenantId.charCodeAt(i)) | 0;
+  return String(Math.abs(hash) % REFRESH_LANES);
+}
 
 /** Where a `@Transactional` write's totals wait for its COMMIT: its DI context (request, job or MQTT message), under this key. */
 const PENDING_KEY = Symbol("DailyStatsRefreshService.pending");
@@ -31,10 +45,10 @@ const PENDING_KEY = Symbol("DailyStatsRefreshService.pending");
  * what is there and what was added, skipping writes a recompute of the day has counted already)
  * and one Redis round trip invalidates the devices' cached weekly summaries. It never throws: the
  * readings are committed already. The days it could not merge are remembered (DirtyDaysRepository)
- * and recomputed by the repair job. Refreshes arriving while one of the same tenant runs are
- * merged together as soon as it ends, like a group commit (GroupCommitLanes): under load one
- * refresh (one statement, one Redis round trip) serves many writes instead of one each, and each
- * writer still waits for the refresh that includes its readings.
+ * and recomputed by the repair job. Refreshes arriving while one of the same lane (REFRESH_LANES)
+ * runs are merged together as soon as it ends, like a group commit (GroupCommitLanes), whatever their
+ * tenants: under load one refresh (one statement, one Redis round trip) serves many writes instead
+ * of one each, and each writer still waits for the refresh that includes its readings.
  */
 @Injectable()
 export class DailyStatsRefreshService implements AfterTransactionCommit {
@@ -50,9 +64,10 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
   @Inject()
   private logger!: Logger;
 
+  /** A few lanes shared by the tenants (laneOf): the merge statement takes several tenants' totals (mergeDailyStatsSql). */
   private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(
-    async (tenantId, writes) => {
-      await this.merge(tenantId, writes);
+    async (_lane, writes) => {
+      await this.merge(writes);
       return writes.map(() => undefined);
     },
     {windowMs: 0, maxSize: MAX_WRITES_PER_REFRESH}
@@ -64,7 +79,7 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
    * slow analytics database can hold the response.
    */
   async committed(written: DayTotalsByDevice): Promise<void> {
-    const outcome = await withTimeout(this.refreshes.submit(written.tenantId, written), REFRESH_BUDGET_MS, () => "late" as const);
+    const outcome = await withTimeout(this.refreshes.submit(laneOf(written.tenantId), written), REFRESH_BUDGET_MS, () => "late" as const);
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
   }
 
@@ -97,34 +112,46 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
     return this.refreshes.flush();
   }
 
-  /** One statement and one Redis round trip for every write of the group, whatever their sizes and whatever the days hold. */
-  private async merge(tenantId: string, writes: DayTotalsByDevice[]): Promise<void> {
-    const totals = [];
-    for (const {xid, byDevice} of writes)
+  /**
+   * One statement and one Redis round trip for every write of the group, whatever their tenants,
+   * sizes and days: spread over many tenants, a lane per tenant would rarely hold more than one
+   * write (bench:multitenant).
+   */
+  private async merge(writes: DayTotalsByDevice[]): Promise<void> {
+    const byTenant = new Map<string, WriteDayTotal[]>();
+    for (const {tenantId, xid, byDevice} of writes) {
+      let totals = byTenant.get(tenantId);
+      if (!totals) byTenant.set(tenantId, (totals = []));
       for (const [deviceId, days] of byDevice) for (const day of days) totals.push({deviceId, xid, ...day});
-    if (totals.length === 0) return;
+    }
+    for (const [tenantId, totals] of byTenant) if (totals.length === 0) byTenant.delete(tenantId);
+    if (byTenant.size === 0) return;
     try {
-      const changed = await this.dailyStats.merge(tenantId, totals);
-      await this.cache.invalidate(tenantId, changed);
+      await this.cache.invalidateMany(await this.dailyStats.merge(byTenant));
     } catch (error) {
-      const dates = [...new Set(totals.map((day) => day.date))];
-      this.logger.warn({
-        event: "DAILY_STATS_REFRESH_FAILED",
+      await Promise.all([...byTenant].map(([tenantId, totals]) => this.markDirty(tenantId, totals, error)));
+    }
+  }
+
+  /** A merge failed: the days are left to the repair job. */
+  private async markDirty(tenantId: string, totals: WriteDayTotal[], error: unknown): Promise<void> {
+    const dates = [...new Set(totals.map((day) => day.date))];
+    this.logger.warn({
+      event: "DAILY_STATS_REFRESH_FAILED",
+      tenantId,
+      dates,
+      readings: totals.reduce((sum, day) => sum + day.readingCount, 0),
+      error_message: (error as Error)?.message,
+      note: "the days are marked for the repair job"
+    });
+    await this.dirtyDays.mark(tenantId, dates).catch((markError: unknown) =>
+      this.logger.error({
+        event: "DAILY_STATS_DIRTY_DAYS_LOST",
         tenantId,
         dates,
-        readings: totals.reduce((sum, day) => sum + day.readingCount, 0),
-        error_message: (error as Error)?.message,
-        note: "the days are marked for the repair job"
-      });
-      await this.dirtyDays.mark(tenantId, dates).catch((markError: unknown) =>
-        this.logger.error({
-          event: "DAILY_STATS_DIRTY_DAYS_LOST",
-          tenantId,
-          dates,
-          error_message: (markError as Error)?.message,
-          note: "left to the nightly recompute of yesterday"
-        })
-      );
-    }
+        error_message: (markError as Error)?.message,
+        note: "left to the nightly recompute of yesterday"
+      })
+    );
   }
 }

@@ -8,9 +8,15 @@ import {DailyStats} from "./daily-stats.entity.js";
 
 /**
  * The after-commit merge (merge_daily_stats, Migration20261201110000): adds each write's totals to
- * the rows, skipping the writes the row's last recompute already counted.
+ * the rows, skipping the writes the row's last recompute already counted. One call per tenant of
+ * :groups (`[{tenantId, totals}]`, in tenant order), all in one statement: a fleet spread over
+ * many tenants costs one round trip per refresh, not one per tenant (docs/scaling.md). Every
+ * merge takes its rows' locks in (tenant, device, day) order, so two such statements cannot
+ * deadlock.
  */
-export const mergeDailyStatsSql = `select m."changed_device_id" as "deviceId" from merge_daily_stats(:tenantId, :totals::jsonb) m`;
+export const mergeDailyStatsSql = `select g."tenantId", m."changed_device_id" as "deviceId"
+  from jsonb_to_recordset(:groups::jsonb) as g("tenantId" text, "totals" jsonb)
+  cross join lateral merge_daily_stats(g."tenantId", g."totals") m`;
 
 /**
  * Holds a local day of a tenant for a recompute: exclusive against every other recompute and
@@ -56,16 +62,23 @@ export class DailyStatsRepository {
   @Orm(ANALYTICS_CONTEXT)
   private orm!: MikroORM;
 
-  /** mergeDailyStatsSql; returns the devices whose rows changed. */
-  async merge(tenantId: string, totals: readonly WriteDayTotal[]): Promise<string[]> {
+  /** mergeDailyStatsSql for each tenant's totals; returns, per tenant, the devices whose rows changed. */
+  async merge(byTenant: ReadonlyMap<string, readonly WriteDayTotal[]>): Promise<Map<string, Set<string>>> {
+    const groups = [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenantId, totals]) => ({tenantId, totals}));
     // Prepared: the merge runs after every ingest.
-    const changed = await queryRows<{deviceId: string}>(
+    const rows = await queryRows<{tenantId: string; deviceId: string}>(
       this.orm.em.fork(),
       mergeDailyStatsSql,
-      {tenantId, totals: JSON.stringify(totals)},
+      {groups: JSON.stringify(groups)},
       {prepare: true}
     );
-    return [...new Set(changed.map((row) => row.deviceId))];
+    const changed = new Map<string, Set<string>>();
+    for (const {tenantId, deviceId} of rows) {
+      const devices = changed.get(tenantId);
+      if (devices) devices.add(deviceId);
+      else changed.set(tenantId, new Set([deviceId]));
+    }
+    return changed;
   }
 
   /** Runs `work` in one analytics transaction holding the day's lock (lockDaySql). */

@@ -62,8 +62,14 @@ export class WeeklyStatsCache {
   }
 
   /** After the devices' DailyStats changed (and committed). Never throws. */
-  async invalidate(tenantId: string, deviceIds: Iterable<string>): Promise<void> {
-    const keys = [...deviceIds].map((deviceId) => `${tenantId}:${deviceId}`);
+  invalidate(tenantId: string, deviceIds: Iterable<string>): Promise<void> {
+    return this.invalidateMany(new Map([[tenantId, deviceIds]]));
+  }
+
+  /** The same for devices of several tenants (device ids by tenant), in one Redis round trip. Never throws. */
+  async invalidateMany(changed: ReadonlyMap<string, Iterable<string>>): Promise<void> {
+    const keys: string[] = [];
+    for (const [tenantId, deviceIds] of changed) for (const deviceId of deviceIds) keys.push(`${tenantId}:${deviceId}`);
     if (keys.length === 0) return;
     try {
       await this.bump(keys);

@@ -1,16 +1,14 @@
 import {Inject, Injectable} from "@tsed/common";
+import {LRUCache} from "lru-cache";
 import {ForbiddenError} from "../../common/errors.js";
 import type {AuthUser} from "../../platform/auth/auth-user.js";
 import {CALLER_CHECK, type CallerCheck} from "../../platform/tenancy/caller-check.js";
-import type {User} from "./user.entity.js";
+import type {User, UserSnapshot} from "./user.entity.js";
 import {UserRepository} from "./user.repository.js";
 
 /** How long a caller's user row is reused: a deletion reaches every instance within this (docs/api.md "Tenants and tokens": within 5 s). */
 export const CALLER_USER_TTL_MS = 4_000;
 const MAX_ENTRIES = 20_000;
-
-/** A user row as the API answers it: plain data, the same for every request that reads it. */
-export type UserSnapshot = Pick<User, "id" | "subject" | "email" | "displayName" | "deletedAt" | "createdAt" | "updatedAt">;
 
 /**
  * The users of the callers of this instance, by (tenant, subject), each as read at most
@@ -24,7 +22,8 @@ export class CallerUsers implements CallerCheck {
   @Inject()
   private users!: UserRepository;
 
-  private readonly rows = new Map<string, {row: UserSnapshot | null; until: number}>();
+  /** The least recently used go first past MAX_ENTRIES. */
+  private readonly rows = new LRUCache<string, {row: UserSnapshot | null}>({max: MAX_ENTRIES, ttl: CALLER_USER_TTL_MS});
 
   async check(tenantId: string, user: AuthUser): Promise<void> {
     if ((await this.find(tenantId, user.subject))?.deletedAt) throw new ForbiddenError("This user has been deleted");
@@ -34,18 +33,15 @@ export class CallerUsers implements CallerCheck {
   async find(tenantId: string, subject: string): Promise<UserSnapshot | null> {
     const key = `${tenantId}\u0000${subject}`;
     const known = this.rows.get(key);
-    if (known && known.until > Date.now()) return known.row;
-    const user = await this.users.findBySubjectIncludingDeleted(subject);
-    return this.remember(tenantId, subject, user);
+    if (known) return known.row;
+    return this.remember(tenantId, subject, await this.users.findSnapshotBySubject(subject));
   }
 
   /** After this instance wrote the row (created it): the new row is the one to answer. */
-  remember(tenantId: string, subject: string, user: User | null): UserSnapshot | null {
+  remember(tenantId: string, subject: string, user: User | UserSnapshot | null): UserSnapshot | null {
     const row = user && snapshot(user);
     const key = `${tenantId}\u0000${subject}`;
-    this.rows.delete(key); // re-inserted last: the oldest entries go first past MAX_ENTRIES
-    this.rows.set(key, {row, until: Date.now() + CALLER_USER_TTL_MS});
-    if (this.rows.size > MAX_ENTRIES) this.rows.delete(this.rows.keys().next().value!);
+    this.rows.set(key, {row});
     return row;
   }
 
@@ -55,7 +51,7 @@ export class CallerUsers implements CallerCheck {
   }
 }
 
-function snapshot(user: User): UserSnapshot {
+function snapshot(user: User | UserSnapshot): UserSnapshot {
   const {id, subject, email, displayName, deletedAt, createdAt, updatedAt} = user;
   return Object.freeze({
     id,

@@ -40,3 +40,6 @@ export class User extends BaseEntity {
   @Description("Set when the user was deleted; deleted users are hidden from every query")
   deletedAt?: Date | null;
 }
+
+/** A user row as the API answers it: plain data, the same for every request that reads it (CallerUsers). */
+export type UserSnapshot = Pick<User, "id" | "subject" | "email" | "displayName" | "deletedAt" | "createdAt" | "updatedAt">;

@@ -1,7 +1,8 @@
 import {Inject, Injectable} from "@tsed/common";
 import {ForbiddenError, NotFoundError} from "../../common/errors.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
-import {CallerUsers, type UserSnapshot} from "./caller-users.js";
+import {CallerUsers} from "./caller-users.js";
+import type {UserSnapshot} from "./user.entity.js";
 import {UserRepository} from "./user.repository.js";
 
 @Injectable()

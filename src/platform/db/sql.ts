@@ -1,5 +1,6 @@
 import {createHash} from "node:crypto";
 import type {EntityManager, Knex} from "@mikro-orm/postgresql";
+import {LRUCache} from "lru-cache";
 import pg from "pg";
 
 /** Values of a statement's named parameters: `:deviceId` in the SQL takes `bindings.deviceId`. */
@@ -54,19 +55,23 @@ export function toNativeSql(knex: Knex, sql: string, bindings: Bindings): {sql: 
 const ROW_TYPES = new pg.TypeOverrides();
 ROW_TYPES.setTypeParser(pg.types.builtins.DATE, (text: string) => text);
 
-const checkedTexts = new Set<string>();
+/**
+ * Statement texts already checked: a statement that names a tenant schema is one text per tenant,
+ * so the most recently used ones only (a text that fell out is checked again, a few µs).
+ */
+const checkedTexts = new LRUCache<string, true>({max: 1_000});
 
 /**
  * knex's named bindings would also replace the type of a cast named like a binding
  * (`:date::date` binds both): such a statement is a programming error, caught on its first run.
  */
 function assertBindable(sql: string, bindings: Bindings): void {
-  if (checkedTexts.has(sql)) return;
+  if (checkedTexts.get(sql)) return;
   for (const name of Object.keys(bindings)) {
     if (new RegExp(`::${name}\\b`).test(sql))
       throw new Error(`SQL binding ":${name}" is also a cast (::${name}) in the statement: rename the binding`);
   }
-  if (checkedTexts.size < 10_000) checkedTexts.add(sql);
+  checkedTexts.set(sql, true);
 }
 
 /** knex leaves `:name` in the text when its value is `undefined`: an absent value is SQL NULL. */

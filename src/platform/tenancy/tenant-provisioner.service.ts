@@ -1,12 +1,15 @@
 import {Inject, Injectable, Logger} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
+import {LRUCache} from "lru-cache";
 import {ForbiddenError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {withAdvisoryLock} from "../db/advisory-lock.js";
 import {queryRows} from "../db/sql.js";
 import {assertTenantId, quoteTenantSchema} from "./tenant-id.js";
 import {LATEST_TENANT_MIGRATION, migrateTenantSchema, tenantLock} from "./tenant-migrator.js";
+
+const MAX_READY = 10_000;
 
 /**
  * Makes sure a tenant's schema exists, is migrated and is registered, once per process and
@@ -26,23 +29,38 @@ export class TenantProvisionerService {
   @Inject()
   private logger!: Logger;
 
-  private readonly ready = new Map<string, Promise<void>>();
+  /**
+   * Tenants known to be ready, the most recently used MAX_READY of them: a tenant that fell out is
+   * checked again on its next request (two cheap queries), so a process serving many tenants keeps
+   * a bounded set. Plain flags, not the provisioning promises: a promise made inside a request keeps
+   * that request's whole async context alive as long as it is referenced (TenantSettingsCache).
+   */
+  private readonly ready = new LRUCache<string, true>({max: MAX_READY});
+  /** Provisionings under way, shared by concurrent first requests; each is forgotten once it settles. */
+  private readonly pending = new Map<string, Promise<void>>();
 
   ensure(tenantId: string): Promise<void> {
-    let pending = this.ready.get(tenantId);
+    if (this.ready.get(tenantId)) return Promise.resolve();
+    let pending = this.pending.get(tenantId);
     if (!pending) {
-      pending = this.provision(assertTenantId(tenantId)).catch((error) => {
-        this.ready.delete(tenantId);
-        throw error;
-      });
-      this.ready.set(tenantId, pending);
+      pending = this.provision(assertTenantId(tenantId)).then(
+        () => {
+          this.ready.set(tenantId, true);
+          this.pending.delete(tenantId);
+        },
+        (error: unknown) => {
+          this.pending.delete(tenantId);
+          throw error;
+        }
+      );
+      this.pending.set(tenantId, pending);
     }
     return pending;
   }
 
   /** Tenants that startup migration (migrateAll) has just brought up to date need no check. */
   markReady(tenantIds: Iterable<string>): void {
-    for (const tenantId of tenantIds) this.ready.set(tenantId, Promise.resolve());
+    for (const tenantId of tenantIds) this.ready.set(tenantId, true);
   }
 
   private async provision(tenantId: string): Promise<void> {

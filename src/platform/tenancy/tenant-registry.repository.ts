@@ -37,6 +37,21 @@ export class TenantRegistry {
     return this.orm.em.fork().findOne(Tenant, {id: tenantId});
   }
 
+  /**
+   * What the request paths read of a tenant (TenantSettingsCache), or null when it is not
+   * registered: plain data by one prepared statement (the same text for every tenant), since a
+   * fleet spread over many tenants re-reads it at every expiry of the cache.
+   */
+  async settingsOf(tenantId: string): Promise<{timezone: string; rawRetentionDays: number | null} | null> {
+    const [row] = await queryRows<{timezone: string; rawRetentionDays: number | null}>(
+      this.orm.em.fork(),
+      `select t."timezone", t."raw_retention_days" as "rawRetentionDays" from "public"."tenants" t where t."id" = :tenantId`,
+      {tenantId},
+      {prepare: true}
+    );
+    return row ?? null;
+  }
+
   async timezoneOf(tenantId: string): Promise<string> {
     return (await this.find(tenantId))?.timezone ?? "UTC";
   }
