@@ -85,12 +85,12 @@ async function execute(connection: Connection, tenant: Tenant, variant: Variant)
       await connection.client.query(`set search_path to ${schema}`);
       connection.searchPath = tenant.id;
     }
-    const text = ingestSql(schema).replaceAll(`${schema}.`, "");
+    const text = ingestSql(schema, {withEpisodeState: false}).replaceAll(`${schema}.`, "");
     const native = values(tenant, text);
     await connection.client.query({name: "ingest_any_tenant", text: native.sql, values: native.values});
     return;
   }
-  const native = values(tenant, ingestSql(schema));
+  const native = values(tenant, ingestSql(schema, {withEpisodeState: false}));
   await connection.client.query(
     variant === "prepared"
       ? {name: `ingest_${tenant.id}`, text: native.sql, values: native.values}

@@ -35,11 +35,25 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
   {
     file: "readings.ingest",
     owner: "ReadingRepository.ingest",
-    sql: ingestSql(SCHEMA),
+    sql: ingestSql(SCHEMA, {withEpisodeState: true}),
     bindings: [
       "tenantId",
       "onlyWithoutAlertChange",
-      "withEpisodeState",
+      "deviceIds",
+      "deviceIndexes",
+      "temperatures",
+      "humidities",
+      "batteryLevels",
+      "instants"
+    ]
+  },
+  {
+    file: "readings.ingest-autocommitted",
+    owner: "ReadingRepository.ingest (ReadingWriter.together)",
+    sql: ingestSql(SCHEMA, {withEpisodeState: false}),
+    bindings: [
+      "tenantId",
+      "onlyWithoutAlertChange",
       "deviceIds",
       "deviceIndexes",
       "temperatures",

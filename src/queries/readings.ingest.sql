@@ -1,5 +1,5 @@
 -- ReadingRepository.ingest
--- $1 deviceIds, $2 deviceIndexes, $3 temperatures, $4 humidities, $5 batteryLevels, $6 instants, $7 deviceIds, $8 onlyWithoutAlertChange, $9 onlyWithoutAlertChange, $10 tenantId, $11 withEpisodeState
+-- $1 deviceIds, $2 deviceIndexes, $3 temperatures, $4 humidities, $5 batteryLevels, $6 instants, $7 deviceIds, $8 onlyWithoutAlertChange, $9 onlyWithoutAlertChange, $10 tenantId
 with "input" as (
      select ($1::uuid[])[v."i"] as "deviceId", v."t", v."h", v."b", v."ms", v."n"
        from unnest($2::int[], $3::float8[], $4::float8[], $5::float8[], $6::float8[]) with ordinality as v("i", "t", "h", "b", "ms", "n")
@@ -74,4 +74,4 @@ with "input" as (
                         'acknowledgedAt', a."acknowledged_at", 'acknowledgedById', a."acknowledged_by_id", 'acknowledgementComment', a."acknowledgement_comment")
                       from "tenant_a"."alerts" a where a."id" = r."openAlertId" and r."kind" = 'threshold')
            ) order by r."ruleId"), '[]'::json) from "rules" r where r."deviceId" = d."id")))
-             from "device" d where $11::boolean) as "episodeStates"
+             from "device" d) as "episodeStates"

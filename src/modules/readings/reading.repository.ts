@@ -78,11 +78,13 @@ interface IngestRow {
  * lists from one aggregate pass, so in one order: 1,000 result rows cost more to build and parse
  * than the INSERT's planning), their totals per device and local day (deviceDayTotalsSql) and the
  * transaction id: all the DailyStats refresh needs; the rules' thresholds (for the next write's
- * choice of path, AlertPathHint). With :withEpisodeState (the transactional
- * path) also each device's rule states (ruleStatesSql) and newest reading ("watermark"), both as
- * of before the INSERT (one snapshot for the whole statement).
+ * choice of path, AlertPathHint). With `withEpisodeState` (the transactional path) also each
+ * device's rule states (ruleStatesSql) and newest reading ("watermark"), both as of before the
+ * INSERT (one snapshot for the whole statement). Without it, a text of its own that leaves that
+ * branch out: the autocommitted path never reads it, and it was half of the statement's planning
+ * time, which a load spread over many tenants pays often (docs/scaling.md).
  */
-export const ingestSql = (schema: string) => `with "input" as (
+export const ingestSql = (schema: string, {withEpisodeState}: {withEpisodeState: boolean}) => `with "input" as (
      select (:deviceIds::uuid[])[v."i"] as "deviceId", v."t", v."h", v."b", v."ms", v."n"
        from unnest(:deviceIndexes::int[], :temperatures::float8[], :humidities::float8[], :batteryLevels::float8[], :instants::float8[]) with ordinality as v("i", "t", "h", "b", "ms", "n")
    ), "device" as (
@@ -123,10 +125,14 @@ export const ingestSql = (schema: string) => `with "input" as (
           (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
           pg_current_xact_id()::text as "xid",
           (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r where r."condition" is not null) as "thresholds",
-          (select json_object_agg(d."id", json_build_object(
+          ${
+            withEpisodeState
+              ? `(select json_object_agg(d."id", json_build_object(
              'watermark', (select max(tr."recorded_at") from ${schema}."temperature_readings" tr where tr."device_id" = d."id"),
              'rules', ${ruleStatesSql(schema, `"rules"`, `d."id"`)}))
-             from "device" d where :withEpisodeState::boolean) as "episodeStates"`;
+             from "device" d)`
+              : "null::json"
+          } as "episodeStates"`;
 
 /**
  * ingestSql's bindings for readings of one or many devices (each with distinct recordedAt, device
@@ -158,7 +164,7 @@ export function ingestBindings(
   }
   return {
     tenantId,
-    ...options,
+    onlyWithoutAlertChange: options.onlyWithoutAlertChange,
     deviceIds: pgArray(deviceIds),
     deviceIndexes: pgArray(deviceIndexes),
     temperatures: pgArray(temperatures),
@@ -210,7 +216,7 @@ export class ReadingRepository {
     const tenantId = this.tenant.tenantId;
     const [row] = (await queryRows<IngestRow>(
       this.tenant.em,
-      ingestSql(quoteTenantSchema(tenantId)),
+      ingestSql(quoteTenantSchema(tenantId), options),
       ingestBindings(tenantId, batches, options),
       // Planning this statement costs Postgres more than running it for one reading.
       {prepare: true}
