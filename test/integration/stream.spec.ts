@@ -6,6 +6,7 @@ import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {EventStreamLog} from "../../src/modules/notifications/event-stream-log.js";
+import {LIVE_READINGS_PER_WRITE} from "../../src/modules/notifications/live-readings.js";
 import {StreamHub} from "../../src/modules/notifications/stream-hub.service.js";
 import {appendEvent, type EventBody} from "../../src/platform/outbox/outbox.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
@@ -140,6 +141,27 @@ describe("live stream", () => {
     expect(bodies[3]!.data.reading.id).toBe(firing.body.reading.id);
     expect(bodies.every((b) => b.tenantId === tenant)).toBe(true);
     client.close();
+  });
+
+  it(`announces a write's newest ${LIVE_READINGS_PER_WRITE} readings of a device, each saying how many the write stored`, async () => {
+    const tenant = newTenant("ssebulk");
+    const admin = await bearer(tenant, {roles: ["admin"]});
+    const deviceId = await createDevice(api, admin, "SSE-BULK");
+    const client = await open("?types=reading.created", admin);
+    await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
+    const base = Date.now() - 3_600_000;
+    // 25 readings sent newest first: the newest 10 are announced, oldest of them first.
+    const readings = Array.from({length: 25}, (_, i) => ({
+      recordedAt: new Date(base + (24 - i) * 60_000).toISOString(),
+      temperatureCelsius: 24 - i
+    }));
+    await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(admin).send({readings}).expect(200);
+    const events = await received(client, LIVE_READINGS_PER_WRITE);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.events).toHaveLength(LIVE_READINGS_PER_WRITE);
+    const bodies = events.map((e) => JSON.parse(e.data) as EventBody<{reading: {temperatureCelsius: number}; readingsInWrite: number}>);
+    expect(bodies.map((b) => b.data.reading.temperatureCelsius)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    expect(new Set(bodies.map((b) => b.data.readingsInWrite))).toEqual(new Set([25]));
   });
 
   it("sends a comment line every STREAM_PING_S, and renews the client's slot with it", async () => {

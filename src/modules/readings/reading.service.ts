@@ -5,7 +5,7 @@ import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
 import {alertsOpened, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
-import {LiveReadings} from "../notifications/live-readings.js";
+import {LIVE_READINGS_PER_WRITE, LiveReadings} from "../notifications/live-readings.js";
 import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
 import {AlertPathHint} from "./alert-path-hint.js";
 import {
@@ -99,10 +99,13 @@ export class ReadingService {
       written = grouped.written;
     }
     // Both paths have committed here: `reading.created` to the live stream, not awaited (LiveReadings).
-    const stored = written.ids.flatMap((id, i) =>
-      id === undefined ? [] : [storedReading(batch.deviceId, batch.readings[i]!, id, written.createdAt)]
-    );
-    if (stored.length) this.live.committed(batch.tenantId, stored, written.createdAt);
+    const stored = written.ids.flatMap((id, i) => (id === undefined ? [] : [{id, input: batch.readings[i]!}]));
+    if (stored.length) {
+      const announced = newestOf(stored, LIVE_READINGS_PER_WRITE).map(({id, input}) =>
+        storedReading(batch.deviceId, input, id, written.createdAt)
+      );
+      this.live.committed(batch.tenantId, announced, written.createdAt, stored.length);
+    }
     const inserted = stored.length;
     readingsIngested.inc(inserted);
     readingDuplicates.inc(batch.readings.length - inserted);
@@ -174,6 +177,18 @@ export class ReadingService {
     });
     return {http: transport(policies.http), mqtt: transport(policies.mqtt)};
   }
+}
+
+/**
+ * The newest `max` of a write's stored readings, in recordedAt order (all of them when there are
+ * no more): what the live stream announces of it.
+ */
+function newestOf<T extends {input: {recordedAt: Date}}>(stored: readonly T[], max: number): T[] {
+  const ordered =
+    stored.length <= max
+      ? [...stored]
+      : [...stored].sort((a, b) => a.input.recordedAt.getTime() - b.input.recordedAt.getTime()).slice(-max);
+  return ordered;
 }
 
 /** The thresholds of a device's threshold rules (its no_data rules compare no temperature). */
