@@ -1,8 +1,10 @@
 import {execFile} from "node:child_process";
+import {inject} from "@tsed/common";
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {TenantRegistry} from "../../src/platform/tenancy/tenant-registry.repository.js";
 
 /** `npm run tenant -- …`, as an operator runs it (the same node flags as the npm script). */
 function tenantCli(...args: string[]): Promise<{status: number | null; output: string}> {
@@ -95,4 +97,26 @@ describe("TENANT_PROVISIONING=registered: only tenants created with `npm run ten
     },
     CLI_TEST_TIMEOUT_MS
   );
+
+  it("walks every registered tenant once, in id order, whatever the page size (TenantRegistry.pages)", async () => {
+    // Registry rows only (no schemas): nothing but the walk reads them, and they go at the end.
+    const added = Array.from({length: 5}, () => newTenant("pages"));
+    await db.query(`insert into public.tenants ("id") select unnest($1::text[])`, [added]);
+    try {
+      const {rows} = await db.query<{id: string}>(`select "id" from public.tenants order by "id"`);
+      const all = rows.map((row) => row.id);
+      const registry = inject(TenantRegistry);
+      for (const size of [1, 2, all.length, all.length + 1]) {
+        const walked: string[] = [];
+        for await (const page of registry.pages(size)) {
+          expect(page.length).toBeGreaterThan(0);
+          expect(page.length).toBeLessThanOrEqual(size);
+          walked.push(...page.map((tenant) => tenant.id));
+        }
+        expect(walked, `page size ${size}`).toEqual(all);
+      }
+    } finally {
+      await db.query(`delete from public.tenants where "id" = any($1::text[])`, [added]);
+    }
+  });
 });

@@ -86,7 +86,7 @@ export class NoDataSweep {
   /** Every registered tenant; one tenant's failure is logged and does not stop the others. */
   async sweepAll(): Promise<NoDataSweepResult> {
     const result: NoDataSweepResult = {tenants: 0, opened: 0, resolved: 0, failed: 0};
-    for (let after = "", page; (page = await this.tenants.listPage(after, TENANTS_PAGE)).length > 0; after = page.at(-1)!.id) {
+    for await (const page of this.tenants.pages(TENANTS_PAGE)) {
       for (const {id} of page) {
         result.tenants++;
         try {
@@ -98,7 +98,6 @@ export class NoDataSweep {
           this.logger.warn({event: "NO_DATA_SWEEP_TENANT_FAILED", tenantId: id, error_message: (error as Error).message});
         }
       }
-      if (page.length < TENANTS_PAGE) break;
     }
     return result;
   }

@@ -95,9 +95,7 @@ export class NotificationScan {
   }
 
   private async eachTenant(task: (tenantId: string) => Promise<void>): Promise<void> {
-    let after = "";
-    for (;;) {
-      const page = await this.tenants.listPage(after, TENANT_PAGE);
+    for await (const page of this.tenants.pages(TENANT_PAGE)) {
       for (const {id} of page) {
         try {
           await task(id);
@@ -106,8 +104,6 @@ export class NotificationScan {
           this.logger.warn({event: "NOTIFICATION_SCAN_TENANT_FAILED", tenantId: id, error_message: (error as Error).message});
         }
       }
-      if (page.length < TENANT_PAGE) return;
-      after = page.at(-1)!.id;
     }
   }
 }

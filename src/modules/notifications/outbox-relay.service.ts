@@ -134,12 +134,10 @@ export class OutboxRelay {
 
   /** The scheduled sweep: every registered tenant's undispatched events and lost delivery jobs. */
   async sweep(): Promise<{tenants: number; relayed: number; requeued: number}> {
-    let after = "";
     let tenants = 0;
     let relayed = 0;
     let requeued = 0;
-    for (;;) {
-      const page = await this.tenants.listPage(after, TENANT_PAGE);
+    for await (const page of this.tenants.pages(TENANT_PAGE)) {
       for (const {id} of page) {
         tenants++;
         try {
@@ -151,9 +149,8 @@ export class OutboxRelay {
           this.logger.warn({event: "OUTBOX_SWEEP_TENANT_FAILED", tenantId: id, error_message: (error as Error).message});
         }
       }
-      if (page.length < TENANT_PAGE) return {tenants, relayed, requeued};
-      after = page.at(-1)!.id;
     }
+    return {tenants, relayed, requeued};
   }
 
   async enqueue(tenantId: string, deliveries: readonly {id: string; attempt: number; delayMs?: number}[]): Promise<void> {

@@ -50,7 +50,7 @@ export class ReadingPartitionsService {
   async maintainAll(now = new Date(), onProgress?: (done: number) => Promise<void>): Promise<PartitionsRunResult> {
     const result: PartitionsRunResult = {tenants: 0, created: 0, dropped: 0, skipped: 0, failed: 0};
     const failures: string[] = [];
-    for (let after = "", page; (page = await this.tenants.listPage(after, TENANTS_PAGE)).length > 0; after = page.at(-1)!.id) {
+    for await (const page of this.tenants.pages(TENANTS_PAGE)) {
       for (const tenant of page) {
         result.tenants++;
         try {

@@ -209,11 +209,8 @@ export class DailyStatsRecomputeJobsService {
    */
   async fanOut(job?: Job): Promise<{tenants: number}> {
     const now = new Date();
-    let after = "";
     let tenants = 0;
-    for (;;) {
-      const page = await this.tenants.listPage(after, FAN_OUT_PAGE);
-      if (page.length === 0) break;
+    for await (const page of this.tenants.pages(FAN_OUT_PAGE)) {
       await this.queue.addBulk(
         page.map(({id, timezone}) => {
           const date = addDays(this.localToday(now, id, timezone), -1);
@@ -225,7 +222,6 @@ export class DailyStatsRecomputeJobsService {
         })
       );
       tenants += page.length;
-      after = page.at(-1)!.id;
       await job?.updateProgress({tenants});
     }
     this.logger.info({event: "NIGHTLY_AGGREGATION_FANNED_OUT", tenants});

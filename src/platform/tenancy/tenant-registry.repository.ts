@@ -86,6 +86,19 @@ export class TenantRegistry {
     return Boolean(row?.known);
   }
 
+  /**
+   * Every registered tenant in id order, a page (at most `pageSize`) at a time: what a job that
+   * walks all tenants iterates (`for await (const page of registry.pages(n))`), never loading them all.
+   */
+  async *pages(pageSize: number): AsyncGenerator<TenantListing[]> {
+    for (let after = ""; ;) {
+      const page = await this.listPage(after, pageSize);
+      if (page.length > 0) yield page;
+      if (page.length < pageSize) return;
+      after = page.at(-1)!.id;
+    }
+  }
+
   /** Registered tenants in id order, one page at a time (keyset), so a fan-out never loads them all. */
   listPage(afterId: string, limit: number): Promise<TenantListing[]> {
     return queryRows(
