@@ -3,6 +3,7 @@ import {queryRows} from "../../platform/db/sql.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {AlertRule} from "./alert-rule.entity.js";
+import type {AlertRuleSettings} from "./alert.models.js";
 
 @Injectable()
 export class AlertRuleRepository {
@@ -34,21 +35,7 @@ export class AlertRuleRepository {
     return this.tenant.em.count(AlertRule, {deviceId, archivedAt: null});
   }
 
-  async insert(
-    data: Pick<
-      AlertRule,
-      | "deviceId"
-      | "kind"
-      | "condition"
-      | "thresholdCelsius"
-      | "forSeconds"
-      | "clearDeltaCelsius"
-      | "severity"
-      | "silenceSeconds"
-      | "remindEverySeconds"
-      | "isEnabled"
-    >
-  ): Promise<AlertRule> {
+  async insert(data: AlertRuleSettings & Pick<AlertRule, "deviceId">): Promise<AlertRule> {
     const em = this.tenant.em;
     const rule = em.create(AlertRule, data);
     await em.persistAndFlush(rule);

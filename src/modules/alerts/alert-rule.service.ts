@@ -5,24 +5,11 @@ import {DeviceService} from "../devices/device.service.js";
 import {AlertEvents} from "./alert-events.js";
 import {type AlertRule, AlertRuleKind, AlertSeverity} from "./alert-rule.entity.js";
 import {AlertRuleRepository} from "./alert-rule.repository.js";
-import {ALERT_RULE_UPDATABLE} from "./alert.models.js";
+import {ALERT_RULE_UPDATABLE, type AlertRuleSettings} from "./alert.models.js";
 import {AlertRepository} from "./alert.repository.js";
 
 /** The fields a client sets (absent ones take their defaults). */
-export type NewAlertRule = Partial<
-  Pick<
-    AlertRule,
-    | "kind"
-    | "condition"
-    | "thresholdCelsius"
-    | "forSeconds"
-    | "clearDeltaCelsius"
-    | "severity"
-    | "silenceSeconds"
-    | "remindEverySeconds"
-    | "isEnabled"
-  >
->;
+export type NewAlertRule = Partial<AlertRuleSettings>;
 
 /** Fields whose change makes the rule judge readings differently: its open episode ends and evaluation starts afresh. */
 const RESTARTING_FIELDS = [

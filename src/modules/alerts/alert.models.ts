@@ -62,6 +62,9 @@ export const ALERT_RULE_UPDATABLE = [
   "isEnabled"
 ] as const satisfies readonly (keyof AlertRule)[];
 
+/** A rule's settings: what a client sets when creating it (its kind, then what PATCH may change). */
+export type AlertRuleSettings = Pick<AlertRule, "kind" | (typeof ALERT_RULE_UPDATABLE)[number]>;
+
 export class AlertRulePage {
   @Required() @CollectionOf(AlertRule) @Description("Oldest first") items!: AlertRule[];
   @Required() @Integer() total!: number;
