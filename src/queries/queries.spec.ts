@@ -31,36 +31,30 @@ const SCHEMA = `"tenant_a"`;
 const EXPORT_RANGE = {from: new Date("2026-03-01T00:00:00Z"), to: new Date("2026-04-01T00:00:00Z")};
 const pg = knex({client: "pg"});
 
+/** The ingest statement's bindings, the same for both of its texts (ingestBindings). */
+const INGEST_BINDINGS = [
+  "tenantId",
+  "onlyWithoutAlertChange",
+  "deviceIds",
+  "deviceIndexes",
+  "temperatures",
+  "humidities",
+  "batteryLevels",
+  "instants"
+];
+
 const statements: {file: string; owner: string; sql: string; bindings: string[]}[] = [
   {
     file: "readings.ingest",
     owner: "ReadingRepository.ingest",
     sql: ingestSql(SCHEMA, {withEpisodeState: true}),
-    bindings: [
-      "tenantId",
-      "onlyWithoutAlertChange",
-      "deviceIds",
-      "deviceIndexes",
-      "temperatures",
-      "humidities",
-      "batteryLevels",
-      "instants"
-    ]
+    bindings: INGEST_BINDINGS
   },
   {
     file: "readings.ingest-autocommitted",
     owner: "ReadingRepository.ingest (ReadingWriter.together)",
     sql: ingestSql(SCHEMA, {withEpisodeState: false}),
-    bindings: [
-      "tenantId",
-      "onlyWithoutAlertChange",
-      "deviceIds",
-      "deviceIndexes",
-      "temperatures",
-      "humidities",
-      "batteryLevels",
-      "instants"
-    ]
+    bindings: INGEST_BINDINGS
   },
   {file: "device-keys.lookup", owner: "DeviceKeyVerifier.load", sql: deviceKeyLookupSql, bindings: ["keyId"]},
   {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier.poll", sql: revokedSinceSql, bindings: ["since"]},
