@@ -7,3 +7,15 @@ export async function createDevice(api: Api, auth: Record<string, string>, seria
   expect(res.status).toBe(201);
   return res.body.id as string;
 }
+
+/** Adds an alert rule to a device through the API (as the given caller) and returns the created rule. */
+export async function createRule(
+  api: Api,
+  auth: Record<string, string>,
+  deviceId: string,
+  body: object
+): Promise<{id: string} & Record<string, unknown>> {
+  const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(body);
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body;
+}

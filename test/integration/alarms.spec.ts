@@ -2,7 +2,7 @@ import {inject} from "@tsed/common";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {NoDataSweep} from "../../src/modules/alerts/no-data-sweep.service.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, createRule} from "../helpers/factories.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -39,11 +39,7 @@ describe("alarms", () => {
   let auth: Record<string, string>;
   let db: TenantDb;
 
-  const newRule = async (deviceId: string, body: object) => {
-    const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(body);
-    expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return res.body as {id: string};
-  };
+  const newRule = (deviceId: string, body: object) => createRule(api, auth, deviceId, body);
   const postBatch = (deviceId: string, readings: [number, number][]) =>
     api
       .post(`/api/v1/devices/${deviceId}/readings/batch`)

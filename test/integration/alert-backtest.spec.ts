@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, createRule} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -308,8 +308,7 @@ describe("alert rule backtest", () => {
         async ({condition, forSeconds, clearDeltaCelsius, readings, batches, before, after}) => {
           const deviceId = await newDevice();
           const rule = {condition, thresholdCelsius: 20, forSeconds, clearDeltaCelsius};
-          const created = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(rule);
-          expect(created.status, JSON.stringify(created.body)).toBe(201);
+          await createRule(api, auth, deviceId, rule);
           let t = 0;
           const timed = readings.map(({gap, temperature}) => [temperature, (t += gap)] as [number, number]);
           for (let i = 0, b = 0; i < timed.length; b++) {

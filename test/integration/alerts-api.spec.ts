@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, createRule} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -25,11 +25,7 @@ describe("the tenant's alerts", () => {
   let auth: Record<string, string>;
   let db: TenantDb;
 
-  const newRule = async (deviceId: string, body: object) => {
-    const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send(body);
-    expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return res.body.id as string;
-  };
+  const newRule = async (deviceId: string, body: object) => (await createRule(api, auth, deviceId, body)).id;
   const post = async (deviceId: string, readings: [number, number][]) => {
     const res = await api
       .post(`/api/v1/devices/${deviceId}/readings/batch`)

@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {loadConfig} from "../../src/config/app-config.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, createRule} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 
 interface AlertBody {
@@ -26,11 +26,7 @@ describe("alert rules and alert episodes", () => {
   let db: TenantDb;
 
   const newDevice = (serialNumber: string, as = auth) => createDevice(api, as, serialNumber);
-  const newRule = async (deviceId: string, body: object, as = auth) => {
-    const res = await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(as).send(body);
-    expect(res.status).toBe(201);
-    return res.body.id as string;
-  };
+  const newRule = async (deviceId: string, body: object, as = auth) => (await createRule(api, as, deviceId, body)).id;
   const post = (deviceId: string, temperatureCelsius: number, at: number) =>
     api
       .post(`/api/v1/devices/${deviceId}/readings`)
