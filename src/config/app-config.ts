@@ -60,6 +60,14 @@ export class AppConfig {
     debug: boolean;
     /** Run even when connected as a Postgres superuser, with a warning (DB_ALLOW_SUPERUSER=true); refused otherwise. */
     allowSuperuser: boolean;
+    /**
+     * Connections of their own for the group-commit ingest statement, each tenant always on the same
+     * one and the statements meeting there committed together (DB_INGEST_CONNECTIONS, default 4; 0:
+     * the ORM's pool takes it, as any statement). See TenantAffineConnections.
+     */
+    ingestConnections: number;
+    /** Tenants' ingest statements each of those connections prepares (DB_INGEST_PREPARED_PER_CONNECTION, about 0.6 MB of its backend each). */
+    ingestPreparedPerConnection: number;
   };
   logLevel!: string;
   /** Run BullMQ workers inside the API process (the default; `npm run worker` at scale: README "Workers and jobs"). */
@@ -109,7 +117,8 @@ export class AppConfig {
     /**
      * Single readings posted over HTTP while another write of the tenant runs are written together
      * (READINGS_GROUP_COMMIT, default true). Off, each is its own statement, so concurrent requests
-     * meet in Postgres (the race specs force that).
+     * meet in Postgres (the race specs force that) on the ORM's pool, not on the tenant's
+     * connection of DB_INGEST_CONNECTIONS.
      */
     groupCommit: boolean;
   };
@@ -295,6 +304,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   const poolMax = int("DB_POOL_MAX", 10, 1, 1000);
   if (poolMin > poolMax) problems.push(`DB_POOL_MIN (${poolMin}) must not exceed DB_POOL_MAX (${poolMax})`);
   const statementTimeoutMs = int("DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
+  const ingestConnections = int("DB_INGEST_CONNECTIONS", 4, 0, 100);
+  const ingestPreparedPerConnection = int("DB_INGEST_PREPARED_PER_CONNECTION", 256, 0, 10_000);
 
   const logLevel = read("LOG_LEVEL") ?? (nodeEnv === "test" ? "warn" : "info");
   if (!["debug", "info", "warn", "error", "off"].includes(logLevel)) {
@@ -381,7 +392,15 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       nodeEnv === "production" ? "registered" : "auto"
     ),
     metricsToken,
-    db: {poolMin, poolMax, statementTimeoutMs, debug: bool("MIKRO_ORM_DEBUG", false), allowSuperuser: bool("DB_ALLOW_SUPERUSER", false)},
+    db: {
+      poolMin,
+      poolMax,
+      statementTimeoutMs,
+      debug: bool("MIKRO_ORM_DEBUG", false),
+      allowSuperuser: bool("DB_ALLOW_SUPERUSER", false),
+      ingestConnections,
+      ingestPreparedPerConnection
+    },
     logLevel,
     runWorkers: bool("RUN_WORKERS", true),
     nightlyCron: read("NIGHTLY_CRON") ?? "15 0 * * *",

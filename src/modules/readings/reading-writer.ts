@@ -45,8 +45,13 @@ export class ReadingWriter {
   @Inject()
   private dailyStats!: DailyStatsRefreshService;
 
-  together(rows: readonly DeviceReadings[]): Promise<IngestResult> {
-    return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false});
+  /**
+   * @param grouped whether the write is a group-commit lane's (it then runs on the tenant's own
+   *   connection, committed with other tenants' groups: TenantAffineConnections); without group
+   *   commit, each write is its own statement and transaction on the ORM's pool
+   */
+  together(rows: readonly DeviceReadings[], {grouped}: {grouped: boolean}): Promise<IngestResult> {
+    return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false, onTenantConnection: grouped});
   }
 
   /**

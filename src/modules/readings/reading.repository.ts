@@ -1,5 +1,6 @@
 import {Inject, Injectable} from "@tsed/common";
 import {type Bindings, pgArray, queryRows} from "../../platform/db/sql.js";
+import {TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EpisodeReading, EpisodeState, Threshold} from "../alerts/alert-episodes.js";
@@ -203,24 +204,31 @@ export class ReadingRepository {
   @Inject()
   private tenant!: TenantContext;
 
+  @Inject()
+  private affine!: TenantAffineConnections;
+
   /**
    * Runs ingestSql for readings of one or many devices (each with distinct recordedAt, device ids in lower case).
    * @param options.onlyWithoutAlertChange insert only the readings of devices whose readings cannot
    *   change an alert episode, so that the statement can run on its own, autocommitted
    * @param options.withEpisodeState read the devices' rule states and newest readings too (the transactional path)
+   * @param options.onTenantConnection run it on the tenant's own connection, committed with other
+   *   tenants' statements (TenantAffineConnections): for the autocommitted statement of a group write
    */
   async ingest(
     batches: readonly DeviceReadings[],
-    options: {onlyWithoutAlertChange: boolean; withEpisodeState: boolean}
+    options: {onlyWithoutAlertChange: boolean; withEpisodeState: boolean; onTenantConnection?: boolean}
   ): Promise<IngestResult> {
     const tenantId = this.tenant.tenantId;
-    const [row] = (await queryRows<IngestRow>(
-      this.tenant.em,
-      ingestSql(quoteTenantSchema(tenantId), options),
-      ingestBindings(tenantId, batches, options),
-      // Planning this statement costs Postgres more than running it for one reading.
-      {prepare: true}
-    )) as [IngestRow];
+    const sql = ingestSql(quoteTenantSchema(tenantId), options);
+    const bindings = ingestBindings(tenantId, batches, options);
+    // Planning this statement costs Postgres more than running it for one reading: prepared (on
+    // the tenant's own connection, where its plan is reused however many tenants there are).
+    const [row] = (
+      options.onTenantConnection && this.affine.enabled && !this.tenant.em.getTransactionContext()
+        ? await this.affine.queryRows<IngestRow>(this.tenant.em, tenantId, sql, bindings)
+        : await queryRows<IngestRow>(this.tenant.em, sql, bindings, {prepare: true})
+    ) as [IngestRow];
     const insertedIds = new Map<string, Map<number, string>>();
     if (row.ids !== null && row.devices !== null && row.instants !== null) {
       const ids = row.ids.split(",");

@@ -131,7 +131,7 @@ export class ReadingService {
     try {
       const started = performance.now();
       const rows = statementInput(batches);
-      result = await this.writer.together(rows);
+      result = await this.writer.together(rows, {grouped: policy.maxSize > 0});
       policy.observe?.(
         rows.reduce((sum, row) => sum + row.readings.length, 0),
         (performance.now() - started) / 1000

@@ -52,7 +52,7 @@ export function toNativeSql(knex: Knex, sql: string, bindings: Bindings): {sql: 
  * MikroORM's connection reads every temporal type as text for its own hydration; raw statements
  * override that per query.
  */
-const ROW_TYPES = new pg.TypeOverrides();
+export const ROW_TYPES = new pg.TypeOverrides();
 ROW_TYPES.setTypeParser(pg.types.builtins.DATE, (text: string) => text);
 
 /**
@@ -100,17 +100,21 @@ export const MAX_PREPARED_STATEMENTS = 64;
 
 const preparedNames = new Map<string, string>();
 
-/**
- * The statement's name: a digest of its text, since pg refuses one name for two texts, and
- * Postgres truncates names at 63 bytes (so a tenant id in the name could collide). Undefined once
- * MAX_PREPARED_STATEMENTS are named.
- */
+/** The statement's name, undefined once MAX_PREPARED_STATEMENTS are named. */
 export function preparedStatementName(sql: string): string | undefined {
   const known = preparedNames.get(sql);
   if (known !== undefined || preparedNames.size >= MAX_PREPARED_STATEMENTS) return known;
-  const name = `st_${createHash("sha256").update(sql).digest("hex").slice(0, 40)}`;
+  const name = statementName(sql);
   preparedNames.set(sql, name);
   return name;
+}
+
+/**
+ * A prepared statement's name for a text: a digest of it, since pg refuses one name for two
+ * texts, and Postgres truncates names at 63 bytes (so a tenant id in the name could collide).
+ */
+export function statementName(sql: string): string {
+  return `st_${createHash("sha256").update(sql).digest("hex").slice(0, 40)}`;
 }
 
 /**

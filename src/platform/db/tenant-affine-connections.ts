@@ -1,0 +1,242 @@
+import {createHash} from "node:crypto";
+import {Inject, Injectable} from "@tsed/common";
+import type {EntityManager} from "@mikro-orm/postgresql";
+import {LRUCache} from "lru-cache";
+import pg from "pg";
+import {ServiceUnavailableError} from "../../common/errors.js";
+import {AppConfig} from "../../config/app-config.js";
+import {GroupCommitLanes} from "../async/group-commit-lanes.js";
+import {type Bindings, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
+
+/** How the ingest connections show in pg_stat_activity. */
+export const TENANT_AFFINE_APPLICATION_NAME = "smart-thermo-ingest";
+
+/** An open connection and the statements prepared on its backend. */
+interface Connection {
+  client: pg.Client;
+  /** Names of the statements prepared on it; past the budget, further texts run unprepared. */
+  prepared: Set<string>;
+  /** Takes it out of its slot: the next statement opens a new one. */
+  forget: () => void;
+}
+
+/** One of the connections: open, being opened, or to be opened by the next statement. */
+interface Slot {
+  connection?: Promise<Connection>;
+}
+
+/** A statement as Postgres takes it, for one tenant's connection. */
+interface Statement {
+  tenantId: string;
+  text: string;
+  values: unknown[];
+  prepare: boolean;
+}
+
+/** A statement's own outcome within its group: a failing neighbour does not fail it. */
+type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
+
+/** Statements one transaction of a connection carries at most. */
+const MAX_STATEMENTS_PER_TRANSACTION = 64;
+
+/**
+ * A few connections of their own (DB_INGEST_CONNECTIONS) for the group ingest statement — an
+ * autocommitted statement that names a tenant schema — with each tenant always sent to the same
+ * connection (a hash of its id), and the statements that meet on a connection committed together.
+ *
+ * Why (docs/scaling.md, "Many tenants on one machine"):
+ * - **Plans.** A statement that names a schema is one text per tenant, and Postgres plans a text
+ *   anew on every connection that has not prepared it. On the ORM's pool, whichever connection is
+ *   free takes the statement, so spread over hundreds of tenants every backend sees every tenant:
+ *   its statement is planned again and again (a plan costs more than running the statement for one
+ *   reading) and every backend caches every tenant's catalog entries. Pinned here, each backend
+ *   serves a fixed share of the tenants, prepares their statement once and reuses it, and holds 1/n
+ *   of the catalog cache. (One schema-independent text with `SET search_path` does not do this:
+ *   Postgres re-plans a cached plan whenever the search_path differs from the one it was planned
+ *   under.)
+ * - **Commits.** Group commit (ReadingService) shares one statement among the requests of one
+ *   tenant only, since a statement writes one schema; spread over many tenants, each request paid
+ *   its own commit, and a commit waits for its WAL flush. Here the statements of the tenants that
+ *   share a connection, arriving while its previous transaction runs, go in the next one: `BEGIN`,
+ *   the statements, `COMMIT`, written at once in pg's pipeline mode — one round trip and one WAL
+ *   flush for all of them (GroupCommitLanes, one lane per connection). Ordered by tenant, so two
+ *   processes' transactions take their locks in one order. When one of them fails, the
+ *   transaction is rolled back and each statement runs again alone, so each gets its own result or
+ *   error, as if it had never been grouped.
+ *
+ * Each connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION texts (a prepared ingest
+ * statement holds about 0.6 MB of its backend); further tenants' statements on that connection run
+ * unprepared — correct, only slower. A connection that fails is dropped with what it had in flight
+ * (converted as the ORM's errors are: unavailable, 503; a write whose COMMIT was lost in flight may
+ * have committed, and its retry is answered as duplicates) and the next statement opens a new one.
+ *
+ * By hand rather than through a pool: a pool lends a connection to one user at a time, so it can
+ * neither pipeline several users' statements nor choose a connection by key.
+ */
+@Injectable()
+export class TenantAffineConnections {
+  @Inject()
+  private config!: AppConfig;
+
+  private slots?: Slot[];
+
+  /** Statement texts' prepared-statement names (a digest of the text), for the texts seen lately. */
+  private readonly names = new LRUCache<string, string>({max: 2_000});
+
+  /** Whether statements go through here (DB_INGEST_CONNECTIONS > 0) or through the ORM's pool. */
+  get enabled(): boolean {
+    return this.config.db.ingestConnections > 0;
+  }
+
+  /** One lane per connection: what arrives while its transaction runs goes in the next one. */
+  private readonly transactions = new GroupCommitLanes<Statement, Outcome>(
+    (slot, statements) => this.commitTogether(Number(slot), statements),
+    {
+      windowMs: 0,
+      maxSize: MAX_STATEMENTS_PER_TRANSACTION
+    }
+  );
+
+  /**
+   * Runs one statement with bound, named parameters on the tenant's connection, committed with
+   * whatever else meets it there, and returns its rows as `queryRows` would: the same placeholders,
+   * row types and errors (converted by `em`'s driver into MikroORM's exceptions, for the
+   * RetryStrategy and the error filter). Prepared (`options.prepare`, the default) while the
+   * connection's budget lasts.
+   * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
+   */
+  async queryRows<T>(
+    em: EntityManager,
+    tenantId: string,
+    sql: string,
+    bindings: Bindings,
+    options: QueryOptions = {prepare: true}
+  ): Promise<T[]> {
+    const {sql: text, values} = toNativeSql(em.getKnex(), sql, bindings);
+    const outcome = await this.transactions.submit(String(this.slotOf(tenantId)), {
+      tenantId,
+      text,
+      values,
+      prepare: options.prepare ?? false
+    });
+    if ("error" in outcome)
+      throw outcome.error instanceof ServiceUnavailableError ? outcome.error : em.getDriver().convertException(outcome.error as Error);
+    return outcome.rows as T[];
+  }
+
+  /** Flushes what is waiting; closes the connections once their statements have finished. */
+  async $onDestroy(): Promise<void> {
+    await this.transactions.flush();
+    const slots = this.slots ?? [];
+    this.slots = undefined;
+    await Promise.all(
+      slots.map(async (slot) => {
+        const connection = await slot.connection?.catch(() => undefined);
+        slot.connection = undefined;
+        // end() lets the statements already sent finish first.
+        await connection?.client.end().catch(() => undefined);
+      })
+    );
+  }
+
+  /** The index of the tenant's connection. */
+  private slotOf(tenantId: string): number {
+    // The first 4 bytes of a digest: tenants spread evenly whatever their ids look like.
+    return createHash("sha256").update(tenantId).digest().readUInt32BE(0) % this.config.db.ingestConnections;
+  }
+
+  /**
+   * A connection's next transaction: its statements pipelined between BEGIN and COMMIT (a lone
+   * statement without them); after a failure, each statement again on its own.
+   */
+  private async commitTogether(index: number, statements: Statement[]): Promise<Outcome[]> {
+    const slots = (this.slots ??= Array.from({length: this.config.db.ingestConnections}, () => ({})));
+    let connection: Connection;
+    try {
+      connection = await this.connectionOf(slots[index]!);
+    } catch (error) {
+      return statements.map(() => ({error}));
+    }
+    if (statements.length === 1) return this.runAlone(connection, statements);
+    const order = statements.map((_, i) => i).sort((a, b) => (statements[a]!.tenantId < statements[b]!.tenantId ? -1 : 1));
+    // All written now, in pipeline mode: one round trip.
+    const begin = this.run(connection, "begin");
+    const pending = order.map((i) => this.run(connection, statements[i]!));
+    const commit = this.run(connection, "commit");
+    const outcomes: Outcome[] = new Array(statements.length);
+    const settled = await Promise.all(pending);
+    order.forEach((i, k) => (outcomes[i] = settled[k]!));
+    const [begun, committed] = await Promise.all([begin, commit]);
+    // A statement failed (the rest then failed as "transaction aborted", and COMMIT rolled back) or the transaction did.
+    if ("error" in begun || "error" in committed || settled.some((outcome) => "error" in outcome))
+      return this.runAlone(connection, statements);
+    return outcomes;
+  }
+
+  /** Each statement autocommitted on its own (pipelined still): its own result or error. */
+  private runAlone(connection: Connection, statements: Statement[]): Promise<Outcome[]> {
+    return Promise.all(statements.map((statement) => this.run(connection, statement)));
+  }
+
+  private async run(connection: Connection, statement: Statement | "begin" | "commit"): Promise<Outcome> {
+    try {
+      if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
+      const name = statement.prepare ? this.nameOn(connection, statement.text) : undefined;
+      const result = await connection.client.query({
+        text: statement.text,
+        values: statement.values,
+        ...(name ? {name} : {}),
+        types: ROW_TYPES
+      });
+      return {rows: result.rows};
+    } catch (error) {
+      // Not an error Postgres answered with: the connection failed, the next statement opens another.
+      if (!(error instanceof pg.DatabaseError)) this.drop(connection);
+      return {error};
+    }
+  }
+
+  /** The slot's open connection, opening it first when it has none. */
+  private connectionOf(slot: Slot): Promise<Connection> {
+    if (slot.connection) return slot.connection;
+    const {statementTimeoutMs} = this.config.db;
+    const client = new pg.Client({
+      connectionString: this.config.databaseUrl,
+      connectionTimeoutMillis: 5_000,
+      application_name: TENANT_AFFINE_APPLICATION_NAME,
+      statement_timeout: statementTimeoutMs,
+      pipeline: true
+    });
+    const opening: Promise<Connection> = client.connect().then(
+      () => ({client, prepared: new Set<string>(), forget}),
+      (error: unknown) => {
+        if (slot.connection === opening) slot.connection = undefined;
+        throw new ServiceUnavailableError("The database is unreachable; retry later", 5, {cause: error});
+      }
+    );
+    // A connection that dies (Postgres restarted, the backend terminated) must not crash the process.
+    const forget = () => {
+      if (slot.connection === opening) slot.connection = undefined;
+    };
+    client.on("error", forget);
+    client.on("end", forget);
+    slot.connection = opening;
+    return opening;
+  }
+
+  private drop(connection: Connection): void {
+    connection.forget();
+    // Destroys the socket: whatever else was in flight on it fails now rather than hangs.
+    (connection.client as unknown as {connection: {stream: {destroy(): void}}}).connection.stream.destroy();
+  }
+
+  /** The prepared-statement name of `text` on this connection, or undefined once its budget is spent. */
+  private nameOn(connection: Connection, text: string): string | undefined {
+    let name = this.names.get(text);
+    if (name === undefined) this.names.set(text, (name = statementName(text)));
+    if (connection.prepared.has(name)) return name;
+    if (connection.prepared.size >= this.config.db.ingestPreparedPerConnection) return undefined;
+    connection.prepared.add(name);
+    return name;
+  }
+}

@@ -1,0 +1,168 @@
+import {inject} from "@tsed/common";
+import {DriverException} from "@mikro-orm/core";
+import pg from "pg";
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {loadConfig} from "../../src/config/app-config.js";
+import {ReadingService} from "../../src/modules/readings/reading.service.js";
+import {TENANT_AFFINE_APPLICATION_NAME, TenantAffineConnections} from "../../src/platform/db/tenant-affine-connections.js";
+import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
+import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
+import {createDevice} from "../helpers/factories.js";
+import {asTenant} from "../helpers/service-context.js";
+import {startTestServer, stopTestServer, type Api} from "../helpers/test-server.js";
+import {bearer, newTenant} from "../helpers/tokens.js";
+
+const CONNECTIONS = 3;
+const PREPARED_PER_CONNECTION = 2;
+
+/**
+ * The group ingest statement's own connections (TenantAffineConnections): each tenant always on
+ * the same one, a bounded number of prepared statements per connection, a connection that dies
+ * replaced, Postgres' errors converted as on the ORM's pool.
+ */
+describe("tenant-affine ingest connections", () => {
+  let api: Api;
+  beforeAll(async () => {
+    api = await startTestServer({
+      runWorkers: false,
+      db: {...loadConfig().db, ingestConnections: CONNECTIONS, ingestPreparedPerConnection: PREPARED_PER_CONNECTION}
+    });
+  });
+  afterAll(async () => {
+    await stopTestServer();
+  });
+
+  /** Runs `sql` on the tenant's affine connection, unprepared (the probes must not spend the budget they check). */
+  const onConnectionOf = <T>(tenant: string, sql: string, bindings: Record<string, unknown> = {}) =>
+    asTenant(tenant, () => inject(TenantAffineConnections).queryRows<T>(inject(TenantContext).em, tenant, sql, bindings, {prepare: false}));
+  const backendOf = async (tenant: string) => (await onConnectionOf<{pid: number}>(tenant, `select pg_backend_pid() as "pid"`))[0]!.pid;
+
+  it("sends a tenant's statements always to the same connection, and spreads the tenants over all of them", async () => {
+    const tenants = Array.from({length: 12}, () => newTenant("affine"));
+    const first = new Map<string, number>();
+    for (const tenant of tenants) first.set(tenant, await backendOf(tenant));
+    // Again, concurrently this time: still each on its own backend.
+    const again = await Promise.all(tenants.map((tenant) => backendOf(tenant)));
+    expect(again).toEqual(tenants.map((tenant) => first.get(tenant)));
+    expect(new Set(first.values()).size).toBe(CONNECTIONS);
+    const {rows} = await withAdmin((db) =>
+      db.query<{n: string}>(`select count(*) as "n" from pg_stat_activity where application_name = $1 and datname = current_database()`, [
+        TENANT_AFFINE_APPLICATION_NAME
+      ])
+    );
+    expect(Number(rows[0]!.n)).toBe(CONNECTIONS);
+  });
+
+  it("writes the group statement of single readings there, prepared until the connection's budget is spent", async () => {
+    const tenants = Array.from({length: 8}, () => newTenant("affine_ingest"));
+    const byBackend = new Map<number, string[]>();
+    for (const tenant of tenants) {
+      const deviceId = await createDevice(api, await bearer(tenant), "AFFINE-1");
+      await asTenant(tenant, () =>
+        inject(ReadingService).ingest({
+          tenantId: tenant,
+          deviceId,
+          readings: [{temperatureCelsius: 21, humidity: null, batteryLevel: null, recordedAt: new Date(Date.now() - 60_000)}],
+          single: true
+        })
+      );
+      const pid = await backendOf(tenant);
+      byBackend.set(pid, [...(byBackend.get(pid) ?? []), tenant]);
+    }
+    for (const [pid, mine] of byBackend) {
+      const [{prepared}] = (await onConnectionOf<{prepared: string[]}>(
+        mine[0]!,
+        `select coalesce(array_agg(statement), '{}') as "prepared" from pg_prepared_statements`
+      )) as [{prepared: string[]}];
+      // Each tenant's statement is its own text: prepared for the connection's first tenants only.
+      expect(prepared, `backend ${pid}`).toHaveLength(Math.min(mine.length, PREPARED_PER_CONNECTION));
+      for (const text of prepared) expect(text).toMatch(/insert into "test_affine_ingest_[^"]+"\."temperature_readings"/);
+    }
+    expect(Math.max(...[...byBackend.values()].map((mine) => mine.length))).toBeGreaterThan(PREPARED_PER_CONNECTION);
+    // Eight tenants over three connections of two: at least one connection holds a tenant past its budget, still written.
+    const stored = await withAdmin(async (db) => {
+      const counts: (number | null)[] = [];
+      for (const tenant of tenants)
+        counts.push((await db.query(`select 1 from ${quoteTenantSchema(tenant)}."temperature_readings"`)).rowCount);
+      return counts;
+    });
+    expect(stored).toEqual(tenants.map(() => 1));
+  });
+
+  /** `n` tenants whose statements share one connection. */
+  async function tenantsOnOneConnection(n: number): Promise<string[]> {
+    const byBackend = new Map<number, string[]>();
+    for (;;) {
+      const tenant = newTenant("affine_group");
+      const pid = await backendOf(tenant);
+      const mine = [...(byBackend.get(pid) ?? []), tenant];
+      if (mine.length === n) return mine;
+      byBackend.set(pid, mine);
+    }
+  }
+
+  describe("statements that meet on a connection", () => {
+    beforeAll(() => withAdmin((db) => db.query(`create table if not exists "public"."affine_probe" ("tenant" text, "xid" xid8)`)));
+    afterAll(() => withAdmin((db) => db.query(`drop table if exists "public"."affine_probe"`)));
+
+    /** Inserts a probe row through the tenant's connection, as one statement of a group; its transaction id. */
+    const probe = (tenant: string) =>
+      asTenant(tenant, () =>
+        inject(TenantAffineConnections).queryRows<{xid: string}>(
+          inject(TenantContext).em,
+          tenant,
+          `insert into "public"."affine_probe" ("tenant", "xid") values (:tenant, pg_current_xact_id()) returning "xid"::text as "xid"`,
+          {tenant}
+        )
+      );
+    const committed = (tenants: string[]) =>
+      withAdmin(
+        async (db) => (await db.query(`select "tenant" from "public"."affine_probe" where "tenant" = any($1)`, [tenants])).rowCount
+      );
+
+    it("are committed together, in one transaction", async () => {
+      const tenants = await tenantsOnOneConnection(4);
+      // Submitted in one tick: the first opens the connection's next transaction, the others join it.
+      const results = await Promise.all(tenants.map((tenant) => probe(tenant)));
+      expect(new Set(results.map(([row]) => row!.xid)).size).toBe(1);
+      expect(await committed(tenants)).toBe(4);
+    });
+
+    it("each get their own outcome when one of them fails: the others commit, alone", async () => {
+      const tenants = await tenantsOnOneConnection(4);
+      const failing = tenants[1]!;
+      const outcomes = await Promise.allSettled(
+        tenants.map((tenant) =>
+          tenant === failing
+            ? asTenant(tenant, () =>
+                inject(TenantAffineConnections).queryRows(inject(TenantContext).em, tenant, `select 1 / :zero::int as "x"`, {zero: 0})
+              )
+            : probe(tenant)
+        )
+      );
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(tenants.map((tenant) => (tenant === failing ? "rejected" : "fulfilled")));
+      expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(DriverException);
+      expect(await committed(tenants)).toBe(3);
+    });
+  });
+
+  it("replaces a connection whose backend was terminated, and converts Postgres' errors as the ORM does", async () => {
+    const tenant = newTenant("affine_kill");
+    const before = await backendOf(tenant);
+    await withAdmin((db) => db.query(`select pg_terminate_backend($1)`, [before]));
+    // The next statement may meet the dead connection once (a 503 for a request); the one after runs on a new backend.
+    const after = await backendOf(tenant).catch(() => backendOf(tenant));
+    expect(after).not.toBe(before);
+    await expect(onConnectionOf(tenant, `select 1 / :zero::int as "x"`, {zero: 0})).rejects.toBeInstanceOf(DriverException);
+  });
+});
+
+async function withAdmin<T>(task: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({connectionString: loadConfig().databaseUrl});
+  await db.connect();
+  try {
+    return await task(db);
+  } finally {
+    await db.end();
+  }
+}
