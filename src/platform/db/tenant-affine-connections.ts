@@ -205,6 +205,10 @@ export class TenantAffineConnections {
       connectionTimeoutMillis: 5_000,
       application_name: TENANT_AFFINE_APPLICATION_NAME,
       statement_timeout: statementTimeoutMs,
+      // A prepared statement's generic plan at once, not after five custom plans (each 1–2 ms,
+      // against 0.05 ms to reuse the generic one); it was measured as fast as the custom plans
+      // for 1 and for 1,000 readings.
+      options: "-c plan_cache_mode=force_generic_plan",
       pipeline: true
     });
     const opening: Promise<Connection> = client.connect().then(
