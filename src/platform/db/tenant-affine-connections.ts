@@ -170,7 +170,8 @@ export class TenantAffineConnections {
       return statements.map(() => ({error}));
     }
     if (statements.length === 1) return this.runAlone(connection, statements);
-    const order = statements.map((_, i) => i).sort((a, b) => (statements[a]!.tenantId < statements[b]!.tenantId ? -1 : 1));
+    const tenantOf = (i: number) => statements[i]!.tenantId;
+    const order = statements.map((_, i) => i).sort((a, b) => (tenantOf(a) < tenantOf(b) ? -1 : tenantOf(a) > tenantOf(b) ? 1 : a - b));
     // All written now, in pipeline mode: one round trip.
     const begin = this.run(connection, "begin");
     const pending = order.map((i) => this.run(connection, statements[i]!));
