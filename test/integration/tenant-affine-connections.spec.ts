@@ -7,7 +7,7 @@ import {ReadingService} from "../../src/modules/readings/reading.service.js";
 import {TENANT_AFFINE_APPLICATION_NAME, TenantAffineConnections} from "../../src/platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, createRule} from "../helpers/factories.js";
 import {asTenant} from "../helpers/service-context.js";
 import {startTestServer, stopTestServer, type Api} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -88,6 +88,45 @@ describe("tenant-affine ingest connections", () => {
       return counts;
     });
     expect(stored).toEqual(tenants.map(() => 1));
+  });
+
+  it("takes a group there, but a batch larger than a group to the ORM's pool (one tenant's big batches run side by side)", async () => {
+    const tenant = newTenant("affine_route");
+    const auth = await bearer(tenant);
+    const deviceId = await createDevice(api, auth, "AFFINE-ROUTE");
+    const rule = await createRule(api, auth, deviceId, {condition: "above", thresholdCelsius: 90});
+    const readings = (count: number, from: number) =>
+      Array.from({length: count}, (_, i) => ({
+        temperatureCelsius: 21,
+        humidity: null,
+        batteryLevel: null,
+        recordedAt: new Date(from + i * 1_000)
+      }));
+    /** Which connection the write's statement runs on: it waits there for the rule's row, locked meanwhile. */
+    const connectionOfWrite = (batch: ReturnType<typeof readings>) =>
+      withAdmin(async (db) => {
+        await db.query("begin");
+        await db.query(`select 1 from ${quoteTenantSchema(tenant)}."alert_rules" where "id" = $1 for update`, [rule.id]);
+        const write = asTenant(tenant, () =>
+          inject(ReadingService).ingest({tenantId: tenant, deviceId, readings: batch, single: batch.length === 1})
+        );
+        let waiting: string | undefined;
+        for (let i = 0; i < 500 && !waiting; i++) {
+          // pg_stat_activity is read once per transaction unless told to read it again.
+          await db.query("select pg_stat_clear_snapshot()");
+          const {rows} = await db.query<{application: string}>(
+            `select application_name as "application" from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%alert_rules%'`
+          );
+          waiting = rows[0]?.application;
+          if (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await db.query("rollback");
+        await write;
+        return waiting;
+      });
+    const now = Date.now();
+    expect(await connectionOfWrite(readings(1, now - 3_600_000))).toBe(TENANT_AFFINE_APPLICATION_NAME);
+    expect(await connectionOfWrite(readings(600, now - 7_200_000))).toBe("smart-thermo");
   });
 
   /** `n` tenants whose statements share one connection. */

@@ -46,9 +46,10 @@ export class ReadingWriter {
   private dailyStats!: DailyStatsRefreshService;
 
   /**
-   * @param grouped whether the write is a group-commit lane's (it then runs on the tenant's own
-   *   connection, committed with other tenants' groups: TenantAffineConnections); without group
-   *   commit, each write is its own statement and transaction on the ORM's pool
+   * @param grouped whether the write is a group-commit lane's group: it then runs on the tenant's
+   *   own connection, committed with other tenants' groups (TenantAffineConnections). A batch too
+   *   large for a group, or any write without group commit, is a statement and transaction of its
+   *   own on the ORM's pool: concurrent big batches of one tenant keep running side by side.
    */
   together(rows: readonly DeviceReadings[], {grouped}: {grouped: boolean}): Promise<IngestResult> {
     return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false, onTenantConnection: grouped});

@@ -131,11 +131,10 @@ export class ReadingService {
     try {
       const started = performance.now();
       const rows = statementInput(batches);
-      result = await this.writer.together(rows, {grouped: policy.maxSize > 0});
-      policy.observe?.(
-        rows.reduce((sum, row) => sum + row.readings.length, 0),
-        (performance.now() - started) / 1000
-      );
+      const readings = rows.reduce((sum, row) => sum + row.readings.length, 0);
+      // A batch larger than a group is written alone, beside its lane (and without group commit, each one is).
+      result = await this.writer.together(rows, {grouped: readings <= policy.maxSize});
+      policy.observe?.(readings, (performance.now() - started) / 1000);
     } catch (error) {
       if (this.retryStrategy.retryReason(error) === undefined) throw error;
       return batches.map(() => "alerts");
