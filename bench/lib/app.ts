@@ -49,13 +49,22 @@ export function benchEnvironment(env: {url: string; analyticsUrl: string; jwksUr
   };
 }
 
-/** The compiled API as its own process (production mode), so the load generator doesn't share its event loop. */
-export async function startApi(env: {url: string; analyticsUrl: string; jwksUri: string; extra?: Record<string, string>}) {
+/**
+ * The compiled API as its own process (production mode), so the load generator doesn't share its event loop.
+ * `nodeFlags` go to that process's node before the script (`--expose-gc`, heap sizing); none by default.
+ */
+export async function startApi(env: {
+  url: string;
+  analyticsUrl: string;
+  jwksUri: string;
+  extra?: Record<string, string>;
+  nodeFlags?: string[];
+}) {
   build();
   const port = await freePort();
   // BENCH_CPU_PROF=<dir>: the API writes a V8 CPU profile there when it stops (where the time goes).
   const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, join(ROOT, "dist/src/index.js")], {
+  const child: ChildProcess = spawn(process.execPath, [...profile, ...(env.nodeFlags ?? []), join(ROOT, "dist/src/index.js")], {
     cwd: ROOT,
     env: {...process.env, ...benchEnvironment(env), PORT: String(port), ...env.extra},
     stdio: ["ignore", "ignore", "inherit"]

@@ -40,6 +40,18 @@ export async function freshDatabases(part: string): Promise<{url: string; analyt
   return urls;
 }
 
+/**
+ * The URLs freshDatabases(part) gave, if both databases are still there (a benchmark whose setup
+ * takes minutes can then be rerun on them), else undefined.
+ */
+export async function existingDatabases(part: string): Promise<{url: string; analyticsUrl: string} | undefined> {
+  const name = `${process.env.BENCH_DB_PREFIX ?? ""}${part}`;
+  const found = await withClient(databaseUrl("postgres"), async (admin) =>
+    Number((await admin.query(`select count(*) from pg_database where datname = any($1)`, [[name, `${name}_analytics`]])).rows[0].count)
+  );
+  return found === 2 ? {url: asBenchRole(databaseUrl(name)), analyticsUrl: asBenchRole(databaseUrl(`${name}_analytics`))} : undefined;
+}
+
 export async function withClient<T>(url: string, task: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({connectionString: url});
   await client.connect();
