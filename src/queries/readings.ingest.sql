@@ -39,9 +39,10 @@ with "input" as (
      on conflict ("device_id", "recorded_at") do nothing
      returning "id", "device_id", "recorded_at", "temperature_celsius"
    ), "inserted" as (
-     select string_agg(st."id"::text, ',') as "ids", string_agg(st."device_id"::text, ',') as "devices",
+     select st."device_id"::text as "deviceId", string_agg(st."id"::text, ',') as "ids",
             string_agg((date_part('epoch', st."recorded_at") * 1000)::bigint::text, ',') as "instants"
        from "stored" st
+      group by st."device_id"
    ), "day_totals" as (
      select st."device_id"::text as "deviceId",
            ((st."recorded_at" at time zone tz."name")::date)::text as "date",
@@ -56,9 +57,7 @@ with "input" as (
    select (select array_agg(ac."deviceId"::text) from "alert_change" ac) as "alertChangeDevices",
           (select array_agg("device"."id"::text) from "device") as "activeDevices",
           now() as "now",
-          (select "ids" from "inserted") as "ids",
-          (select "devices" from "inserted") as "devices",
-          (select "instants" from "inserted") as "instants",
+          (select json_agg(json_build_array(i."deviceId", i."ids", i."instants")) from "inserted" i) as "inserted",
           (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
           pg_current_xact_id()::text as "xid",
           (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r where r."condition" is not null) as "thresholds",

@@ -177,6 +177,18 @@ describe("alarms", () => {
       ]);
     });
 
+    it("announces an episode that one batch fires and resolves in that order: alert.fired, then alert.resolved", async () => {
+      const deviceId = await createDevice(api, auth, "AL-ONE-BATCH");
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 8});
+      await postBatch(deviceId, [
+        [9, 0],
+        [7, 1]
+      ]);
+      const [alert] = await alertsOf(deviceId);
+      expect(alert).toMatchObject({firedAt: minute(0), resolvedAt: minute(1)});
+      expect((await eventsOf(alert!.id)).map((e) => e.type)).toEqual(["alert.fired", "alert.resolved"]);
+    });
+
     it("retracts an episode a late reading leaves shorter than forSeconds: kept and listed, not open, announced", async () => {
       const deviceId = await createDevice(api, auth, "AL-RETRACT");
       await newRule(deviceId, {condition: "above", thresholdCelsius: 8, forSeconds: 120});

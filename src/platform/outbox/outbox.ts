@@ -36,30 +36,43 @@ export const OUTBOX_CHANNEL = "smart_thermo_outbox";
  * feature that delivers them.
  */
 export async function appendEvent<T>(em: EntityManager, event: NewEvent<T>): Promise<EventBody<T>> {
+  const [body] = await appendEvents(em, [event]);
+  return body!;
+}
+
+/**
+ * appendEvent for several events of one change, in one statement (one round trip, one NOTIFY),
+ * in the given order: a batch of readings that fires and resolves an episode announces both.
+ */
+export async function appendEvents<T>(em: EntityManager, events: readonly NewEvent<T>[]): Promise<EventBody<T>[]> {
+  if (events.length === 0) return [];
   const tenantId = assertTenantId(em.schema);
-  const body: EventBody<T> = {
+  const bodies = events.map((event): EventBody<T> => ({
     id: randomUUID(),
     type: event.type,
     occurredAt: (event.occurredAt ?? new Date()).toISOString(),
     tenantId,
     data: event.data
-  };
+  }));
   await queryRows(
     em,
     `with "appended" as (
        insert into ${quoteTenantSchema(tenantId)}."events" ("id", "type", "occurred_at", "body", "endpoint_id")
-       values (:id::uuid, :type, :occurredAt::timestamptz, :body::jsonb, :endpointId::uuid)
+       select v."id", v."type", v."occurred_at", v."body", v."endpoint_id"
+         from unnest(:ids::uuid[], :types::text[], :occurredAts::timestamptz[], :bodies::jsonb[], :endpointIds::uuid[])
+              with ordinality as v("id", "type", "occurred_at", "body", "endpoint_id", "n")
+        order by v."n"
      )
      select pg_notify(:channel, :tenantId)`,
     {
-      id: body.id,
-      type: body.type,
-      occurredAt: body.occurredAt,
-      body: JSON.stringify(body),
-      endpointId: event.endpointId,
+      ids: bodies.map((body) => body.id),
+      types: bodies.map((body) => body.type),
+      occurredAts: bodies.map((body) => body.occurredAt),
+      bodies: bodies.map((body) => JSON.stringify(body)),
+      endpointIds: events.map((event) => event.endpointId ?? null),
       channel: OUTBOX_CHANNEL,
       tenantId
     }
   );
-  return body;
+  return bodies;
 }

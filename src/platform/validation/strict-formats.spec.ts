@@ -1,6 +1,6 @@
 import {describe, expect, it} from "vitest";
 import {assertSafeJson, MAX_JSON_DEPTH} from "./json-body.js";
-import {isStrictDate, isStrictDateTime, UuidFormat} from "./strict-formats.js";
+import {instantOf, isStrictDate, isStrictDateTime, UuidFormat} from "./strict-formats.js";
 
 describe("strict formats", () => {
   it.each([
@@ -23,6 +23,25 @@ describe("strict formats", () => {
     ["an expanded year", "+012026-03-28T10:30:00Z"],
     ["a space for T", "2026-03-28 10:30:00Z"]
   ])("refuses a date-time with %s", (_label, value) => expect(isStrictDateTime(value)).toBe(false));
+
+  it.each([
+    "2026-03-28T10:30:00Z",
+    "2026-03-28T10:30:00.1Z",
+    "2026-03-28T10:30:00.123456789Z",
+    "2026-03-28T10:30:00.999+05:30",
+    "2024-02-29T23:59:59-12:00",
+    "2026-01-01T00:30:00+01:00",
+    "1999-12-31T23:59:59.999-00:00",
+    "0001-01-01T00:00:00Z",
+    "0099-03-01T12:00:00Z",
+    "9999-12-31T23:59:59.999Z"
+  ])("reads %s as the instant Date.parse gives", (value) => expect(instantOf(value)).toBe(Date.parse(value)));
+
+  it("reads no instant from a date-time it refuses", () => {
+    expect(
+      ["2026-02-29T00:00:00Z", "2026-03-28T10:30:00.Z", "2026-03-28T10:30:00.1234567890Z", "2026-03-28T10:30:00+05:3"].map(instantOf)
+    ).toEqual([Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
+  });
 
   it("accepts real calendar days only", () => {
     expect(["2026-03-28", "2024-02-29", "0001-01-01", "9999-12-31"].every(isStrictDate)).toBe(true);
