@@ -172,13 +172,16 @@ describe("live stream", () => {
     const slots = `${loadConfig().queuePrefix}:stream:stream-slots:${tenant}`;
     const [, leaseBefore] = await redis.zrange(slots, 0, -1, "WITHSCORES");
     const started = Date.now();
-    await until("three pings", async () => client.comments.filter((c) => c === "ping").length >= 3);
+    await until("five pings", async () => client.comments.filter((c) => c === "ping").length >= 5);
     const elapsed = Date.now() - started;
-    // Three pings take about three periods: not one ping per event, not the 15 s default.
-    expect(elapsed).toBeGreaterThanOrEqual(2 * PING_MS);
+    // Five pings take about five periods: not one ping per event, not the 15 s default; and longer
+    // than a slot's lease (three periods), which the pings must have renewed, key and all.
+    expect(elapsed).toBeGreaterThan(3 * PING_MS);
     expect(client.events).toEqual([]);
     const [, leaseAfter] = await redis.zrange(slots, 0, -1, "WITHSCORES");
     expect(Number(leaseAfter)).toBeGreaterThan(Number(leaseBefore));
+    // The key still expires (slots of an instance that dies must go), renewed with its slots.
+    expect(await redis.pttl(slots)).toBeGreaterThan(0);
     client.close();
   });
 

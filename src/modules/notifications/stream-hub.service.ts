@@ -218,7 +218,14 @@ export class StreamHub {
         this.write(client, ": ping\n\n");
         renewals.push(now + this.slotLeaseMs, `${this.instanceId}:${client.id}`);
       }
-      if (renewals.length) void this.redis.zadd(this.slotKey(tenantId), ...renewals).catch(() => undefined);
+      // The key's expiry too: it was set when the tenant's last slot was taken, and the renewed slots would vanish with it.
+      if (renewals.length)
+        void this.redis
+          .multi()
+          .zadd(this.slotKey(tenantId), ...renewals)
+          .pexpire(this.slotKey(tenantId), this.slotLeaseMs)
+          .exec()
+          .catch(() => undefined);
     }
     if (!this.clients.size) {
       clearInterval(this.pinger);
