@@ -19,3 +19,15 @@ export async function createRule(
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body;
 }
+
+/** Posts a batch of readings through the API (as the given caller), expects 200 and returns the response (its receipt). */
+export async function postBatch(
+  api: Api,
+  auth: Record<string, string>,
+  deviceId: string,
+  readings: {temperatureCelsius: number; recordedAt: string}[]
+) {
+  const res = await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings});
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res;
+}

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice, createRule} from "../helpers/factories.js";
+import {createDevice, createRule, postBatch} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -34,13 +34,13 @@ describe("alert rule backtest", () => {
   let serial = 0;
 
   const newDevice = () => createDevice(api, auth, `BT-${++serial}`);
-  const post = async (deviceId: string, readings: [number, number][]) => {
-    const res = await api
-      .post(`/api/v1/devices/${deviceId}/readings/batch`)
-      .set(auth)
-      .send({readings: readings.map(([temperatureCelsius, seconds]) => ({temperatureCelsius, recordedAt: at(seconds)}))});
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-  };
+  const post = (deviceId: string, readings: [number, number][]) =>
+    postBatch(
+      api,
+      auth,
+      deviceId,
+      readings.map(([temperatureCelsius, seconds]) => ({temperatureCelsius, recordedAt: at(seconds)}))
+    );
   const backtest = (deviceId: string, body: object, as = auth) =>
     api.post(`/api/v1/devices/${deviceId}/alert-rules/backtest`).set(as).send(body);
   const ok = async (deviceId: string, body: object): Promise<Result> => {

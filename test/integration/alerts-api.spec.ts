@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice, createRule} from "../helpers/factories.js";
+import {createDevice, createRule, postBatch} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -26,13 +26,13 @@ describe("the tenant's alerts", () => {
   let db: TenantDb;
 
   const newRule = async (deviceId: string, body: object) => (await createRule(api, auth, deviceId, body)).id;
-  const post = async (deviceId: string, readings: [number, number][]) => {
-    const res = await api
-      .post(`/api/v1/devices/${deviceId}/readings/batch`)
-      .set(auth)
-      .send({readings: readings.map(([temperatureCelsius, at]) => ({temperatureCelsius, recordedAt: minute(at)}))});
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-  };
+  const post = (deviceId: string, readings: [number, number][]) =>
+    postBatch(
+      api,
+      auth,
+      deviceId,
+      readings.map(([temperatureCelsius, at]) => ({temperatureCelsius, recordedAt: minute(at)}))
+    );
   const deviceAlerts = async (deviceId: string): Promise<AlertBody[]> =>
     (await api.get(`/api/v1/devices/${deviceId}/alerts`).set(auth)).body;
 

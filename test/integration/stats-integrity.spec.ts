@@ -11,7 +11,7 @@ import {DailyStatsRecomputeJobsService} from "../../src/modules/stats/daily-stat
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {DailyStatsVerifyService} from "../../src/modules/stats/daily-stats-verify.service.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, postBatch} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -35,16 +35,6 @@ describe("DailyStats stay verifiable", () => {
   let events: QueueEvents;
   const verify = (tenant: string) => PlatformTest.get<DailyStatsVerifyService>(DailyStatsVerifyService).verify(tenant);
   const recompute = () => PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
-  const postBatch = async (
-    auth: Record<string, string>,
-    deviceId: string,
-    readings: {temperatureCelsius: number; recordedAt: string}[]
-  ) => {
-    const res = await api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings});
-    expect(res.status).toBe(200);
-    return res;
-  };
-
   /** Waits until `n` backends of the analytics database wait for a lock (advisory or row). */
   async function waitForLockWaiters(n: number) {
     for (let i = 0; i < 500; i++) {
@@ -78,7 +68,7 @@ describe("DailyStats stay verifiable", () => {
     const devices = [await createDevice(api, admin, "TZ-A"), await createDevice(api, admin, "TZ-B")];
     // Four UTC days, every 20 minutes: in Asia/Tokyo (UTC+9) most readings move to the next local day.
     for (const [i, device] of devices.entries())
-      await postBatch(admin, device, every("2026-04-01T00:00:00Z", "2026-04-05T00:00:00Z", 20, i));
+      await postBatch(api, admin, device, every("2026-04-01T00:00:00Z", "2026-04-05T00:00:00Z", 20, i));
     expect(await verify(tenant)).toEqual([]);
 
     const changed = await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Asia/Tokyo"});
@@ -110,7 +100,7 @@ describe("DailyStats stay verifiable", () => {
     const tenant = newTenant("race_lost");
     const auth = await bearer(tenant);
     const [x, y] = [await createDevice(api, auth, "RL-1"), await createDevice(api, auth, "RL-2")].sort();
-    for (const device of [x!, y!]) await postBatch(auth, device, every("2026-05-10T00:00:00Z", "2026-05-10T02:00:00Z", 10));
+    for (const device of [x!, y!]) await postBatch(api, auth, device, every("2026-05-10T00:00:00Z", "2026-05-10T02:00:00Z", 10));
 
     // Hold device x's row: the recompute (which writes x's row before y's) stops there, after it read the readings.
     const rowLock = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
@@ -120,7 +110,7 @@ describe("DailyStats stay verifiable", () => {
     const recomputing = recompute().recomputeDay(tenant, "2026-05-10");
     await waitForLockWaiters(1);
     // A write to y commits now; its merge must wait for the recompute, or the recompute overwrites it.
-    const writing = postBatch(auth, y!, every("2026-05-10T05:00:00Z", "2026-05-10T06:00:00Z", 10, 3));
+    const writing = postBatch(api, auth, y!, every("2026-05-10T05:00:00Z", "2026-05-10T06:00:00Z", 10, 3));
     await waitForLockWaiters(2);
     await rowLock.query("commit");
     await rowLock.end();
@@ -133,7 +123,7 @@ describe("DailyStats stay verifiable", () => {
     const tenant = newTenant("race_twice");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "RT-1");
-    await postBatch(auth, device, every("2026-05-11T00:00:00Z", "2026-05-11T01:00:00Z", 10));
+    await postBatch(api, auth, device, every("2026-05-11T00:00:00Z", "2026-05-11T01:00:00Z", 10));
 
     // Hold the day's lock as a recompute would: the recompute queues first, then the write's merge.
     const dayLock = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
@@ -141,7 +131,7 @@ describe("DailyStats stay verifiable", () => {
     await dayLock.query(`select pg_advisory_lock(hashtextextended('daily_stats:' || $1 || ':' || '2026-05-11', 0))`, [tenant]);
     const recomputing = recompute().recomputeDay(tenant, "2026-05-11");
     await waitForLockWaiters(1);
-    const writing = postBatch(auth, device, every("2026-05-11T03:00:00Z", "2026-05-11T04:00:00Z", 10, 5));
+    const writing = postBatch(api, auth, device, every("2026-05-11T03:00:00Z", "2026-05-11T04:00:00Z", 10, 5));
     // The write is committed (its merge waits): the recompute, released first, counts it.
     await waitForLockWaiters(2);
     await dayLock.query(`select pg_advisory_unlock_all()`);
@@ -192,7 +182,7 @@ describe("DailyStats stay verifiable", () => {
                 temperatureCelsius: 10 + ((w * 13 + i * 7) % 50),
                 recordedAt: new Date(base + (w * 40 + i) * 1_000).toISOString()
               }));
-              return timed(() => postBatch(auth, devices[device]!, readings));
+              return timed(() => postBatch(api, auth, devices[device]!, readings));
             })
           ),
           Promise.all(
@@ -231,7 +221,7 @@ describe("DailyStats stay verifiable", () => {
       `create trigger ${trigger} before insert or update on "daily_stats" for each row when (new."tenant_id" = '${tenant}') execute function ${trigger}()`
     );
     try {
-      await postBatch(auth, device, [
+      await postBatch(api, auth, device, [
         ...every("2025-11-03T10:00:00Z", "2025-11-03T11:00:00Z", 10),
         ...every("2026-02-20T10:00:00Z", "2026-02-20T11:00:00Z", 10)
       ]);
@@ -259,7 +249,7 @@ describe("DailyStats stay verifiable", () => {
     const tenant = newTenant("verify_col");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "COL-1");
-    await postBatch(auth, device, every("2026-03-02T00:00:00Z", "2026-03-02T03:00:00Z", 15));
+    await postBatch(api, auth, device, every("2026-03-02T00:00:00Z", "2026-03-02T03:00:00Z", 15));
     expect(await verify(tenant)).toEqual([]);
     const [right] = (
       await analytics.query(`select ${column} as v from "daily_stats" where "tenant_id" = $1 and "device_id" = $2`, [tenant, device])
@@ -282,7 +272,7 @@ describe("DailyStats stay verifiable", () => {
     const tenant = newTenant("verify_cli");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "CLI-1");
-    await postBatch(auth, device, every("2026-03-01T00:00:00Z", "2026-03-01T03:00:00Z", 15));
+    await postBatch(api, auth, device, every("2026-03-01T00:00:00Z", "2026-03-01T03:00:00Z", 15));
     const run = () =>
       new Promise<{code: number | null; output: string}>((resolve) => {
         const child = spawn(
