@@ -117,11 +117,12 @@ function rawGet(port: number, path: string, headers: Record<string, string>) {
   };
 }
 
-/** The export query's backend, if one runs: its state and what it waits for. */
-async function exportBackend(): Promise<{state: string; wait_event: string | null; query: string} | undefined> {
+/** The tenant's export query's backend, if one runs: its state and what it waits for (other files export on the same database). */
+async function exportBackend(tenant: string): Promise<{state: string; wait_event: string | null; query: string} | undefined> {
   const {rows} = await tenantDb().query(
-    `select state, wait_event, query from pg_stat_activity where application_name = $1 and state <> 'idle' and datname = current_database()`,
-    [COPY_OUT_APPLICATION_NAME]
+    `select state, wait_event, query from pg_stat_activity
+      where application_name = $1 and state <> 'idle' and datname = current_database() and query like $2`,
+    [COPY_OUT_APPLICATION_NAME, `%"${tenant}"%`]
   );
   return rows[0];
 }
@@ -322,7 +323,7 @@ describe("GET /api/v1/readings/export", () => {
       await until("the first bytes", async () => client.received() > 64 * 1024);
       client.socket.pause();
       // Backpressure reached Postgres: its backend blocks writing to us (wait event ClientWrite).
-      await until("the export query to wait on its client", async () => (await exportBackend())?.wait_event === "ClientWrite");
+      await until("the export query to wait on its client", async () => (await exportBackend(big))?.wait_event === "ClientWrite");
       const startRss = process.memoryUsage().rss;
       let peakRss = startRss;
       for (let i = 0; i < 30; i++) {
@@ -330,7 +331,7 @@ describe("GET /api/v1/readings/export", () => {
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
       }
       const receivedWhilePaused = client.received();
-      const backend = await exportBackend();
+      const backend = await exportBackend(big);
       expect(backend?.wait_event).toBe("ClientWrite");
       expect(backend?.query).toMatch(/^copy \(select/);
 
@@ -357,23 +358,23 @@ describe("GET /api/v1/readings/export", () => {
       async () => {
         // Gone while Postgres still sorts the range (nothing sent yet).
         const early = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
-        await until("the export query to run", async () => (await exportBackend()) !== undefined);
+        await until("the export query to run", async () => (await exportBackend(big)) !== undefined);
         expect(early.received()).toBe(0);
         early.socket.destroy();
-        await until("the export query to stop", async () => (await exportBackend()) === undefined, 10_000);
+        await until("the export query to stop", async () => (await exportBackend(big)) === undefined, 10_000);
 
         // Gone in the middle of the transfer.
         const leaving = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
         await until("the first bytes", async () => leaving.received() > 0);
         leaving.socket.destroy();
-        await until("the export query to stop", async () => (await exportBackend()) === undefined, 10_000);
+        await until("the export query to stop", async () => (await exportBackend(big)) === undefined, 10_000);
 
         const stalled = rawGet(port, `/api/v1/readings/export?${range}`, bigAuth);
         await until("the first bytes", async () => stalled.received() > 0);
         stalled.socket.pause();
         const pausedAt = Date.now();
         // The server gives up on it after the stall timeout, and its query stops.
-        await until("the stalled export's query to stop", async () => (await exportBackend()) === undefined, STALL_TIMEOUT_MS + 15_000);
+        await until("the stalled export's query to stop", async () => (await exportBackend(big)) === undefined, STALL_TIMEOUT_MS + 15_000);
         expect(Date.now() - pausedAt).toBeGreaterThanOrEqual(STALL_TIMEOUT_MS - 1_000);
         // (A paused socket notices the reset only when it reads again.) What arrived is a truncated transfer.
         stalled.socket.resume();
