@@ -2,7 +2,8 @@
  * multitenant: does a request cost the same when the same load is spread over many tenants?
  *
  *   npm run bench:multitenant     (BENCH_TENANTS, default "200,1000"; BENCH_SECONDS per round, default 3;
- *                                  BENCH_ROUNDS, default 3; BENCH_CONCURRENCY, default 32)
+ *                                  BENCH_ROUNDS, default 3; BENCH_CONCURRENCY, default 32; BENCH_PARTS,
+ *                                  default all: e.g. "single-gc,latest")
  *
  * Schema per tenant must not make a fleet spread over many companies slower than one big company.
  * The largest count of tenants is provisioned first, each with one device (its first token creates
@@ -10,13 +11,20 @@
  * closed loop of BENCH_CONCURRENCY clients alternates rounds of
  *  - subject: requests spread round-robin over N tenants (each request a different tenant's token
  *    and device), and
- *  - baseline: the same requests aimed at one tenant,
- * and prints `RESULT multitenant-<op>-<N> ratio=<spread rate / one-tenant rate>`. Operations:
+ *  - baseline: the same requests aimed at one tenant (its one device),
+ * and prints `RESULT multitenant-<op>-<N> ratio=<spread rate / one-tenant rate>`. For single posts
+ * and GET latest, a second part `multitenant-<op>-<N>-vs-devices` takes as baseline the same
+ * requests spread over N devices of one tenant: what a tenant costs beyond what a device costs
+ * (one device's requests share a group's statement, its day totals and its cache invalidation;
+ * N devices' cannot, in one schema or in N). Operations:
  *  - single-gc:   POST one reading (group commit on, the default);
  *  - single-nogc: the same on a second API process with READINGS_GROUP_COMMIT=false;
  *  - batch100:    POST a batch of 100 readings;
  *  - latest:      GET the latest reading;
  *  - daily:       GET a week of DailyStats.
+ * With each operation it prints the CPU time per request of the API process and of Postgres, spread
+ * and aimed at one tenant: on a small machine the two share the cores, and which side the spread
+ * load costs more says where to cut.
  * Targets (docs/scaling.md): at 200 tenants single POST >= 0.80 and GET latest >= 0.90; at 1,000
  * tenants >= 0.70 and >= 0.85; the other operations are printed against >= 0.80 for reference.
  *
@@ -29,13 +37,15 @@ import {rssKb, startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {runMain, runPart} from "./lib/harness.js";
-import {callJson, type HttpClient, httpClient} from "./lib/ingest.js";
+import {callJson, type HttpClient, httpClient, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
 
 const COUNTS = (process.env.BENCH_TENANTS ?? "200,1000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_TENANTS = Math.max(...COUNTS);
+/** BENCH_PARTS: the parts to run (comma-separated names, e.g. `single-gc,latest`), all by default. */
+const PARTS = process.env.BENCH_PARTS?.split(",");
 const DAY = 86_400_000;
 
 interface Tenant {
@@ -73,8 +83,32 @@ const operations: Record<string, Operation> = {
   }
 };
 
-/** CONCURRENCY clients, each sending `op` to the next tenant of `tenants` as soon as its last answer came; requests per second. */
-async function closedLoop(client: HttpClient, tenants: Tenant[], op: Operation): Promise<number> {
+/** CPU time the API process and Postgres spent in a series' rounds, and the requests they served. */
+interface CpuTally {
+  apiSeconds: number;
+  postgresSeconds: number;
+  requests: number;
+}
+
+/**
+ * Runs a closed loop and adds its CPU to `tally`: which side a spread load costs more (the API or
+ * Postgres), since on a small machine they share the cores and the rate alone does not say.
+ */
+async function tallied(tally: CpuTally, apiPid: number, run: () => Promise<{rate: number; requests: number}>): Promise<number> {
+  const api0 = processCpuSeconds(apiPid) ?? 0;
+  const pg0 = postgresCpuSeconds() ?? 0;
+  const {rate, requests} = await run();
+  tally.apiSeconds += (processCpuSeconds(apiPid) ?? 0) - api0;
+  tally.postgresSeconds += (postgresCpuSeconds() ?? 0) - pg0;
+  tally.requests += requests;
+  return rate;
+}
+
+const perRequest = (tally: CpuTally) =>
+  `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs, Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs`;
+
+/** CONCURRENCY clients, each sending `op` to the next tenant of `tenants` as soon as its last answer came; requests per second and served. */
+async function closedLoop(client: HttpClient, tenants: Tenant[], op: Operation): Promise<{rate: number; requests: number}> {
   let next = 0;
   let done = 0;
   let failed = 0;
@@ -90,7 +124,7 @@ async function closedLoop(client: HttpClient, tenants: Tenant[], op: Operation):
     })
   );
   if (failed > 0) throw new Error(`${failed} requests failed`);
-  return done / ((performance.now() - started) / 1000);
+  return {rate: done / ((performance.now() - started) / 1000), requests: done};
 }
 
 async function catalogBytes(url: string): Promise<number> {
@@ -126,6 +160,20 @@ async function main() {
       );
     }
     console.log(`provisioned ${tenants.length} tenants with one device each in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // The first tenant gets as many devices as there are tenants: the same spread over devices
+    // within one schema, to tell what a tenant costs from what a device costs.
+    const devicesOfOne: Tenant[] = [tenants[0]!];
+    for (let i = 1; i < MAX_TENANTS; i += 8) {
+      devicesOfOne.push(
+        ...(await Promise.all(
+          Array.from({length: Math.min(8, MAX_TENANTS - i)}, async (_, k) => {
+            const serialNumber = `MT-${tenants[0]!.id}-${i + k}`;
+            const device = await callJson<{id: string}>(client, tenants[0]!.headers, "POST", "/api/v1/devices", {serialNumber}, 201);
+            return {...tenants[0]!, deviceId: device.id};
+          })
+        ))
+      );
+    }
     const catalogAfter = await catalogBytes(url);
     const relations = await withClient(url, async (db) => {
       const {rows} = await db.query<{n: number}>(`select count(*)::int as n from pg_class where relnamespace = $1::regnamespace`, [
@@ -158,28 +206,47 @@ async function main() {
       // The group-commit process has so far only provisioned: its pool's backends have not yet
       // opened the relations a reading touches. Both processes start the parts equally warm.
       for (let pass = 0; pass < 2; pass++)
-        for (let i = 0; i < tenants.length; i += CONCURRENCY)
-          await Promise.all(tenants.slice(i, i + CONCURRENCY).map((tenant) => operations.single!(client, tenant)));
+        for (const everyDevice of [tenants, devicesOfOne])
+          for (let i = 0; i < everyDevice.length; i += CONCURRENCY)
+            await Promise.all(everyDevice.slice(i, i + CONCURRENCY).map((tenant) => operations.single!(client, tenant)));
 
-      const parts: [string, HttpClient, Operation, (n: number) => string][] = [
-        ["single-gc", client, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70")],
-        ["single-nogc", freshClient, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70")],
-        ["batch100", client, operations.batch100!, () => ">= 0.80"],
-        ["latest", client, operations.latest!, (n) => (n <= 200 ? ">= 0.90" : ">= 0.85")],
-        ["daily", client, operations.daily!, () => ">= 0.80"]
+      // [name, client, its API's pid, operation, target by tenant count, also against one tenant's devices]
+      const parts: [string, HttpClient, number, Operation, (n: number) => string, boolean][] = [
+        ["single-gc", client, api.child.pid!, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70"), true],
+        ["single-nogc", freshClient, noGroupCommit.child.pid!, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70"), true],
+        ["batch100", client, api.child.pid!, operations.batch100!, () => ">= 0.80", false],
+        ["latest", client, api.child.pid!, operations.latest!, (n) => (n <= 200 ? ">= 0.90" : ">= 0.85"), true],
+        ["daily", client, api.child.pid!, operations.daily!, () => ">= 0.80", false]
       ];
       for (const count of COUNTS) {
         const spread = tenants.slice(0, count);
-        for (const [name, partClient, op, target] of parts) {
-          await runPart({
-            name: `multitenant-${name}-${count}`,
-            unit: "requests/s (the ratio is spread over one: higher is better)",
-            target: target(count),
-            rounds: ROUNDS,
-            subject: {label: `spread over ${count} tenants`, run: () => closedLoop(partClient, spread, op)},
-            baseline: {label: "aimed at 1 tenant", run: () => closedLoop(partClient, [tenants[0]!], op)},
-            notes: () => ({load: `${CONCURRENCY} clients, closed loop, ${SECONDS} s per round`})
-          });
+        for (const [name, partClient, apiPid, op, target, againstDevices] of parts.filter(([name]) => !PARTS || PARTS.includes(name))) {
+          const baselines: [suffix: string, label: string, aimedAt: Tenant[]][] = [
+            ["", "aimed at 1 tenant (its one device)", [tenants[0]!]],
+            ...(againstDevices
+              ? [["-vs-devices", `spread over ${count} devices of 1 tenant`, devicesOfOne.slice(0, count)] as [string, string, Tenant[]]]
+              : [])
+          ];
+          for (const [suffix, label, aimedAt] of baselines) {
+            const spreadCpu: CpuTally = {apiSeconds: 0, postgresSeconds: 0, requests: 0};
+            const baselineCpu: CpuTally = {apiSeconds: 0, postgresSeconds: 0, requests: 0};
+            await runPart({
+              name: `multitenant-${name}-${count}${suffix}`,
+              unit: "requests/s (the ratio is spread over tenants / the baseline: higher is better)",
+              target: target(count),
+              rounds: ROUNDS,
+              subject: {
+                label: `spread over ${count} tenants`,
+                run: () => tallied(spreadCpu, apiPid, () => closedLoop(partClient, spread, op))
+              },
+              baseline: {label, run: () => tallied(baselineCpu, apiPid, () => closedLoop(partClient, aimedAt, op))},
+              notes: () => ({
+                load: `${CONCURRENCY} clients, closed loop, ${SECONDS} s per round`,
+                "CPU per request, spread over tenants": perRequest(spreadCpu),
+                "CPU per request, baseline": perRequest(baselineCpu)
+              })
+            });
+          }
         }
       }
     } finally {

@@ -17,7 +17,8 @@
  * - spread-single: POST one reading, round-robin over BENCH_PROFILE_TENANTS tenants (default 200),
  *   one device each (no alert rule), each request with its tenant's token: the fleet spread over
  *   many companies that bench:multitenant measures; BENCH_PROFILE_TENANTS=1 gives the same load
- *   aimed at one tenant, to compare profiles
+ *   aimed at one tenant, BENCH_PROFILE_DEVICES_OF_ONE=1 spreads it over as many devices of one
+ *   tenant, to compare profiles
  * - spread-latest: GET the latest reading, spread the same way
  * - minimal: the minimal Ts.ED app's GET /ping (bench:request-cost's baseline), for comparison
  */
@@ -38,6 +39,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const OUT = resolve(process.env.BENCH_PROFILE_DIR ?? ".artifacts/profiles");
 const TENANT = "bench_profile";
 const SPREAD_TENANTS = Number(process.env.BENCH_PROFILE_TENANTS ?? 200);
+/** BENCH_PROFILE_DEVICES_OF_ONE=1: as many devices, all of one tenant (what a device costs, without what a tenant does). */
+const SPREAD_DEVICES_OF_ONE = process.env.BENCH_PROFILE_DEVICES_OF_ONE === "1";
 
 type Load = Parameters<typeof autocannon>[0];
 
@@ -179,15 +182,16 @@ async function spreadLoad(
 ): Promise<Load> {
   const tenants: {authorization: string; deviceId: string}[] = [];
   for (let i = 0; i < SPREAD_TENANTS; i += 8) {
-    const ids = Array.from({length: Math.min(8, SPREAD_TENANTS - i)}, (_, k) => `bench_profile_${String(i + k).padStart(4, "0")}`);
+    const numbers = Array.from({length: Math.min(8, SPREAD_TENANTS - i)}, (_, k) => String(i + k).padStart(4, "0"));
     tenants.push(
       ...(await Promise.all(
-        ids.map(async (id) => {
+        numbers.map(async (n) => {
+          const id = `bench_profile_${SPREAD_DEVICES_OF_ONE ? "0000" : n}`;
           const authorization = `Bearer ${await jwks.token(id)}`;
           const res = await fetch(`${baseUrl}/api/v1/devices`, {
             method: "POST",
             headers: {"content-type": "application/json", authorization},
-            body: JSON.stringify({serialNumber: `SPREAD-${id}`})
+            body: JSON.stringify({serialNumber: `SPREAD-${id}-${n}`})
           });
           if (res.status !== 201) throw new Error(`device of ${id}: ${res.status}`);
           return {authorization, deviceId: ((await res.json()) as {id: string}).id};

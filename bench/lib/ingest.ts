@@ -226,10 +226,6 @@ export function copyRowsPerSecond(url: string, table: string, lines: readonly st
 }
 
 /**
- * CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere.
- * Taken before and after a round it says where a round's time went: the API process, or Postgres.
- */
-/**
  * What the API costs before any work of its own: autocannon on GET /health/live (public, no
  * token, no I/O; the same Ts.ED pipeline, request log and metrics as every route) for `seconds`,
  * with the API's CPU per request. The rest of a request's CPU is its own work.
@@ -248,23 +244,35 @@ export async function frameworkFloor(
   };
 }
 
-export function processCpuSeconds(pid: number): number | undefined {
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere.
+ * Taken before and after a round it says where a round's time went: the API process, or Postgres.
+ * With `reapedChildren`, also what its children that have exited used (a postmaster's ended backends).
+ */
+export function processCpuSeconds(pid: number, {reapedChildren = false} = {}): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (reapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return undefined;
   }
 }
 
-/** CPU seconds of every running `postgres` process (backends and background workers). */
+/**
+ * CPU seconds of every `postgres` process (backends and background workers), the ended ones
+ * included: a backend that exits during a round (a pool closing an idle connection) takes its
+ * time to its postmaster's count of reaped children, not out of the sum.
+ */
 export function postgresCpuSeconds(): number | undefined {
   let total = 0;
   try {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        if (readFileSync(`/proc/${entry}/cmdline`, "utf8").startsWith("postgres")) total += processCpuSeconds(Number(entry)) ?? 0;
+        // comm, not the command line: backends rewrite theirs ("postgres: …"), the postmaster's is a path.
+        if (readFileSync(`/proc/${entry}/comm`, "utf8") === "postgres\n")
+          total += processCpuSeconds(Number(entry), {reapedChildren: true}) ?? 0;
       } catch {
         // the process ended meanwhile
       }
