@@ -14,7 +14,7 @@ import {
 import {backtestArrivalsSql, backtestReadingsSql} from "../modules/alerts/alert-backtest.repository.js";
 import {ExportFormat} from "../modules/readings/reading-export.models.js";
 import {exportCopySql} from "../modules/readings/reading-export.repository.js";
-import {historySql} from "../modules/readings/reading-history.repository.js";
+import {historySql, latestSql} from "../modules/readings/reading-history.repository.js";
 import {ingestSql, readingsSinceSql, runStartSql} from "../modules/readings/reading.repository.js";
 import {deviceKeyLookupSql, revokedSinceSql} from "../platform/device-auth/device-key-verifier.js";
 import {lockDaySql, mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
@@ -63,6 +63,12 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     owner: "ReadingHistoryRepository.page",
     sql: historySql(SCHEMA, {deviceId: "", limit: 51}),
     bindings: ["deviceId", "limit"]
+  },
+  {
+    file: "readings.latest",
+    owner: "ReadingHistoryRepository.latest",
+    sql: latestSql(SCHEMA, {deviceId: "", from: new Date(0), to: new Date(0), limit: 1}),
+    bindings: ["deviceId", "from", "to", "limit"]
   },
   {
     file: "readings.history-next-page-filtered",

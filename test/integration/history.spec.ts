@@ -186,6 +186,37 @@ describe("reading history", () => {
     expect((await api.get(`/api/v1/devices/${deviceId}/readings/latest`).set(stranger)).status).toBe(404);
   });
 
+  it("answers latest in one statement with the device check, and reaches older months only when the recent ones hold nothing", async () => {
+    const onData = (statements: string[]) => statements.filter((sql) => /"(temperature_readings|devices)"/.test(sql));
+    const now = Date.now();
+    const recent = await createDevice(api, auth, "H-LATEST-NOW");
+    await insertReadings(tenant, recent, [
+      {recordedAt: new Date(now - 120_000), temperatureCelsius: 20},
+      {recordedAt: new Date(now - 60_000), temperatureCelsius: 21}
+    ]);
+    const fresh = await countStatements(() => api.get(`/api/v1/devices/${recent}/readings/latest`).set(auth));
+    expect(fresh.result.status).toBe(200);
+    expect(fresh.result.body).toMatchObject({deviceId: recent, temperatureCelsius: 21, recordedAt: new Date(now - 60_000).toISOString()});
+    expect(onData(fresh.statements)).toHaveLength(1);
+
+    // Only readings a year old: the recent window is empty, the older months answer.
+    const old = await createDevice(api, auth, "H-LATEST-OLD");
+    await insertReadings(tenant, old, [{recordedAt: new Date(now - 365 * 86_400_000), temperatureCelsius: 5}]);
+    const past = await countStatements(() => api.get(`/api/v1/devices/${old}/readings/latest`).set(auth));
+    expect(past.result.body).toMatchObject({deviceId: old, temperatureCelsius: 5});
+    expect(onData(past.statements)).toHaveLength(2);
+
+    // The device check and the reading's absence are told apart, as before.
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    const missing = await api.get(`/api/v1/devices/${unknown}/readings/latest`).set(auth);
+    expect(missing.status).toBe(404);
+    expect(missing.body.message).toBe(`Device "${unknown}" not found`);
+    const empty = await createDevice(api, auth, "H-LATEST-EMPTY");
+    const none = await api.get(`/api/v1/devices/${empty}/readings/latest`).set(auth);
+    expect(none.status).toBe(404);
+    expect(none.body.message).toBe(`Reading of device "${empty}" not found`);
+  });
+
   it("issues the same number of SQL statements whatever the page size (no N+1)", async () => {
     await api.get(`/api/v1/devices/${deviceId}/readings?limit=1`).set(auth);
     const small = await countStatements(() => api.get(`/api/v1/devices/${deviceId}/readings?limit=5`).set(auth));

@@ -59,6 +59,26 @@ export class ReadingHistoryRepository {
     return rows.concat(await queryRows(this.tenant.em, historySql(schema, rest), historyBindings(rest)));
   }
 
+  /**
+   * The device's newest reading, and whether the device is the tenant's, in one statement
+   * (latestSql; the older months in a second one only when the recent window has none): undefined
+   * when the tenant has no such device, null when it has no reading.
+   */
+  async latest(deviceId: string): Promise<(StoredReading & {cursorAt: string}) | null | undefined> {
+    const schema = quoteTenantSchema(this.tenant.tenantId);
+    const [recent, older] = historyWindows({deviceId, limit: 1}, this.newestPossible());
+    const [row] = await queryRows<(StoredReading & {cursorAt: string}) | {[K in keyof StoredReading]: null}>(
+      this.tenant.em,
+      latestSql(schema, recent),
+      historyBindings(recent)
+    );
+    if (!row) return undefined;
+    if (row.id !== null) return row;
+    if (!older) return null;
+    const [past] = await queryRows<StoredReading & {cursorAt: string}>(this.tenant.em, historySql(schema, older), historyBindings(older));
+    return past ?? null;
+  }
+
   /** Postgres' plan of the first statement `page` runs (the one every page runs). */
   async explain(filter: HistoryFilter, analyze: boolean): Promise<{query: string; plan: Record<string, unknown>[]}> {
     const em = this.tenant.em;
@@ -111,6 +131,19 @@ export function historySql(schema: string, filter: HistoryFilter): string {
     where ${conditions.join(" and ")}
     order by r."recorded_at" desc
     limit :limit`;
+}
+
+/**
+ * GET latest's statement: the device row (any device of the tenant, active or not, as the device
+ * check of a page) and, beside it, the first history row of `filter`'s window; a row of nulls
+ * beside it when the window has none, no row at all when the device is not the tenant's. One
+ * statement where the device check and the page were two: a latest reading is what dashboards
+ * poll most.
+ */
+export function latestSql(schema: string, filter: HistoryFilter): string {
+  return `select h.* from ${schema}."devices" d
+    left join lateral (${historySql(schema, filter)}) h on true
+    where d."id" = :deviceId`;
 }
 
 function historyBindings(filter: HistoryFilter): Bindings {

@@ -68,10 +68,11 @@ export class ReadingHistoryService {
     };
   }
 
+  /** One statement: the device check and its newest reading together (ReadingHistoryRepository.latest). */
   async latest(deviceId: string): Promise<StoredReading> {
-    await this.devices.get(deviceId);
-    const [row] = await this.history.page({deviceId, limit: 1});
-    if (!row) throw new NotFoundError("Reading of device", deviceId);
+    const row = await this.history.latest(deviceId);
+    if (row === undefined) throw new NotFoundError("Device", deviceId);
+    if (row === null) throw new NotFoundError("Reading of device", deviceId);
     return toReading(row);
   }
 
