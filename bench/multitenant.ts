@@ -15,8 +15,8 @@
  * and prints `RESULT multitenant-<op>-<N> ratio=<spread rate / one-tenant rate>`. For single posts
  * and GET latest, a second part `multitenant-<op>-<N>-vs-devices` takes as baseline the same
  * requests spread over N devices of one tenant: what a tenant costs beyond what a device costs
- * (one device's requests share a group's statement, its day totals and its cache invalidation;
- * N devices' cannot, in one schema or in N). Operations:
+ * (a tenant's requests share a group's statement whatever their devices; each device has its own
+ * day totals and cache invalidation, in one schema or in N). Operations:
  *  - single-gc:   POST one reading (group commit on, the default);
  *  - single-nogc: the same on a second API process with READINGS_GROUP_COMMIT=false;
  *  - batch100:    POST a batch of 100 readings;
