@@ -1,6 +1,5 @@
 import {inject} from "@tsed/common";
 import {DriverException} from "@mikro-orm/core";
-import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {ReadingService} from "../../src/modules/readings/reading.service.js";
@@ -8,6 +7,7 @@ import {TENANT_AFFINE_APPLICATION_NAME, TenantAffineConnections} from "../../src
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {createDevice, createRule} from "../helpers/factories.js";
+import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
 import {asTenant} from "../helpers/service-context.js";
 import {startTestServer, stopTestServer, type Api} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -30,6 +30,7 @@ describe("tenant-affine ingest connections", () => {
   });
   afterAll(async () => {
     await stopTestServer();
+    await closeDbs();
   });
 
   /** Runs `sql` on the tenant's affine connection, unprepared (the probes must not spend the budget they check). */
@@ -49,11 +50,9 @@ describe("tenant-affine ingest connections", () => {
     expect(backends).toHaveLength(CONNECTIONS);
     // They are the ingest connections, not the ORM's pool. (Not a count of every such connection:
     // other files' servers keep theirs on the same database.)
-    const {rows} = await withAdmin((db) =>
-      db.query<{pid: number}>(`select "pid" from pg_stat_activity where application_name = $1 and "pid" = any($2)`, [
-        TENANT_AFFINE_APPLICATION_NAME,
-        backends
-      ])
+    const {rows} = await tenantDb().query<{pid: number}>(
+      `select "pid" from pg_stat_activity where application_name = $1 and "pid" = any($2)`,
+      [TENANT_AFFINE_APPLICATION_NAME, backends]
     );
     expect(rows.map((row) => row.pid).sort()).toEqual([...backends].sort());
   });
@@ -85,12 +84,9 @@ describe("tenant-affine ingest connections", () => {
     }
     expect(Math.max(...[...byBackend.values()].map((mine) => mine.length))).toBeGreaterThan(PREPARED_PER_CONNECTION);
     // Eight tenants over three connections of two: at least one connection holds a tenant past its budget, still written.
-    const stored = await withAdmin(async (db) => {
-      const counts: (number | null)[] = [];
-      for (const tenant of tenants)
-        counts.push((await db.query(`select 1 from ${quoteTenantSchema(tenant)}."temperature_readings"`)).rowCount);
-      return counts;
-    });
+    const stored: (number | null)[] = [];
+    for (const tenant of tenants)
+      stored.push((await tenantDb().query(`select 1 from ${quoteTenantSchema(tenant)}."temperature_readings"`)).rowCount);
     expect(stored).toEqual(tenants.map(() => 1));
   });
 
@@ -107,8 +103,10 @@ describe("tenant-affine ingest connections", () => {
         recordedAt: new Date(from + i * 1_000)
       }));
     /** Which connection the write's statement runs on: it waits there for the rule's row, locked meanwhile. */
-    const connectionOfWrite = (batch: ReturnType<typeof readings>) =>
-      withAdmin(async (db) => {
+    const connectionOfWrite = async (batch: ReturnType<typeof readings>) => {
+      // One connection of the pool for the transaction holding the lock.
+      const db = await tenantDb().connect();
+      try {
         await db.query("begin");
         await db.query(`select 1 from ${quoteTenantSchema(tenant)}."alert_rules" where "id" = $1 for update`, [rule.id]);
         const write = asTenant(tenant, () =>
@@ -130,7 +128,10 @@ describe("tenant-affine ingest connections", () => {
         await db.query("rollback");
         await write;
         return waiting;
-      });
+      } finally {
+        db.release();
+      }
+    };
     const now = Date.now();
     expect(await connectionOfWrite(readings(1, now - 3_600_000))).toBe(TENANT_AFFINE_APPLICATION_NAME);
     expect(await connectionOfWrite(readings(600, now - 7_200_000))).toBe("smart-thermo");
@@ -149,8 +150,8 @@ describe("tenant-affine ingest connections", () => {
   }
 
   describe("statements that meet on a connection", () => {
-    beforeAll(() => withAdmin((db) => db.query(`create table if not exists "public"."affine_probe" ("tenant" text, "xid" xid8)`)));
-    afterAll(() => withAdmin((db) => db.query(`drop table if exists "public"."affine_probe"`)));
+    beforeAll(() => tenantDb().query(`create table if not exists "public"."affine_probe" ("tenant" text, "xid" xid8)`));
+    afterAll(() => tenantDb().query(`drop table if exists "public"."affine_probe"`));
 
     /** Inserts a probe row through the tenant's connection, as one statement of a group; its transaction id. */
     const probe = (tenant: string) =>
@@ -162,10 +163,8 @@ describe("tenant-affine ingest connections", () => {
           {tenant}
         )
       );
-    const committed = (tenants: string[]) =>
-      withAdmin(
-        async (db) => (await db.query(`select "tenant" from "public"."affine_probe" where "tenant" = any($1)`, [tenants])).rowCount
-      );
+    const committed = async (tenants: string[]) =>
+      (await tenantDb().query(`select "tenant" from "public"."affine_probe" where "tenant" = any($1)`, [tenants])).rowCount;
 
     it("are committed together, in one transaction", async () => {
       const tenants = await tenantsOnOneConnection(4);
@@ -196,20 +195,10 @@ describe("tenant-affine ingest connections", () => {
   it("replaces a connection whose backend was terminated, and converts Postgres' errors as the ORM does", async () => {
     const tenant = newTenant("affine_kill");
     const before = await backendOf(tenant);
-    await withAdmin((db) => db.query(`select pg_terminate_backend($1)`, [before]));
+    await tenantDb().query(`select pg_terminate_backend($1)`, [before]);
     // The next statement may meet the dead connection once (a 503 for a request); the one after runs on a new backend.
     const after = await backendOf(tenant).catch(() => backendOf(tenant));
     expect(after).not.toBe(before);
     await expect(onConnectionOf(tenant, `select 1 / :zero::int as "x"`, {zero: 0})).rejects.toBeInstanceOf(DriverException);
   });
 });
-
-async function withAdmin<T>(task: (db: pg.Client) => Promise<T>): Promise<T> {
-  const db = new pg.Client({connectionString: loadConfig().databaseUrl});
-  await db.connect();
-  try {
-    return await task(db);
-  } finally {
-    await db.end();
-  }
-}
