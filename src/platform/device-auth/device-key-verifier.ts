@@ -1,6 +1,7 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Inject, Injectable, Logger} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
+import {ChangeFeed} from "../db/change-feed.js";
 import {queryRows} from "../db/sql.js";
 import {parseDeviceKey, sameDigest} from "./device-key.js";
 
@@ -52,7 +53,10 @@ export const deviceKeyLookupSql = `select k."tenant_id" as "tenantId", k."device
 
 /** The revocation feed: keys revoked since :since (minus an overlap), and the database's clock. */
 export const revokedSinceSql = `select now() as "now",
-       coalesce((select array_agg(k."id"::text) from "public"."device_keys" k where k."revoked_at" >= :since::timestamptz - interval '${REVOCATION_FEED_OVERLAP}'), '{}') as "revoked"`;
+       coalesce(array_agg(k."id"::text), '{}') as "changed",
+       coalesce(array_agg(k."revoked_at"::text), '{}') as "stamps"
+  from "public"."device_keys" k
+ where k."revoked_at" >= :since::timestamptz - interval '${REVOCATION_FEED_OVERLAP}'`;
 
 export const touchKeysSql = `update "public"."device_keys" set "last_used_at" = now() where "id" = any(:keyIds::uuid[]) and "revoked_at" is null`;
 
@@ -84,12 +88,17 @@ export class DeviceKeyVerifier {
   private readonly loading = new Map<string, Promise<KeyRow | null>>();
   private readonly listeners = new Set<(keyIds: string[]) => void>();
   private touches = new Set<string>();
-  private timer?: NodeJS.Timeout;
-  private polling = false;
-  /** The database's clock at the last successful poll (the feed's watermark), */
-  private since?: Date;
-  /** and this process's monotonic clock then. */
-  private lastPollAt = Number.NEGATIVE_INFINITY;
+  private readonly feed = new ChangeFeed({
+    event: "DEVICE_KEY",
+    sql: revokedSinceSql,
+    pollMs: REVOCATION_POLL_MS,
+    freshnessMs: REVOCATION_FRESHNESS_MS,
+    em: () => this.orm.em.fork(),
+    logger: () => this.logger,
+    whileFailing: "device keys are checked against Postgres until the feed answers again",
+    onChanged: (keyIds) => this.markRevoked(keyIds),
+    afterPoll: () => this.flushTouches()
+  });
 
   /**
    * The device a key speaks for, or null for a malformed, unknown or revoked key.
@@ -123,17 +132,15 @@ export class DeviceKeyVerifier {
   }
 
   $onDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.feed.stop();
     return this.flushTouches();
   }
 
   private async row(keyId: string): Promise<KeyRow | null> {
-    this.startPolling();
+    this.feed.start();
     const now = performance.now();
     const entry = this.cache.get(keyId);
-    const fresh = now - this.lastPollAt < REVOCATION_FRESHNESS_MS;
-    if (entry && entry.expiresAt > now && fresh) {
+    if (entry && entry.expiresAt > now && this.feed.isFresh(now)) {
       this.touch(keyId, entry, now);
       return entry.row;
     }
@@ -149,9 +156,12 @@ export class DeviceKeyVerifier {
   }
 
   private async load(keyId: string): Promise<KeyRow | null> {
+    const startedAt = performance.now();
     const [row] = await queryRows<KeyRow>(this.orm.em.fork(), deviceKeyLookupSql, {keyId}, {prepare: true});
     const now = performance.now();
     this.cache.delete(keyId); // re-inserted last: the Map's order is least recently loaded first
+    // A read the feed overtook may predate the revocation it named: answered, not kept.
+    if (this.feed.changedSince(keyId, startedAt)) return row ?? null;
     this.cache.set(keyId, {row: row ?? null, expiresAt: now + (row ? KNOWN_TTL_MS : UNKNOWN_TTL_MS), touchedAt: Number.NEGATIVE_INFINITY});
     if (this.cache.size > MAX_CACHED_KEYS) this.cache.delete(this.cache.keys().next().value!);
     return row ?? null;
@@ -163,43 +173,15 @@ export class DeviceKeyVerifier {
     this.touches.add(keyId);
   }
 
-  private startPolling(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.poll(), REVOCATION_POLL_MS);
-    this.timer.unref();
-  }
-
-  private async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
-    const startedAt = performance.now();
-    try {
-      const em = this.orm.em.fork();
-      const [feed] = await queryRows<{now: Date; revoked: string[]}>(
-        em,
-        revokedSinceSql,
-        {since: this.since ?? new Date()},
-        {prepare: true}
-      );
-      const revoked = feed!.revoked.filter((keyId) => {
-        const entry = this.cache.get(keyId);
-        if (!entry?.row || entry.row.revoked) return false;
-        entry.row = {...entry.row, revoked: true};
-        return true;
-      });
-      this.since = feed!.now;
-      this.lastPollAt = startedAt;
-      if (revoked.length) this.notify(revoked);
-      await this.flushTouches();
-    } catch (error) {
-      this.logger.warn({
-        event: "DEVICE_KEY_FEED_FAILED",
-        error_message: (error as Error)?.message,
-        note: "device keys are checked against Postgres until the feed answers again"
-      });
-    } finally {
-      this.polling = false;
-    }
+  /** The feed's revoked keys that this process knew as active: marked, and their listeners told. */
+  private markRevoked(keyIds: string[]): void {
+    const revoked = keyIds.filter((keyId) => {
+      const entry = this.cache.get(keyId);
+      if (!entry?.row || entry.row.revoked) return false;
+      entry.row = {...entry.row, revoked: true};
+      return true;
+    });
+    if (revoked.length) this.notify(revoked);
   }
 
   private async flushTouches(): Promise<void> {
