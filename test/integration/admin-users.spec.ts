@@ -1,6 +1,8 @@
+import {PlatformTest} from "@tsed/common";
 import pg from "pg";
-import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {CALLER_USER_TTL_MS} from "../../src/modules/users/caller-users.js";
+import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
+import {CALLER_USER_TTL_MS, CallerUsers, USER_FEED_POLL_MS} from "../../src/modules/users/caller-users.js";
+import {UserRepository} from "../../src/modules/users/user.repository.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 
@@ -17,6 +19,17 @@ describe("admin: users (soft delete)", () => {
     await db.end();
     await stopTestServer();
   });
+  afterEach(() => vi.restoreAllMocks());
+
+  /** Polls `probe` every 100 ms for up to 6 s; the ms it took to return true, or undefined. */
+  async function msUntil(probe: () => Promise<boolean>): Promise<number | undefined> {
+    const since = Date.now();
+    while (Date.now() - since < 6_000) {
+      if (await probe()) return Date.now() - since;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return undefined;
+  }
 
   it("lets only admins list users, and hides soft-deleted ones from every query", async () => {
     const admin = await bearer(tenant, {sub: "admin", roles: ["user", "admin"]});
@@ -79,7 +92,8 @@ describe("admin: users (soft delete)", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(lockedOutAfter).toBeDefined();
-    expect(lockedOutAfter!).toBeLessThanOrEqual(CALLER_USER_TTL_MS + 500);
+    // The users' change feed names him at its next poll (a second), well before the 5 s.
+    expect(lockedOutAfter!).toBeLessThanOrEqual(USER_FEED_POLL_MS + 1_000);
     // And on every other kind of route: admin, write, read.
     expect((await api.get("/api/v1/admin/users").set(dave)).status).toBe(403);
     expect(
@@ -100,5 +114,39 @@ describe("admin: users (soft delete)", () => {
     expect((await api.get("/api/v1/devices").set(erin)).status).toBe(200);
     expect((await api.delete(`/api/v1/admin/users/${row.id}`).set(admin)).status).toBe(204);
     expect((await api.get("/api/v1/devices").set(erin)).status).toBe(403);
+  });
+
+  it("reuses a caller's row past the old 4 s while the feed answers, and shows a row changed in SQL within the feed's poll", async () => {
+    const fay = await bearer(tenant, {sub: "fay", claims: {name: "Fay"}});
+    expect((await api.get("/api/v1/me").set(fay)).body.displayName).toBe("Fay");
+    // Her creation is a change too: the feed names it at its next poll, and the row is read once more.
+    await new Promise((resolve) => setTimeout(resolve, USER_FEED_POLL_MS + 500));
+    expect((await api.get("/api/v1/me").set(fay)).status).toBe(200);
+    const reads = vi.spyOn(PlatformTest.get<UserRepository>(UserRepository), "findSnapshotBySubject");
+    await new Promise((resolve) => setTimeout(resolve, CALLER_USER_TTL_MS + 500));
+    expect((await api.get("/api/v1/me").set(fay)).status).toBe(200);
+    expect(reads, "the row is not read again while the feed says nothing of it").not.toHaveBeenCalled();
+
+    await db.query(`update "${tenant}".users set display_name = 'Fay Renamed' where subject = 'fay'`);
+    const shownAfter = await msUntil(async () => (await api.get("/api/v1/me").set(fay)).body.displayName === "Fay Renamed");
+    expect(shownAfter).toBeDefined();
+    expect(shownAfter!).toBeLessThanOrEqual(USER_FEED_POLL_MS + 1_000);
+  });
+
+  it("still locks a deleted user out within 5 s while the feed does not answer", async () => {
+    const gus = await bearer(tenant, {sub: "gus"});
+    const row = (await api.get("/api/v1/me").set(gus)).body;
+    // The feed's statement made to fail, as an unreachable or stalled Postgres would make it.
+    const feed = (PlatformTest.get<CallerUsers>(CallerUsers) as unknown as {feed: {options: {sql: string}}}).feed;
+    const sql = feed.options.sql;
+    feed.options.sql = "select 1 / 0";
+    try {
+      await db.query(`update "${tenant}".users set deleted_at = now() where id = $1`, [row.id]);
+      const lockedOutAfter = await msUntil(async () => (await api.get("/api/v1/me").set(gus)).status === 403);
+      expect(lockedOutAfter).toBeDefined();
+      expect(lockedOutAfter!).toBeLessThanOrEqual(5_000);
+    } finally {
+      feed.options.sql = sql;
+    }
   });
 });
