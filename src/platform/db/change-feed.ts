@@ -50,7 +50,8 @@ export interface ChangeFeedOptions {
  */
 export class ChangeFeed {
   private timer?: NodeJS.Timeout;
-  private polling = false;
+  /** The poll under way: a second call waits for it rather than querying alongside. */
+  private polling?: Promise<void>;
   /** The database's clock at the last answer (the feed's watermark), */
   private since?: Date;
   /** and this process's monotonic clock when that poll started. */
@@ -87,9 +88,13 @@ export class ChangeFeed {
     return (this.noticedAt.get(key) ?? Number.NEGATIVE_INFINITY) >= since;
   }
 
-  async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
+  /** Polls now, or waits for the poll under way (which may have started before the caller's last write). */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
     const startedAt = performance.now();
     try {
       const [feed] = await queryRows<ChangeFeedRow>(
@@ -113,8 +118,6 @@ export class ChangeFeed {
         error_message: (error as Error)?.message,
         note: this.options.whileFailing
       });
-    } finally {
-      this.polling = false;
     }
   }
 
