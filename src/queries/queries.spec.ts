@@ -15,6 +15,7 @@ import {backtestArrivalsSql, backtestReadingsSql} from "../modules/alerts/alert-
 import {ExportFormat} from "../modules/readings/reading-export.models.js";
 import {exportCopySql} from "../modules/readings/reading-export.repository.js";
 import {historySql, latestSql} from "../modules/readings/reading-history.repository.js";
+import {usersChangedSinceSql} from "../modules/users/caller-users.js";
 import {ingestSql, readingsSinceSql, runStartSql} from "../modules/readings/reading.repository.js";
 import {deviceKeyLookupSql, revokedSinceSql} from "../platform/device-auth/device-key-verifier.js";
 import {lockDaySql, mergeDailyStatsSql, replaceDailyStatsSql} from "../modules/stats/daily-stats.repository.js";
@@ -57,7 +58,8 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     bindings: INGEST_BINDINGS
   },
   {file: "device-keys.lookup", owner: "DeviceKeyVerifier.load", sql: deviceKeyLookupSql, bindings: ["keyId"]},
-  {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier.poll", sql: revokedSinceSql, bindings: ["since"]},
+  {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier's ChangeFeed.poll", sql: revokedSinceSql, bindings: ["since"]},
+  {file: "users.changed-since", owner: "CallerUsers' ChangeFeed.poll", sql: usersChangedSinceSql, bindings: ["since"]},
   {
     file: "readings.history-first-page",
     owner: "ReadingHistoryRepository.page",

@@ -27,8 +27,8 @@ const USER_FEED_OVERLAP = "30 seconds";
 
 /** The users' change feed: `tenant:subject` of the users written since :since (minus an overlap), and the database's clock. */
 export const usersChangedSinceSql = `select now() as "now",
-       coalesce(array_agg(c."tenant_id" || ':' || c."subject"), '{}') as "changed",
-       coalesce(array_agg(c."changed_at"::text), '{}') as "stamps"
+       coalesce(array_agg(c."tenant_id" || ':' || c."subject" order by c."tenant_id", c."subject"), '{}') as "changed",
+       coalesce(array_agg(c."changed_at"::text order by c."tenant_id", c."subject"), '{}') as "stamps"
   from "public"."user_changes" c
  where c."changed_at" >= :since::timestamptz - interval '${USER_FEED_OVERLAP}'`;
 

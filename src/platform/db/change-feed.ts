@@ -4,7 +4,8 @@ import {queryRows} from "./sql.js";
 
 /**
  * What a feed's statement answers for `:since`: the database's clock, and the keys changed since
- * then (minus an overlap) with the stamp of each one's change, as two arrays of the same order.
+ * then (minus an overlap) with the stamp of each one's change, as two arrays in the same order
+ * (both aggregates ordered by the same unique key).
  */
 export interface ChangeFeedRow {
   now: Date;

@@ -53,8 +53,8 @@ export const deviceKeyLookupSql = `select k."tenant_id" as "tenantId", k."device
 
 /** The revocation feed: keys revoked since :since (minus an overlap), and the database's clock. */
 export const revokedSinceSql = `select now() as "now",
-       coalesce(array_agg(k."id"::text), '{}') as "changed",
-       coalesce(array_agg(k."revoked_at"::text), '{}') as "stamps"
+       coalesce(array_agg(k."id"::text order by k."id"), '{}') as "changed",
+       coalesce(array_agg(k."revoked_at"::text order by k."id"), '{}') as "stamps"
   from "public"."device_keys" k
  where k."revoked_at" >= :since::timestamptz - interval '${REVOCATION_FEED_OVERLAP}'`;
 
