@@ -36,15 +36,26 @@ describe("DailyStats stay verifiable", () => {
   const verify = (tenant: string) => PlatformTest.get<DailyStatsVerifyService>(DailyStatsVerifyService).verify(tenant);
   const recompute = () => PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
   /** Waits until `n` backends of the analytics database wait for a lock (advisory or row). */
-  async function waitForLockWaiters(n: number) {
+  /**
+   * Waits until `n` backends wait, directly or behind one another, for a lock `holder` holds: only
+   * this test's, not those of other files' statements on the shared analytics database.
+   */
+  async function waitForLockWaiters(holder: pg.Client, n: number) {
+    const {rows: held} = await holder.query<{pid: number}>("select pg_backend_pid() as pid");
     for (let i = 0; i < 500; i++) {
       const {rows} = await analytics.query<{n: number}>(
-        `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`
+        `with recursive "blocked"("pid") as (
+           select $1::int
+           union
+           select a."pid" from pg_stat_activity a join "blocked" b on b."pid" = any(pg_blocking_pids(a."pid"))
+         )
+         select count(*)::int - 1 as n from "blocked"`,
+        [held[0]!.pid]
       );
       if (rows[0]!.n >= n) return;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new Error(`fewer than ${n} analytics backends waited for a lock`);
+    throw new Error(`fewer than ${n} analytics backends waited for the test's lock`);
   }
 
   beforeAll(async () => {
@@ -108,10 +119,10 @@ describe("DailyStats stay verifiable", () => {
     await rowLock.query("begin");
     await rowLock.query(`select 1 from "daily_stats" where "tenant_id" = $1 and "device_id" = $2 for update`, [tenant, x]);
     const recomputing = recompute().recomputeDay(tenant, "2026-05-10");
-    await waitForLockWaiters(1);
+    await waitForLockWaiters(rowLock, 1);
     // A write to y commits now; its merge must wait for the recompute, or the recompute overwrites it.
     const writing = postBatch(api, auth, y!, every("2026-05-10T05:00:00Z", "2026-05-10T06:00:00Z", 10, 3));
-    await waitForLockWaiters(2);
+    await waitForLockWaiters(rowLock, 2);
     await rowLock.query("commit");
     await rowLock.end();
     await recomputing;
@@ -130,10 +141,10 @@ describe("DailyStats stay verifiable", () => {
     await dayLock.connect();
     await dayLock.query(`select pg_advisory_lock(hashtextextended('daily_stats:' || $1 || ':' || '2026-05-11', 0))`, [tenant]);
     const recomputing = recompute().recomputeDay(tenant, "2026-05-11");
-    await waitForLockWaiters(1);
+    await waitForLockWaiters(dayLock, 1);
     const writing = postBatch(api, auth, device, every("2026-05-11T03:00:00Z", "2026-05-11T04:00:00Z", 10, 5));
     // The write is committed (its merge waits): the recompute, released first, counts it.
-    await waitForLockWaiters(2);
+    await waitForLockWaiters(dayLock, 2);
     await dayLock.query(`select pg_advisory_unlock_all()`);
     await dayLock.end();
     await recomputing;
