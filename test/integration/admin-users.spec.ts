@@ -1,12 +1,11 @@
 import {randomUUID} from "node:crypto";
 import {PlatformTest} from "@tsed/common";
-import fc from "fast-check";
 import pg from "pg";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
 import {CALLER_USER_TTL_MS, CallerUsers, USER_FEED_POLL_MS} from "../../src/modules/users/caller-users.js";
-import type {UserSnapshot} from "../../src/modules/users/user.entity.js";
 import {UserRepository} from "../../src/modules/users/user.repository.js";
 import type {ChangeFeed} from "../../src/platform/db/change-feed.js";
+import {playRace, pollFromNow, raceOrders} from "../helpers/feed-race.js";
 import {checkProperty} from "../helpers/property.js";
 import {asTenant} from "../helpers/service-context.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -160,52 +159,23 @@ describe("admin: users (soft delete)", () => {
     await asTenant(tenant, async () => undefined); // the schema, when this test runs alone
     const callers = PlatformTest.get<CallerUsers>(CallerUsers);
     const feed = (callers as unknown as {feed: ChangeFeed}).feed;
-    const repository = PlatformTest.get<UserRepository>(UserRepository);
-    const readRow = repository.findSnapshotBySubject.bind(repository);
-    // A poll that starts now: the first call may join one already under way, begun before.
-    const pollFromNow = async () => {
-      await feed.poll();
-      await feed.poll();
-    };
-    // "read": the cache's read of the row has run its query; "answer": it returns and may be kept.
-    const orders = fc
-      .shuffledSubarray(["read", "change", "poll", "answer"] as const, {minLength: 4, maxLength: 4})
-      .filter((order) => order.indexOf("read") < order.indexOf("answer"));
     await checkProperty(
       "a read raced by a change is not kept past the poll that names the change",
-      orders,
+      raceOrders,
       async (order) => {
         const subject = `race-${randomUUID()}`;
         await db.query(
           `insert into "${tenant}".users (id, subject, display_name, created_at, updated_at) values ($1, $2, 'before', now(), now())`,
           [randomUUID(), subject]
         );
-        await pollFromNow(); // the creation's notice comes before this case's read
-        let queried!: () => void;
-        const rowQueried = new Promise<void>((resolve) => (queried = resolve));
-        let answer!: () => void;
-        const answerReleased = new Promise<void>((resolve) => (answer = resolve));
-        vi.spyOn(repository, "findSnapshotBySubject").mockImplementationOnce(async (wanted) => {
-          const row = await readRow(wanted);
-          queried();
-          await answerReleased;
-          return row;
+        await pollFromNow(feed); // the creation's notice comes before this case's read
+        await playRace(order, {
+          feed,
+          reader: PlatformTest.get<UserRepository>(UserRepository),
+          query: "findSnapshotBySubject",
+          read: () => asTenant(tenant, () => callers.find(tenant, subject)),
+          change: () => db.query(`update "${tenant}".users set display_name = 'after' where subject = $1`, [subject])
         });
-        let reading: Promise<UserSnapshot | null> | undefined;
-        for (const step of order) {
-          if (step === "read") {
-            reading = asTenant(tenant, () => callers.find(tenant, subject));
-            await rowQueried;
-          } else if (step === "change") {
-            await db.query(`update "${tenant}".users set display_name = 'after' where subject = $1`, [subject]);
-          } else if (step === "poll") {
-            await pollFromNow();
-          } else {
-            answer();
-            await reading;
-          }
-        }
-        await pollFromNow();
         expect((await asTenant(tenant, () => callers.find(tenant, subject)))?.displayName).toBe("after");
       },
       {searchMs: 5_000, minRuns: 12, maxRuns: 60}

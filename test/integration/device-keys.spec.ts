@@ -1,5 +1,10 @@
-import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {PlatformTest} from "@tsed/common";
+import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
+import type {ChangeFeed} from "../../src/platform/db/change-feed.js";
+import {DeviceKeyVerifier} from "../../src/platform/device-auth/device-key-verifier.js";
 import {createDevice} from "../helpers/factories.js";
+import {playRace, raceOrders} from "../helpers/feed-race.js";
+import {checkProperty} from "../helpers/property.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -40,6 +45,7 @@ describe("device keys and device ingestion over HTTP", () => {
     await db?.close();
     await stopTestServer();
   });
+  afterEach(() => vi.restoreAllMocks());
 
   it("creates a key shown once, stores only its SHA-256, lists it without secret and with lastUsedAt once used", async () => {
     const deviceId = await createDevice(api, auth, "K-LIFE");
@@ -258,5 +264,27 @@ describe("device keys and device ingestion over HTTP", () => {
       expect.arrayContaining(["201", "401", "403", "404", "409"])
     );
     expect(spec.paths["/api/v1/devices/{deviceId}/keys/{keyId}"].delete).toBeDefined();
+  });
+
+  it("refuses a revoked key after the next poll, whatever the order of a key read, the revocation and the polls (race property)", async () => {
+    const deviceId = await createDevice(api, auth, "K-RACE");
+    const verifier = PlatformTest.get<DeviceKeyVerifier>(DeviceKeyVerifier);
+    const feed = (verifier as unknown as {feed: ChangeFeed}).feed;
+    await checkProperty(
+      "a key read raced by its revocation is not kept past the poll that names it",
+      raceOrders,
+      async (order) => {
+        const {id, key} = await newKey(deviceId);
+        await playRace(order, {
+          feed,
+          reader: verifier,
+          query: "readKey",
+          read: () => verifier.verify(key),
+          change: () => db.query(`update public.device_keys set revoked_at = now() where id = $1`, [id])
+        });
+        expect(await verifier.verify(key)).toBeNull();
+      },
+      {searchMs: 5_000, minRuns: 12, maxRuns: 40}
+    );
   });
 });
