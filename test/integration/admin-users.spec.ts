@@ -25,6 +25,8 @@ describe("admin: users (soft delete)", () => {
     await stopTestServer();
   });
   afterEach(() => vi.restoreAllMocks());
+  /** The users' change feed of this instance's CallerUsers. */
+  const callersFeed = () => (PlatformTest.get<CallerUsers>(CallerUsers) as unknown as {feed: ChangeFeed}).feed;
 
   /** Polls `probe` every 100 ms for up to 6 s; the ms it took to return true, or undefined. */
   async function msUntil(probe: () => Promise<boolean>): Promise<number | undefined> {
@@ -79,6 +81,8 @@ describe("admin: users (soft delete)", () => {
     const dave = await bearer(tenant, {sub: "dave", roles: ["admin"]});
     const row = (await api.get("/api/v1/me").set(dave)).body;
     const deviceId = (await api.post("/api/v1/devices").set(dave).send({serialNumber: "DAVE-1"})).body.id;
+    // His creation's notice first: the deletion alone, not the creation's poll, must lock him out.
+    await pollFromNow(callersFeed());
     // This instance has just seen dave as a live user; another instance deletes him (its
     // deletion cannot reach this instance's cache, only the database).
     expect((await api.get(`/api/v1/devices/${deviceId}`).set(dave)).status).toBe(200);
@@ -125,7 +129,7 @@ describe("admin: users (soft delete)", () => {
     const fay = await bearer(tenant, {sub: "fay", claims: {name: "Fay"}});
     expect((await api.get("/api/v1/me").set(fay)).body.displayName).toBe("Fay");
     // Her creation is a change too: the feed names it at its next poll, and the row is read once more.
-    await new Promise((resolve) => setTimeout(resolve, USER_FEED_POLL_MS + 500));
+    await pollFromNow(callersFeed());
     expect((await api.get("/api/v1/me").set(fay)).status).toBe(200);
     const reads = vi.spyOn(PlatformTest.get<UserRepository>(UserRepository), "findSnapshotBySubject");
     await new Promise((resolve) => setTimeout(resolve, CALLER_USER_TTL_MS + 500));
@@ -142,7 +146,7 @@ describe("admin: users (soft delete)", () => {
     const gus = await bearer(tenant, {sub: "gus"});
     const row = (await api.get("/api/v1/me").set(gus)).body;
     // The feed's statement made to fail, as an unreachable or stalled Postgres would make it.
-    const feed = (PlatformTest.get<CallerUsers>(CallerUsers) as unknown as {feed: {options: {sql: string}}}).feed;
+    const feed = callersFeed() as unknown as {options: {sql: string}};
     const sql = feed.options.sql;
     feed.options.sql = "select 1 / 0";
     try {
@@ -158,7 +162,7 @@ describe("admin: users (soft delete)", () => {
   it("answers a changed row after the next poll, whatever the order of a read, the change and the polls (race property)", async () => {
     await asTenant(tenant, async () => undefined); // the schema, when this test runs alone
     const callers = PlatformTest.get<CallerUsers>(CallerUsers);
-    const feed = (callers as unknown as {feed: ChangeFeed}).feed;
+    const feed = callersFeed();
     await checkProperty(
       "a read raced by a change is not kept past the poll that names the change",
       raceOrders,
