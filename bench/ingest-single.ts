@@ -30,7 +30,7 @@
  * Environment: BENCH_DATABASE_URL, REDIS_URL, BENCH_ROUNDS (default 5).
  */
 import autocannon from "autocannon";
-import {startApi} from "./lib/app.js";
+import {API_POOL_MAX, startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {startBareExpress} from "./lib/bare-express.js";
 import {freshDatabases, withClient} from "./lib/db.js";
@@ -55,7 +55,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const P99_SECONDS = Number(process.env.BENCH_P99_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const POOL_MAX = Number(process.env.DB_POOL_MAX ?? 10);
 const P99_TARGET_MS = 50;
 
 async function main() {
@@ -83,7 +82,7 @@ async function main() {
       return rows.map((row) => row.id);
     });
     const table = await withClient(url, (db) => identicalReadingsTable(db, TENANT, BARE_SCHEMA));
-    bare = await startBareExpress({url, table: `"${BARE_SCHEMA}"."temperature_readings"`, poolMax: POOL_MAX});
+    bare = await startBareExpress({url, table: `"${BARE_SCHEMA}"."temperature_readings"`, poolMax: API_POOL_MAX});
     const tokens = await Promise.all(devices.map((_, i) => jwks.token(TENANT, ["device", "operator"], `bench-device-${i}`)));
     const paths = devices.map((id) => `/api/v1/devices/${id}/readings`);
     const authorization = tokens.map((t) => `Bearer ${t}`);
@@ -128,10 +127,10 @@ async function main() {
       `${NAME}: ${DEVICES} devices (own token each, one alert rule each), a random device per request, ${CONNECTIONS} connections, ${SECONDS} s per round, ${ROUNDS} rounds + 1 warm-up`
     );
     console.log(
-      `  subject: the API (JWT, validation, alert check, after-commit stats refresh), DB_POOL_MAX=${POOL_MAX}; ingestion rate limits off (RATE_LIMIT_*=0)`
+      `  subject: the API (JWT, validation, alert check, after-commit stats refresh), DB_POOL_MAX=${API_POOL_MAX}; ingestion rate limits off (RATE_LIMIT_*=0)`
     );
     console.log(
-      `  baseline: bare Express + pg Pool(max ${POOL_MAX}), INSERT … ON CONFLICT DO NOTHING RETURNING into ${BARE_SCHEMA}.temperature_readings (${table})`
+      `  baseline: bare Express + pg Pool(max ${API_POOL_MAX}), INSERT … ON CONFLICT DO NOTHING RETURNING into ${BARE_SCHEMA}.temperature_readings (${table})`
     );
     await runPart({
       name: NAME,
@@ -190,7 +189,12 @@ async function main() {
     });
 
     if (process.env.BENCH_HONEST !== "0") {
-      bareCoalesced = await startBareExpress({url, table: `"${BARE_SCHEMA}"."temperature_readings"`, poolMax: POOL_MAX, coalesce: true});
+      bareCoalesced = await startBareExpress({
+        url,
+        table: `"${BARE_SCHEMA}"."temperature_readings"`,
+        poolMax: API_POOL_MAX,
+        coalesce: true
+      });
       apiNoGroupCommit = await startApi({url, analyticsUrl, jwksUri: jwks.jwksUri, extra: {READINGS_GROUP_COMMIT: "false"}});
       const throughput = (label: string, baseUrl: string) => async () => rate(label, await load(baseUrl, {duration: SECONDS}));
       await runPart({

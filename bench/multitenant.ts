@@ -34,7 +34,7 @@
  * relations, and the growth of the catalog tables per schema).
  * Both API processes run in production mode with their own databases (st_bench_multitenant*).
  */
-import {rssKb, startApi} from "./lib/app.js";
+import {API_POOL_MAX, rssKb, startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {runMain, runPart} from "./lib/harness.js";
@@ -47,8 +47,6 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const MAX_TENANTS = Math.max(...COUNTS);
 /** BENCH_PARTS: the parts to run (comma-separated names, e.g. `single-gc,latest`), all by default. */
 const PARTS = process.env.BENCH_PARTS?.split(",");
-/** The API's ORM pool size (its DB_POOL_MAX default), for the read warm-up. */
-const DB_POOL_MAX = 10;
 const DAY = 86_400_000;
 
 interface Tenant {
@@ -220,7 +218,7 @@ async function main() {
       // skips this and measures the first touches too.
       if (process.env.BENCH_COLD_READS !== "1")
         for (const pooled of [client, freshClient])
-          for (let pass = 0; pass < 3 * DB_POOL_MAX; pass++)
+          for (let pass = 0; pass < 3 * API_POOL_MAX; pass++)
             for (let i = 0; i < tenants.length; i += CONCURRENCY)
               await Promise.all(tenants.slice(i, i + CONCURRENCY).map((tenant) => operations.latest!(pooled, tenant)));
 

@@ -24,6 +24,9 @@ export function build() {
   built = true;
 }
 
+/** The API process's ORM pool size: it inherits this process's DB_POOL_MAX (the app's default, 10, without one). */
+export const API_POOL_MAX = Number(process.env.DB_POOL_MAX ?? 10);
+
 /**
  * The environment every benchmark gives the app (API process, worker or in-process injector):
  * production mode (but tenants created by their first token), its own databases and queue prefix, the loopback issuer, no rate limits, no MQTT.
