@@ -14,6 +14,7 @@ import {bearer, newTenant} from "../helpers/tokens.js";
 
 const CONNECTIONS = 3;
 const PREPARED_PER_CONNECTION = 2;
+const READS_PREPARED_PER_CONNECTION = 2;
 
 /**
  * The group ingest statement's own connections (TenantAffineConnections): each tenant always on
@@ -25,7 +26,12 @@ describe("tenant-affine ingest connections", () => {
   beforeAll(async () => {
     api = await startTestServer({
       runWorkers: false,
-      db: {...loadConfig().db, ingestConnections: CONNECTIONS, ingestPreparedPerConnection: PREPARED_PER_CONNECTION}
+      db: {
+        ...loadConfig().db,
+        ingestConnections: CONNECTIONS,
+        ingestPreparedPerConnection: PREPARED_PER_CONNECTION,
+        readsPreparedPerConnection: READS_PREPARED_PER_CONNECTION
+      }
     });
   });
   afterAll(async () => {
@@ -88,6 +94,43 @@ describe("tenant-affine ingest connections", () => {
     for (const tenant of tenants)
       stored.push((await tenantDb().query(`select 1 from ${quoteTenantSchema(tenant)}."temperature_readings"`)).rowCount);
     expect(stored).toEqual(tenants.map(() => 1));
+  });
+
+  it("reads GET latest there, prepared against a budget of its own that the writes cannot spend", async () => {
+    // Tenants until every connection has three: past both budgets of two on each.
+    const byBackend = new Map<number, string[]>();
+    while (byBackend.size < CONNECTIONS || [...byBackend.values()].some((mine) => mine.length < 3)) {
+      const tenant = newTenant("affine_reads");
+      const pid = await backendOf(tenant);
+      byBackend.set(pid, [...(byBackend.get(pid) ?? []), tenant]);
+    }
+    const recordedAt = new Date(Date.now() - 60_000);
+    for (const tenant of [...byBackend.values()].flat()) {
+      const auth = await bearer(tenant);
+      const deviceId = await createDevice(api, auth, "AFFINE-READS");
+      // A write first, so that each connection's ingest budget is spent before the reads come.
+      await asTenant(tenant, () =>
+        inject(ReadingService).ingest({
+          tenantId: tenant,
+          deviceId,
+          readings: [{temperatureCelsius: 4.5, humidity: null, batteryLevel: null, recordedAt}],
+          single: true
+        })
+      );
+      const latest = await api.get(`/api/v1/devices/${deviceId}/readings/latest`).set(auth);
+      expect(latest.status).toBe(200);
+      expect(latest.body).toMatchObject({deviceId, temperatureCelsius: 4.5, recordedAt: recordedAt.toISOString()});
+    }
+    for (const [pid, mine] of byBackend) {
+      const [{prepared}] = (await onConnectionOf<{prepared: string[]}>(
+        mine[0]!,
+        `select coalesce(array_agg(statement), '{}') as "prepared" from pg_prepared_statements`
+      )) as [{prepared: string[]}];
+      const reads = prepared.filter((text) => /^select h\.\* from "test_affine_reads_[^"]+"\."devices"/.test(text));
+      const writes = prepared.filter((text) => /insert into "test_affine_[^"]+"\."temperature_readings"/.test(text));
+      expect(writes, `backend ${pid}`).toHaveLength(PREPARED_PER_CONNECTION);
+      expect(reads, `backend ${pid}`).toHaveLength(READS_PREPARED_PER_CONNECTION);
+    }
   });
 
   it("takes a group there, but a batch larger than a group to the ORM's pool (one tenant's big batches run side by side)", async () => {

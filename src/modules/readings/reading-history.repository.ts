@@ -2,6 +2,7 @@ import {Inject, Injectable} from "@tsed/common";
 import {AppConfig} from "../../config/app-config.js";
 import {addMonths, monthStart} from "../../platform/db/monthly-partitions.js";
 import {type Bindings, queryRows, toNativeSql} from "../../platform/db/sql.js";
+import {TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import type {StoredReading} from "./reading.models.js";
@@ -49,6 +50,9 @@ export class ReadingHistoryRepository {
   @Inject()
   private config!: AppConfig;
 
+  @Inject()
+  private affine!: TenantAffineConnections;
+
   /** `limit` rows of the page, newest first; `cursorAt` is each row's recordedAt as a cursor value. */
   async page(filter: HistoryFilter): Promise<(StoredReading & {cursorAt: string})[]> {
     const schema = quoteTenantSchema(this.tenant.tenantId);
@@ -62,16 +66,19 @@ export class ReadingHistoryRepository {
   /**
    * The device's newest reading, and whether the device is the tenant's, in one statement
    * (latestSql; the older months in a second one only when the recent window has none): undefined
-   * when the tenant has no such device, null when it has no reading.
+   * when the tenant has no such device, null when it has no reading. The first statement runs
+   * prepared on the tenant's own connection (TenantAffineConnections), where its plan is reused
+   * however many tenants there are: dashboards poll it more than anything else.
    */
   async latest(deviceId: string): Promise<(StoredReading & {cursorAt: string}) | null | undefined> {
     const schema = quoteTenantSchema(this.tenant.tenantId);
     const [recent, older] = historyWindows({deviceId, limit: 1}, this.newestPossible());
-    const [row] = await queryRows<(StoredReading & {cursorAt: string}) | {[K in keyof StoredReading]: null}>(
-      this.tenant.em,
-      latestSql(schema, recent),
-      historyBindings(recent)
-    );
+    type LatestRow = (StoredReading & {cursorAt: string}) | {[K in keyof StoredReading]: null};
+    const [em, sql, bindings] = [this.tenant.em, latestSql(schema, recent), historyBindings(recent)];
+    const [row] =
+      this.affine.enabled && !em.getTransactionContext()
+        ? await this.affine.queryRows<LatestRow>(em, this.tenant.tenantId, sql, bindings, {prepare: "reads"})
+        : await queryRows<LatestRow>(em, sql, bindings);
     if (!row) return undefined;
     if (row.id !== null) return row;
     if (!older) return null;

@@ -6,16 +6,23 @@ import pg from "pg";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
-import {type Bindings, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
+import {type Bindings, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
 export const TENANT_AFFINE_APPLICATION_NAME = "smart-thermo-ingest";
 
+/**
+ * The prepared-statement budget a statement counts against on its connection, each with a limit of
+ * its own since their plans differ in size: the group ingest statements (about 0.6 MB of a backend
+ * each) and GET latest's reads (about 90 kB).
+ */
+export type PreparedBudget = "ingest" | "reads";
+
 /** An open connection and the statements prepared on its backend. */
 interface Connection {
   client: pg.Client;
-  /** Names of the statements prepared on it; past the budget, further texts run unprepared. */
-  prepared: Set<string>;
+  /** Names of the statements prepared on it, by budget; past a budget, further texts run unprepared. */
+  prepared: Record<PreparedBudget, Set<string>>;
   /** Takes it out of its slot: the next statement opens a new one. */
   forget: () => void;
 }
@@ -37,7 +44,7 @@ interface Statement {
   tenantId: string;
   native: NativeText;
   values: unknown[];
-  prepare: boolean;
+  prepare: PreparedBudget | false;
 }
 
 /** A statement's own outcome within its group: a failing neighbour does not fail it. */
@@ -47,9 +54,10 @@ type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
 const MAX_STATEMENTS_PER_TRANSACTION = 64;
 
 /**
- * A few connections of their own (DB_INGEST_CONNECTIONS) for the group ingest statement — an
- * autocommitted statement that names a tenant schema — with each tenant always sent to the same
- * connection (a hash of its id), and the statements that meet on a connection committed together.
+ * A few connections of their own (DB_INGEST_CONNECTIONS) for the group ingest statement and GET
+ * latest's read — autocommitted statements that name a tenant schema — with each tenant always sent
+ * to the same connection (a hash of its id), and the statements that meet on a connection committed
+ * together.
  *
  * Why (docs/scaling.md, "Many tenants on one machine"):
  * - **Plans.** A statement that names a schema is one text per tenant, and Postgres plans a text
@@ -70,10 +78,16 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  *   processes' transactions take their locks in one order. When one of them fails, the
  *   transaction is rolled back and each statement runs again alone, so each gets its own result or
  *   error, as if it had never been grouped.
+ * - **Reads.** GET latest, the read dashboards poll most, is planned here once per tenant too: its
+ *   generic plan (the partitions chosen when it runs) costs Postgres 10–25 µs a call, where
+ *   planning it costs 230 µs for one tenant's text and 550 µs when every call names another
+ *   tenant. Its reads ride in the connection's next transaction like any statement here.
  *
- * Each connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION texts (a prepared ingest
- * statement holds about 0.6 MB of its backend); further tenants' statements on that connection run
- * unprepared — correct, only slower. A connection that fails is dropped with what it had in flight
+ * Each connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION ingest texts and
+ * DB_READS_PREPARED_PER_CONNECTION read texts (budgets of their own: a prepared ingest statement
+ * holds about 0.6 MB of its backend, a read about 90 kB, and the reads must not find the budget
+ * spent by the writes); further tenants' statements on that connection run unprepared — correct,
+ * only slower. A connection that fails is dropped with what it had in flight
  * (converted as the ORM's errors are: unavailable, 503; a write whose COMMIT was lost in flight may
  * have committed, and its retry is answered as duplicates) and the next statement opens a new one.
  *
@@ -112,8 +126,8 @@ export class TenantAffineConnections {
    * Runs one statement with bound, named parameters on the tenant's connection, committed with
    * whatever else meets it there, and returns its rows as `queryRows` would: the same placeholders,
    * row types and errors (converted by `em`'s driver into MikroORM's exceptions, for the
-   * RetryStrategy and the error filter). Prepared (`options.prepare`, the default) while the
-   * connection's budget lasts.
+   * RetryStrategy and the error filter). Prepared while the connection's budget named by
+   * `options.prepare` lasts (`false`: never).
    * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
    */
   async queryRows<T>(
@@ -121,7 +135,7 @@ export class TenantAffineConnections {
     tenantId: string,
     sql: string,
     bindings: Bindings,
-    options: QueryOptions = {prepare: true}
+    options: {prepare: PreparedBudget | false} = {prepare: "ingest"}
   ): Promise<T[]> {
     const native = this.nativeOf(em, sql, bindings);
     const values = native.order.map((key) => bindings[key] ?? null);
@@ -129,7 +143,7 @@ export class TenantAffineConnections {
       tenantId,
       native,
       values,
-      prepare: options.prepare ?? false
+      prepare: options.prepare
     });
     if ("error" in outcome)
       throw outcome.error instanceof ServiceUnavailableError ? outcome.error : em.getDriver().convertException(outcome.error as Error);
@@ -194,7 +208,7 @@ export class TenantAffineConnections {
   private async run(connection: Connection, statement: Statement | "begin" | "commit"): Promise<Outcome> {
     try {
       if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
-      const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
+      const name = statement.prepare ? this.nameOn(connection, statement.prepare, statement.native.name) : undefined;
       const result = await connection.client.query({
         text: statement.native.text,
         values: statement.values,
@@ -225,7 +239,7 @@ export class TenantAffineConnections {
       pipeline: true
     });
     const opening: Promise<Connection> = client.connect().then(
-      () => ({client, prepared: new Set<string>(), forget}),
+      () => ({client, prepared: {ingest: new Set<string>(), reads: new Set<string>()}, forget}),
       (error: unknown) => {
         if (slot.connection === opening) slot.connection = undefined;
         throw new ServiceUnavailableError("The database is unreachable; retry later", 5, {cause: error});
@@ -247,11 +261,13 @@ export class TenantAffineConnections {
     (connection.client as unknown as {connection: {stream: {destroy(): void}}}).connection.stream.destroy();
   }
 
-  /** `name` if this connection prepares it (it has, or its budget allows one more), else undefined. */
-  private nameOn(connection: Connection, name: string): string | undefined {
-    if (connection.prepared.has(name)) return name;
-    if (connection.prepared.size >= this.config.db.ingestPreparedPerConnection) return undefined;
-    connection.prepared.add(name);
+  /** `name` if this connection prepares it (it has, or the budget allows one more), else undefined. */
+  private nameOn(connection: Connection, budget: PreparedBudget, name: string): string | undefined {
+    const prepared = connection.prepared[budget];
+    if (prepared.has(name)) return name;
+    const {ingestPreparedPerConnection, readsPreparedPerConnection} = this.config.db;
+    if (prepared.size >= (budget === "ingest" ? ingestPreparedPerConnection : readsPreparedPerConnection)) return undefined;
+    prepared.add(name);
     return name;
   }
 
