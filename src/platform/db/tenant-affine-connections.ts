@@ -104,9 +104,11 @@ export class TenantAffineConnections {
   /**
    * The texts seen lately, as Postgres takes them: converting the named parameters (knex) and
    * naming the text (a digest) cost 50–100 µs for the ingest statement, which a load spread over
-   * many tenants paid on every request.
+   * many tenants paid on every request. Room for every text the connections may keep prepared: a
+   * round-robin load over more texts than an LRU holds never hits it (ingest and reads of 1,000
+   * tenants are 2,000 texts). Created on first use, once the config is injected.
    */
-  private readonly natives = new LRUCache<string, NativeText>({max: 2_000});
+  private natives?: LRUCache<string, NativeText>;
 
   /** Whether statements go through here (DB_INGEST_CONNECTIONS > 0) or through the ORM's pool. */
   get enabled(): boolean {
@@ -272,12 +274,14 @@ export class TenantAffineConnections {
   }
 
   private nativeOf(em: EntityManager, sql: string, bindings: Bindings): NativeText {
-    let native = this.natives.get(sql);
+    const {ingestConnections: connections, ingestPreparedPerConnection: ingest, readsPreparedPerConnection: reads} = this.config.db;
+    const natives = (this.natives ??= new LRUCache({max: Math.max(2_000, connections * (ingest + reads))}));
+    let native = natives.get(sql);
     if (!native) {
       // Given each parameter's own name as its value, knex hands the values back in the order of the $n it placed.
       const names = Object.fromEntries(Object.keys(bindings).map((key) => [key, key]));
       const {sql: text, values} = toNativeSql(em.getKnex(), sql, names);
-      this.natives.set(sql, (native = {text, order: values as string[], name: statementName(text)}));
+      natives.set(sql, (native = {text, order: values as string[], name: statementName(text)}));
     }
     return native;
   }
