@@ -81,7 +81,9 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  * - **Reads.** GET latest, the read dashboards poll most, is planned here once per tenant too: its
  *   generic plan (the partitions chosen when it runs) costs Postgres 10–25 µs a call, where
  *   planning it costs 230 µs for one tenant's text and 550 µs when every call names another
- *   tenant. Its reads ride in the connection's next transaction like any statement here.
+ *   tenant. Its reads ride in the connection's next transaction like any statement here, so they
+ *   also wait behind a statement of their connection that waits for a lock (a rule being edited),
+ *   as the writes do; docs/scaling.md weighs it.
  *
  * Each connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION ingest texts and
  * DB_READS_PREPARED_PER_CONNECTION read texts (budgets of their own: a prepared ingest statement
