@@ -61,15 +61,16 @@ export class AppConfig {
     /** Run even when connected as a Postgres superuser, with a warning (DB_ALLOW_SUPERUSER=true); refused otherwise. */
     allowSuperuser: boolean;
     /**
-     * Connections of their own for the group-commit ingest statement and GET latest's read, each
-     * tenant always on the same one and the statements meeting there committed together
-     * (DB_INGEST_CONNECTIONS, default 4; 0: the ORM's pool takes them, as any statement). See
-     * TenantAffineConnections.
+     * Connections of their own for the group-commit ingest statement, each tenant always on the same
+     * one and the statements meeting there committed together (DB_INGEST_CONNECTIONS, default 4; 0:
+     * the ORM's pool takes it, as any statement). See TenantAffineConnections.
      */
     ingestConnections: number;
     /** Tenants' ingest statements each of those connections prepares (DB_INGEST_PREPARED_PER_CONNECTION, about 0.6 MB of its backend each). */
     ingestPreparedPerConnection: number;
-    /** Tenants' GET latest statements each of those connections prepares besides (DB_READS_PREPARED_PER_CONNECTION, about 90 kB of its backend each). */
+    /** Connections of their own for GET latest's read, each tenant always on the same one (DB_READ_CONNECTIONS, default 2; 0: the ORM's pool). */
+    readConnections: number;
+    /** Tenants' GET latest statements each of those connections prepares (DB_READS_PREPARED_PER_CONNECTION, about 90 kB of its backend each). */
     readsPreparedPerConnection: number;
   };
   logLevel!: string;
@@ -309,7 +310,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   const statementTimeoutMs = int("DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
   const ingestConnections = int("DB_INGEST_CONNECTIONS", 4, 0, 100);
   const ingestPreparedPerConnection = int("DB_INGEST_PREPARED_PER_CONNECTION", 256, 0, 10_000);
-  const readsPreparedPerConnection = int("DB_READS_PREPARED_PER_CONNECTION", 512, 0, 10_000);
+  const readConnections = int("DB_READ_CONNECTIONS", 2, 0, 100);
+  const readsPreparedPerConnection = int("DB_READS_PREPARED_PER_CONNECTION", 1_024, 0, 10_000);
 
   const logLevel = read("LOG_LEVEL") ?? (nodeEnv === "test" ? "warn" : "info");
   if (!["debug", "info", "warn", "error", "off"].includes(logLevel)) {
@@ -404,6 +406,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       allowSuperuser: bool("DB_ALLOW_SUPERUSER", false),
       ingestConnections,
       ingestPreparedPerConnection,
+      readConnections,
       readsPreparedPerConnection
     },
     logLevel,

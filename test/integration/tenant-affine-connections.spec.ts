@@ -1,9 +1,14 @@
 import {inject} from "@tsed/common";
 import {DriverException} from "@mikro-orm/core";
+import type pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {ReadingService} from "../../src/modules/readings/reading.service.js";
-import {TENANT_AFFINE_APPLICATION_NAME, TenantAffineConnections} from "../../src/platform/db/tenant-affine-connections.js";
+import {
+  TENANT_AFFINE_APPLICATION_NAME,
+  TENANT_READS_APPLICATION_NAME,
+  TenantAffineConnections
+} from "../../src/platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {createDevice, createRule} from "../helpers/factories.js";
@@ -14,6 +19,7 @@ import {bearer, newTenant} from "../helpers/tokens.js";
 
 const CONNECTIONS = 3;
 const PREPARED_PER_CONNECTION = 2;
+const READ_CONNECTIONS = 2;
 const READS_PREPARED_PER_CONNECTION = 2;
 
 /**
@@ -30,6 +36,7 @@ describe("tenant-affine ingest connections", () => {
         ...loadConfig().db,
         ingestConnections: CONNECTIONS,
         ingestPreparedPerConnection: PREPARED_PER_CONNECTION,
+        readConnections: READ_CONNECTIONS,
         readsPreparedPerConnection: READS_PREPARED_PER_CONNECTION
       }
     });
@@ -96,19 +103,23 @@ describe("tenant-affine ingest connections", () => {
     expect(stored).toEqual(tenants.map(() => 1));
   });
 
-  it("reads GET latest there, prepared against a budget of its own that the writes cannot spend", async () => {
-    // Tenants until every connection has three: past both budgets of two on each.
+  /** Runs `sql` on the tenant's read connection, unprepared. */
+  const onReadConnectionOf = <T>(tenant: string, sql: string) =>
+    asTenant(tenant, () => inject(TenantAffineConnections).readRows<T>(inject(TenantContext).em, tenant, sql, {}, {prepare: false}));
+
+  it("reads GET latest on connections of its own, each tenant on one, prepared until their budget is spent", async () => {
+    // Tenants until every read connection has three: past its budget of two.
     const byBackend = new Map<number, string[]>();
-    while (byBackend.size < CONNECTIONS || [...byBackend.values()].some((mine) => mine.length < 3)) {
+    while (byBackend.size < READ_CONNECTIONS || [...byBackend.values()].some((mine) => mine.length < 3)) {
       const tenant = newTenant("affine_reads");
-      const pid = await backendOf(tenant);
+      const [{pid}] = (await onReadConnectionOf<{pid: number}>(tenant, `select pg_backend_pid() as "pid"`)) as [{pid: number}];
       byBackend.set(pid, [...(byBackend.get(pid) ?? []), tenant]);
     }
+    expect(byBackend.size).toBe(READ_CONNECTIONS);
     const recordedAt = new Date(Date.now() - 60_000);
     for (const tenant of [...byBackend.values()].flat()) {
       const auth = await bearer(tenant);
       const deviceId = await createDevice(api, auth, "AFFINE-READS");
-      // A write first, so that each connection's ingest budget is spent before the reads come.
       await asTenant(tenant, () =>
         inject(ReadingService).ingest({
           tenantId: tenant,
@@ -122,16 +133,69 @@ describe("tenant-affine ingest connections", () => {
       expect(latest.body).toMatchObject({deviceId, temperatureCelsius: 4.5, recordedAt: recordedAt.toISOString()});
     }
     for (const [pid, mine] of byBackend) {
-      const [{prepared}] = (await onConnectionOf<{prepared: string[]}>(
+      const [{prepared}] = (await onReadConnectionOf<{prepared: string[]}>(
         mine[0]!,
         `select coalesce(array_agg(statement), '{}') as "prepared" from pg_prepared_statements`
       )) as [{prepared: string[]}];
-      const reads = prepared.filter((text) => /^select h\.\* from "test_affine_reads_[^"]+"\."devices"/.test(text));
-      const writes = prepared.filter((text) => /insert into "test_affine_[^"]+"\."temperature_readings"/.test(text));
-      expect(writes, `backend ${pid}`).toHaveLength(PREPARED_PER_CONNECTION);
-      expect(reads, `backend ${pid}`).toHaveLength(READS_PREPARED_PER_CONNECTION);
+      expect(prepared, `backend ${pid}`).toHaveLength(READS_PREPARED_PER_CONNECTION);
+      for (const text of prepared) expect(text).toMatch(/^select h\.\* from "test_affine_reads_[^"]+"\."devices"/);
+    }
+    const {rows} = await tenantDb().query<{pid: number}>(
+      `select "pid" from pg_stat_activity where application_name = $1 and "pid" = any($2)`,
+      [TENANT_READS_APPLICATION_NAME, [...byBackend.keys()]]
+    );
+    expect(rows).toHaveLength(READ_CONNECTIONS);
+  });
+
+  it("answers GET latest while a write of the same tenant waits for a lock on its ingest connection", async () => {
+    const tenant = newTenant("affine_read_lock");
+    const auth = await bearer(tenant);
+    const deviceId = await createDevice(api, auth, "AFFINE-READ-LOCK");
+    const rule = await createRule(api, auth, deviceId, {condition: "above", thresholdCelsius: 90});
+    const reading = (minutesAgo: number) => ({
+      temperatureCelsius: 21,
+      humidity: null,
+      batteryLevel: null,
+      recordedAt: new Date(Date.now() - minutesAgo * 60_000)
+    });
+    const first = reading(10);
+    await asTenant(tenant, () => inject(ReadingService).ingest({tenantId: tenant, deviceId, readings: [first], single: true}));
+    const db = await tenantDb().connect();
+    try {
+      await db.query("begin");
+      await db.query(`select 1 from ${quoteTenantSchema(tenant)}."alert_rules" where "id" = $1 for update`, [rule.id]);
+      const write = asTenant(tenant, () =>
+        inject(ReadingService).ingest({tenantId: tenant, deviceId, readings: [reading(5)], single: true})
+      );
+      await waitForLockWaiter(db, tenant);
+      const answered = await Promise.race([
+        api.get(`/api/v1/devices/${deviceId}/readings/latest`).set(auth),
+        new Promise<"still waiting">((resolve) => setTimeout(() => resolve("still waiting"), 3_000))
+      ]);
+      expect(answered).not.toBe("still waiting");
+      expect(answered).toMatchObject({status: 200, body: {recordedAt: first.recordedAt.toISOString()}});
+      await db.query("rollback");
+      await write;
+    } finally {
+      await db.query("rollback").catch(() => undefined);
+      db.release();
     }
   });
+
+  /** Resolves once the tenant's write waits for a lock on its ingest connection. */
+  async function waitForLockWaiter(db: pg.PoolClient, tenant: string): Promise<void> {
+    for (let i = 0; i < 500; i++) {
+      // pg_stat_activity is read once per transaction unless told to read it again.
+      await db.query("select pg_stat_clear_snapshot()");
+      const {rowCount} = await db.query(
+        `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and application_name = $1 and query like $2`,
+        [TENANT_AFFINE_APPLICATION_NAME, `%${quoteTenantSchema(tenant)}."alert_rules"%`]
+      );
+      if (rowCount) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error("the write never waited for the lock");
+  }
 
   it("takes a group there, but a batch larger than a group to the ORM's pool (one tenant's big batches run side by side)", async () => {
     const tenant = newTenant("affine_route");

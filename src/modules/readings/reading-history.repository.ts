@@ -67,8 +67,8 @@ export class ReadingHistoryRepository {
    * The device's newest reading, and whether the device is the tenant's, in one statement
    * (latestSql; the older months in a second one only when the recent window has none): undefined
    * when the tenant has no such device, null when it has no reading. The first statement runs
-   * prepared on the tenant's own connection (TenantAffineConnections), where its plan is reused
-   * however many tenants there are: dashboards poll it more than anything else.
+   * prepared on the tenant's own read connection (TenantAffineConnections), where its plan is
+   * reused however many tenants there are: dashboards poll it more than anything else.
    */
   async latest(deviceId: string): Promise<(StoredReading & {cursorAt: string}) | null | undefined> {
     const schema = quoteTenantSchema(this.tenant.tenantId);
@@ -76,8 +76,8 @@ export class ReadingHistoryRepository {
     type LatestRow = (StoredReading & {cursorAt: string}) | {[K in keyof StoredReading]: null};
     const [em, sql, bindings] = [this.tenant.em, latestSql(schema, recent), historyBindings(recent)];
     const [row] =
-      this.affine.enabled && !em.getTransactionContext()
-        ? await this.affine.queryRows<LatestRow>(em, this.tenant.tenantId, sql, bindings, {prepare: "reads"})
+      this.affine.readsEnabled && !em.getTransactionContext()
+        ? await this.affine.readRows<LatestRow>(em, this.tenant.tenantId, sql, bindings)
         : await queryRows<LatestRow>(em, sql, bindings);
     if (!row) return undefined;
     if (row.id !== null) return row;

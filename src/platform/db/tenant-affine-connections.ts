@@ -6,23 +6,24 @@ import pg from "pg";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
-import {type Bindings, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
+import {type Bindings, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
 export const TENANT_AFFINE_APPLICATION_NAME = "smart-thermo-ingest";
 
-/**
- * The prepared-statement budget a statement counts against on its connection, each with a limit of
- * its own since their plans differ in size: the group ingest statements (about 0.6 MB of a backend
- * each) and GET latest's reads (about 90 kB).
- */
-export type PreparedBudget = "ingest" | "reads";
+/** How the read connections show in pg_stat_activity. */
+export const TENANT_READS_APPLICATION_NAME = "smart-thermo-reads";
+
+/** The two sets of connections: the group ingest statement's, and GET latest's. */
+type ConnectionKind = "ingest" | "reads";
 
 /** An open connection and the statements prepared on its backend. */
 interface Connection {
   client: pg.Client;
-  /** Names of the statements prepared on it, by budget; past a budget, further texts run unprepared. */
-  prepared: Record<PreparedBudget, Set<string>>;
+  /** Names of the statements prepared on it; past its kind's budget, further texts run unprepared. */
+  prepared: Set<string>;
+  /** Its kind's budget of prepared statements. */
+  budget: number;
   /** Takes it out of its slot: the next statement opens a new one. */
   forget: () => void;
 }
@@ -44,7 +45,7 @@ interface Statement {
   tenantId: string;
   native: NativeText;
   values: unknown[];
-  prepare: PreparedBudget | false;
+  prepare: boolean;
 }
 
 /** A statement's own outcome within its group: a failing neighbour does not fail it. */
@@ -54,10 +55,10 @@ type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
 const MAX_STATEMENTS_PER_TRANSACTION = 64;
 
 /**
- * A few connections of their own (DB_INGEST_CONNECTIONS) for the group ingest statement and GET
- * latest's read — autocommitted statements that name a tenant schema — with each tenant always sent
- * to the same connection (a hash of its id), and the statements that meet on a connection committed
- * together.
+ * A few connections of their own (DB_INGEST_CONNECTIONS) for the group ingest statement — an
+ * autocommitted statement that names a tenant schema — with each tenant always sent to the same
+ * connection (a hash of its id), and the statements that meet on a connection committed together;
+ * and a few more (DB_READ_CONNECTIONS) for GET latest's read, each tenant's again on one of them.
  *
  * Why (docs/scaling.md, "Many tenants on one machine"):
  * - **Plans.** A statement that names a schema is one text per tenant, and Postgres plans a text
@@ -78,18 +79,18 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  *   processes' transactions take their locks in one order. When one of them fails, the
  *   transaction is rolled back and each statement runs again alone, so each gets its own result or
  *   error, as if it had never been grouped.
- * - **Reads.** GET latest, the read dashboards poll most, is planned here once per tenant too: its
- *   generic plan (the partitions chosen when it runs) costs Postgres 10–25 µs a call, where
- *   planning it costs 230 µs for one tenant's text and 550 µs when every call names another
- *   tenant. Its reads ride in the connection's next transaction like any statement here, so they
- *   also wait behind a statement of their connection that waits for a lock (a rule being edited),
- *   as the writes do; docs/scaling.md weighs it.
+ * - **Reads.** GET latest, the read dashboards poll most, is planned once per tenant on its read
+ *   connection too: its generic plan (the partitions chosen when it runs) costs Postgres 10–25 µs a
+ *   call, where planning it costs 230 µs for one tenant's text and 550 µs when every call names
+ *   another tenant. On connections of their own, not the ingest ones: a read there would wait
+ *   behind a write of its connection that waits for a lock (a rule being edited), and would share
+ *   the ingest statements' budget. A read needs no transaction: it is sent at once, pipelined
+ *   behind the connection's other reads.
  *
- * Each connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION ingest texts and
- * DB_READS_PREPARED_PER_CONNECTION read texts (budgets of their own: a prepared ingest statement
- * holds about 0.6 MB of its backend, a read about 90 kB, and the reads must not find the budget
- * spent by the writes); further tenants' statements on that connection run unprepared — correct,
- * only slower. A connection that fails is dropped with what it had in flight
+ * Each ingest connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION texts (a prepared
+ * ingest statement holds about 0.6 MB of its backend), each read connection
+ * DB_READS_PREPARED_PER_CONNECTION (about 90 kB each); further tenants' statements on that
+ * connection run unprepared — correct, only slower. A connection that fails is dropped with what it had in flight
  * (converted as the ORM's errors are: unavailable, 503; a write whose COMMIT was lost in flight may
  * have committed, and its retry is answered as duplicates) and the next statement opens a new one.
  *
@@ -101,7 +102,8 @@ export class TenantAffineConnections {
   @Inject()
   private config!: AppConfig;
 
-  private slots?: Slot[];
+  /** The connections of each kind, created on first use. */
+  private readonly slots: Partial<Record<ConnectionKind, Slot[]>> = {};
 
   /**
    * The texts seen lately, as Postgres takes them: converting the named parameters (knex) and
@@ -112,9 +114,14 @@ export class TenantAffineConnections {
    */
   private natives?: LRUCache<string, NativeText>;
 
-  /** Whether statements go through here (DB_INGEST_CONNECTIONS > 0) or through the ORM's pool. */
+  /** Whether ingest statements go through here (DB_INGEST_CONNECTIONS > 0) or through the ORM's pool. */
   get enabled(): boolean {
     return this.config.db.ingestConnections > 0;
+  }
+
+  /** Whether reads go through here (DB_READ_CONNECTIONS > 0) or through the ORM's pool. */
+  get readsEnabled(): boolean {
+    return this.config.db.readConnections > 0;
   }
 
   /** One lane per connection: what arrives while its transaction runs goes in the next one. */
@@ -130,8 +137,8 @@ export class TenantAffineConnections {
    * Runs one statement with bound, named parameters on the tenant's connection, committed with
    * whatever else meets it there, and returns its rows as `queryRows` would: the same placeholders,
    * row types and errors (converted by `em`'s driver into MikroORM's exceptions, for the
-   * RetryStrategy and the error filter). Prepared while the connection's budget named by
-   * `options.prepare` lasts (`false`: never).
+   * RetryStrategy and the error filter). Prepared (`options.prepare`, the default) while the
+   * connection's budget lasts.
    * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
    */
   async queryRows<T>(
@@ -139,16 +146,42 @@ export class TenantAffineConnections {
     tenantId: string,
     sql: string,
     bindings: Bindings,
-    options: {prepare: PreparedBudget | false} = {prepare: "ingest"}
+    options: QueryOptions = {prepare: true}
   ): Promise<T[]> {
+    const statement = this.statementOf(em, tenantId, sql, bindings, options);
+    const slot = this.slotOf(tenantId, this.config.db.ingestConnections);
+    return this.rowsOf<T>(em, await this.transactions.submit(String(slot), statement));
+  }
+
+  /**
+   * Runs a read-only statement on the tenant's read connection, at once (no transaction, nothing
+   * to wait for but the reads sent before it), and returns its rows as `queryRows` does.
+   * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
+   */
+  async readRows<T>(
+    em: EntityManager,
+    tenantId: string,
+    sql: string,
+    bindings: Bindings,
+    options: QueryOptions = {prepare: true}
+  ): Promise<T[]> {
+    const statement = this.statementOf(em, tenantId, sql, bindings, options);
+    const slots = this.slotsOf("reads");
+    let outcome: Outcome;
+    try {
+      outcome = await this.run(await this.connectionOf(slots[this.slotOf(tenantId, slots.length)]!, "reads"), statement);
+    } catch (error) {
+      outcome = {error};
+    }
+    return this.rowsOf<T>(em, outcome);
+  }
+
+  private statementOf(em: EntityManager, tenantId: string, sql: string, bindings: Bindings, options: QueryOptions): Statement {
     const native = this.nativeOf(em, sql, bindings);
-    const values = native.order.map((key) => bindings[key] ?? null);
-    const outcome = await this.transactions.submit(String(this.slotOf(tenantId)), {
-      tenantId,
-      native,
-      values,
-      prepare: options.prepare
-    });
+    return {tenantId, native, values: native.order.map((key) => bindings[key] ?? null), prepare: options.prepare ?? false};
+  }
+
+  private rowsOf<T>(em: EntityManager, outcome: Outcome): T[] {
     if ("error" in outcome)
       throw outcome.error instanceof ServiceUnavailableError ? outcome.error : em.getDriver().convertException(outcome.error as Error);
     return outcome.rows as T[];
@@ -157,8 +190,8 @@ export class TenantAffineConnections {
   /** Flushes what is waiting; closes the connections once their statements have finished. */
   async $onDestroy(): Promise<void> {
     await this.transactions.flush();
-    const slots = this.slots ?? [];
-    this.slots = undefined;
+    const slots = [...(this.slots.ingest ?? []), ...(this.slots.reads ?? [])];
+    this.slots.ingest = this.slots.reads = undefined;
     await Promise.all(
       slots.map(async (slot) => {
         const connection = await slot.connection?.catch(() => undefined);
@@ -169,10 +202,15 @@ export class TenantAffineConnections {
     );
   }
 
-  /** The index of the tenant's connection. */
-  private slotOf(tenantId: string): number {
+  /** The index of the tenant's connection among `count`. */
+  private slotOf(tenantId: string, count: number): number {
     // The first 4 bytes of a digest: tenants spread evenly whatever their ids look like.
-    return createHash("sha256").update(tenantId).digest().readUInt32BE(0) % this.config.db.ingestConnections;
+    return createHash("sha256").update(tenantId).digest().readUInt32BE(0) % count;
+  }
+
+  private slotsOf(kind: ConnectionKind): Slot[] {
+    const count = kind === "ingest" ? this.config.db.ingestConnections : this.config.db.readConnections;
+    return (this.slots[kind] ??= Array.from({length: count}, () => ({})));
   }
 
   /**
@@ -180,10 +218,9 @@ export class TenantAffineConnections {
    * statement without them); after a failure, each statement again on its own.
    */
   private async commitTogether(index: number, statements: Statement[]): Promise<Outcome[]> {
-    const slots = (this.slots ??= Array.from({length: this.config.db.ingestConnections}, () => ({})));
     let connection: Connection;
     try {
-      connection = await this.connectionOf(slots[index]!);
+      connection = await this.connectionOf(this.slotsOf("ingest")[index]!, "ingest");
     } catch (error) {
       return statements.map(() => ({error}));
     }
@@ -212,7 +249,7 @@ export class TenantAffineConnections {
   private async run(connection: Connection, statement: Statement | "begin" | "commit"): Promise<Outcome> {
     try {
       if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
-      const name = statement.prepare ? this.nameOn(connection, statement.prepare, statement.native.name) : undefined;
+      const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
       const result = await connection.client.query({
         text: statement.native.text,
         values: statement.values,
@@ -228,13 +265,14 @@ export class TenantAffineConnections {
   }
 
   /** The slot's open connection, opening it first when it has none. */
-  private connectionOf(slot: Slot): Promise<Connection> {
+  private connectionOf(slot: Slot, kind: ConnectionKind): Promise<Connection> {
     if (slot.connection) return slot.connection;
-    const {statementTimeoutMs} = this.config.db;
+    const {statementTimeoutMs, ingestPreparedPerConnection, readsPreparedPerConnection} = this.config.db;
+    const budget = kind === "ingest" ? ingestPreparedPerConnection : readsPreparedPerConnection;
     const client = new pg.Client({
       connectionString: this.config.databaseUrl,
       connectionTimeoutMillis: 5_000,
-      application_name: TENANT_AFFINE_APPLICATION_NAME,
+      application_name: kind === "ingest" ? TENANT_AFFINE_APPLICATION_NAME : TENANT_READS_APPLICATION_NAME,
       statement_timeout: statementTimeoutMs,
       // A prepared statement's generic plan at once, not after five custom plans (each 1–2 ms,
       // against 0.05 ms to reuse the generic one); it was measured as fast as the custom plans
@@ -243,7 +281,7 @@ export class TenantAffineConnections {
       pipeline: true
     });
     const opening: Promise<Connection> = client.connect().then(
-      () => ({client, prepared: {ingest: new Set<string>(), reads: new Set<string>()}, forget}),
+      () => ({client, prepared: new Set<string>(), budget, forget}),
       (error: unknown) => {
         if (slot.connection === opening) slot.connection = undefined;
         throw new ServiceUnavailableError("The database is unreachable; retry later", 5, {cause: error});
@@ -265,19 +303,18 @@ export class TenantAffineConnections {
     (connection.client as unknown as {connection: {stream: {destroy(): void}}}).connection.stream.destroy();
   }
 
-  /** `name` if this connection prepares it (it has, or the budget allows one more), else undefined. */
-  private nameOn(connection: Connection, budget: PreparedBudget, name: string): string | undefined {
-    const prepared = connection.prepared[budget];
-    if (prepared.has(name)) return name;
-    const {ingestPreparedPerConnection, readsPreparedPerConnection} = this.config.db;
-    if (prepared.size >= (budget === "ingest" ? ingestPreparedPerConnection : readsPreparedPerConnection)) return undefined;
-    prepared.add(name);
+  /** `name` if this connection prepares it (it has, or its budget allows one more), else undefined. */
+  private nameOn(connection: Connection, name: string): string | undefined {
+    if (connection.prepared.has(name)) return name;
+    if (connection.prepared.size >= connection.budget) return undefined;
+    connection.prepared.add(name);
     return name;
   }
 
   private nativeOf(em: EntityManager, sql: string, bindings: Bindings): NativeText {
-    const {ingestConnections: connections, ingestPreparedPerConnection: ingest, readsPreparedPerConnection: reads} = this.config.db;
-    const natives = (this.natives ??= new LRUCache({max: Math.max(2_000, connections * (ingest + reads))}));
+    const {ingestConnections, ingestPreparedPerConnection, readConnections, readsPreparedPerConnection} = this.config.db;
+    const prepared = ingestConnections * ingestPreparedPerConnection + readConnections * readsPreparedPerConnection;
+    const natives = (this.natives ??= new LRUCache({max: Math.max(2_000, prepared)}));
     let native = natives.get(sql);
     if (!native) {
       // Given each parameter's own name as its value, knex hands the values back in the order of the $n it placed.
