@@ -23,9 +23,10 @@ const READ_CONNECTIONS = 2;
 const READS_PREPARED_PER_CONNECTION = 2;
 
 /**
- * The group ingest statement's own connections (TenantAffineConnections): each tenant always on
- * the same one, a bounded number of prepared statements per connection, a connection that dies
- * replaced, Postgres' errors converted as on the ORM's pool.
+ * The group ingest statement's own connections (TenantAffineConnections), and GET latest's: each
+ * tenant always on the same one, a bounded number of prepared statements per connection, a read
+ * never behind a write, a connection that dies replaced, Postgres' errors converted as on the
+ * ORM's pool.
  */
 describe("tenant-affine ingest connections", () => {
   let api: Api;
