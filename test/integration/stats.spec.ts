@@ -2,6 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {zoneFarFromLocalHour} from "../helpers/clock.js";
+import {until} from "../helpers/wait.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {
   analyticsDb,
@@ -238,8 +239,8 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
   });
 
   /** Resolves once each tenant's readings are committed (their refreshes are then handed over or about to be). */
-  async function untilEveryTenantStored(tenants: {tenant: string}[], perTenant: number): Promise<void> {
-    for (let i = 0; i < 500; i++) {
+  const untilEveryTenantStored = (tenants: {tenant: string}[], perTenant: number) =>
+    until("every tenant's readings committed", async () => {
       const counts = await Promise.all(
         tenants.map(
           async ({tenant}) =>
@@ -247,11 +248,8 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
               .rows[0]!.n
         )
       );
-      if (counts.every((n) => n >= perTenant)) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error("the writes were never all committed");
-  }
+      return counts.every((n) => n >= perTenant);
+    });
 
   it("refreshes daily stats right after readings are posted through the ingestion API", async () => {
     const tenant = newTenant("ingest");

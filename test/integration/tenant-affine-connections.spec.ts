@@ -16,6 +16,7 @@ import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
 import {asTenant} from "../helpers/service-context.js";
 import {startTestServer, stopTestServer, type Api} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
+import {until} from "../helpers/wait.js";
 
 const CONNECTIONS = 3;
 const PREPARED_PER_CONNECTION = 2;
@@ -168,7 +169,7 @@ describe("tenant-affine ingest connections", () => {
       const write = asTenant(tenant, () =>
         inject(ReadingService).ingest({tenantId: tenant, deviceId, readings: [reading(5)], single: true})
       );
-      await waitForLockWaiter(db, tenant);
+      expect(await lockWaiterOf(db, tenant)).toBe(TENANT_AFFINE_APPLICATION_NAME);
       const answered = await Promise.race([
         api.get(`/api/v1/devices/${deviceId}/readings/latest`).set(auth),
         new Promise<"still waiting">((resolve) => setTimeout(() => resolve("still waiting"), 3_000))
@@ -183,20 +184,19 @@ describe("tenant-affine ingest connections", () => {
     }
   });
 
-  /** Resolves once the tenant's write waits for a lock on its ingest connection. */
-  async function waitForLockWaiter(db: pg.PoolClient, tenant: string): Promise<void> {
-    for (let i = 0; i < 500; i++) {
+  /** The connection (its application_name) on which a statement of the tenant waits for a lock on its rules, once one does. */
+  const lockWaiterOf = (db: pg.PoolClient, tenant: string) =>
+    until("a statement of the tenant waiting for a lock", async () => {
       // pg_stat_activity is read once per transaction unless told to read it again.
       await db.query("select pg_stat_clear_snapshot()");
-      const {rowCount} = await db.query(
-        `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and application_name = $1 and query like $2`,
-        [TENANT_AFFINE_APPLICATION_NAME, `%${quoteTenantSchema(tenant)}."alert_rules"%`]
+      const {rows} = await db.query<{application: string}>(
+        `select application_name as "application" from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query like $1`,
+        // This tenant's statement only: other files' writes may wait on their own rules meanwhile.
+        [`%${quoteTenantSchema(tenant)}."alert_rules"%`]
       );
-      if (rowCount) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error("the write never waited for the lock");
-  }
+      return rows[0]?.application;
+    });
 
   it("takes a group there, but a batch larger than a group to the ORM's pool (one tenant's big batches run side by side)", async () => {
     const tenant = newTenant("affine_route");
@@ -220,19 +220,7 @@ describe("tenant-affine ingest connections", () => {
         const write = asTenant(tenant, () =>
           inject(ReadingService).ingest({tenantId: tenant, deviceId, readings: batch, single: batch.length === 1})
         );
-        let waiting: string | undefined;
-        for (let i = 0; i < 500 && !waiting; i++) {
-          // pg_stat_activity is read once per transaction unless told to read it again.
-          await db.query("select pg_stat_clear_snapshot()");
-          const {rows} = await db.query<{application: string}>(
-            `select application_name as "application" from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock' and query like $1`,
-            // This tenant's statement only: other files' writes may wait on their own rules meanwhile.
-            [`%${quoteTenantSchema(tenant)}."alert_rules"%`]
-          );
-          waiting = rows[0]?.application;
-          if (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        const waiting = await lockWaiterOf(db, tenant);
         await db.query("rollback");
         await write;
         return waiting;
