@@ -91,6 +91,28 @@ describe("platform: health, OpenAPI, migrations", () => {
     expect(await metric("alerts_opened_total")).toBe(before.alerts + 1);
   });
 
+  it("counts the items of each group commit write, by lanes: a single reading is one item of each lane it passes", async () => {
+    const lanes = ["readings_http", "ingest_transaction", "daily_stats_refresh"];
+    const totals = async () => {
+      const text = (await api.get("/metrics")).text;
+      return lanes.map((name) =>
+        ["count", "sum"].map((field) =>
+          Number(new RegExp(`^group_commit_items_${field}\\{lanes="${name}"\\} (\\S+)$`, "m").exec(text)?.[1] ?? 0)
+        )
+      );
+    };
+    const auth = await bearer(newTenant("group_metrics"));
+    const deviceId = (await api.post("/api/v1/devices").set(auth).send({serialNumber: "GROUP-METRICS-1"})).body.id;
+    const before = await totals();
+    await api
+      .post(`/api/v1/devices/${deviceId}/readings`)
+      .set(auth)
+      .send({temperatureCelsius: 21, recordedAt: new Date(Date.now() - 60_000).toISOString()})
+      .expect(201);
+    // One write of one item on each: the tenant's lane, its connection's transaction, the DailyStats merge.
+    expect(await totals()).toEqual(before.map(([writes, items]) => [writes! + 1, items! + 1]));
+  });
+
   it("applies migrations a second time as a no-op", async () => {
     const settings = loadConfig();
     const tenant = newTenant("mig");

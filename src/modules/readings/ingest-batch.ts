@@ -37,13 +37,20 @@ export function transportPolicies({readings, mqtt}: AppConfig): Record<Transport
   const sizeOf = (batch: IngestBatch) => batch.readings.length;
   return {
     // HTTP: what a tenant posts while its previous write runs (READINGS_GROUP_COMMIT off: each batch is its own statement).
-    http: {windowMs: 0, maxSize: readings.groupCommit ? MAX_HTTP_GROUP_READINGS : 0, sizeOf, answerBeforeRefresh: false},
+    http: {
+      windowMs: 0,
+      maxSize: readings.groupCommit ? MAX_HTTP_GROUP_READINGS : 0,
+      sizeOf,
+      answerBeforeRefresh: false,
+      metricName: "readings_http"
+    },
     // MQTT: what arrives within MQTT_COMMIT_WINDOW_MS, or MQTT_COMMIT_MAX_READINGS (README "Devices as clients").
     mqtt: {
       windowMs: mqtt.commitWindowMs,
       maxSize: mqtt.commitMaxReadings,
       sizeOf,
       answerBeforeRefresh: true,
+      metricName: "readings_mqtt",
       observe: (readings, seconds) => (mqttCommitBatch.observe(readings), mqttCommitDuration.observe(seconds))
     }
   };

@@ -70,7 +70,7 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
       await this.merge(writes);
       return writes.map(() => undefined);
     },
-    {windowMs: 0, maxSize: MAX_WRITES_PER_REFRESH}
+    {windowMs: 0, maxSize: MAX_WRITES_PER_REFRESH, metricName: "daily_stats_refresh"}
   );
 
   /**

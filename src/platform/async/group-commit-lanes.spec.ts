@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import {describe, expect, it} from "vitest";
+import {groupCommitItems} from "../observability/metrics.js";
 import {GroupCommitLanes} from "./group-commit-lanes.js";
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -108,5 +109,21 @@ describe("GroupCommitLanes", () => {
     await lanes.flush();
     expect(groups).toEqual([[11], [1, 2, 7], [3]]);
     expect(await Promise.all([...small, big, filling, late])).toEqual([1, 2, 11, 7, 3]);
+  });
+
+  it("counts the items of each write in group_commit_items under its lanes' name, an item written alone beside the lane as 1", async () => {
+    const itemsPerWrite = async () => (await groupCommitItems.get()).values.filter((v) => v.labels.lanes === "spec_lanes");
+    const lanes = new GroupCommitLanes<number, number>(async (_key, items) => items, {
+      windowMs: 0,
+      maxSize: 10,
+      sizeOf: (item) => item,
+      metricName: "spec_lanes"
+    });
+    await Promise.all([1, 2, 3].map((item) => lanes.submit("t", item))); // one tick: one write of 3
+    await lanes.submit("t", 11); // larger than a group: alone
+    const values = await itemsPerWrite();
+    expect(values.find((v) => v.metricName === "group_commit_items_count")?.value).toBe(2);
+    expect(values.find((v) => v.metricName === "group_commit_items_sum")?.value).toBe(4);
+    expect(values.find((v) => v.metricName === "group_commit_items_bucket" && (v.labels as {le?: number}).le === 2)?.value).toBe(1);
   });
 });

@@ -1,3 +1,5 @@
+import {groupCommitItems} from "../observability/metrics.js";
+
 /** When a lane's group is written. */
 export interface GroupPolicy<I> {
   /** How long a group waits for more items after its first one (0: it is written as soon as the lane is free). */
@@ -6,6 +8,8 @@ export interface GroupPolicy<I> {
   maxSize: number;
   /** An item's size (default 1). */
   sizeOf?: (item: I) => number;
+  /** Names these lanes in the `group_commit_items` metric (items per write): whether grouping shares anything under the load seen. */
+  metricName?: string;
 }
 
 interface Group<I, O> {
@@ -49,7 +53,10 @@ export class GroupCommitLanes<I, O> {
 
   submit(key: string, item: I): Promise<O> {
     const size = this.policy.sizeOf?.(item) ?? 1;
-    if (size > this.policy.maxSize) return this.write(key, [item]).then((outputs) => outputs[0]!);
+    if (size > this.policy.maxSize) {
+      if (this.policy.metricName) groupCommitItems.observe({lanes: this.policy.metricName}, 1);
+      return this.write(key, [item]).then((outputs) => outputs[0]!);
+    }
     let lane = this.lanes.get(key);
     if (!lane) this.lanes.set(key, (lane = {tail: Promise.resolve()}));
     let group = lane.open;
@@ -95,6 +102,7 @@ export class GroupCommitLanes<I, O> {
     const run = async () => {
       await window;
       if (lane.open === group) lane.open = undefined;
+      if (this.policy.metricName) groupCommitItems.observe({lanes: this.policy.metricName}, group.items.length);
       try {
         const outputs = await this.write(key, group.items);
         if (outputs.length !== group.items.length)

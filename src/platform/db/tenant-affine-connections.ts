@@ -129,7 +129,8 @@ export class TenantAffineConnections {
     (slot, statements) => this.commitTogether(Number(slot), statements),
     {
       windowMs: 0,
-      maxSize: MAX_STATEMENTS_PER_TRANSACTION
+      maxSize: MAX_STATEMENTS_PER_TRANSACTION,
+      metricName: "ingest_transaction"
     }
   );
 

@@ -81,3 +81,11 @@ export const mqttConnectionsRefused = new Counter({
   labelNames: ["reason"] as const,
   registers: [metricsRegistry]
 });
+
+export const groupCommitItems = new Histogram({
+  name: "group_commit_items",
+  help: "Items per write of a group-commit lane, by lanes: readings_http and readings_mqtt (a tenant's ingest batches per statement), ingest_transaction (tenants' statements per transaction of a tenant-affine connection), daily_stats_refresh (writes per DailyStats merge). Near 1 means nothing is shared",
+  labelNames: ["lanes"] as const,
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+  registers: [metricsRegistry]
+});
