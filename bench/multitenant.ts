@@ -25,7 +25,9 @@
  *  - daily:       GET a week of DailyStats.
  * With each operation it prints the CPU time per request of the API process and of Postgres, spread
  * and aimed at one tenant: on a small machine the two share the cores, and which side the spread
- * load costs more says where to cut.
+ * load costs more says where to cut. And the items per write of each group commit lane
+ * (`group_commit_items`): what the requests of each side shared (a statement, a transaction, a
+ * DailyStats merge), 1.00 where nothing was.
  * Targets (docs/scaling.md): at 200 tenants single POST >= 0.80 and GET latest >= 0.90; at 1,000
  * tenants >= 0.70 and >= 0.85; the other operations are printed against >= 0.80 for reference.
  *
@@ -84,29 +86,63 @@ const operations: Record<string, Operation> = {
   }
 };
 
-/** CPU time the API process and Postgres spent in a series' rounds, and the requests they served. */
+/** An API process under load: its pid (CPU time) and its metrics. */
+interface Api {
+  child: {pid?: number};
+  metrics: () => Promise<string>;
+}
+
+/** CPU time the API process and Postgres spent in a series' rounds, the requests they served, and the group commit lanes' writes and items. */
 interface CpuTally {
   apiSeconds: number;
   postgresSeconds: number;
   requests: number;
+  groups: Map<string, {writes: number; items: number}>;
+}
+
+const newTally = (): CpuTally => ({apiSeconds: 0, postgresSeconds: 0, requests: 0, groups: new Map()});
+
+/** `group_commit_items` of a metrics text: writes and items so far, by lanes. */
+function groupCommitTotals(metrics: string): Map<string, {writes: number; items: number}> {
+  const totals = new Map<string, {writes: number; items: number}>();
+  for (const [, field, lanes, value] of metrics.matchAll(/^group_commit_items_(sum|count)\{lanes="([^"]+)"\} (\S+)$/gm)) {
+    const entry = totals.get(lanes!) ?? {writes: 0, items: 0};
+    entry[field === "count" ? "writes" : "items"] = Number(value);
+    totals.set(lanes!, entry);
+  }
+  return totals;
 }
 
 /**
  * Runs a closed loop and adds its CPU to `tally`: which side a spread load costs more (the API or
- * Postgres), since on a small machine they share the cores and the rate alone does not say.
+ * Postgres), since on a small machine they share the cores and the rate alone does not say. And
+ * how many items each group commit lane's writes carried: what a round's requests shared.
  */
-async function tallied(tally: CpuTally, apiPid: number, run: () => Promise<{rate: number; requests: number}>): Promise<number> {
-  const api0 = processCpuSeconds(apiPid) ?? 0;
+async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: number; requests: number}>): Promise<number> {
+  const api0 = processCpuSeconds(api.child.pid!) ?? 0;
   const pg0 = postgresCpuSeconds() ?? 0;
+  const groups0 = groupCommitTotals(await api.metrics());
   const {rate, requests} = await run();
-  tally.apiSeconds += (processCpuSeconds(apiPid) ?? 0) - api0;
+  tally.apiSeconds += (processCpuSeconds(api.child.pid!) ?? 0) - api0;
   tally.postgresSeconds += (postgresCpuSeconds() ?? 0) - pg0;
   tally.requests += requests;
+  for (const [lanes, {writes, items}] of groupCommitTotals(await api.metrics())) {
+    const before = groups0.get(lanes) ?? {writes: 0, items: 0};
+    const sum = tally.groups.get(lanes) ?? {writes: 0, items: 0};
+    tally.groups.set(lanes, {writes: sum.writes + writes - before.writes, items: sum.items + items - before.items});
+  }
   return rate;
 }
 
 const perRequest = (tally: CpuTally) =>
   `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs, Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs`;
+
+/** Items per write of each group commit lane that wrote in the rounds (1.0: nothing shared). */
+const itemsPerWrite = (tally: CpuTally) =>
+  [...tally.groups]
+    .filter(([, {writes}]) => writes > 0)
+    .map(([lanes, {writes, items}]) => `${lanes} ${(items / writes).toFixed(2)} (${writes} writes)`)
+    .join(", ") || "none";
 
 /** CONCURRENCY clients, each sending `op` to the next tenant of `tenants` as soon as its last answer came; requests per second and served. */
 async function closedLoop(client: HttpClient, tenants: Tenant[], op: Operation): Promise<{rate: number; requests: number}> {
@@ -222,17 +258,17 @@ async function main() {
             for (let i = 0; i < tenants.length; i += CONCURRENCY)
               await Promise.all(tenants.slice(i, i + CONCURRENCY).map((tenant) => operations.latest!(pooled, tenant)));
 
-      // [name, client, its API's pid, operation, target by tenant count, also against one tenant's devices]
-      const parts: [string, HttpClient, number, Operation, (n: number) => string, boolean][] = [
-        ["single-gc", client, api.child.pid!, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70"), true],
-        ["single-nogc", freshClient, noGroupCommit.child.pid!, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70"), true],
-        ["batch100", client, api.child.pid!, operations.batch100!, () => ">= 0.80", false],
-        ["latest", client, api.child.pid!, operations.latest!, (n) => (n <= 200 ? ">= 0.90" : ">= 0.85"), true],
-        ["daily", client, api.child.pid!, operations.daily!, () => ">= 0.80", false]
+      // [name, client, its API, operation, target by tenant count, also against one tenant's devices]
+      const parts: [string, HttpClient, Api, Operation, (n: number) => string, boolean][] = [
+        ["single-gc", client, api, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70"), true],
+        ["single-nogc", freshClient, noGroupCommit, operations.single!, (n) => (n <= 200 ? ">= 0.80" : ">= 0.70"), true],
+        ["batch100", client, api, operations.batch100!, () => ">= 0.80", false],
+        ["latest", client, api, operations.latest!, (n) => (n <= 200 ? ">= 0.90" : ">= 0.85"), true],
+        ["daily", client, api, operations.daily!, () => ">= 0.80", false]
       ];
       for (const count of COUNTS) {
         const spread = tenants.slice(0, count);
-        for (const [name, partClient, apiPid, op, target, againstDevices] of parts.filter(([name]) => !PARTS || PARTS.includes(name))) {
+        for (const [name, partClient, partApi, op, target, againstDevices] of parts.filter(([name]) => !PARTS || PARTS.includes(name))) {
           const baselines: [suffix: string, label: string, aimedAt: Tenant[]][] = [
             ["", "aimed at 1 tenant (its one device)", [tenants[0]!]],
             ...(againstDevices
@@ -240,8 +276,7 @@ async function main() {
               : [])
           ];
           for (const [suffix, label, aimedAt] of baselines) {
-            const spreadCpu: CpuTally = {apiSeconds: 0, postgresSeconds: 0, requests: 0};
-            const baselineCpu: CpuTally = {apiSeconds: 0, postgresSeconds: 0, requests: 0};
+            const [spreadCpu, baselineCpu] = [newTally(), newTally()];
             await runPart({
               name: `multitenant-${name}-${count}${suffix}`,
               unit: "requests/s (the ratio is spread over tenants / the baseline: higher is better)",
@@ -249,13 +284,15 @@ async function main() {
               rounds: ROUNDS,
               subject: {
                 label: `spread over ${count} tenants`,
-                run: () => tallied(spreadCpu, apiPid, () => closedLoop(partClient, spread, op))
+                run: () => tallied(spreadCpu, partApi, () => closedLoop(partClient, spread, op))
               },
-              baseline: {label, run: () => tallied(baselineCpu, apiPid, () => closedLoop(partClient, aimedAt, op))},
+              baseline: {label, run: () => tallied(baselineCpu, partApi, () => closedLoop(partClient, aimedAt, op))},
               notes: () => ({
                 load: `${CONCURRENCY} clients, closed loop, ${SECONDS} s per round`,
                 "CPU per request, spread over tenants": perRequest(spreadCpu),
-                "CPU per request, baseline": perRequest(baselineCpu)
+                "CPU per request, baseline": perRequest(baselineCpu),
+                "items per group commit write, spread over tenants": itemsPerWrite(spreadCpu),
+                "items per group commit write, baseline": itemsPerWrite(baselineCpu)
               })
             });
           }

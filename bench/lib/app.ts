@@ -24,6 +24,8 @@ export function build() {
   built = true;
 }
 
+const BENCH_METRICS_TOKEN = "bench-metrics-token-0123456789";
+
 /** The API process's ORM pool size: it inherits this process's DB_POOL_MAX (the app's default, 10, without one). */
 export const API_POOL_MAX = Number(process.env.DB_POOL_MAX ?? 10);
 
@@ -69,7 +71,8 @@ export async function startApi(env: {
   const profile = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, ...(env.nodeFlags ?? []), join(ROOT, "dist/src/index.js")], {
     cwd: ROOT,
-    env: {...process.env, ...benchEnvironment(env), PORT: String(port), ...env.extra},
+    // Production serves no metrics without a token.
+    env: {...process.env, ...benchEnvironment(env), PORT: String(port), METRICS_TOKEN: BENCH_METRICS_TOKEN, ...env.extra},
     stdio: ["ignore", "ignore", "inherit"]
   });
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -82,12 +85,12 @@ export async function startApi(env: {
   return {
     baseUrl,
     child,
+    /** Its Prometheus metrics (GET /metrics) as text. */
+    metrics: async () => (await fetch(`${baseUrl}/metrics`, {headers: {authorization: `Bearer ${BENCH_METRICS_TOKEN}`}})).text(),
     stop: () =>
       new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.kill("SIGTERM"))))
   };
 }
-
-const BENCH_METRICS_TOKEN = "bench-metrics-token-0123456789";
 
 /** The compiled MQTT-only process (`npm run mqtt`, production mode) on a free port: what a fleet connects to at scale. */
 export async function startMqttProcess(env: {url: string; analyticsUrl: string; extra?: Record<string, string>}) {
