@@ -54,7 +54,7 @@ export class GroupCommitLanes<I, O> {
   submit(key: string, item: I): Promise<O> {
     const size = this.policy.sizeOf?.(item) ?? 1;
     if (size > this.policy.maxSize) {
-      if (this.policy.metricName) groupCommitItems.observe({lanes: this.policy.metricName}, 1);
+      this.counted(1);
       return this.write(key, [item]).then((outputs) => outputs[0]!);
     }
     let lane = this.lanes.get(key);
@@ -81,6 +81,11 @@ export class GroupCommitLanes<I, O> {
     }
   }
 
+  /** A write of `items` items, in `group_commit_items` when the lanes have a name. */
+  private counted(items: number): void {
+    if (this.policy.metricName) groupCommitItems.observe({lanes: this.policy.metricName}, items);
+  }
+
   /** Opens a new group on the lane, to be written once everything scheduled before it is and its window has passed. */
   private schedule(key: string, lane: Lane<I, O>): Group<I, O> {
     let timer: NodeJS.Timeout | undefined;
@@ -102,7 +107,7 @@ export class GroupCommitLanes<I, O> {
     const run = async () => {
       await window;
       if (lane.open === group) lane.open = undefined;
-      if (this.policy.metricName) groupCommitItems.observe({lanes: this.policy.metricName}, group.items.length);
+      this.counted(group.items.length);
       try {
         const outputs = await this.write(key, group.items);
         if (outputs.length !== group.items.length)
