@@ -87,10 +87,7 @@ const operations: Record<string, Operation> = {
 };
 
 /** An API process under load: its pid (CPU time) and its metrics. */
-interface Api {
-  child: {pid?: number};
-  metrics: () => Promise<string>;
-}
+type Api = Awaited<ReturnType<typeof startApi>>;
 
 /** CPU time the API process and Postgres spent in a series' rounds, the requests they served, and the group commit lanes' writes and items. */
 interface CpuTally {
