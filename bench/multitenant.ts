@@ -23,9 +23,10 @@
  *  - batch100:    POST a batch of 100 readings;
  *  - latest:      GET the latest reading;
  *  - daily:       GET a week of DailyStats.
- * With each operation it prints the CPU time per request of the API process and of Postgres, spread
- * and aimed at one tenant: on a small machine the two share the cores, and which side the spread
- * load costs more says where to cut. And the items per write of each group commit lane
+ * With each operation it prints the CPU time per request of the API process (and how many read
+ * and write system calls it made: each costs tens of µs on a small virtual machine) and of
+ * Postgres, spread and aimed at one tenant: on a small machine the two share the cores, and which
+ * side the spread load costs more says where to cut. And the items per write of each group commit lane
  * (`group_commit_items`): what the requests of each side shared (a statement, a transaction, a
  * DailyStats merge), 1.00 where nothing was.
  * Targets (docs/scaling.md): at 200 tenants single POST >= 0.80 and GET latest >= 0.90; at 1,000
@@ -40,7 +41,7 @@ import {API_POOL_MAX, rssKb, startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {runMain, runPart} from "./lib/harness.js";
-import {callJson, type HttpClient, httpClient, postgresCpuSeconds, processCpuSeconds} from "./lib/ingest.js";
+import {callJson, type HttpClient, httpClient, postgresCpuSeconds, processCpuSeconds, processSyscalls} from "./lib/ingest.js";
 
 const COUNTS = (process.env.BENCH_TENANTS ?? "200,1000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -92,12 +93,14 @@ type Api = Awaited<ReturnType<typeof startApi>>;
 /** CPU time the API process and Postgres spent in a series' rounds, the requests they served, and the group commit lanes' writes and items. */
 interface CpuTally {
   apiSeconds: number;
+  /** The API process's read and write system calls (processSyscalls). */
+  apiSyscalls: number;
   postgresSeconds: number;
   requests: number;
   groups: Map<string, {writes: number; items: number}>;
 }
 
-const newTally = (): CpuTally => ({apiSeconds: 0, postgresSeconds: 0, requests: 0, groups: new Map()});
+const newTally = (): CpuTally => ({apiSeconds: 0, apiSyscalls: 0, postgresSeconds: 0, requests: 0, groups: new Map()});
 
 /** `group_commit_items` of a metrics text: writes and items so far, by lanes. */
 function groupCommitTotals(metrics: string): Map<string, {writes: number; items: number}> {
@@ -116,11 +119,13 @@ function groupCommitTotals(metrics: string): Map<string, {writes: number; items:
  * how many items each group commit lane's writes carried: what a round's requests shared.
  */
 async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: number; requests: number}>): Promise<number> {
-  const api0 = processCpuSeconds(api.child.pid!) ?? 0;
-  const pg0 = postgresCpuSeconds() ?? 0;
   const groups0 = groupCommitTotals(await api.metrics());
+  const api0 = processCpuSeconds(api.child.pid!) ?? 0;
+  const syscalls0 = processSyscalls(api.child.pid!) ?? 0;
+  const pg0 = postgresCpuSeconds() ?? 0;
   const {rate, requests} = await run();
   tally.apiSeconds += (processCpuSeconds(api.child.pid!) ?? 0) - api0;
+  tally.apiSyscalls += (processSyscalls(api.child.pid!) ?? 0) - syscalls0;
   tally.postgresSeconds += (postgresCpuSeconds() ?? 0) - pg0;
   tally.requests += requests;
   for (const [lanes, {writes, items}] of groupCommitTotals(await api.metrics())) {
@@ -132,7 +137,8 @@ async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: numb
 }
 
 const perRequest = (tally: CpuTally) =>
-  `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs, Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs`;
+  `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs (${(tally.apiSyscalls / tally.requests).toFixed(2)} read/write system calls), ` +
+  `Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs`;
 
 /** Items per write of each group commit lane that wrote in the rounds (1.0: nothing shared). */
 const itemsPerWrite = (tally: CpuTally) =>
