@@ -147,6 +147,40 @@ describe("weekly stats cache (Redis)", () => {
     expect(await cache.get<string>(tenant, device)).toEqual({body: "fresh summary", gen: "1"});
   });
 
+  it("invalidates the devices of several tenants at once: each generation bumped and kept a day, each value gone, no other touched", async () => {
+    const cache = PlatformTest.get<WeeklyStatsCache>(WeeklyStatsCache);
+    const [first, second] = [newTenant("many_a"), newTenant("many_b")];
+    const [d1, d2, untouched] = [
+      "6b1f3c1e-0000-4000-8000-00000000000a",
+      "6b1f3c1e-0000-4000-8000-00000000000b",
+      "6b1f3c1e-0000-4000-8000-00000000000c"
+    ];
+    for (const [tenant, device] of [
+      [first, d1],
+      [first, d2],
+      [first, untouched],
+      [second, d1]
+    ] as const)
+      await cache.set(tenant, device, "0", `summary of ${device}`);
+    await cache.invalidate(first, [d2]);
+    await cache.invalidateMany(
+      new Map([
+        [first, [d1, d2]],
+        [second, [d1]]
+      ])
+    );
+    expect(await cache.get<string>(first, d1)).toEqual({body: undefined, gen: "1"});
+    expect(await cache.get<string>(first, d2)).toEqual({body: undefined, gen: "2"});
+    expect(await cache.get<string>(second, d1)).toEqual({body: undefined, gen: "1"});
+    expect(await cache.get<string>(first, untouched)).toEqual({body: `summary of ${untouched}`, gen: "0"});
+    expect(await redis.exists(weeklyKey(first, d1), weeklyKey(first, d2), weeklyKey(second, d1))).toBe(0);
+    for (const tenant of [first, second]) {
+      const ttl = await redis.ttl(`stats:weekly-gen:${tenant}:${d1}`);
+      expect(ttl).toBeGreaterThan(23 * 3600);
+      expect(ttl).toBeLessThanOrEqual(24 * 3600);
+    }
+  });
+
   it("replays an invalidation lost while Redis was unreachable before trusting the cache again", async () => {
     const {tenant, auth, device, at, post} = await setup("replay");
     expect((await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth)).body.summary).toMatchObject({readingCount: 0});
