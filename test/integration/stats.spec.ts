@@ -238,6 +238,39 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     }
   });
 
+  it("lets other tenants' refreshes past a merge stuck on a lock: they take the next lane, and answer with their stats", async () => {
+    const setup = async (label: string) => {
+      const tenant = newTenant(label);
+      const auth = await bearer(tenant);
+      return {tenant, auth, device: await createDevice(api, auth, `${label}-1`)};
+    };
+    const [stuck, other] = [await setup("stuck"), await setup("past")];
+    const rows = every("2026-03-15T08:00:00Z", "2026-03-15T08:10:00Z", 5);
+    // The stuck tenant's day row is held (inserted, not committed): its merge waits on it.
+    const holder = await analyticsDb().connect();
+    try {
+      await holder.query("begin");
+      await holder.query(
+        `insert into "daily_stats" ("tenant_id", "device_id", "date", "avg_temperature_celsius", "min_temperature_celsius",
+           "max_temperature_celsius", "reading_count") values ($1, $2, '2026-03-15', 0, 0, 0, 0)`,
+        [stuck.tenant, stuck.device]
+      );
+      const stuckPost = postReadings(api, stuck.auth, stuck.device, rows);
+      await untilEveryTenantStored([stuck], rows.length);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // its merge has run longer than a lane waits for
+      // The other tenant's post is answered once its own refresh is done, its stats already there
+      // (behind the stuck merge, it would be answered after REFRESH_BUDGET_MS, its stats still to come).
+      expect(await postReadings(api, other.auth, other.device, rows)).toEqual({inserted: rows.length, duplicates: 0});
+      expect(await dailyRows(other.tenant, other.device)).toMatchObject([{date: "2026-03-15", readingCount: rows.length}]);
+      await holder.query("rollback");
+      await stuckPost;
+    } finally {
+      await holder.query("rollback").catch(() => undefined);
+      holder.release();
+    }
+    expect(await dailyRows(stuck.tenant, stuck.device)).toMatchObject([{date: "2026-03-15", readingCount: rows.length}]);
+  });
+
   /** Resolves once each tenant's readings are committed (their refreshes are then handed over or about to be). */
   const untilEveryTenantStored = (tenants: {tenant: string}[], perTenant: number) =>
     until("every tenant's readings committed", async () => {
