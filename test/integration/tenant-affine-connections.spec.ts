@@ -1,5 +1,6 @@
 import {inject} from "@tsed/common";
 import {DriverException} from "@mikro-orm/core";
+import {MikroOrmRegistry} from "@tsed/mikro-orm";
 import type pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
@@ -9,6 +10,7 @@ import {
   TENANT_READS_APPLICATION_NAME,
   TenantAffineConnections
 } from "../../src/platform/db/tenant-affine-connections.js";
+import {DEFAULT_CONTEXT} from "../../src/platform/db/orm-contexts.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {createDevice, createRule} from "../helpers/factories.js";
@@ -50,7 +52,7 @@ describe("tenant-affine ingest connections", () => {
 
   /** Runs `sql` on the tenant's affine connection, unprepared (the probes must not spend the budget they check). */
   const onConnectionOf = <T>(tenant: string, sql: string, bindings: Record<string, unknown> = {}) =>
-    asTenant(tenant, () => inject(TenantAffineConnections).queryRows<T>(inject(TenantContext).em, tenant, sql, bindings, {prepare: false}));
+    asTenant(tenant, () => inject(TenantAffineConnections).queryRows<T>(tenant, sql, bindings, {prepare: false}));
   const backendOf = async (tenant: string) => (await onConnectionOf<{pid: number}>(tenant, `select pg_backend_pid() as "pid"`))[0]!.pid;
 
   it("sends a tenant's statements always to the same connection, and spreads the tenants over all of them", async () => {
@@ -107,7 +109,7 @@ describe("tenant-affine ingest connections", () => {
 
   /** Runs `sql` on the tenant's read connection, unprepared. */
   const onReadConnectionOf = <T>(tenant: string, sql: string) =>
-    asTenant(tenant, () => inject(TenantAffineConnections).readRows<T>(inject(TenantContext).em, tenant, sql, {}, {prepare: false}));
+    asTenant(tenant, () => inject(TenantAffineConnections).readRows<T>(tenant, sql, {}, {prepare: false}));
 
   it("reads GET latest on connections of its own, each tenant on one, prepared until their budget is spent", async () => {
     // Tenants until every read connection has three: past its budget of two.
@@ -147,6 +149,20 @@ describe("tenant-affine ingest connections", () => {
       [TENANT_READS_APPLICATION_NAME, [...byBackend.keys()]]
     );
     expect(rows).toHaveLength(READ_CONNECTIONS);
+  });
+
+  it("is bypassed inside a transaction, where a statement must see what the transaction wrote (TenantContext.inTransaction)", async () => {
+    const tenant = newTenant("affine_tx");
+    await asTenant(tenant, async () => {
+      const context = inject(TenantContext);
+      expect(context.inTransaction).toBe(false);
+      // A transaction of a manager other than the request's (which is not even forked yet)...
+      const orm = inject(MikroOrmRegistry).get(DEFAULT_CONTEXT)!;
+      await orm.em.fork({disableContextResolution: true}).transactional(async () => expect(context.inTransaction).toBe(true));
+      // ...and one of the request's own.
+      await context.em.transactional(async () => expect(context.inTransaction).toBe(true));
+      expect(context.inTransaction).toBe(false);
+    });
   });
 
   it("answers GET latest while a write of the same tenant waits for a lock on its ingest connection", async () => {
@@ -253,7 +269,6 @@ describe("tenant-affine ingest connections", () => {
     const probe = (tenant: string) =>
       asTenant(tenant, () =>
         inject(TenantAffineConnections).queryRows<{xid: string}>(
-          inject(TenantContext).em,
           tenant,
           `insert into "public"."affine_probe" ("tenant", "xid") values (:tenant, pg_current_xact_id()) returning "xid"::text as "xid"`,
           {tenant}
@@ -276,9 +291,7 @@ describe("tenant-affine ingest connections", () => {
       const outcomes = await Promise.allSettled(
         tenants.map((tenant) =>
           tenant === failing
-            ? asTenant(tenant, () =>
-                inject(TenantAffineConnections).queryRows(inject(TenantContext).em, tenant, `select 1 / :zero::int as "x"`, {zero: 0})
-              )
+            ? asTenant(tenant, () => inject(TenantAffineConnections).queryRows(tenant, `select 1 / :zero::int as "x"`, {zero: 0}))
             : probe(tenant)
         )
       );

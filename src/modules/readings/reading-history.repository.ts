@@ -74,11 +74,11 @@ export class ReadingHistoryRepository {
     const schema = quoteTenantSchema(this.tenant.tenantId);
     const [recent, older] = historyWindows({deviceId, limit: 1}, this.newestPossible());
     type LatestRow = (StoredReading & {cursorAt: string}) | {[K in keyof StoredReading]: null};
-    const [em, sql, bindings] = [this.tenant.em, latestSql(schema, recent), historyBindings(recent)];
+    const [sql, bindings] = [latestSql(schema, recent), historyBindings(recent)];
     const [row] =
-      this.affine.readsEnabled && !em.getTransactionContext()
-        ? await this.affine.readRows<LatestRow>(em, this.tenant.tenantId, sql, bindings)
-        : await queryRows<LatestRow>(em, sql, bindings);
+      this.affine.readsEnabled && !this.tenant.inTransaction
+        ? await this.affine.readRows<LatestRow>(this.tenant.tenantId, sql, bindings)
+        : await queryRows<LatestRow>(this.tenant.em, sql, bindings);
     if (!row) return undefined;
     if (row.id !== null) return row;
     if (!older) return null;

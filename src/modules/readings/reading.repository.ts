@@ -223,8 +223,8 @@ export class ReadingRepository {
     // Planning this statement costs Postgres more than running it for one reading: prepared (on
     // the tenant's own connection, where its plan is reused however many tenants there are).
     const [row] = (
-      options.onTenantConnection && this.affine.enabled && !this.tenant.em.getTransactionContext()
-        ? await this.affine.queryRows<IngestRow>(this.tenant.em, tenantId, sql, bindings)
+      options.onTenantConnection && this.affine.enabled && !this.tenant.inTransaction
+        ? await this.affine.queryRows<IngestRow>(tenantId, sql, bindings)
         : await queryRows<IngestRow>(this.tenant.em, sql, bindings, {prepare: true})
     ) as [IngestRow];
     const insertedIds = new Map<string, Map<number, string>>();

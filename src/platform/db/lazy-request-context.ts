@@ -49,8 +49,14 @@ export function useSchema(contextName: string, schema: string): void {
   const context = RequestContext.currentRequestContext();
   if (!context) throw new Error("useSchema outside a request or job context");
   if (context.map instanceof ForksOnFirstUse) context.map.schemas.set(contextName, schema);
-  const made = context.map instanceof ForksOnFirstUse ? Map.prototype.get.call(context.map, contextName) : context.map.get(contextName);
+  const made = madeFork(context, contextName);
   if (made) made.schema = schema;
+}
+
+/** The current request's (or job's) fork of ORM context `contextName` if something has made it; never makes it. */
+export function madeFork(context: RequestContext | undefined, contextName: string): EntityManager | undefined {
+  if (!context) return undefined;
+  return context.map instanceof ForksOnFirstUse ? Map.prototype.get.call(context.map, contextName) : context.map.get(contextName);
 }
 
 /**

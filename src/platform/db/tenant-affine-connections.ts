@@ -1,6 +1,7 @@
 import {createHash} from "node:crypto";
 import {Inject, Injectable} from "@tsed/common";
-import type {EntityManager} from "@mikro-orm/postgresql";
+import {Orm} from "@tsed/mikro-orm";
+import type {MikroORM} from "@mikro-orm/postgresql";
 import {LRUCache} from "lru-cache";
 import pg from "pg";
 import {ServiceUnavailableError} from "../../common/errors.js";
@@ -102,6 +103,13 @@ export class TenantAffineConnections {
   @Inject()
   private config!: AppConfig;
 
+  /**
+   * The ORM's own entity manager, for what every fork shares: knex (to convert a text's named
+   * parameters) and the driver (to convert errors). A statement here needs no request's fork.
+   */
+  @Orm()
+  private orm!: MikroORM;
+
   /** The connections of each kind, created on first use. */
   private readonly slots: Partial<Record<ConnectionKind, Slot[]>> = {};
 
@@ -137,21 +145,15 @@ export class TenantAffineConnections {
   /**
    * Runs one statement with bound, named parameters on the tenant's connection, committed with
    * whatever else meets it there, and returns its rows as `queryRows` would: the same placeholders,
-   * row types and errors (converted by `em`'s driver into MikroORM's exceptions, for the
+   * row types and errors (converted by the ORM's driver into MikroORM's exceptions, for the
    * RetryStrategy and the error filter). Prepared (`options.prepare`, the default) while the
    * connection's budget lasts.
    * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
    */
-  async queryRows<T>(
-    em: EntityManager,
-    tenantId: string,
-    sql: string,
-    bindings: Bindings,
-    options: QueryOptions = {prepare: true}
-  ): Promise<T[]> {
-    const statement = this.statementOf(em, tenantId, sql, bindings, options);
+  async queryRows<T>(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions = {prepare: true}): Promise<T[]> {
+    const statement = this.statementOf(tenantId, sql, bindings, options);
     const slot = this.slotOf(tenantId, this.config.db.ingestConnections);
-    return this.rowsOf<T>(em, await this.transactions.submit(String(slot), statement));
+    return this.rowsOf<T>(await this.transactions.submit(String(slot), statement));
   }
 
   /**
@@ -159,14 +161,8 @@ export class TenantAffineConnections {
    * to wait for but the reads sent before it), and returns its rows as `queryRows` does.
    * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
    */
-  async readRows<T>(
-    em: EntityManager,
-    tenantId: string,
-    sql: string,
-    bindings: Bindings,
-    options: QueryOptions = {prepare: true}
-  ): Promise<T[]> {
-    const statement = this.statementOf(em, tenantId, sql, bindings, options);
+  async readRows<T>(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions = {prepare: true}): Promise<T[]> {
+    const statement = this.statementOf(tenantId, sql, bindings, options);
     const slots = this.slotsOf("reads");
     let outcome: Outcome;
     try {
@@ -174,17 +170,19 @@ export class TenantAffineConnections {
     } catch (error) {
       outcome = {error};
     }
-    return this.rowsOf<T>(em, outcome);
+    return this.rowsOf<T>(outcome);
   }
 
-  private statementOf(em: EntityManager, tenantId: string, sql: string, bindings: Bindings, options: QueryOptions): Statement {
-    const native = this.nativeOf(em, sql, bindings);
+  private statementOf(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions): Statement {
+    const native = this.nativeOf(sql, bindings);
     return {tenantId, native, values: native.order.map((key) => bindings[key] ?? null), prepare: options.prepare ?? false};
   }
 
-  private rowsOf<T>(em: EntityManager, outcome: Outcome): T[] {
+  private rowsOf<T>(outcome: Outcome): T[] {
     if ("error" in outcome)
-      throw outcome.error instanceof ServiceUnavailableError ? outcome.error : em.getDriver().convertException(outcome.error as Error);
+      throw outcome.error instanceof ServiceUnavailableError
+        ? outcome.error
+        : this.orm.em.getDriver().convertException(outcome.error as Error);
     return outcome.rows as T[];
   }
 
@@ -324,13 +322,13 @@ export class TenantAffineConnections {
     return name;
   }
 
-  private nativeOf(em: EntityManager, sql: string, bindings: Bindings): NativeText {
+  private nativeOf(sql: string, bindings: Bindings): NativeText {
     const natives = (this.natives ??= new LRUCache({max: Math.max(2_000, this.mostPrepared("ingest") + this.mostPrepared("reads"))}));
     let native = natives.get(sql);
     if (!native) {
       // Given each parameter's own name as its value, knex hands the values back in the order of the $n it placed.
       const names = Object.fromEntries(Object.keys(bindings).map((key) => [key, key]));
-      const {sql: text, values} = toNativeSql(em.getKnex(), sql, names);
+      const {sql: text, values} = toNativeSql(this.orm.em.getKnex(), sql, names);
       natives.set(sql, (native = {text, order: values as string[], name: statementName(text)}));
     }
     return native;

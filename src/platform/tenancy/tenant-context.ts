@@ -1,7 +1,7 @@
-import {RequestContext} from "@mikro-orm/core";
+import {RequestContext, TransactionContext} from "@mikro-orm/core";
 import type {EntityManager} from "@mikro-orm/postgresql";
 import {context, Injectable} from "@tsed/common";
-import {useSchema} from "../db/lazy-request-context.js";
+import {madeFork, useSchema} from "../db/lazy-request-context.js";
 import {DEFAULT_CONTEXT} from "../db/orm-contexts.js";
 import type {AuthUser} from "../auth/auth-user.js";
 
@@ -50,6 +50,16 @@ export class TenantContext {
     const em = this.requestEm().getContext(true);
     if (em.schema !== tenantId) throw new MissingTenantContextError();
     return em;
+  }
+
+  /**
+   * Whether the current context runs in a transaction of its entity manager, told without forking
+   * one: a statement that goes around the ORM (TenantAffineConnections) asks only this, and a
+   * fork per request cost ~30 µs (bench:profile spread-single).
+   */
+  get inTransaction(): boolean {
+    const em = TransactionContext.getEntityManager(DEFAULT_CONTEXT) ?? madeFork(RequestContext.currentRequestContext(), DEFAULT_CONTEXT);
+    return em?.getTransactionContext() !== undefined;
   }
 
   private requestEm(): EntityManager {
