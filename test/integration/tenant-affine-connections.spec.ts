@@ -2,7 +2,8 @@ import {inject} from "@tsed/common";
 import {DriverException} from "@mikro-orm/core";
 import {MikroOrmRegistry} from "@tsed/mikro-orm";
 import type pg from "pg";
-import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {Socket} from "node:net";
+import {afterAll, beforeAll, describe, expect, it, vi} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {ReadingService} from "../../src/modules/readings/reading.service.js";
 import {
@@ -274,15 +275,29 @@ describe("tenant-affine ingest connections", () => {
           {tenant}
         )
       );
+    /** The socket of the ingest connection a tenant's statements go to (TenantAffineConnections' own, private). */
+    const ingestSocketOf = async (tenant: string): Promise<Socket> => {
+      const connections = inject(TenantAffineConnections) as unknown as {
+        slotOf(tenantId: string, count: number): number;
+        slots: {ingest: {connection: Promise<{client: {connection: {stream: Socket}}}>}[]};
+      };
+      const slot = connections.slots.ingest[connections.slotOf(tenant, CONNECTIONS)]!;
+      return (await slot.connection).client.connection.stream;
+    };
     const committed = async (tenants: string[]) =>
       (await tenantDb().query(`select "tenant" from "public"."affine_probe" where "tenant" = any($1)`, [tenants])).rowCount;
 
     it("are committed together, in one transaction", async () => {
       const tenants = await tenantsOnOneConnection(4);
+      // The writes to the socket of their connection (opened already: tenantsOnOneConnection probed it).
+      const socket = await ingestSocketOf(tenants[0]!);
+      const writes = [vi.spyOn(socket, "_write"), vi.spyOn(socket, "_writev")];
       // Submitted in one tick: the first opens the connection's next transaction, the others join it.
       const results = await Promise.all(tenants.map((tenant) => probe(tenant)));
       expect(new Set(results.map(([row]) => row!.xid)).size).toBe(1);
       expect(await committed(tenants)).toBe(4);
+      // BEGIN, the four statements and COMMIT in one write: one round trip, one system call.
+      expect(writes.reduce((sum, spy) => sum + spy.mock.calls.length, 0)).toBe(1);
     });
 
     it("each get their own outcome when one of them fails: the others commit, alone", async () => {

@@ -1,4 +1,5 @@
 import {Inject, Injectable} from "@tsed/common";
+import {LRUCache} from "lru-cache";
 import {type Bindings, pgArray, queryRows} from "../../platform/db/sql.js";
 import {TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
@@ -197,6 +198,9 @@ export const runStartSql = (schema: string) => `with "cut" as (
     where r."device_id" = :deviceId::uuid and r."recorded_at" < :before and r."recorded_at" >= coalesce(:notBefore::timestamptz, '-infinity')
       and ("cut"."at" is null or r."recorded_at" > "cut"."at")`;
 
+/** Tenants whose ingest texts stay built (both variants): as many as the prepared statements they serve (docs/scaling.md). */
+const INGEST_TEXTS_KEPT = 2_000;
+
 @Injectable()
 export class ReadingRepository {
   @Inject()
@@ -204,6 +208,13 @@ export class ReadingRepository {
 
   @Inject()
   private affine!: TenantAffineConnections;
+
+  /**
+   * ingestSql's texts by variant and tenant, built once: building the ~5 kB text and then hashing
+   * it anew to find its prepared statement cost ~30 µs per request when each request named
+   * another tenant (bench:profile spread-single). The same string object again is found at once.
+   */
+  private readonly ingestTexts = new LRUCache<string, string>({max: INGEST_TEXTS_KEPT});
 
   /**
    * Runs ingestSql for readings of one or many devices (each with distinct recordedAt, device ids in lower case).
@@ -218,7 +229,7 @@ export class ReadingRepository {
     options: {onlyWithoutAlertChange: boolean; withEpisodeState: boolean; onTenantConnection?: boolean}
   ): Promise<IngestResult> {
     const tenantId = this.tenant.tenantId;
-    const sql = ingestSql(quoteTenantSchema(tenantId), options);
+    const sql = this.ingestText(tenantId, options);
     const bindings = ingestBindings(tenantId, batches, options);
     // Planning this statement costs Postgres more than running it for one reading: prepared (on
     // the tenant's own connection, where its plan is reused however many tenants there are).
@@ -260,6 +271,13 @@ export class ReadingRepository {
       thresholds,
       episodeStates
     };
+  }
+
+  private ingestText(tenantId: string, options: {withEpisodeState: boolean}): string {
+    const key = `${options.withEpisodeState ? "episodes" : "plain"}:${tenantId}`;
+    let text = this.ingestTexts.get(key);
+    if (text === undefined) this.ingestTexts.set(key, (text = ingestSql(quoteTenantSchema(tenantId), options)));
+    return text;
   }
 
   /** The device's readings recorded at or after `from`, oldest first: the window a late reading re-derives episodes over. */
