@@ -198,7 +198,11 @@ export const runStartSql = (schema: string) => `with "cut" as (
     where r."device_id" = :deviceId::uuid and r."recorded_at" < :before and r."recorded_at" >= coalesce(:notBefore::timestamptz, '-infinity')
       and ("cut"."at" is null or r."recorded_at" > "cut"."at")`;
 
-/** Tenants whose ingest texts stay built (both variants): as many as the prepared statements they serve (docs/scaling.md). */
+/**
+ * Ingest texts kept built (a tenant has up to two, one per variant): more than the ingest
+ * connections keep prepared by default (4 × 256), and as many as TenantAffineConnections keeps
+ * converted at the least. A text past it is only built again, never wrong.
+ */
 const INGEST_TEXTS_KEPT = 2_000;
 
 @Injectable()
