@@ -25,15 +25,26 @@
  *  - search-path: spread, ONE schema-independent text (unqualified tables) prepared once per
  *                 connection, with `SET search_path` sent before an execution whenever the
  *                 connection's last tenant differs (a second round trip).
+ * Two more weigh one round trip for several tenants (BENCH_GROUP of them, default 4, each with one
+ * reading, each connection with its own tenants as in `affine`), in readings/s against one
+ * tenant's statement carrying BENCH_GROUP readings (what group commit does for one tenant), and
+ * print what a reading cost this process (the API's side: µs of CPU) and Postgres:
+ *  - grouped:     BEGIN, the tenants' prepared statements, COMMIT, pipelined in one socket write
+ *                 (what TenantAffineConnections does today);
+ *  - functions:   ONE statement calling a function per tenant schema that runs the ingest
+ *                 statement (PL/pgSQL, which keeps its plan per backend): one Bind, one Execute,
+ *                 one result for the group. The bench creates these functions; the product has none.
  * Prints `RESULT multitenant-sql-<variant>-<N> value=<executions/s> baseline=<one tenant, prepared> ratio=…`.
  * What it found and why: docs/scaling.md.
  */
 import {knex} from "@mikro-orm/postgresql";
+import type {Duplex} from "node:stream";
 import pg from "pg";
 import {ingestSql} from "../src/modules/readings/reading.repository.js";
 import {pgArray, toNativeSql} from "../src/platform/db/sql.js";
 import {quoteTenantSchema} from "../src/platform/tenancy/tenant-id.js";
 import {freshDatabases, withClient} from "./lib/db.js";
+import {postgresCpuSeconds} from "./lib/ingest.js";
 import {runMain, runPart} from "./lib/harness.js";
 import {benchEnvironment} from "./lib/app.js";
 import {MikroORM} from "@mikro-orm/postgresql";
@@ -46,6 +57,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const MAX_TENANTS = Math.max(...COUNTS);
+const GROUP = Number(process.env.BENCH_GROUP ?? 4);
+/** The group variants' connections: as many as the API's ingest connections (DB_INGEST_CONNECTIONS' default). */
+const INGEST_CONNECTIONS = 4;
 
 interface Tenant {
   id: string;
@@ -55,22 +69,29 @@ interface Tenant {
 const builder = knex({client: "pg"});
 let clock = Date.now() - 2 * 86_400_000;
 
-/** The statement's values for one reading of the tenant's device, in the order of `$n`. */
-function values(tenant: Tenant, schemaText: string): {sql: string; values: unknown[]} {
-  return toNativeSql(builder, schemaText, {
+/** The statement's bindings for `readings` readings of the tenant's device. */
+function bindings(tenant: Tenant, readings = 1) {
+  const instants = Array.from({length: readings}, () => clock++);
+  return {
     tenantId: tenant.id,
     onlyWithoutAlertChange: true,
     withEpisodeState: false,
     deviceIds: pgArray([tenant.deviceId]),
-    deviceIndexes: pgArray([1]),
-    temperatures: pgArray([21.5]),
-    humidities: pgArray([null]),
-    batteryLevels: pgArray([null]),
-    instants: pgArray([clock++])
-  });
+    deviceIndexes: pgArray(instants.map(() => 1)),
+    temperatures: pgArray(instants.map(() => 21.5)),
+    humidities: pgArray(instants.map(() => null)),
+    batteryLevels: pgArray(instants.map(() => null)),
+    instants: pgArray(instants)
+  };
+}
+
+/** The statement's values for one reading of the tenant's device, in the order of `$n`. */
+function values(tenant: Tenant, schemaText: string): {sql: string; values: unknown[]} {
+  return toNativeSql(builder, schemaText, bindings(tenant));
 }
 
 type Variant = "prepared" | "prepared-generic" | "unprepared" | "search-path" | "affine";
+type GroupVariant = "grouped" | "functions";
 
 /** One connection's state: the tenant its search_path names (search-path variant). */
 interface Connection {
@@ -126,6 +147,133 @@ async function closedLoop(connections: Connection[], tenants: Tenant[], variant:
   return done / ((performance.now() - started) / 1000);
 }
 
+/** What a side's readings cost, summed over its rounds after the warm-up: this process's CPU (the API's side) and Postgres'. */
+interface Costs {
+  runs: number;
+  readings: number;
+  clientMicros: number;
+  postgresMicros: number;
+}
+
+const perReading = (costs: Costs) =>
+  `${(costs.clientMicros / costs.readings).toFixed(1)} µs of this process's CPU, ${(costs.postgresMicros / costs.readings).toFixed(1)} µs of Postgres'`;
+
+/**
+ * One tenant's ingest statement wrapped in a function of its schema, for the `functions` variant:
+ * PL/pgSQL keeps the plan of its `RETURN QUERY` per backend, as a prepared statement would. Its
+ * parameters are text (the statement casts each one); its columns are the statement's, as
+ * Postgres describes them.
+ */
+async function createIngestFunction(db: pg.Client, tenant: Tenant, columns: string): Promise<void> {
+  const native = values(tenant, ingestSql(quoteTenantSchema(tenant.id), {withEpisodeState: false}));
+  const parameters = native.values.map((_, i) => `p${i + 1} text`).join(", ");
+  await db.query(
+    `create or replace function ${quoteTenantSchema(tenant.id)}."bench_ingest_readings"(${parameters}) returns table(${columns})
+       language plpgsql as $body$
+       #variable_conflict use_column
+       begin
+         return query ${native.sql};
+       end $body$`
+  );
+}
+
+/** The ingest statement's result columns as a `returns table(…)` list. */
+async function ingestColumns(db: pg.Client, tenant: Tenant): Promise<string> {
+  const native = values(tenant, ingestSql(quoteTenantSchema(tenant.id), {withEpisodeState: false}));
+  const {fields} = await db.query(native.sql, native.values);
+  const {rows} = await db.query<{type: string}>(
+    `select format_type(oid, null) as "type" from unnest($1::oid[]) with ordinality as t(oid, n) order by n`,
+    [fields.map((field) => field.dataTypeID)]
+  );
+  return fields.map((field, i) => `"${field.name}" ${rows[i]!.type}`).join(", ");
+}
+
+/** A tenant's ingest text as Postgres takes it, and the names of its `$n` in order: converted once, as the API keeps it. */
+const nativeTexts = new Map<string, {sql: string; names: string[]}>();
+
+/** The tenant's ingest statement for `readings` readings, its text converted once. */
+function nativeOf(tenant: Tenant, readings = 1): {sql: string; values: unknown[]} {
+  let text = nativeTexts.get(tenant.id);
+  if (!text) {
+    // Each binding's value its own name: the converted values then name the parameters in order.
+    const names = Object.fromEntries(Object.keys(bindings(tenant)).map((key) => [key, key]));
+    const native = toNativeSql(builder, ingestSql(quoteTenantSchema(tenant.id), {withEpisodeState: false}), names);
+    text = {sql: native.sql, names: native.values as string[]};
+    nativeTexts.set(tenant.id, text);
+  }
+  const bound: Record<string, unknown> = bindings(tenant, readings);
+  return {sql: text.sql, values: text.names.map((name) => bound[name])};
+}
+
+/** A round trip for `tenants` (one reading each), as `variant` sends it; for one tenant, its one statement. */
+async function sendGroup(client: pg.Client, tenants: Tenant[], variant: GroupVariant): Promise<void> {
+  const natives = tenants.map((tenant) => nativeOf(tenant));
+  if (variant === "functions") {
+    const all: unknown[] = [];
+    const calls = tenants.map((tenant, g) => {
+      const first = all.length + 1;
+      all.push(...natives[g]!.values.map((value) => (typeof value === "boolean" ? String(value) : value)));
+      const parameters = natives[g]!.values.map((_, i) => `$${first + i}`).join(", ");
+      return `select ${g} as "g", f.* from ${quoteTenantSchema(tenant.id)}."bench_ingest_readings"(${parameters}) f`;
+    });
+    await client.query({text: calls.join(" union all "), values: all});
+    return;
+  }
+  const statement = (tenant: Tenant, g: number) =>
+    client.query({name: `ingest_${tenant.id}`, text: natives[g]!.sql, values: natives[g]!.values});
+  if (tenants.length === 1) {
+    await statement(tenants[0]!, 0);
+    return;
+  }
+  // As TenantAffineConnections writes a transaction: corked, so BEGIN, the statements and COMMIT go out in one write.
+  const socket = (client as unknown as {connection: {stream: Duplex}}).connection.stream;
+  socket.cork();
+  let sent: Promise<unknown>[];
+  try {
+    sent = [client.query("begin"), ...tenants.map(statement), client.query("commit")];
+  } finally {
+    socket.uncork();
+  }
+  await Promise.all(sent);
+}
+
+/**
+ * Readings/s of a closed loop on the pipelined connections: each connection its own tenants (as
+ * TenantAffineConnections assigns them), GROUP of them per round trip; or, for one tenant, one
+ * statement carrying GROUP readings. Adds what the readings cost to `costs`, from its second run on.
+ */
+async function groupLoop(connections: pg.Client[], tenants: Tenant[], variant: GroupVariant, costs: Costs): Promise<number> {
+  let readings = 0;
+  const cpu = process.cpuUsage();
+  const postgres = postgresCpuSeconds() ?? 0;
+  const started = performance.now();
+  const deadline = started + SECONDS * 1000;
+  await Promise.all(
+    connections.map(async (client, c) => {
+      const mine = tenants.filter((_, t) => t % connections.length === c);
+      let own = 0;
+      while (performance.now() < deadline) {
+        if (tenants.length === 1) {
+          const native = nativeOf(tenants[0]!, GROUP);
+          await client.query({name: `ingest_${tenants[0]!.id}`, text: native.sql, values: native.values});
+        } else {
+          const group = Array.from({length: GROUP}, () => mine[own++ % mine.length]!).sort((a, b) => (a.id < b.id ? -1 : 1));
+          await sendGroup(client, group, variant);
+        }
+        readings += GROUP;
+      }
+    })
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  // The first run is runPart's warm-up: statements and functions planned on each connection.
+  if (costs.runs++ === 0) return readings / seconds;
+  costs.readings += readings;
+  costs.clientMicros += used.user + used.system;
+  costs.postgresMicros += ((postgresCpuSeconds() ?? 0) - postgres) * 1e6;
+  return readings / seconds;
+}
+
 async function main() {
   const {url, analyticsUrl} = await freshDatabases("st_bench_multitenant_sql");
   const config = parseConfig({...process.env, ...benchEnvironment({url, analyticsUrl})});
@@ -159,12 +307,52 @@ async function main() {
     await client.connect();
     connections.push({client});
   }
+  const variants = (process.env.BENCH_VARIANTS ?? "prepared,prepared-generic,unprepared,search-path,affine,grouped,functions").split(",");
+  const groupVariants = variants.filter((variant): variant is GroupVariant => variant === "grouped" || variant === "functions");
+  // The group variants' connections: pipelined and with generic plans at once, as TenantAffineConnections opens its own.
+  const pipelined: pg.Client[] = [];
+  if (groupVariants.length) {
+    await withClient(url, async (db) => {
+      const columns = await ingestColumns(db, tenants[0]!);
+      for (const tenant of tenants) await createIngestFunction(db, tenant, columns);
+    });
+    for (let i = 0; i < INGEST_CONNECTIONS; i++) {
+      const client = new pg.Client({
+        connectionString: url,
+        options: "-c plan_cache_mode=force_generic_plan",
+        pipeline: true
+      });
+      await client.connect();
+      pipelined.push(client);
+    }
+  }
   try {
     for (const count of COUNTS) {
       const spread = tenants.slice(0, count);
-      for (const variant of (process.env.BENCH_VARIANTS ?? "prepared,prepared-generic,unprepared,search-path,affine").split(
-        ","
-      ) as Variant[]) {
+      for (const variant of groupVariants) {
+        const subject: Costs = {runs: 0, readings: 0, clientMicros: 0, postgresMicros: 0};
+        const baseline: Costs = {runs: 0, readings: 0, clientMicros: 0, postgresMicros: 0};
+        await runPart({
+          name: `multitenant-sql-${variant}-${count}`,
+          unit: "readings/s (higher is better)",
+          target: ">= 0.80",
+          rounds: ROUNDS,
+          subject: {
+            label: `spread over ${count} tenants, ${GROUP} per round trip, ${variant}`,
+            run: () => groupLoop(pipelined, spread, variant, subject)
+          },
+          baseline: {
+            label: `one tenant, ${GROUP} readings per statement`,
+            run: () => groupLoop(pipelined, [tenants[0]!], variant, baseline)
+          },
+          notes: () => ({
+            load: `${INGEST_CONNECTIONS} pipelined connections, closed loop, ${SECONDS} s per round (CPU below: after the warm-up)`,
+            "a reading, spread": perReading(subject),
+            "a reading, one tenant": perReading(baseline)
+          })
+        });
+      }
+      for (const variant of variants.filter((variant): variant is Variant => !groupVariants.includes(variant as GroupVariant))) {
         await runPart({
           name: `multitenant-sql-${variant}-${count}`,
           unit: "ingest statements/s (one reading each; higher is better)",
@@ -178,6 +366,7 @@ async function main() {
     }
   } finally {
     for (const {client} of connections) await client.end();
+    for (const client of pipelined) await client.end();
   }
 }
 
