@@ -6,7 +6,10 @@
  *
  * Subject: the compiled API as its own process (production mode; startApi), a real RS256 JWT from
  * a loopback JWKS, full validation, alert evaluation (every device has an `above 30 °C` rule and
- * its readings cross it now and then) and the after-commit DailyStats refresh. BENCH_CONCURRENCY
+ * its readings cross it now and then) and the after-commit DailyStats refresh. A second part,
+ * ingest-batch-quiet, posts the same readings for devices whose rule is above 100 °C: evaluated,
+ * never crossed, so every batch takes the autocommitted path and none the alert transaction
+ * (what a batch costs when it changes no episode, against one that does). BENCH_CONCURRENCY
  * connections (default 4) each post BENCH_BATCHES (default 12) batches of 1,000 readings for a
  * device of their own, one after the other; readings/s = rows stored / wall time of the round.
  * Ingestion rate limits are off (RATE_LIMIT_*=0, set by startApi).
@@ -44,6 +47,21 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROWS_PER_ROUND = CONCURRENCY * BATCHES * BATCH_SIZE;
 const STEP_MS = 30_000;
 
+/** Above every temperature readingSeries gives: the rule is evaluated, and no reading changes an episode. */
+const QUIET_THRESHOLD = 100;
+
+/** One part's devices (one per connection, each with an `above` rule at `threshold`) and what its HTTP rounds measured. */
+interface Fleet {
+  name: string;
+  devices: string[];
+  httpRound: number;
+  copyRound: number;
+  latencies: number[];
+  alertsFired: number;
+  apiCpuMsPerBatch: number[];
+  postgresCpuMsPerBatch: number[];
+}
+
 async function main() {
   const started = Date.now();
   const {url, analyticsUrl} = await freshDatabases("st_bench_ingest_batch");
@@ -53,34 +71,28 @@ async function main() {
   const headers = {authorization: `Bearer ${await jwks.token(TENANT, ["user", "operator"])}`};
   const dir = mkdtempSync(join(tmpdir(), "bench-ingest-batch-"));
   try {
-    const devices: string[] = [];
-    for (let c = 0; c < CONCURRENCY; c++) {
-      const device = await callJson<{id: string}>(client, headers, "POST", "/api/v1/devices", {serialNumber: `BENCH-BATCH-${c}`}, 201);
-      await callJson(
-        client,
-        headers,
-        "POST",
-        `/api/v1/devices/${device.id}/alert-rules`,
-        {condition: "above", thresholdCelsius: ALERT_THRESHOLD},
-        201
-      );
-      devices.push(device.id);
-    }
+    const fleet = async (name: string, threshold: number): Promise<Fleet> => {
+      const devices: string[] = [];
+      for (let c = 0; c < CONCURRENCY; c++) {
+        const serialNumber = `BENCH-${name.toUpperCase()}-${c}`;
+        const device = await callJson<{id: string}>(client, headers, "POST", "/api/v1/devices", {serialNumber}, 201);
+        const rule = {condition: "above", thresholdCelsius: threshold};
+        await callJson(client, headers, "POST", `/api/v1/devices/${device.id}/alert-rules`, rule, 201);
+        devices.push(device.id);
+      }
+      return {name, devices, httpRound: 0, copyRound: 0, latencies: [], alertsFired: 0, apiCpuMsPerBatch: [], postgresCpuMsPerBatch: []};
+    };
+    const crossing = await fleet(NAME, ALERT_THRESHOLD);
+    const quiet = await fleet(`${NAME}-quiet`, QUIET_THRESHOLD);
     const table = await withClient(url, (db) => identicalReadingsTable(db, TENANT, COPY_SCHEMA));
 
     // Every round writes the next BATCHES × 1,000 readings (30 s apart) of each device; all in the past.
     const rounds = 1 + ROUNDS; // warm-up included
     const firstMs = Date.now() - (rounds + 1) * BATCHES * BATCH_SIZE * STEP_MS;
-    let httpRound = 0;
-    let copyRound = 0;
-    const latencies: number[] = [];
-    let alertsFired = 0;
-    const apiCpuMsPerBatch: number[] = [];
-    const postgresCpuMsPerBatch: number[] = [];
 
-    const subject = async () => {
-      const round = httpRound++;
-      const bodies = devices.map((_, c) =>
+    const subject = async (part: Fleet) => {
+      const round = part.httpRound++;
+      const bodies = part.devices.map((_, c) =>
         Array.from({length: BATCHES}, (_, b) => {
           const offset = (round * BATCHES + b) * BATCH_SIZE;
           return JSON.stringify({readings: readingSeries(BATCH_SIZE, firstMs + offset * STEP_MS, offset + c * 7)});
@@ -90,15 +102,15 @@ async function main() {
       const postgresCpu0 = postgresCpuSeconds();
       const t0 = process.hrtime.bigint();
       const inserted = await Promise.all(
-        devices.map(async (deviceId, c) => {
+        part.devices.map(async (deviceId, c) => {
           let rows = 0;
           for (const body of bodies[c]!) {
             const sent = process.hrtime.bigint();
             const res = await client.request("POST", `/api/v1/devices/${deviceId}/readings/batch`, headers, body);
-            latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
+            part.latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
             if (res.status !== 200) throw new Error(`batch → ${res.status} ${res.body.slice(0, 300)}`);
             rows += Number(/"inserted":(\d+)/.exec(res.body)?.[1]);
-            alertsFired += Number(/"alertsFired":(\d+)/.exec(res.body)?.[1]);
+            part.alertsFired += Number(/"alertsFired":(\d+)/.exec(res.body)?.[1]);
           }
           return rows;
         })
@@ -107,19 +119,19 @@ async function main() {
       const apiCpu1 = processCpuSeconds(api.child.pid!);
       const postgresCpu1 = postgresCpuSeconds();
       const batches = CONCURRENCY * BATCHES;
-      if (apiCpu0 !== undefined && apiCpu1 !== undefined) apiCpuMsPerBatch.push(((apiCpu1 - apiCpu0) * 1000) / batches);
+      if (apiCpu0 !== undefined && apiCpu1 !== undefined) part.apiCpuMsPerBatch.push(((apiCpu1 - apiCpu0) * 1000) / batches);
       if (postgresCpu0 !== undefined && postgresCpu1 !== undefined)
-        postgresCpuMsPerBatch.push(((postgresCpu1 - postgresCpu0) * 1000) / batches);
+        part.postgresCpuMsPerBatch.push(((postgresCpu1 - postgresCpu0) * 1000) / batches);
       const total = inserted.reduce((a, b) => a + b, 0);
       if (total !== ROWS_PER_ROUND) throw new Error(`stored ${total} readings, expected ${ROWS_PER_ROUND}`);
       return total / seconds;
     };
 
-    const baseline = async () => {
-      const round = copyRound++;
-      const file = join(dir, `copy-${round}.csv`);
+    const baseline = async (part: Fleet) => {
+      const round = part.copyRound++;
+      const file = join(dir, `copy-${part.name}-${round}.csv`);
       const lines: string[] = [];
-      devices.forEach((deviceId, c) => {
+      part.devices.forEach((deviceId, c) => {
         const offset = round * BATCHES * BATCH_SIZE;
         for (const r of readingSeries(BATCHES * BATCH_SIZE, firstMs + offset * STEP_MS, offset + c * 7)) {
           lines.push(`${deviceId},${r.temperatureCelsius},${r.humidity},${r.batteryLevel},${r.recordedAt}`);
@@ -136,21 +148,27 @@ async function main() {
       `  subject: HTTP POST /readings/batch, RS256 JWT, validation, alert rule per device, after-commit stats refresh; ingestion rate limits off (RATE_LIMIT_*=0)`
     );
     console.log(`  baseline: psql \\copy, one connection, into ${COPY_SCHEMA}.temperature_readings (${table})`);
-    await runPart({
-      name: NAME,
-      unit: "readings/s",
-      target: ">= 0.60",
-      rounds: ROUNDS,
-      subject: {label: `HTTP batches, ${CONCURRENCY} connections`, run: subject},
-      baseline: {label: "COPY, 1 connection", run: baseline},
-      notes: () => ({
-        concurrency: `${CONCURRENCY} HTTP connections (the baseline is one COPY connection)`,
-        "batch latency ms (p50 / p95 / max)": `${percentile(latencies, 50).toFixed(1)} / ${percentile(latencies, 95).toFixed(1)} / ${Math.max(...latencies).toFixed(1)}`,
-        "alert episodes opened": alertsFired,
-        "CPU per 1,000-reading batch, median ms (API process / all postgres processes)": `${median(apiCpuMsPerBatch).toFixed(1)} / ${median(postgresCpuMsPerBatch).toFixed(1)}`,
-        "wall time s": ((Date.now() - started) / 1000).toFixed(0)
-      })
-    });
+    for (const [part, rule] of [
+      [crossing, `above ${ALERT_THRESHOLD} °C: a spike in most batches opens an episode`],
+      [quiet, `above ${QUIET_THRESHOLD} °C: evaluated, never crossed`]
+    ] as const) {
+      await runPart({
+        name: part.name,
+        unit: "readings/s",
+        target: ">= 0.60",
+        rounds: ROUNDS,
+        subject: {label: `HTTP batches, ${CONCURRENCY} connections`, run: () => subject(part)},
+        baseline: {label: "COPY, 1 connection", run: () => baseline(part)},
+        notes: () => ({
+          concurrency: `${CONCURRENCY} HTTP connections (the baseline is one COPY connection)`,
+          "alert rule per device": rule,
+          "batch latency ms (p50 / p95 / max)": `${percentile(part.latencies, 50).toFixed(1)} / ${percentile(part.latencies, 95).toFixed(1)} / ${Math.max(...part.latencies).toFixed(1)}`,
+          "alert episodes opened": part.alertsFired,
+          "CPU per 1,000-reading batch, median ms (API process / all postgres processes)": `${median(part.apiCpuMsPerBatch).toFixed(1)} / ${median(part.postgresCpuMsPerBatch).toFixed(1)}`,
+          "wall time s": ((Date.now() - started) / 1000).toFixed(0)
+        })
+      });
+    }
   } finally {
     client.close();
     rmSync(dir, {recursive: true, force: true});
