@@ -12,7 +12,9 @@
  * - health: GET /health/live, public, no I/O
  * - me: GET /api/v1/me with one token (tenant, user row)
  * - single: POST /api/v1/devices/:id/readings, one reading, 100 devices with an alert rule
- * - batch: POST /api/v1/devices/:id/readings/batch, 1,000 readings per request
+ * - batch: POST /api/v1/devices/:id/readings/batch, 1,000 readings per request (most batches open
+ *   an alert episode, so take the alert transaction; BENCH_PROFILE_RULE_CELSIUS=100 sets the rules
+ *   above every reading, so that every batch takes the autocommitted path, to compare profiles)
  * - weekly: GET /api/v1/devices/:id/stats/weekly, served from Redis
  * - spread-single: POST one reading, round-robin over BENCH_PROFILE_TENANTS tenants (default 200),
  *   one device each (no alert rule), each request with its tenant's token: the fleet spread over
@@ -39,6 +41,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const OUT = resolve(process.env.BENCH_PROFILE_DIR ?? ".artifacts/profiles");
 const TENANT = "bench_profile";
 const SPREAD_TENANTS = Number(process.env.BENCH_PROFILE_TENANTS ?? 200);
+/** The `above` threshold of the single and batch routes' rules (default ALERT_THRESHOLD, which the readings cross now and then). */
+const RULE_CELSIUS = Number(process.env.BENCH_PROFILE_RULE_CELSIUS ?? ALERT_THRESHOLD);
 /** BENCH_PROFILE_DEVICES_OF_ONE=1: as many devices, all of one tenant (what a device costs, without what a tenant does). */
 const SPREAD_DEVICES_OF_ONE = process.env.BENCH_PROFILE_DEVICES_OF_ONE === "1";
 
@@ -106,7 +110,7 @@ async function profileRoute(route: Route) {
            r as (insert into "${TENANT}"."alert_rules" ("id", "created_at", "updated_at", "device_id", "condition", "threshold_celsius")
                  select gen_random_uuid(), now(), now(), d."id", 'above', $3 from d returning "device_id")
            select "device_id" as "id" from r order by 1`,
-          [me.id, count, ALERT_THRESHOLD]
+          [me.id, count, RULE_CELSIUS]
         );
         return rows.map((row) => row.id);
       });
