@@ -158,36 +158,6 @@ interface Costs {
 const perReading = (costs: Costs) =>
   `${(costs.clientMicros / costs.readings).toFixed(1)} µs of this process's CPU, ${(costs.postgresMicros / costs.readings).toFixed(1)} µs of Postgres'`;
 
-/**
- * One tenant's ingest statement wrapped in a function of its schema, for the `functions` variant:
- * PL/pgSQL keeps the plan of its `RETURN QUERY` per backend, as a prepared statement would. Its
- * parameters are text (the statement casts each one); its columns are the statement's, as
- * Postgres describes them.
- */
-async function createIngestFunction(db: pg.Client, tenant: Tenant, columns: string): Promise<void> {
-  const native = values(tenant, ingestSql(quoteTenantSchema(tenant.id), {withEpisodeState: false}));
-  const parameters = native.values.map((_, i) => `p${i + 1} text`).join(", ");
-  await db.query(
-    `create or replace function ${quoteTenantSchema(tenant.id)}."bench_ingest_readings"(${parameters}) returns table(${columns})
-       language plpgsql as $body$
-       #variable_conflict use_column
-       begin
-         return query ${native.sql};
-       end $body$`
-  );
-}
-
-/** The ingest statement's result columns as a `returns table(…)` list. */
-async function ingestColumns(db: pg.Client, tenant: Tenant): Promise<string> {
-  const native = values(tenant, ingestSql(quoteTenantSchema(tenant.id), {withEpisodeState: false}));
-  const {fields} = await db.query(native.sql, native.values);
-  const {rows} = await db.query<{type: string}>(
-    `select format_type(oid, null) as "type" from unnest($1::oid[]) with ordinality as t(oid, n) order by n`,
-    [fields.map((field) => field.dataTypeID)]
-  );
-  return fields.map((field, i) => `"${field.name}" ${rows[i]!.type}`).join(", ");
-}
-
 /** A tenant's ingest text as Postgres takes it, and the names of its `$n` in order: converted once, as the API keeps it. */
 const nativeTexts = new Map<string, {sql: string; names: string[]}>();
 
@@ -205,6 +175,36 @@ function nativeOf(tenant: Tenant, readings = 1): {sql: string; values: unknown[]
   return {sql: text.sql, values: text.names.map((name) => bound[name])};
 }
 
+/**
+ * One tenant's ingest statement wrapped in a function of its schema, for the `functions` variant:
+ * PL/pgSQL keeps the plan of its `RETURN QUERY` per backend, as a prepared statement would. Its
+ * parameters are text (the statement casts each one); its columns are the statement's, as
+ * Postgres describes them.
+ */
+async function createIngestFunction(db: pg.Client, tenant: Tenant, columns: string): Promise<void> {
+  const native = nativeOf(tenant);
+  const parameters = native.values.map((_, i) => `p${i + 1} text`).join(", ");
+  await db.query(
+    `create or replace function ${quoteTenantSchema(tenant.id)}."bench_ingest_readings"(${parameters}) returns table(${columns})
+       language plpgsql as $body$
+       #variable_conflict use_column
+       begin
+         return query ${native.sql};
+       end $body$`
+  );
+}
+
+/** The ingest statement's result columns as a `returns table(…)` list. */
+async function ingestColumns(db: pg.Client, tenant: Tenant): Promise<string> {
+  const native = nativeOf(tenant);
+  const {fields} = await db.query(native.sql, native.values);
+  const {rows} = await db.query<{type: string}>(
+    `select format_type(oid, null) as "type" from unnest($1::oid[]) with ordinality as t(oid, n) order by n`,
+    [fields.map((field) => field.dataTypeID)]
+  );
+  return fields.map((field, i) => `"${field.name}" ${rows[i]!.type}`).join(", ");
+}
+
 /** A round trip for `tenants` (one reading each), as `variant` sends it; for one tenant, its one statement. */
 async function sendGroup(client: pg.Client, tenants: Tenant[], variant: GroupVariant): Promise<void> {
   const natives = tenants.map((tenant) => nativeOf(tenant));
@@ -212,7 +212,8 @@ async function sendGroup(client: pg.Client, tenants: Tenant[], variant: GroupVar
     const all: unknown[] = [];
     const calls = tenants.map((tenant, g) => {
       const first = all.length + 1;
-      all.push(...natives[g]!.values.map((value) => (typeof value === "boolean" ? String(value) : value)));
+      // Booleans too: pg sends every value as text, which is what the functions take.
+      all.push(...natives[g]!.values);
       const parameters = natives[g]!.values.map((_, i) => `$${first + i}`).join(", ");
       return `select ${g} as "g", f.* from ${quoteTenantSchema(tenant.id)}."bench_ingest_readings"(${parameters}) f`;
     });
