@@ -6,6 +6,7 @@ import {
   episodesEndingAfterSql,
   insertAlertsSql,
   lockRulesSql,
+  refreshingRuleStateSql,
   refreshRuleStateSql,
   resolveAlertsSql,
   retractAlertsSql,
@@ -121,6 +122,23 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     ]
   },
   {file: "alerts.refresh-rule-state", owner: "AlertRepository.write", sql: refreshRuleStateSql(SCHEMA), bindings: ["ruleIds"]},
+  {
+    file: "alerts.rewrite-refreshing-rules",
+    owner: "AlertRepository.write (its last write)",
+    sql: refreshingRuleStateSql(SCHEMA, rewriteAlertsSql(SCHEMA)),
+    bindings: [
+      "ids",
+      "readingIds",
+      "temperatures",
+      "breachStartedAts",
+      "firedAts",
+      "lastReadingAts",
+      "peaks",
+      "counts",
+      "resolvedAts",
+      "touchedRuleIds"
+    ]
+  },
   {file: "alerts.end-episodes", owner: "AlertRepository.endEpisodes", sql: endEpisodesSql(SCHEMA), bindings: ["at", "ruleId", "restart"]},
   {
     file: "alerts.backtest-readings",

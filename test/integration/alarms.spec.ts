@@ -177,9 +177,10 @@ describe("alarms", () => {
       ]);
     });
 
-    it("announces an episode that one batch fires and resolves in that order: alert.fired, then alert.resolved", async () => {
-      const deviceId = await createDevice(api, auth, "AL-ONE-BATCH");
-      await newRule(deviceId, {condition: "above", thresholdCelsius: 8});
+    it("announces an episode that one batch fires and resolves in that order: alert.fired, then alert.resolved, naming its rule and device", async () => {
+      const device = {serialNumber: "AL-ONE-BATCH", name: "Cold room 2", location: "Basement, north wall"};
+      const {id: deviceId} = (await api.post("/api/v1/devices").set(auth).send(device).expect(201)).body as {id: string};
+      const rule = await newRule(deviceId, {condition: "above", thresholdCelsius: 8, severity: "critical"});
       await postBatch(deviceId, [
         [9, 0],
         [7, 1]
@@ -187,6 +188,17 @@ describe("alarms", () => {
       const [alert] = await alertsOf(deviceId);
       expect(alert).toMatchObject({firedAt: minute(0), resolvedAt: minute(1)});
       expect((await eventsOf(alert!.id)).map((e) => e.type)).toEqual(["alert.fired", "alert.resolved"]);
+      // The ingest transaction takes what its events name from the rules it locked, not from a read of its own.
+      const named = await db.query<{rule: object; device: object}>(
+        `select "body"->'data'->'rule' as "rule", "body"->'data'->'device' as "device" from ${db.schema}."events"
+          where "body"->'data'->'alert'->>'id' = $1 order by "seq"`,
+        [alert!.id]
+      );
+      expect(named).toHaveLength(2);
+      for (const event of named) {
+        expect(event.rule).toMatchObject({id: rule.id, kind: "threshold", condition: "above", thresholdCelsius: 8, severity: "critical"});
+        expect(event.device).toEqual({id: deviceId, ...device});
+      }
     });
 
     it("retracts an episode a late reading leaves shorter than forSeconds: kept and listed, not open, announced", async () => {

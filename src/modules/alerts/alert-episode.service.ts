@@ -13,7 +13,7 @@ import {
 import {AlertEvents, type AlertChange} from "./alert-events.js";
 import {violates} from "./alert-predicate.js";
 import {AlertRuleKind} from "./alert-rule.entity.js";
-import {AlertRepository, type EpisodeWrites, type StoredAlert} from "./alert.repository.js";
+import {AlertRepository, type EpisodeWrites, type EventContext, type StoredAlert} from "./alert.repository.js";
 
 /** What the episode service reads of the device's stored readings (the readings feature owns them). */
 export interface StoredReadings {
@@ -59,9 +59,9 @@ export class AlertEpisodeService {
   /**
    * Before the write's INSERT, in its transaction: the device's enabled rules, locked until it
    * ends. Writes that may change the device's episodes run one at a time, each reading the rules
-   * and readings as the previous one committed them.
+   * and readings as the previous one committed them. Returns what `apply` announces of them.
    */
-  lockRules(deviceId: string): Promise<string[]> {
+  lockRules(deviceId: string): Promise<EventContext[]> {
     return this.alerts.lockRules(deviceId);
   }
 
@@ -69,6 +69,7 @@ export class AlertEpisodeService {
    * @param inserted the readings this write stored (duplicates excluded), any order
    * @param arrivedAt the server time of this write (the readings' createdAt): when it resolves a no_data episode
    * @param stored the device's stored readings (needed only for late readings and runs that have not fired yet)
+   * @param locked what lockRules returned in this transaction
    * @returns the episodes fired, extended, split or resolved, and how many fired
    */
   async apply(
@@ -76,7 +77,8 @@ export class AlertEpisodeService {
     state: EpisodeState,
     inserted: readonly EpisodeReading[],
     arrivedAt: Date,
-    stored: StoredReadings
+    stored: StoredReadings,
+    locked: readonly EventContext[]
   ): Promise<{alerts: StoredAlert[]; opened: number}> {
     const writes: EpisodeWrites = {retract: [], resolve: [], update: [], insert: []};
     const touched = new Set<string>();
@@ -123,7 +125,7 @@ export class AlertEpisodeService {
     if (late.length) await this.rederive(late, horizon, stored, writes, touched, wasOpen);
     if (touched.size === 0) return {alerts: [], opened: 0};
     const written = await this.alerts.write(deviceId, [...touched], writes);
-    await this.events.announce(changesOf(written, wasOpen));
+    await this.events.announce(changesOf(written, wasOpen), locked);
     return {alerts: [...written.updated, ...written.inserted, ...written.resolved], opened: writes.insert.length};
   }
 

@@ -4,7 +4,7 @@ import {appendEvents} from "../../platform/outbox/outbox.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {assertTenantId, quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EntityManager} from "@mikro-orm/postgresql";
-import type {StoredAlert} from "./alert.repository.js";
+import {EVENT_CONTEXT_COLUMNS, type EventContext, type StoredAlert} from "./alert.repository.js";
 
 export type AlertEventType = "alert.fired" | "alert.resolved" | "alert.acknowledged" | "alert.retracted" | "alert.reminder";
 
@@ -16,12 +16,7 @@ export interface AlertChange {
   extra?: Record<string, unknown>;
 }
 
-/** The rule and the device an event names, as the event body shows them. */
-const CONTEXT_SQL = (schema: string) => `select r."id", json_build_object(
-         'id', r."id", 'kind', r."kind", 'condition', r."condition", 'thresholdCelsius', r."threshold_celsius",
-         'forSeconds', r."for_seconds", 'clearDeltaCelsius', r."clear_delta_celsius", 'severity', r."severity",
-         'silenceSeconds', r."silence_seconds", 'remindEverySeconds', r."remind_every_seconds", 'isEnabled', r."is_enabled") as "rule",
-       json_build_object('id', d."id", 'serialNumber', d."serial_number", 'name', d."name", 'location', d."location") as "device"
+const CONTEXT_SQL = (schema: string) => `select r."id", ${EVENT_CONTEXT_COLUMNS}
   from ${schema}."alert_rules" r join ${schema}."devices" d on d."id" = r."device_id"
  where r."id" = any(:ruleIds::uuid[])`;
 
@@ -36,24 +31,28 @@ export class AlertEvents {
   @Inject()
   private tenant!: TenantContext;
 
-  /** In the current request's (or transaction's) entity manager. */
-  announce(changes: readonly AlertChange[]): Promise<void> {
-    return announceAlertChanges(this.tenant.em, changes);
+  /**
+   * In the current request's (or transaction's) entity manager.
+   * @param known the context of rules already read in this transaction (their rows locked): not read again
+   */
+  announce(changes: readonly AlertChange[], known: readonly EventContext[] = []): Promise<void> {
+    return announceAlertChanges(this.tenant.em, changes, known);
   }
 }
 
 /** AlertEvents.announce for work outside a request (the no_data sweep): `em` is bound to the tenant's schema. */
-export async function announceAlertChanges(em: EntityManager, changes: readonly AlertChange[]): Promise<void> {
+export async function announceAlertChanges(
+  em: EntityManager,
+  changes: readonly AlertChange[],
+  known: readonly EventContext[] = []
+): Promise<void> {
   if (changes.length === 0) return;
-  const ruleIds = [...new Set(changes.map((c) => c.alert.ruleId))];
-  const rows = await queryRows<{id: string; rule: unknown; device: unknown}>(
-    em,
-    CONTEXT_SQL(quoteTenantSchema(assertTenantId(em.schema))),
-    {
-      ruleIds
-    }
-  );
-  const context = new Map(rows.map((row) => [row.id, row]));
+  const context = new Map(known.map((row) => [row.id, row]));
+  const ruleIds = [...new Set(changes.map((c) => c.alert.ruleId))].filter((id) => !context.has(id));
+  if (ruleIds.length) {
+    const rows = await queryRows<EventContext>(em, CONTEXT_SQL(quoteTenantSchema(assertTenantId(em.schema))), {ruleIds});
+    for (const row of rows) context.set(row.id, row);
+  }
   await appendEvents(
     em,
     changes.map(({type, alert, extra}) => {

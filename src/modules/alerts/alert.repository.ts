@@ -35,6 +35,20 @@ export type StoredAlert = Pick<
 
 export const MAX_ALERTS_LISTED = 50;
 
+/** The rule and the device an event names (`rule`, `device`), as the event body shows them, of `alert_rules r` joined to `devices d`. */
+export const EVENT_CONTEXT_COLUMNS = `json_build_object(
+         'id', r."id", 'kind', r."kind", 'condition', r."condition", 'thresholdCelsius', r."threshold_celsius",
+         'forSeconds', r."for_seconds", 'clearDeltaCelsius', r."clear_delta_celsius", 'severity', r."severity",
+         'silenceSeconds', r."silence_seconds", 'remindEverySeconds', r."remind_every_seconds", 'isEnabled', r."is_enabled") as "rule",
+       json_build_object('id', d."id", 'serialNumber', d."serial_number", 'name', d."name", 'location', d."location") as "device"`;
+
+/** A rule's EVENT_CONTEXT_COLUMNS, by rule id. */
+export interface EventContext {
+  id: string;
+  rule: unknown;
+  device: unknown;
+}
+
 /** The columns of `alerts a` as a StoredAlert. */
 export const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_at" as "updatedAt", a."rule_id" as "ruleId", a."device_id" as "deviceId",
   a."reading_id"::text as "readingId", a."severity", a."temperature_celsius" as "temperatureCelsius", a."breach_started_at" as "breachStartedAt",
@@ -46,10 +60,15 @@ export const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_a
 /**
  * Locks the device's enabled rules FOR UPDATE, in id order: writes that may change the device's
  * episodes run one at a time, and a lone autocommitted ingest (which reads these rows FOR SHARE)
- * waits for them and then decides on the rows as they committed them.
+ * waits for them and then decides on the rows as they committed them. Returns what the events of
+ * their episodes name (EVENT_CONTEXT_COLUMNS), which cannot change while they are locked: the
+ * transaction announces its changes without reading them again. The device row is read, not
+ * locked (`of r`): readings' foreign keys must not wait for it.
  */
-export const lockRulesSql = (schema: string) =>
-  `select r."id" from ${schema}."alert_rules" r where r."device_id" = :deviceId and ${evaluatedRuleSql("r")} order by r."id" for update`;
+export const lockRulesSql = (schema: string) => `select r."id", ${EVENT_CONTEXT_COLUMNS}
+  from ${schema}."alert_rules" r join ${schema}."devices" d on d."id" = r."device_id"
+ where r."device_id" = :deviceId and ${evaluatedRuleSql("r")}
+ order by r."id" for update of r`;
 
 /**
  * The stored (not retracted) episodes of these threshold rules that end after :after (or are
@@ -118,6 +137,27 @@ export const refreshRuleStateSql = (schema: string) => `update ${schema}."alert_
     "open_alert_id" = (select a."id" from ${schema}."alerts" a where a."rule_id" = r."id" and a."resolved_at" is null and a."retracted_at" is null),
     "episodes_until" = (select max(a."resolved_at") from ${schema}."alerts" a where a."rule_id" = r."id" and a."retracted_at" is null)
   where r."id" = any(:ruleIds::uuid[])`;
+
+/**
+ * `write` (one of the statements above, returning STORED_ALERT) and refreshRuleStateSql for the
+ * rules :touchedRuleIds, in one statement. The refresh cannot read the rows `write` changes from
+ * the table (a statement's parts share one snapshot), so it reads them from its RETURNING and the
+ * rest of the rules' episodes from the table.
+ */
+export const refreshingRuleStateSql = (schema: string, write: string) => `with "written" as (
+     ${write}
+   ), "episodes" as (
+     select w."id", w."ruleId", w."resolvedAt", w."retractedAt" from "written" w
+     union all
+     select a."id", a."rule_id", a."resolved_at", a."retracted_at" from ${schema}."alerts" a
+      where a."rule_id" = any(:touchedRuleIds::uuid[]) and a."id" not in (select w."id" from "written" w)
+   ), "refreshed" as (
+     update ${schema}."alert_rules" r set
+       "open_alert_id" = (select e."id" from "episodes" e where e."ruleId" = r."id" and e."resolvedAt" is null and e."retractedAt" is null),
+       "episodes_until" = (select max(e."resolvedAt") from "episodes" e where e."ruleId" = r."id" and e."retractedAt" is null)
+     where r."id" = any(:touchedRuleIds::uuid[])
+   )
+   select * from "written"`;
 
 /**
  * Ends the rule's open episode at :at (the rule was disabled or its condition changed), and, when
@@ -203,9 +243,9 @@ export class AlertRepository {
   @Inject()
   private tenant!: TenantContext;
 
-  /** Locks the device's enabled rules (lockRulesSql); returns their ids. */
-  async lockRules(deviceId: string): Promise<string[]> {
-    return (await queryRows<{id: string}>(this.tenant.em, lockRulesSql(this.schema()), {deviceId})).map((row) => row.id);
+  /** Locks the device's enabled rules (lockRulesSql); returns their events' context. */
+  lockRules(deviceId: string): Promise<EventContext[]> {
+    return queryRows<EventContext>(this.tenant.em, lockRulesSql(this.schema()), {deviceId});
   }
 
   episodesEndingAfter(ruleIds: readonly string[], after: Date): Promise<RuleEpisode[]> {
@@ -222,30 +262,46 @@ export class AlertRepository {
     const em = this.tenant.em;
     const schema = this.schema();
     const written: EpisodesWritten = {retracted: [], resolved: [], updated: [], inserted: []};
-    if (changes.retract.length) written.retracted = await queryRows<StoredAlert>(em, retractAlertsSql(schema), {ids: changes.retract});
+    const steps: {sql: string; bindings: Record<string, unknown>; keep: (rows: StoredAlert[]) => void}[] = [];
+    if (changes.retract.length)
+      steps.push({sql: retractAlertsSql(schema), bindings: {ids: changes.retract}, keep: (rows) => (written.retracted = rows)});
     if (changes.resolve.length) {
-      written.resolved = await queryRows<StoredAlert>(em, resolveAlertsSql(schema), {
-        ids: changes.resolve.map((e) => e.id),
-        resolvedAts: changes.resolve.map((e) => e.resolvedAt)
+      steps.push({
+        sql: resolveAlertsSql(schema),
+        bindings: {ids: changes.resolve.map((e) => e.id), resolvedAts: changes.resolve.map((e) => e.resolvedAt)},
+        keep: (rows) => (written.resolved = rows)
       });
     }
     for (const group of [changes.update.filter((e) => e.resolvedAt !== null), changes.update.filter((e) => e.resolvedAt === null)]) {
-      if (group.length)
-        written.updated.push(
-          ...(await queryRows<StoredAlert>(em, rewriteAlertsSql(schema), {ids: group.map((e) => e.id), ...episodeColumns(group)}))
-        );
+      if (group.length) {
+        steps.push({
+          sql: rewriteAlertsSql(schema),
+          bindings: {ids: group.map((e) => e.id), ...episodeColumns(group)},
+          keep: (rows) => written.updated.push(...rows)
+        });
+      }
     }
     if (changes.insert.length) {
-      written.inserted = await queryRows<StoredAlert>(em, insertAlertsSql(schema), {
-        deviceId,
-        ruleIds: changes.insert.map((e) => e.ruleId),
-        ...episodeColumns(changes.insert),
-        acknowledgedAts: changes.insert.map((e) => e.acknowledgedAt),
-        acknowledgedByIds: changes.insert.map((e) => e.acknowledgedById),
-        acknowledgementComments: changes.insert.map((e) => e.acknowledgementComment)
+      steps.push({
+        sql: insertAlertsSql(schema),
+        bindings: {
+          deviceId,
+          ruleIds: changes.insert.map((e) => e.ruleId),
+          ...episodeColumns(changes.insert),
+          acknowledgedAts: changes.insert.map((e) => e.acknowledgedAt),
+          acknowledgedByIds: changes.insert.map((e) => e.acknowledgedById),
+          acknowledgementComments: changes.insert.map((e) => e.acknowledgementComment)
+        },
+        keep: (rows) => (written.inserted = rows)
       });
     }
-    await queryRows(em, refreshRuleStateSql(schema), {ruleIds});
+    const last = steps.pop();
+    for (const step of steps) step.keep(await queryRows<StoredAlert>(em, step.sql, step.bindings));
+    // The last write refreshes the rules' state in its own statement: one round trip fewer in
+    // every transaction that changes an episode.
+    if (last)
+      last.keep(await queryRows<StoredAlert>(em, refreshingRuleStateSql(schema, last.sql), {...last.bindings, touchedRuleIds: ruleIds}));
+    else await queryRows(em, refreshRuleStateSql(schema), {ruleIds});
     return written;
   }
 

@@ -56,15 +56,16 @@ export class ReadingWriter {
   }
 
   /**
-   * Round trips: BEGIN, the rules' lock, the ingest statement (device check, rule state, INSERT),
-   * the episode writes, COMMIT; then the DailyStats refresh of what it inserted (the commit hook).
+   * Round trips: BEGIN, the rules' lock (which reads what the events name), the ingest statement
+   * (device check, rule state, INSERT), the episode writes (the last one with the rules' state),
+   * the events, COMMIT; then the DailyStats refresh of what it inserted (the commit hook).
    * @throws NotFoundError when the device does not exist in the tenant or is inactive (nothing is stored)
    */
   @Transactional({retry: true})
   async withAlerts(tenantId: string, deviceId: string, rows: readonly ReadingInput[]): Promise<WrittenWithAlerts> {
     // First, in a statement of its own: the ingest statement that follows then reads the device's
     // readings and rules as the previous episode-changing write committed them.
-    await this.episodes.lockRules(deviceId);
+    const locked = await this.episodes.lockRules(deviceId);
     const result = await this.readings.ingest([{deviceId, readings: rows}], {onlyWithoutAlertChange: false, withEpisodeState: true});
     const state = result.episodeStates.get(deviceId);
     if (!state) throw new NotFoundError("Device", deviceId);
@@ -75,10 +76,17 @@ export class ReadingWriter {
       // Only what the state machine reads: id, temperature, recordedAt (1,000 of them per batch).
       if (id !== undefined) inserted.push({id, temperatureCelsius: row.temperatureCelsius, recordedAt: row.recordedAt});
     }
-    const {alerts, opened} = await this.episodes.apply(deviceId, state, inserted, result.createdAt, {
-      since: (from) => this.readings.since(deviceId, from),
-      runStart: (rule, before, notBefore) => this.readings.runStart(deviceId, rule, before, notBefore)
-    });
+    const {alerts, opened} = await this.episodes.apply(
+      deviceId,
+      state,
+      inserted,
+      result.createdAt,
+      {
+        since: (from) => this.readings.since(deviceId, from),
+        runStart: (rule, before, notBefore) => this.readings.runStart(deviceId, rule, before, notBefore)
+      },
+      locked
+    );
     // Merged into DailyStats by the AfterTransactionCommit hook once this attempt commits; a retried attempt replaces them.
     if (result.days.size > 0) this.dailyStats.afterCommit({tenantId, xid: result.xid, byDevice: result.days});
     return {result, alerts, alertsOpened: opened, state, leftOpen: episodeLeftOpen(state, alerts)};
