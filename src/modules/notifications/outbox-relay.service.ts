@@ -15,7 +15,7 @@ import {EventStreamLog, eventDeviceId} from "./event-stream-log.js";
 import {type DeliverPayload, deliverJobId, NOTIFICATIONS_JOBS, NOTIFICATIONS_QUEUE} from "./notifications.queue.js";
 import {SilenceRepository} from "./silence.repository.js";
 import {matchesEventTypes} from "./webhook-event-types.js";
-import {type NewDelivery, WebhookRepository} from "./webhook.repository.js";
+import {enabledEndpointsJsonSql, type MatchableEndpoint, type NewDelivery, WebhookRepository} from "./webhook.repository.js";
 
 /** Events moved per transaction. */
 const BATCH = 200;
@@ -191,15 +191,16 @@ export class OutboxRelay {
       // Waits for another relay of the tenant to commit its batch, then reads after it: an event
       // whose NOTIFY came while that relay worked is not left for the sweep.
       await queryRows(em, `select pg_advisory_xact_lock(hashtextextended(:key, 0))`, {key: `outbox-relay:${tenantId}`});
-      const events = await queryRows<{seq: string; body: EventBody; endpointId: string | null}>(
+      // With the endpoints they may go to (the same on every row), read in the same round trip.
+      const events = await queryRows<{seq: string; body: EventBody; endpointId: string | null; endpoints: MatchableEndpoint[]}>(
         em,
-        `select "seq", "body", "endpoint_id"::text as "endpointId" from ${s}."events"
-         where "dispatched_at" is null order by "seq" limit :limit for update skip locked`,
+        `select "seq", "body", "endpoint_id"::text as "endpointId", ${enabledEndpointsJsonSql(s)} as "endpoints" from ${s}."events"
+         where "dispatched_at" is null order by "seq" limit :limit for update of "events" skip locked`,
         {limit: BATCH}
       );
       if (!events.length) return {relayed: 0, deliveries: []};
 
-      const endpoints = await this.webhooks.listEnabledForMatching(em, tenantId);
+      const endpoints = events[0]!.endpoints;
       const planned: NewDelivery[] = [];
       for (const {body, endpointId} of events) {
         const targets = endpointId ? [endpointId] : endpoints.filter((e) => matchesEventTypes(e.eventTypes, body.type)).map((e) => e.id);

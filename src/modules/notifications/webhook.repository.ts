@@ -62,6 +62,20 @@ export interface NewDelivery {
   status: "pending" | "suppressed";
 }
 
+/** An endpoint as the relay matches events against it. */
+export interface MatchableEndpoint {
+  id: string;
+  eventTypes: string[];
+}
+
+/**
+ * The enabled endpoints of `schema` as one JSON array of MatchableEndpoint: a scalar subquery the
+ * relay puts in the statement that claims its events, so that both take one round trip.
+ */
+export const enabledEndpointsJsonSql = (schema: string) =>
+  `(select coalesce(json_agg(json_build_object('id', w."id"::text, 'eventTypes', w."event_types")), '[]'::json)
+      from ${schema}."webhook_endpoints" w where w."is_enabled")`;
+
 const ENDPOINT_COLUMNS = `"id"::text as "id", "url", "description", "event_types" as "eventTypes", "is_enabled" as "isEnabled",
   "disabled_reason" as "disabledReason",
   case when "previous_secret_expires_at" > now() then "previous_secret_expires_at" end as "previousSecretExpiresAt",
@@ -165,15 +179,6 @@ export class WebhookRepository {
       {id, secret, previousUntil: previousUntil.toISOString()}
     );
     return row;
-  }
-
-  /** Enabled endpoints, for the relay to match events against. */
-  listEnabledForMatching(em: EntityManager, tenantId: string): Promise<{id: string; eventTypes: string[]}[]> {
-    return queryRows(
-      em,
-      `select "id"::text as "id", "event_types" as "eventTypes" from ${quoteTenantSchema(tenantId)}."webhook_endpoints" where "is_enabled"`,
-      {}
-    );
   }
 
   /** Inserts the deliveries that do not exist yet (a relay that runs twice adds nothing); returns the new ones. */
