@@ -58,6 +58,12 @@ const statements: {file: string; owner: string; sql: string; bindings: string[]}
     sql: ingestSql(SCHEMA, {withEpisodeState: false}),
     bindings: INGEST_BINDINGS
   },
+  {
+    file: "readings.ingest-fresh",
+    owner: "ReadingRepository.ingest (ReadingWriter.together, readings expected to be new)",
+    sql: ingestSql(SCHEMA, {withEpisodeState: false, fresh: true}),
+    bindings: INGEST_BINDINGS
+  },
   {file: "device-keys.lookup", owner: "DeviceKeyVerifier.load", sql: deviceKeyLookupSql, bindings: ["keyId"]},
   {file: "device-keys.revoked-since", owner: "DeviceKeyVerifier's ChangeFeed.poll", sql: revokedSinceSql, bindings: ["since"]},
   {file: "users.changed-since", owner: "CallerUsers' ChangeFeed.poll", sql: usersChangedSinceSql, bindings: ["since"]},

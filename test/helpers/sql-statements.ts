@@ -26,3 +26,13 @@ export async function countStatements<T>(
 }
 
 const TRANSACTION_CONTROL = /^(begin|start transaction|commit|rollback|savepoint|release savepoint)\b/i;
+
+/**
+ * The readings' INSERTs among `statements`, by text: "usual" with ON CONFLICT DO NOTHING, "fresh"
+ * without (ReadingRepository.ingest for readings expected to be new).
+ */
+export function ingestInserts(statements: readonly string[]): ("usual" | "fresh")[] {
+  return statements
+    .filter((sql) => /insert into \S+\."temperature_readings"/i.test(sql))
+    .map((sql) => (/on conflict \("device_id", "recorded_at"\) do nothing/i.test(sql) ? "usual" : "fresh"));
+}

@@ -50,23 +50,31 @@ export class ReadingWriter {
    *   own connection, committed with other tenants' groups (TenantAffineConnections). A batch too
    *   large for a group, or any write without group commit, is a statement and transaction of its
    *   own on the ORM's pool: concurrent big batches of one tenant keep running side by side.
+   * @param fresh the readings are expected to be new: a plain INSERT (ReadingRepository.ingest)
    */
-  together(rows: readonly DeviceReadings[], {grouped}: {grouped: boolean}): Promise<IngestResult> {
-    return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false, onTenantConnection: grouped});
+  together(rows: readonly DeviceReadings[], {grouped, fresh}: {grouped: boolean; fresh: boolean}): Promise<IngestResult> {
+    return this.readings.ingest(rows, {onlyWithoutAlertChange: true, withEpisodeState: false, onTenantConnection: grouped, fresh});
   }
 
   /**
    * Round trips: BEGIN, the rules' lock (which reads what the events name), the ingest statement
    * (device check, rule state, INSERT), the episode writes (the last one with the rules' state),
    * the events, COMMIT; then the DailyStats refresh of what it inserted (the commit hook).
+   * @param fresh the readings are expected to be new: a plain INSERT (ReadingRepository.ingest)
    * @throws NotFoundError when the device does not exist in the tenant or is inactive (nothing is stored)
+   * @throws a unique violation (isUniqueViolation) when `fresh` readings were stored already: nothing is stored, call again without it
    */
   @Transactional({retry: true})
-  async withAlerts(tenantId: string, deviceId: string, rows: readonly ReadingInput[]): Promise<WrittenWithAlerts> {
+  async withAlerts(
+    tenantId: string,
+    deviceId: string,
+    rows: readonly ReadingInput[],
+    {fresh}: {fresh: boolean}
+  ): Promise<WrittenWithAlerts> {
     // First, in a statement of its own: the ingest statement that follows then reads the device's
     // readings and rules as the previous episode-changing write committed them.
     const locked = await this.episodes.lockRules(deviceId);
-    const result = await this.readings.ingest([{deviceId, readings: rows}], {onlyWithoutAlertChange: false, withEpisodeState: true});
+    const result = await this.readings.ingest([{deviceId, readings: rows}], {onlyWithoutAlertChange: false, withEpisodeState: true, fresh});
     const state = result.episodeStates.get(deviceId);
     if (!state) throw new NotFoundError("Device", deviceId);
     const ids = result.insertedIds.get(deviceId);
