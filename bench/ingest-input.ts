@@ -17,7 +17,9 @@
  *  - round trip: the statement from send to answer (Postgres parsing the parameters, the INSERT,
  *    the rest of the statement; BEGIN and ROLLBACK not counted).
  * Prints `RESULT ingest-input-json value=<ms per batch, both together> baseline=<arrays> ratio=…`
- * (lower is better), and the two parts apart.
+ * (lower is better), and the two parts apart. A third variant, `fresh`, is the arrays statement
+ * without ON CONFLICT DO NOTHING (ingestSql's text for readings expected to be new):
+ * `RESULT ingest-input-fresh`, against the same baseline.
  */
 import {knex, MikroORM} from "@mikro-orm/postgresql";
 import pg from "pg";
@@ -46,12 +48,12 @@ interface Reading {
   recordedAt: Date;
 }
 
-type Variant = "arrays" | "json";
+type Variant = "arrays" | "json" | "fresh";
 
 /** The bindings as ReadingRepository.ingest builds them (arrays), or with the readings as one JSON text. */
 function bindings(variant: Variant, deviceId: string, readings: readonly Reading[]): Record<string, unknown> {
   const options = {onlyWithoutAlertChange: true, withEpisodeState: false};
-  if (variant === "arrays") return ingestBindings(TENANT, [{deviceId, readings}], options);
+  if (variant !== "json") return ingestBindings(TENANT, [{deviceId, readings}], options);
   // Written directly (JSON.stringify of 1,000 objects would build them first).
   let text = "[";
   for (let k = 0; k < readings.length; k++) {
@@ -79,7 +81,11 @@ async function main() {
   });
   const arraysSql = ingestSql(SCHEMA, {withEpisodeState: false});
   if (!arraysSql.includes(ARRAYS_INPUT)) throw new Error("ingestSql's input is no longer the arrays this benchmark replaces");
-  const texts: Record<Variant, string> = {arrays: arraysSql, json: arraysSql.replace(ARRAYS_INPUT, JSON_INPUT)};
+  const texts: Record<Variant, string> = {
+    arrays: arraysSql,
+    json: arraysSql.replace(ARRAYS_INPUT, JSON_INPUT),
+    fresh: ingestSql(SCHEMA, {withEpisodeState: false, fresh: true})
+  };
   const builder = knex({client: "pg"});
   const client = new pg.Client({connectionString: url});
   await client.connect();
@@ -87,7 +93,8 @@ async function main() {
   const start = Date.now() - 3_600_000 - READINGS * 30_000;
   const cost: Record<Variant, {api: number[]; roundTrip: number[]; total: number[]}> = {
     arrays: {api: [], roundTrip: [], total: []},
-    json: {api: [], roundTrip: [], total: []}
+    json: {api: [], roundTrip: [], total: []},
+    fresh: {api: [], roundTrip: [], total: []}
   };
   /** One batch of `variant`: its API CPU (parameters built) and its statement round trip. */
   const batch = async (variant: Variant, record: boolean) => {
@@ -102,24 +109,28 @@ async function main() {
     const t1 = performance.now();
     await client.query("begin");
     const t2 = performance.now();
-    const {rows} = await client.query<{ids: string | null}>({name: `ingest_${variant}`, text: native.sql, values: native.values});
+    const {rows} = await client.query<{inserted: [deviceId: string, ids: string, instants: string][] | null}>({
+      name: `ingest_${variant}`,
+      text: native.sql,
+      values: native.values
+    });
     const t3 = performance.now();
     await client.query("rollback");
-    if (rows[0]?.ids?.split(",").length !== READINGS) throw new Error(`${variant}: not every reading was inserted`);
+    if (rows[0]?.inserted?.[0]?.[1].split(",").length !== READINGS) throw new Error(`${variant}: not every reading was inserted`);
     if (!record) return;
     cost[variant].api.push(t1 - t0);
     cost[variant].roundTrip.push(t3 - t2);
     cost[variant].total.push(t1 - t0 + (t3 - t2));
   };
   try {
-    // Batch by batch, alternating which goes first: on a busy machine, noise hits both alike.
+    // Batch by batch, rotating which goes first: on a busy machine, noise hits all alike.
+    const variants: Variant[] = ["arrays", "json", "fresh"];
     for (let b = 0; b < BATCHES * (ROUNDS + 1); b++) {
-      const order: Variant[] = b % 2 ? ["json", "arrays"] : ["arrays", "json"];
-      for (const variant of order) await batch(variant, b >= BATCHES);
+      for (let k = 0; k < variants.length; k++) await batch(variants[(b + k) % variants.length]!, b >= BATCHES);
     }
     const [value, baseline] = [median(cost.json.total), median(cost.arrays.total)];
     console.log(`\n== ingest-input-json (ms per ${READINGS}-reading batch: parameters built + statement round trip; lower is better) ==`);
-    console.log(`  ${BATCHES * ROUNDS} batches of each, alternating, after ${BATCHES} of each to warm up`);
+    console.log(`  ${BATCHES * ROUNDS} batches of each, in rotation, after ${BATCHES} of each to warm up`);
     console.log(
       `  parameters built, median ms (json / arrays): ${median(cost.json.api).toFixed(3)} / ${median(cost.arrays.api).toFixed(3)}`
     );
@@ -129,6 +140,17 @@ async function main() {
     const ratio = value / baseline;
     console.log(
       `RESULT ingest-input-json value=${value.toFixed(2)} baseline=${baseline.toFixed(2)} ratio=${ratio.toFixed(3)} target=<=1.00${ratio <= 1 ? "" : " (missed)"}`
+    );
+    // The readings expected to be new: the same statement without ON CONFLICT DO NOTHING (ingestSql's `fresh` text).
+    const fresh = median(cost.fresh.total);
+    console.log(
+      `\n== ingest-input-fresh (ms per ${READINGS}-reading batch, the plain INSERT against ON CONFLICT DO NOTHING; lower is better) ==`
+    );
+    console.log(
+      `  statement round trip, median ms (plain / on conflict): ${median(cost.fresh.roundTrip).toFixed(2)} / ${median(cost.arrays.roundTrip).toFixed(2)}`
+    );
+    console.log(
+      `RESULT ingest-input-fresh value=${fresh.toFixed(2)} baseline=${baseline.toFixed(2)} ratio=${(fresh / baseline).toFixed(3)} target=<=1.00${fresh <= baseline ? "" : " (missed)"}`
     );
   } finally {
     await client.end();

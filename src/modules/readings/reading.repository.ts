@@ -76,8 +76,8 @@ interface IngestRow {
  *   Postgres waits for that one), in input order (the caller sorts by device and time, so
  *   concurrent statements take their row locks in one order). With `fresh`, a text of its own
  *   without ON CONFLICT, for readings expected to be new: it fails on the first duplicate, and
- *   ReadingRepository.ingest then runs the usual text. Speculative insertion was ~18 % of a
- *   1,000-reading autocommitted statement (9.0 against 7.4 ms, docs/scaling.md).
+ *   ReadingRepository.ingest then runs the usual text. Speculative insertion was ~20 % of a
+ *   1,000-reading autocommitted statement's round trip (bench:ingest-input, docs/scaling.md).
  * Back come the active and alert-change devices, the inserted readings (per device, two
  * comma-separated lists from one aggregate pass, so in one order: 1,000 result rows cost more to
  * build and parse than the INSERT's planning, and a list naming each reading's device was 37 kB of
