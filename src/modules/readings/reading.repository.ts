@@ -1,7 +1,6 @@
-import {UniqueConstraintViolationException} from "@mikro-orm/core";
 import {Inject, Injectable} from "@tsed/common";
 import {LRUCache} from "lru-cache";
-import {type Bindings, pgArray, queryRows} from "../../platform/db/sql.js";
+import {type Bindings, isUniqueViolation, pgArray, queryRows} from "../../platform/db/sql.js";
 import {TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
@@ -240,7 +239,8 @@ export class ReadingRepository {
    *   tenants' statements (TenantAffineConnections): for the autocommitted statement of a group write
    * @param options.fresh the readings are expected to be new (none stored yet): a plain INSERT,
    *   and the usual statement only if it meets a duplicate after all. In a transaction, which the
-   *   failed statement has ended, the unique violation is thrown (isUniqueViolation): the caller
+   *   failed statement has ended, the unique violation (in an ingest statement, only a reading
+   *   stored already) is thrown (isUniqueViolation): the caller
    *   runs the transaction again without `fresh`.
    */
   async ingest(
@@ -341,9 +341,4 @@ export class ReadingRepository {
       createdAt
     };
   }
-}
-
-/** A unique violation, as the ORM converts it or as pg raised it: in an ingest statement, only a reading stored already. */
-export function isUniqueViolation(error: unknown): boolean {
-  return error instanceof UniqueConstraintViolationException || (error as {code?: unknown} | null)?.code === "23505";
 }

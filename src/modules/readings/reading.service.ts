@@ -5,6 +5,7 @@ import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
+import {isUniqueViolation} from "../../platform/db/sql.js";
 import {alertsOpened, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
 import {LIVE_READINGS_PER_WRITE, LiveReadings} from "../notifications/live-readings.js";
 import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
@@ -23,7 +24,7 @@ import {
   type TransportPolicy
 } from "./ingest-batch.js";
 import type {BatchReceipt, ReadingCreated} from "./reading.models.js";
-import {type DeviceReadings, type IngestResult, isUniqueViolation, ReadingRepository} from "./reading.repository.js";
+import {type DeviceReadings, type IngestResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "../../common/raw-retention.js";
 import {ReadingWriter} from "./reading-writer.js";
 import type {RuleState, Threshold} from "../alerts/alert-episodes.js";

@@ -1,9 +1,10 @@
 import {setTimeout as sleepFor} from "node:timers/promises";
-import {DeadlockException, UniqueConstraintViolationException} from "@mikro-orm/core";
+import {DeadlockException} from "@mikro-orm/core";
 import {Inject, Injectable, Logger} from "@tsed/common";
 import type {RetryStrategy} from "@tsed/mikro-orm";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {RETRYABLE_UNIQUE_CONSTRAINT} from "./retryable-constraint.js";
+import {isUniqueViolation} from "./sql.js";
 
 export interface RetryPolicy {
   /** Ceiling of the first retry's delay; it doubles with each further attempt. */
@@ -41,8 +42,7 @@ export function retryReason(error: unknown, retryableConstraints: ReadonlySet<st
   if (code === "40001") return "serialization_failure";
   if (code === "40P01") return "deadlock";
   if (error instanceof DeadlockException) return "deadlock";
-  const uniqueViolation = error instanceof UniqueConstraintViolationException || code === "23505";
-  if (uniqueViolation && typeof constraint === "string" && retryableConstraints.has(constraint)) {
+  if (isUniqueViolation(error) && typeof constraint === "string" && retryableConstraints.has(constraint)) {
     return `unique_violation:${constraint}`;
   }
   return undefined;

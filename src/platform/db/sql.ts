@@ -1,4 +1,5 @@
 import {createHash} from "node:crypto";
+import {UniqueConstraintViolationException} from "@mikro-orm/core";
 import type {EntityManager, Knex} from "@mikro-orm/postgresql";
 import {LRUCache} from "lru-cache";
 import pg from "pg";
@@ -34,6 +35,11 @@ export async function queryRows<T>(em: EntityManager, sql: string, bindings: Bin
   } catch (error) {
     throw em.getDriver().convertException(error as Error);
   }
+}
+
+/** A unique violation, as queryRows converts it (the ORM's exception) or as pg raised it (SQLSTATE 23505). */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof UniqueConstraintViolationException || (error as {code?: unknown} | null)?.code === "23505";
 }
 
 /**
