@@ -7,4 +7,4 @@ select r."id", json_build_object(
        json_build_object('id', d."id", 'serialNumber', d."serial_number", 'name', d."name", 'location', d."location") as "device"
   from "tenant_a"."alert_rules" r join "tenant_a"."devices" d on d."id" = r."device_id"
  where r."device_id" = $1 and r."is_enabled"
- order by r."id" for update of r
+ order by r."id" for update of r for share of d

@@ -201,6 +201,43 @@ describe("alarms", () => {
       }
     });
 
+    it("names the device as it is when the episode changes, renamed while the write waited for the rules' lock", async () => {
+      const {id: deviceId} = (await api.post("/api/v1/devices").set(auth).send({serialNumber: "AL-RENAMED", name: "Freezer A"}).expect(201))
+        .body as {id: string};
+      await newRule(deviceId, {condition: "above", thresholdCelsius: 8});
+      await postBatch(deviceId, [[9, 0]]);
+      // Another episode-changing write of the device in flight: its rules locked, as AlertRepository.lockRules does.
+      const holder = await new TenantDb(tenant).connect();
+      try {
+        await holder.query("begin");
+        await holder.query(`select 1 from ${holder.schema}."alert_rules" where "device_id" = $1 for update`, [deviceId]);
+        // The episode is open: this write goes straight to the alert transaction, whose lock waits.
+        const resolving = postBatch(deviceId, [[7, 1]]).then((res) => res);
+        await until("the alert transaction waiting for the rules' lock", async () => {
+          const waiting = await db.query(
+            `select 1 from pg_stat_activity where "wait_event_type" = 'Lock' and "query" like '%"alert_rules" r join%for update of r%'`
+          );
+          return waiting.length > 0;
+        });
+        // The rename does not wait for the rules: it commits while the write still waits.
+        await api.patch(`/api/v1/devices/${deviceId}`).set(auth).send({name: "Freezer B"}).expect(200);
+        await holder.query("commit");
+        await resolving;
+      } finally {
+        await holder.close();
+      }
+      const [alert] = await alertsOf(deviceId);
+      const named = await db.query<{type: string; name: string}>(
+        `select "type", "body"->'data'->'device'->>'name' as "name" from ${db.schema}."events"
+          where "body"->'data'->'alert'->>'id' = $1 order by "seq"`,
+        [alert!.id]
+      );
+      expect(named).toEqual([
+        {type: "alert.fired", name: "Freezer A"},
+        {type: "alert.resolved", name: "Freezer B"}
+      ]);
+    });
+
     it("retracts an episode a late reading leaves shorter than forSeconds: kept and listed, not open, announced", async () => {
       const deviceId = await createDevice(api, auth, "AL-RETRACT");
       await newRule(deviceId, {condition: "above", thresholdCelsius: 8, forSeconds: 120});

@@ -62,13 +62,16 @@ export const STORED_ALERT = `a."id", a."created_at" as "createdAt", a."updated_a
  * episodes run one at a time, and a lone autocommitted ingest (which reads these rows FOR SHARE)
  * waits for them and then decides on the rows as they committed them. Returns what the events of
  * their episodes name (EVENT_CONTEXT_COLUMNS), which cannot change while they are locked: the
- * transaction announces its changes without reading them again. The device row is read, not
- * locked (`of r`): readings' foreign keys must not wait for it.
+ * transaction announces its changes without reading them again. For that the device row is
+ * locked FOR SHARE, after the rules: a change of it (a rename, a key, a rule added) waits for the
+ * transaction, and one that committed while this statement waited for the rules is what it returns
+ * (Postgres returns a row it locks as last committed). Every statement that locks both takes the
+ * rules first, as the ingest statement does (rules FOR SHARE, then the device for its arrival).
  */
 export const lockRulesSql = (schema: string) => `select r."id", ${EVENT_CONTEXT_COLUMNS}
   from ${schema}."alert_rules" r join ${schema}."devices" d on d."id" = r."device_id"
  where r."device_id" = :deviceId and ${evaluatedRuleSql("r")}
- order by r."id" for update of r`;
+ order by r."id" for update of r for share of d`;
 
 /**
  * The stored (not retracted) episodes of these threshold rules that end after :after (or are
