@@ -62,7 +62,7 @@ export class ReadingWriter {
    * the events, COMMIT; then the DailyStats refresh of what it inserted (the commit hook).
    * @param fresh the readings are expected to be new: a plain INSERT (ReadingRepository.ingest)
    * @throws NotFoundError when the device does not exist in the tenant or is inactive (nothing is stored)
-   * @throws a unique violation (isUniqueViolation) when `fresh` readings were stored already: nothing is stored, call again without it
+   * @throws FreshReadingsStoredAlready when `fresh` readings were stored already: nothing is stored, call again without it
    */
   @Transactional({retry: true})
   async withAlerts(

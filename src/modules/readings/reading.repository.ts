@@ -215,6 +215,18 @@ export const runStartSql = (schema: string) => `with "cut" as (
  */
 const INGEST_TEXTS_KEPT = 2_000;
 
+/**
+ * A plain INSERT (ReadingRepository.ingest, `fresh`) met a reading stored already, inside a
+ * transaction: the transaction is spoilt and nothing of it stands; run it again without `fresh`.
+ * Its own class, so that the caller cannot take another unique violation of the transaction for it.
+ */
+export class FreshReadingsStoredAlready extends Error {
+  constructor(cause: unknown) {
+    super("A reading expected to be new was stored already", {cause});
+    this.name = "FreshReadingsStoredAlready";
+  }
+}
+
 @Injectable()
 export class ReadingRepository {
   @Inject()
@@ -239,9 +251,9 @@ export class ReadingRepository {
    *   tenants' statements (TenantAffineConnections): for the autocommitted statement of a group write
    * @param options.fresh the readings are expected to be new (none stored yet): a plain INSERT,
    *   and the usual statement only if it meets a duplicate after all. In a transaction, which the
-   *   failed statement has ended, the unique violation (in an ingest statement, only a reading
-   *   stored already) is thrown (isUniqueViolation): the caller
-   *   runs the transaction again without `fresh`.
+   *   failed statement has ended, FreshReadingsStoredAlready is thrown: the caller runs the
+   *   transaction again without `fresh`.
+   * @throws FreshReadingsStoredAlready (only with `fresh`, in a transaction)
    */
   async ingest(
     batches: readonly DeviceReadings[],
@@ -254,7 +266,9 @@ export class ReadingRepository {
     try {
       row = await this.runIngest(tenantId, this.ingestText(tenantId, {...options, fresh}), bindings, options);
     } catch (error) {
-      if (!fresh || !isUniqueViolation(error) || this.tenant.inTransaction) throw error;
+      // The statement's one unique index is the readings' (device, recordedAt): a reading stored already.
+      if (!fresh || !isUniqueViolation(error)) throw error;
+      if (this.tenant.inTransaction) throw new FreshReadingsStoredAlready(error);
       row = await this.runIngest(tenantId, this.ingestText(tenantId, {...options, fresh: false}), bindings, options);
     }
     const insertedIds = new Map<string, Map<number, string>>();

@@ -5,7 +5,6 @@ import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
-import {isUniqueViolation} from "../../platform/db/sql.js";
 import {alertsOpened, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
 import {LIVE_READINGS_PER_WRITE, LiveReadings} from "../notifications/live-readings.js";
 import {DailyStatsRefreshService} from "../stats/daily-stats-refresh.service.js";
@@ -24,7 +23,7 @@ import {
   type TransportPolicy
 } from "./ingest-batch.js";
 import type {BatchReceipt, ReadingCreated} from "./reading.models.js";
-import {type DeviceReadings, type IngestResult, ReadingRepository} from "./reading.repository.js";
+import {type DeviceReadings, FreshReadingsStoredAlready, type IngestResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "../../common/raw-retention.js";
 import {ReadingWriter} from "./reading-writer.js";
 import type {RuleState, Threshold} from "../alerts/alert-episodes.js";
@@ -120,7 +119,7 @@ export class ReadingService {
         .withAlerts(batch.tenantId, batch.deviceId, readings, {fresh})
         .catch((error: unknown) => {
           // Rolled back: stored elsewhere after all. Again, with the statement that skips duplicates.
-          if (!fresh || !isUniqueViolation(error)) throw error;
+          if (!(error instanceof FreshReadingsStoredAlready)) throw error;
           return this.writer.withAlerts(batch.tenantId, batch.deviceId, readings, {fresh: false});
         });
       this.alertPath.remember(device, thresholdsOf(state.rules), leftOpen);
