@@ -24,7 +24,8 @@
  *  - latest:      GET the latest reading;
  *  - daily:       GET a week of DailyStats.
  * With each operation it prints the CPU time per request of the API process (and how many read
- * and write system calls it made: each costs tens of µs on a small virtual machine) and of
+ * and write system calls it made: each costs tens of µs on a small virtual machine; and how long its
+ * main thread, runnable, waited for a core held by Postgres or the load itself) and of
  * Postgres, spread and aimed at one tenant: on a small machine the two share the cores, and which
  * side the spread load costs more says where to cut. And the items per write of each group commit lane
  * (`group_commit_items`): what the requests of each side shared (a statement, a transaction, a
@@ -41,7 +42,15 @@ import {API_POOL_MAX, rssKb, startApi} from "./lib/app.js";
 import {startJwks} from "./lib/auth.js";
 import {freshDatabases, withClient} from "./lib/db.js";
 import {runMain, runPart} from "./lib/harness.js";
-import {callJson, type HttpClient, httpClient, postgresCpuSeconds, processCpuSeconds, processSyscalls} from "./lib/ingest.js";
+import {
+  callJson,
+  type HttpClient,
+  httpClient,
+  mainThreadWaitSeconds,
+  postgresCpuSeconds,
+  processCpuSeconds,
+  processSyscalls
+} from "./lib/ingest.js";
 
 const COUNTS = (process.env.BENCH_TENANTS ?? "200,1000").split(",").map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -95,12 +104,14 @@ interface CpuTally {
   apiSeconds: number;
   /** The API process's read and write system calls (processSyscalls). */
   apiSyscalls: number;
+  /** Its main thread's wait for a CPU (mainThreadWaitSeconds). */
+  apiWaitSeconds: number;
   postgresSeconds: number;
   requests: number;
   groups: Map<string, {writes: number; items: number}>;
 }
 
-const newTally = (): CpuTally => ({apiSeconds: 0, apiSyscalls: 0, postgresSeconds: 0, requests: 0, groups: new Map()});
+const newTally = (): CpuTally => ({apiSeconds: 0, apiSyscalls: 0, apiWaitSeconds: 0, postgresSeconds: 0, requests: 0, groups: new Map()});
 
 /** `group_commit_items` of a metrics text: writes and items so far, by lanes. */
 function groupCommitTotals(metrics: string): Map<string, {writes: number; items: number}> {
@@ -122,10 +133,12 @@ async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: numb
   const groups0 = groupCommitTotals(await api.metrics());
   const api0 = processCpuSeconds(api.child.pid!) ?? 0;
   const syscalls0 = processSyscalls(api.child.pid!) ?? 0;
+  const wait0 = mainThreadWaitSeconds(api.child.pid!) ?? 0;
   const pg0 = postgresCpuSeconds() ?? 0;
   const {rate, requests} = await run();
   tally.apiSeconds += (processCpuSeconds(api.child.pid!) ?? 0) - api0;
   tally.apiSyscalls += (processSyscalls(api.child.pid!) ?? 0) - syscalls0;
+  tally.apiWaitSeconds += (mainThreadWaitSeconds(api.child.pid!) ?? 0) - wait0;
   tally.postgresSeconds += (postgresCpuSeconds() ?? 0) - pg0;
   tally.requests += requests;
   for (const [lanes, {writes, items}] of groupCommitTotals(await api.metrics())) {
@@ -137,7 +150,8 @@ async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: numb
 }
 
 const perRequest = (tally: CpuTally) =>
-  `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs (${(tally.apiSyscalls / tally.requests).toFixed(2)} read/write system calls), ` +
+  `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs (${(tally.apiSyscalls / tally.requests).toFixed(2)} read/write system calls, ` +
+  `its main thread ${((tally.apiWaitSeconds * 1e6) / tally.requests).toFixed(0)} µs waiting for a core), ` +
   `Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs`;
 
 /** Items per write of each group commit lane that wrote in the rounds (1.0: nothing shared). */

@@ -274,6 +274,20 @@ export function processSyscalls(pid: number): number | undefined {
 }
 
 /**
+ * Seconds the process's main thread has spent runnable but waiting for a CPU (/proc/<pid>/schedstat,
+ * its second field), or undefined where /proc does not say. The API's event loop is one thread: on a
+ * small machine shared with Postgres, each statement sent wakes a backend that may take the API's core
+ * while the API still has work: throughput lost that its CPU time does not show.
+ */
+export function mainThreadWaitSeconds(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * CPU seconds of every `postgres` process (backends and background workers), the ended ones
  * included: a backend that exits during a round (a pool closing an idle connection) takes its
  * time to its postmaster's count of reaped children, not out of the sum.
