@@ -271,6 +271,44 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     expect(await dailyRows(stuck.tenant, stuck.device)).toMatchObject([{date: "2026-03-15", readingCount: rows.length}]);
   });
 
+  it("keeps a tenant whose merge is stuck on a lock behind it, however often it writes meanwhile: other tenants still pass", async () => {
+    const setup = async (label: string) => {
+      const tenant = newTenant(label);
+      const auth = await bearer(tenant);
+      return {tenant, auth, device: await createDevice(api, auth, `${label}-1`)};
+    };
+    const [stuck, other] = [await setup("stuckmany"), await setup("pastmany")];
+    // Batches larger than a group are written beside the tenant's lane, so each hands its refresh over at once.
+    const BATCH = 600;
+    const batch = (k: number) => every(`2026-03-16T0${k}:00:00Z`, `2026-03-16T0${k}:59:59Z`, 0.1);
+    const holder = await analyticsDb().connect();
+    try {
+      await holder.query("begin");
+      await holder.query(
+        `insert into "daily_stats" ("tenant_id", "device_id", "date", "avg_temperature_celsius", "min_temperature_celsius",
+           "max_temperature_celsius", "reading_count") values ($1, $2, '2026-03-16', 0, 0, 0, 0)`,
+        [stuck.tenant, stuck.device]
+      );
+      // More of the stuck tenant's refreshes than there are lanes, each after the last one's merge has stalled.
+      const stuckPosts: Promise<unknown>[] = [];
+      for (let k = 1; k <= 5; k++) {
+        stuckPosts.push(postReadings(api, stuck.auth, stuck.device, batch(k)));
+        await untilEveryTenantStored([stuck], k * BATCH);
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+      // Answered once its own refresh is done, its stats there: no lane is left to the stuck tenant alone.
+      const rows = every("2026-03-16T08:00:00Z", "2026-03-16T08:10:00Z", 5);
+      expect(await postReadings(api, other.auth, other.device, rows)).toEqual({inserted: rows.length, duplicates: 0});
+      expect(await dailyRows(other.tenant, other.device)).toMatchObject([{date: "2026-03-16", readingCount: rows.length}]);
+      await holder.query("rollback");
+      await Promise.all(stuckPosts);
+    } finally {
+      await holder.query("rollback").catch(() => undefined);
+      holder.release();
+    }
+    expect(await dailyRows(stuck.tenant, stuck.device)).toMatchObject([{date: "2026-03-16", readingCount: 5 * BATCH}]);
+  });
+
   /** Resolves once each tenant's readings are committed (their refreshes are then handed over or about to be). */
   const untilEveryTenantStored = (tenants: {tenant: string}[], perTenant: number) =>
     until("every tenant's readings committed", async () => {

@@ -20,8 +20,12 @@ const MAX_WRITES_PER_REFRESH = 10_000;
  * STALLED_AFTER_MS: under load one lane gathers every tenant's writes (11 writes per merge spread
  * over 200 tenants, against 2.5 with four lanes chosen by tenant; bench:multitenant), and a merge
  * waiting for a recompute's lock on a day (nightly aggregation) holds up only what it had
- * gathered, while later refreshes take the next lane. Merges of one tenant may then run side by
- * side: they add up in any order, and take their locks in one order (mergeDailyStatsSql).
+ * gathered, while later refreshes take the next lane. A refresh of a tenant of a stalled merge
+ * goes behind that merge instead: which of the merge's tenants the lock holds up is not known, and
+ * in the next lane such a refresh would stall that lane too, until every lane waited on one
+ * tenant's day (a tenant gathered into the stalled merge by chance waits a little longer with it).
+ * Merges of one tenant may still run side by side: they add up in any order, and take their locks
+ * in one order (mergeDailyStatsSql).
  */
 const REFRESH_LANES = 4;
 
@@ -67,10 +71,12 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
   private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(
     async (lane, writes) => {
       this.mergeStartedAt[Number(lane)] = performance.now();
+      this.mergeTenants[Number(lane)] = new Set(writes.map((write) => write.tenantId));
       try {
         await this.merge(writes);
       } finally {
         this.mergeStartedAt[Number(lane)] = undefined;
+        this.mergeTenants[Number(lane)] = undefined;
       }
       return writes.map(() => undefined);
     },
@@ -80,13 +86,20 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
   /** When each lane's running merge started (undefined: none runs). */
   private readonly mergeStartedAt: (number | undefined)[] = new Array<undefined>(REFRESH_LANES).fill(undefined);
 
+  /** The tenants of each lane's running merge (undefined: none runs). */
+  private readonly mergeTenants: (ReadonlySet<string> | undefined)[] = new Array<undefined>(REFRESH_LANES).fill(undefined);
+
   /**
    * Merges readings that are committed. Waits for the refresh that includes them, so a reader
    * never sees a summary older than a write it was told about; the budget only bounds how long a
    * slow analytics database can hold the response.
    */
   async committed(written: DayTotalsByDevice): Promise<void> {
-    const outcome = await withTimeout(this.refreshes.submit(this.laneOf(), written), REFRESH_BUDGET_MS, () => "late" as const);
+    const outcome = await withTimeout(
+      this.refreshes.submit(this.laneOf(written.tenantId), written),
+      REFRESH_BUDGET_MS,
+      () => "late" as const
+    );
     if (outcome === "late") this.logger.warn({event: "DAILY_STATS_REFRESH_SLOW", tenantId: written.tenantId, budgetMs: REFRESH_BUDGET_MS});
   }
 
@@ -114,11 +127,20 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
     return em;
   }
 
-  /** The first lane whose merge, if one runs, has not stalled (the last lane when every one has). */
-  private laneOf(): string {
+  /**
+   * The lane of a stalled merge of the tenant, if one is; else the first lane whose merge, if one
+   * runs, has not stalled (the last lane when every one has).
+   */
+  private laneOf(tenantId: string): string {
     const now = performance.now();
-    const lane = this.mergeStartedAt.findIndex((startedAt) => startedAt === undefined || now - startedAt < STALLED_AFTER_MS);
-    return String(lane === -1 ? REFRESH_LANES - 1 : lane);
+    const stalled = (lane: number) => {
+      const startedAt = this.mergeStartedAt[lane];
+      return startedAt !== undefined && now - startedAt >= STALLED_AFTER_MS;
+    };
+    const lanes = [...this.mergeStartedAt.keys()];
+    const behind = lanes.find((lane) => stalled(lane) && this.mergeTenants[lane]!.has(tenantId));
+    const free = lanes.find((lane) => !stalled(lane));
+    return String(behind ?? free ?? REFRESH_LANES - 1);
   }
 
   /** Shutdown: resolves once every refresh handed over so far is merged (or given up). */
