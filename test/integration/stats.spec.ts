@@ -1,3 +1,4 @@
+import type pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -196,6 +197,21 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     }
   });
 
+  /** A tenant of its own, with one device. */
+  const tenantWithDevice = async (label: string) => {
+    const tenant = newTenant(label);
+    const auth = await bearer(tenant);
+    return {tenant, auth, device: await createDevice(api, auth, `${label}-1`)};
+  };
+
+  /** Inserts the device's DailyStats row of `date` in the holder's open transaction: a merge of that day waits on it until the holder ends. */
+  const holdDayRow = (holder: pg.PoolClient, tenant: string, device: string, date: string) =>
+    holder.query(
+      `insert into "daily_stats" ("tenant_id", "device_id", "date", "avg_temperature_celsius", "min_temperature_celsius",
+         "max_temperature_celsius", "reading_count") values ($1, $2, $3, 0, 0, 0, 0)`,
+      [tenant, device, date]
+    );
+
   it("coalesces the refreshes of concurrent writes of different tenants: fewer merges than tenants, each tenant's rows its own", async () => {
     const tenants: {tenant: string; auth: Awaited<ReturnType<typeof bearer>>; device: string}[] = [];
     for (let t = 0; t < 24; t++) {
@@ -211,12 +227,7 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
     const holder = await analyticsDb().connect();
     try {
       await holder.query("begin");
-      for (const {tenant, device} of tenants)
-        await holder.query(
-          `insert into "daily_stats" ("tenant_id", "device_id", "date", "avg_temperature_celsius", "min_temperature_celsius",
-             "max_temperature_celsius", "reading_count") values ($1, $2, '2026-03-14', 0, 0, 0, 0)`,
-          [tenant, device]
-        );
+      for (const {tenant, device} of tenants) await holdDayRow(holder, tenant, device, "2026-03-14");
       const {statements} = await countStatements(async () => {
         const posts = Promise.all(tenants.map(({auth, device}, t) => postReadings(api, auth, device, rows(t))));
         await untilEveryTenantStored(tenants, rows(0).length);
@@ -239,22 +250,13 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
   });
 
   it("lets other tenants' refreshes past a merge stuck on a lock: they take the next lane, and answer with their stats", async () => {
-    const setup = async (label: string) => {
-      const tenant = newTenant(label);
-      const auth = await bearer(tenant);
-      return {tenant, auth, device: await createDevice(api, auth, `${label}-1`)};
-    };
-    const [stuck, other] = [await setup("stuck"), await setup("past")];
+    const [stuck, other] = [await tenantWithDevice("stuck"), await tenantWithDevice("past")];
     const rows = every("2026-03-15T08:00:00Z", "2026-03-15T08:10:00Z", 5);
     // The stuck tenant's day row is held (inserted, not committed): its merge waits on it.
     const holder = await analyticsDb().connect();
     try {
       await holder.query("begin");
-      await holder.query(
-        `insert into "daily_stats" ("tenant_id", "device_id", "date", "avg_temperature_celsius", "min_temperature_celsius",
-           "max_temperature_celsius", "reading_count") values ($1, $2, '2026-03-15', 0, 0, 0, 0)`,
-        [stuck.tenant, stuck.device]
-      );
+      await holdDayRow(holder, stuck.tenant, stuck.device, "2026-03-15");
       const stuckPost = postReadings(api, stuck.auth, stuck.device, rows);
       await untilEveryTenantStored([stuck], rows.length);
       await new Promise((resolve) => setTimeout(resolve, 200)); // its merge has run longer than a lane waits for
@@ -272,23 +274,14 @@ describe("stats: hourly from raw readings, daily stats refreshed after commit", 
   });
 
   it("keeps a tenant whose merge is stuck on a lock behind it, however often it writes meanwhile: other tenants still pass", async () => {
-    const setup = async (label: string) => {
-      const tenant = newTenant(label);
-      const auth = await bearer(tenant);
-      return {tenant, auth, device: await createDevice(api, auth, `${label}-1`)};
-    };
-    const [stuck, other] = [await setup("stuckmany"), await setup("pastmany")];
+    const [stuck, other] = [await tenantWithDevice("stuckmany"), await tenantWithDevice("pastmany")];
     // Batches larger than a group are written beside the tenant's lane, so each hands its refresh over at once.
     const BATCH = 600;
     const batch = (k: number) => every(`2026-03-16T0${k}:00:00Z`, `2026-03-16T0${k}:59:59Z`, 0.1);
     const holder = await analyticsDb().connect();
     try {
       await holder.query("begin");
-      await holder.query(
-        `insert into "daily_stats" ("tenant_id", "device_id", "date", "avg_temperature_celsius", "min_temperature_celsius",
-           "max_temperature_celsius", "reading_count") values ($1, $2, '2026-03-16', 0, 0, 0, 0)`,
-        [stuck.tenant, stuck.device]
-      );
+      await holdDayRow(holder, stuck.tenant, stuck.device, "2026-03-16");
       // More of the stuck tenant's refreshes than there are lanes, each after the last one's merge has stalled.
       const stuckPosts: Promise<unknown>[] = [];
       for (let k = 1; k <= 5; k++) {
