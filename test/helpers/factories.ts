@@ -31,3 +31,8 @@ export async function postBatch(
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res;
 }
+
+/** `count` readings of one device, 30 s apart from `startMs`, each at `celsius`: a batch's body. */
+export function readingSeries(startMs: number, count: number, celsius = 20): {temperatureCelsius: number; recordedAt: string}[] {
+  return Array.from({length: count}, (_, k) => ({temperatureCelsius: celsius, recordedAt: new Date(startMs + k * 30_000).toISOString()}));
+}

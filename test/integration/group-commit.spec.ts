@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, postBatch, readingSeries} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {countStatements, ingestInserts} from "../helpers/sql-statements.js";
 import {TenantDb} from "../helpers/tenant-db.js";
@@ -48,26 +48,22 @@ describe("group commit of single readings", () => {
     expect((await post(device, {temperatureCelsius: 20, recordedAt: "2026-03-01T10:01:00Z"})).status).toBe(404);
   });
 
-  // A case is up to 40 concurrent requests, then a count and a stats read per device.
   it("writes a batch expected to be new by a plain INSERT only when it is too large for a group (the tenant connections keep one text per tenant)", async () => {
     const device = await createDevice(api, auth, "G-FRESH");
     const start = Date.UTC(2019, 0, 1);
-    const batch = (from: number, count: number) =>
-      Array.from({length: count}, (_, k) => ({temperatureCelsius: 20, recordedAt: new Date(from + k * 30_000).toISOString()}));
-    const inserts = async (readings: object[]) => {
-      const {result, statements} = await countStatements(() =>
-        api.post(`/api/v1/devices/${device}/readings/batch`).set(auth).send({readings})
-      );
+    const inserts = async (readings: ReturnType<typeof readingSeries>) => {
+      const {result, statements} = await countStatements(() => postBatch(api, auth, device, readings));
       expect(result.status).toBe(200);
       return ingestInserts(statements);
     };
-    expect(await inserts(batch(start, 200))).toEqual(["usual"]);
+    expect(await inserts(readingSeries(start, 200))).toEqual(["usual"]);
     // New, but a group's size: the tenant connection's usual text.
-    expect(await inserts(batch(start + 200 * 30_000, 200))).toEqual(["usual"]);
+    expect(await inserts(readingSeries(start + 200 * 30_000, 200))).toEqual(["usual"]);
     // New and larger than a group (500): a statement of its own on the pool, plain.
-    expect(await inserts(batch(start + 400 * 30_000, 600))).toEqual(["fresh"]);
+    expect(await inserts(readingSeries(start + 400 * 30_000, 600))).toEqual(["fresh"]);
   });
 
+  // A case is up to 40 concurrent requests, then a count and a stats read per device.
   const budget: PropertyBudget = {searchMs: 45_000, minRuns: 30, maxRuns: 2_000};
   it(
     "writes concurrent readings of many devices together, each answered as alone and stored once, with their alerts and daily stats",

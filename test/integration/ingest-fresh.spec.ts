@@ -1,16 +1,12 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, createRule, postBatch, readingSeries as series} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {countStatements, ingestInserts} from "../helpers/sql-statements.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
-
-/** Readings of a batch: `count` of them, 30 s apart from `startMs`, at `celsius`. */
-const series = (startMs: number, count: number, celsius = 20) =>
-  Array.from({length: count}, (_, k) => ({temperatureCelsius: celsius, recordedAt: new Date(startMs + k * 30_000).toISOString()}));
 
 /**
  * Batches of new readings are written by a plain INSERT (ReadingRepository.ingest, `fresh`): the
@@ -23,8 +19,7 @@ describe("ingest of batches expected to be new", () => {
   let api: Api;
   let auth: Record<string, string>;
   let db: TenantDb;
-  const postBatch = (deviceId: string, readings: object[]) =>
-    api.post(`/api/v1/devices/${deviceId}/readings/batch`).set(auth).send({readings});
+  const post = (deviceId: string, readings: ReturnType<typeof series>) => postBatch(api, auth, deviceId, readings);
 
   beforeAll(async () => {
     api = await startTestServer({readings: {...loadConfig().readings, groupCommit: false}});
@@ -42,15 +37,15 @@ describe("ingest of batches expected to be new", () => {
     const deviceId = await createDevice(api, auth, "FRESH-1");
     const start = Date.UTC(2025, 5, 1);
     // First write of the device here: nothing known of it, the usual statement.
-    const first = await countStatements(() => postBatch(deviceId, series(start, 150)));
+    const first = await countStatements(() => post(deviceId, series(start, 150)));
     expect(first.result.status).toBe(200);
     expect(ingestInserts(first.statements)).toEqual(["usual"]);
     // Newer than all it stored: a plain INSERT.
-    const second = await countStatements(() => postBatch(deviceId, series(start + 150 * 30_000, 150)));
+    const second = await countStatements(() => post(deviceId, series(start + 150 * 30_000, 150)));
     expect(second.result.body).toMatchObject({inserted: 150, duplicates: 0});
     expect(ingestInserts(second.statements)).toEqual(["fresh"]);
     // Below the size where it pays: the usual statement.
-    const small = await countStatements(() => postBatch(deviceId, series(start + 300 * 30_000, 99)));
+    const small = await countStatements(() => post(deviceId, series(start + 300 * 30_000, 99)));
     expect(small.result.body).toMatchObject({inserted: 99, duplicates: 0});
     expect(ingestInserts(small.statements)).toEqual(["usual"]);
 
@@ -61,7 +56,7 @@ describe("ingest of batches expected to be new", () => {
       `insert into ${db.schema}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at") select $1, 99, unnest($2::timestamptz[])`,
       [deviceId, elsewhere]
     );
-    const meeting = await countStatements(() => postBatch(deviceId, series(third, 150)));
+    const meeting = await countStatements(() => post(deviceId, series(third, 150)));
     expect(meeting.result.status).toBe(200);
     expect(meeting.result.body).toMatchObject({inserted: 140, duplicates: 10});
     const statuses = (meeting.result.body.items as {recordedAt: string; status: string}[]).filter((item) => item.status === "duplicate");
@@ -85,17 +80,15 @@ describe("ingest of batches expected to be new", () => {
 
   it("does the same in the alert transaction: a batch meeting readings stored elsewhere runs it again, episodes and receipt as alone", async () => {
     const deviceId = await createDevice(api, auth, "FRESH-ALERT");
-    expect(
-      (await api.post(`/api/v1/devices/${deviceId}/alert-rules`).set(auth).send({condition: "above", thresholdCelsius: 30})).status
-    ).toBe(201);
+    await createRule(api, auth, deviceId, {condition: "above", thresholdCelsius: 30});
     const start = Date.UTC(2025, 7, 1);
     // Each batch: 150 readings with a spike above 30 °C in its middle, which opens and closes an episode.
     const spiking = (from: number) => series(from, 150).map((r, k) => (k >= 60 && k < 70 ? {...r, temperatureCelsius: 35} : r));
-    const first = await countStatements(() => postBatch(deviceId, spiking(start)));
+    const first = await countStatements(() => post(deviceId, spiking(start)));
     expect(first.result.body).toMatchObject({inserted: 150, alertsFired: 1});
     // Nothing known of the device yet: the autocommitted statement finds the rule crossed and inserts nothing, the transaction writes.
     expect(ingestInserts(first.statements)).toEqual(["usual", "usual"]);
-    const second = await countStatements(() => postBatch(deviceId, spiking(start + 150 * 30_000)));
+    const second = await countStatements(() => post(deviceId, spiking(start + 150 * 30_000)));
     expect(second.result.body).toMatchObject({inserted: 150, alertsFired: 1});
     expect(ingestInserts(second.statements)).toEqual(["fresh"]);
 
@@ -105,7 +98,7 @@ describe("ingest of batches expected to be new", () => {
       `insert into ${db.schema}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at") select $1, 20, unnest($2::timestamptz[])`,
       [deviceId, elsewhere]
     );
-    const meeting = await countStatements(() => postBatch(deviceId, spiking(third)));
+    const meeting = await countStatements(() => post(deviceId, spiking(third)));
     expect(meeting.result.body).toMatchObject({inserted: 145, duplicates: 5, alertsFired: 1});
     expect(ingestInserts(meeting.statements)).toEqual(["fresh", "usual"]);
     // Three episodes, one per batch, none written twice; the readings stored once.
@@ -132,9 +125,9 @@ describe("ingest of batches expected to be new", () => {
         async (batches) => {
           const window = (base += 86_400_000);
           // A first write of the window's predecessor: the device's newest reading is known here, so every batch below is guessed new.
-          expect((await postBatch(deviceId, series(window - 30_000 * 100, 100))).status).toBe(200);
+          expect((await post(deviceId, series(window - 30_000 * 100, 100))).status).toBe(200);
           const {result: responses, statements} = await countStatements(() =>
-            Promise.all(batches.map(({offset, count}) => postBatch(deviceId, series(window + offset * 20 * 30_000, count))))
+            Promise.all(batches.map(({offset, count}) => post(deviceId, series(window + offset * 20 * 30_000, count))))
           );
           const inserts = ingestInserts(statements);
           freshInserts += inserts.filter((kind) => kind === "fresh").length;
