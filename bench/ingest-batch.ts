@@ -34,6 +34,7 @@ import {
   percentile,
   postgresCpuSeconds,
   processCpuSeconds,
+  processSyscalls,
   readingSeries
 } from "./lib/ingest.js";
 
@@ -60,6 +61,10 @@ interface Fleet {
   alertsFired: number;
   apiCpuMsPerBatch: number[];
   postgresCpuMsPerBatch: number[];
+  apiSyscallsPerBatch: number[];
+  /** The outbox relay's transactions and the events they relayed so far, at the first measured round's start and at the last round's end. */
+  relayFrom?: RelayTotals;
+  relayTo?: RelayTotals;
 }
 
 async function main() {
@@ -80,7 +85,17 @@ async function main() {
         await callJson(client, headers, "POST", `/api/v1/devices/${device.id}/alert-rules`, rule, 201);
         devices.push(device.id);
       }
-      return {name, devices, httpRound: 0, copyRound: 0, latencies: [], alertsFired: 0, apiCpuMsPerBatch: [], postgresCpuMsPerBatch: []};
+      return {
+        name,
+        devices,
+        httpRound: 0,
+        copyRound: 0,
+        latencies: [],
+        alertsFired: 0,
+        apiCpuMsPerBatch: [],
+        postgresCpuMsPerBatch: [],
+        apiSyscallsPerBatch: []
+      };
     };
     const crossing = await fleet(NAME, ALERT_THRESHOLD);
     const quiet = await fleet(`${NAME}-quiet`, QUIET_THRESHOLD);
@@ -98,8 +113,11 @@ async function main() {
           return JSON.stringify({readings: readingSeries(BATCH_SIZE, firstMs + offset * STEP_MS, offset + c * 7)});
         })
       );
+      // Read before the CPU and system calls are: the request for them costs the API its own.
+      const relay0 = relayTotals(await api.metrics());
       const apiCpu0 = processCpuSeconds(api.child.pid!);
       const postgresCpu0 = postgresCpuSeconds();
+      const syscalls0 = processSyscalls(api.child.pid!);
       const t0 = process.hrtime.bigint();
       const inserted = await Promise.all(
         part.devices.map(async (deviceId, c) => {
@@ -118,7 +136,12 @@ async function main() {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const apiCpu1 = processCpuSeconds(api.child.pid!);
       const postgresCpu1 = postgresCpuSeconds();
+      const syscalls1 = processSyscalls(api.child.pid!);
+      // From the first measured round's start to the last one's end: the relay runs a little after each round's writes.
+      if (round === 1) part.relayFrom = relay0;
+      part.relayTo = relayTotals(await api.metrics());
       const batches = CONCURRENCY * BATCHES;
+      if (syscalls0 !== undefined && syscalls1 !== undefined) part.apiSyscallsPerBatch.push((syscalls1 - syscalls0) / batches);
       if (apiCpu0 !== undefined && apiCpu1 !== undefined) part.apiCpuMsPerBatch.push(((apiCpu1 - apiCpu0) * 1000) / batches);
       if (postgresCpu0 !== undefined && postgresCpu1 !== undefined)
         part.postgresCpuMsPerBatch.push(((postgresCpu1 - postgresCpu0) * 1000) / batches);
@@ -165,6 +188,8 @@ async function main() {
           "batch latency ms (p50 / p95 / max)": `${percentile(part.latencies, 50).toFixed(1)} / ${percentile(part.latencies, 95).toFixed(1)} / ${Math.max(...part.latencies).toFixed(1)}`,
           "alert episodes opened": part.alertsFired,
           "CPU per 1,000-reading batch, median ms (API process / all postgres processes)": `${median(part.apiCpuMsPerBatch).toFixed(1)} / ${median(part.postgresCpuMsPerBatch).toFixed(1)}`,
+          "API read/write system calls per batch, median": median(part.apiSyscallsPerBatch).toFixed(1),
+          "outbox relay (in the API process): transactions per batch, events per transaction": relayNote(part),
           "wall time s": ((Date.now() - started) / 1000).toFixed(0)
         })
       });
@@ -175,6 +200,24 @@ async function main() {
     await api.stop();
     await jwks.close();
   }
+}
+
+interface RelayTotals {
+  transactions: number;
+  events: number;
+}
+
+/** `outbox_relay_events` of a metrics text: the relay's transactions so far and the events they relayed. */
+function relayTotals(metrics: string): RelayTotals {
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1] ?? 0);
+  return {transactions: value("outbox_relay_events_count"), events: value("outbox_relay_events_sum")};
+}
+
+function relayNote({relayFrom, relayTo}: Fleet): string {
+  if (!relayFrom || !relayTo) return "-";
+  const transactions = relayTo.transactions - relayFrom.transactions;
+  const events = relayTo.events - relayFrom.events;
+  return `${(transactions / (ROUNDS * CONCURRENCY * BATCHES)).toFixed(2)}, ${(events / Math.max(1, transactions)).toFixed(2)}`;
 }
 
 runMain(main);

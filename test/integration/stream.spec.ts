@@ -7,7 +7,9 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {EventStreamLog} from "../../src/modules/notifications/event-stream-log.js";
 import {LIVE_READINGS_PER_WRITE} from "../../src/modules/notifications/live-readings.js";
+import {RELAY_INTERVAL_MS} from "../../src/modules/notifications/outbox-relay.service.js";
 import {StreamHub} from "../../src/modules/notifications/stream-hub.service.js";
+import {outboxRelayEvents} from "../../src/platform/observability/metrics.js";
 import {appendEvent, type EventBody} from "../../src/platform/outbox/outbox.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {runAsTenant} from "../../src/platform/tenancy/tenant-scope.js";
@@ -309,6 +311,23 @@ describe("live stream", () => {
     expect(strangerPreflight.headers["access-control-allow-origin"]).toBeUndefined();
   });
 
+  it(`relays a burst of events in a few transactions, not one each (a tenant's drains begin at most every ${RELAY_INTERVAL_MS} ms): each once, in order`, async () => {
+    const tenant = newTenant("sseburst");
+    const auth = await bearer(tenant);
+    await api.get("/api/v1/me").set(auth).expect(200);
+    const client = await open("", auth);
+    await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
+    const before = await relayTransactions();
+    // One after the other, each in a transaction of its own, each committed with its NOTIFY.
+    const appended: EventBody[] = [];
+    for (let i = 0; i < 30; i++)
+      appended.push(await append(tenant, "alert.fired", {alert: {id: `burst-${i}`, deviceId: DEVICE_A, version: 1}}));
+    const events = await received(client, appended.length);
+    expect(events.map((e) => (JSON.parse(e.data) as EventBody).id)).toEqual(appended.map((body) => body.id));
+    expect((await relayTransactions()) - before).toBeLessThan(10);
+    client.close();
+  });
+
   it("gives stream ids that increase per tenant, each event once, whatever the concurrency of appends", async () => {
     const seed = Date.now();
     console.log(JSON.stringify({streamIdsProperty: {seed}}));
@@ -337,6 +356,12 @@ describe("live stream", () => {
     );
   }, 120_000);
 });
+
+/** Relay transactions run by this process so far (outbox_relay_events' count). */
+async function relayTransactions(): Promise<number> {
+  const {values} = await outboxRelayEvents.get();
+  return values.find((value) => value.metricName === "outbox_relay_events_count")?.value ?? 0;
+}
 
 function compare(a: string, b: string): number {
   const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];

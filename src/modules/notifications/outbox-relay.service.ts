@@ -1,4 +1,5 @@
 import {randomUUID} from "node:crypto";
+import {setTimeout as sleep} from "node:timers/promises";
 import type {EntityManager, MikroORM} from "@mikro-orm/postgresql";
 import {Inject, Injectable, Logger} from "@tsed/common";
 import {InjectQueue} from "@tsed/bullmq";
@@ -8,6 +9,7 @@ import pg from "pg";
 import {AppConfig} from "../../config/app-config.js";
 import {RedisClient} from "../../platform/cache/redis.provider.js";
 import {queryRows} from "../../platform/db/sql.js";
+import {outboxRelayEvents} from "../../platform/observability/metrics.js";
 import {type EventBody, OUTBOX_CHANNEL} from "../../platform/outbox/outbox.js";
 import {assertTenantId, quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
@@ -22,6 +24,14 @@ const BATCH = 200;
 /** A pending delivery overdue by this much lost its job (Redis was down, or the process died before enqueueing): the sweep enqueues it again. */
 const LOST_JOB_GRACE_MS = 60_000;
 const TENANT_PAGE = 500;
+/**
+ * A tenant's drains start at most this often: the first event after a quiet spell is relayed at
+ * once, and those committed within this time after a drain began wait for the next one, which
+ * takes them together. A burst (a cold room's sensors all firing when its door is left open, or
+ * busy batches that open episodes) then costs one relay transaction per interval (BEGIN, lock,
+ * claim, mark, COMMIT and a Redis round trip), not one per event; the stream's bound is 1 s.
+ */
+export const RELAY_INTERVAL_MS = 100;
 /** A failed drain is tried again after this long, doubling up to MAX_RETRY_MS. */
 const RETRY_MS = 1_000;
 const MAX_RETRY_MS = 10_000;
@@ -102,17 +112,22 @@ export class OutboxRelay {
     }
   }
 
-  /** Wakes a drain of the tenant (coalesced: a drain already running runs once more). */
+  /**
+   * Wakes a drain of the tenant: at once, unless one began less than RELAY_INTERVAL_MS ago (then
+   * when that interval ends). Coalesced: a drain running or due runs once more for any number of
+   * wake-ups meanwhile.
+   */
   kick(tenantId: string): void {
     const running = this.draining.get(tenantId);
     if (running) {
       running.again = true;
       return;
     }
-    const state = {again: false, done: Promise.resolve()};
+    const state = {again: true, done: Promise.resolve()};
     state.done = (async () => {
-      do {
+      while (state.again && !this.stopped) {
         state.again = false;
+        const started = Date.now();
         try {
           await this.drain(tenantId);
         } catch (error) {
@@ -127,7 +142,10 @@ export class OutboxRelay {
           return;
         }
         this.failures.delete(tenantId);
-      } while (state.again && !this.stopped);
+        // Kept in `draining` for the rest of the interval, so that wake-ups meanwhile wait for it.
+        const rest = started + RELAY_INTERVAL_MS - Date.now();
+        if (rest > 0 && !this.stopped) await sleep(rest);
+      }
     })().finally(() => this.draining.delete(tenantId));
     this.draining.set(tenantId, state);
   }
@@ -198,6 +216,7 @@ export class OutboxRelay {
          where "dispatched_at" is null order by "seq" limit :limit for update of "events" skip locked`,
         {limit: BATCH}
       );
+      outboxRelayEvents.observe(events.length);
       if (!events.length) return {relayed: 0, deliveries: []};
 
       const endpoints = events[0]!.endpoints;

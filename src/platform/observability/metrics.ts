@@ -89,3 +89,10 @@ export const groupCommitItems = new Histogram({
   buckets: [1, 2, 4, 8, 16, 32, 64, 128],
   registers: [metricsRegistry]
 });
+
+export const outboxRelayEvents = new Histogram({
+  name: "outbox_relay_events",
+  help: "Events per outbox relay transaction (a tenant's committed events handed to the stream and to webhook deliveries together). 0 is a transaction that found nothing left; near 1 means each event paid a transaction of its own",
+  buckets: [0, 1, 2, 4, 8, 16, 32, 64, 128],
+  registers: [metricsRegistry]
+});
