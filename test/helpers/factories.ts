@@ -1,5 +1,22 @@
 import {expect} from "vitest";
 import type {Api} from "./test-server.js";
+import {bearer, type TokenOptions} from "./tokens.js";
+
+/**
+ * `Authorization` header for a new user of `tenant` (bearer), after its first request: with
+ * TENANT_PROVISIONING=auto (the tests' setting) that request creates and migrates the tenant's
+ * schema, so the tenant's tables exist from here on.
+ */
+export async function provisionedBearer(
+  api: Api,
+  tenant: string,
+  options: Omit<TokenOptions, "tenant"> = {}
+): Promise<Record<string, string>> {
+  const auth = await bearer(tenant, options);
+  const res = await api.get("/api/v1/me").set(auth);
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return auth;
+}
 
 /** Registers a device through the API (as the given caller) and returns its id. */
 export async function createDevice(api: Api, auth: Record<string, string>, serialNumber: string): Promise<string> {

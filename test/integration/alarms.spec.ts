@@ -2,11 +2,11 @@ import {inject} from "@tsed/common";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {NoDataSweep} from "../../src/modules/alerts/no-data-sweep.service.js";
-import {createDevice, createRule} from "../helpers/factories.js";
+import {createDevice, createRule, provisionedBearer} from "../helpers/factories.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
-import {bearer, newTenant} from "../helpers/tokens.js";
+import {newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
 
 interface AlertBody {
@@ -64,8 +64,7 @@ describe("alarms", () => {
       alerts: {...loadConfig().alerts, noDataSweepMs: SWEEP_MS}
     });
     tenant = newTenant("alarm");
-    auth = await bearer(tenant, {roles: ["admin"]});
-    await api.get("/api/v1/me").set(auth).expect(200);
+    auth = await provisionedBearer(api, tenant, {roles: ["admin"]});
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

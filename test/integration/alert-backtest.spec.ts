@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice, createRule, postBatch} from "../helpers/factories.js";
+import {createDevice, createRule, postBatch, provisionedBearer} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -53,8 +53,7 @@ describe("alert rule backtest", () => {
     // Two heavy reads of a tenant at once (the backtest is one), for the 429 below.
     api = await startTestServer({rateLimit: {devicePerMinute: 0, tenantPerMinute: 0, tenantReadsPerMinute: 0, tenantHeavyReads: 2}});
     tenant = newTenant("backtest");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice, createRule, postBatch} from "../helpers/factories.js";
+import {createDevice, createRule, postBatch, provisionedBearer} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -39,8 +39,7 @@ describe("the tenant's alerts", () => {
   beforeAll(async () => {
     api = await startTestServer();
     tenant = newTenant("alist");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

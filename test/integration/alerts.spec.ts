@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {loadConfig} from "../../src/config/app-config.js";
-import {createDevice, createRule} from "../helpers/factories.js";
+import {createDevice, createRule, provisionedBearer} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 
 interface AlertBody {
@@ -48,8 +48,7 @@ describe("alert rules and alert episodes", () => {
     // Postgres, where requests to several instances meet (group-commit.spec covers the grouping).
     api = await startTestServer({readings: {...loadConfig().readings, groupCommit: false}});
     tenant = newTenant("alert");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -2,7 +2,7 @@ import {PlatformTest} from "@tsed/common";
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from "vitest";
 import type {ChangeFeed} from "../../src/platform/db/change-feed.js";
 import {DeviceKeyVerifier} from "../../src/platform/device-auth/device-key-verifier.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {playRace, raceOrders} from "../helpers/feed-race.js";
 import {checkProperty} from "../helpers/property.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
@@ -37,8 +37,7 @@ describe("device keys and device ingestion over HTTP", () => {
   beforeAll(async () => {
     api = await startTestServer();
     tenant = newTenant("keys");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
-import {createDevice, postBatch, readingSeries} from "../helpers/factories.js";
+import {createDevice, postBatch, provisionedBearer, readingSeries} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {countStatements, ingestInserts} from "../helpers/sql-statements.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
-import {bearer, newTenant} from "../helpers/tokens.js";
+import {newTenant} from "../helpers/tokens.js";
 
 /**
  * Single readings over HTTP with READINGS_GROUP_COMMIT on (the default): the readings a tenant
@@ -23,8 +23,7 @@ describe("group commit of single readings", () => {
   beforeAll(async () => {
     api = await startTestServer();
     const tenant = newTenant("group");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {createDevice, createRule, postBatch, readingSeries as series} from "../helpers/factories.js";
+import {createDevice, createRule, postBatch, provisionedBearer, readingSeries as series} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {countStatements, ingestInserts} from "../helpers/sql-statements.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
-import {bearer, newTenant} from "../helpers/tokens.js";
+import {newTenant} from "../helpers/tokens.js";
 
 /**
  * Batches of new readings are written by a plain INSERT (ReadingRepository.ingest, `fresh`): the
@@ -24,8 +24,7 @@ describe("ingest of batches expected to be new", () => {
   beforeAll(async () => {
     api = await startTestServer({readings: {...loadConfig().readings, groupCommit: false}});
     const tenant = newTenant("fresh");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -6,10 +6,10 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {MqttReadingsIngest} from "../../src/modules/device-clients/mqtt-readings-ingest.js";
 import {MAX_UNAUTHENTICATED_PACKET_BYTES, MqttServer} from "../../src/platform/mqtt/mqtt-server.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {minute} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
-import {bearer, newTenant} from "../helpers/tokens.js";
+import {newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
 
 const CONNECT_TIMEOUT_MS = 1_000;
@@ -109,8 +109,7 @@ describe("MQTT limits", () => {
     server = inject(MqttServer);
     port = await server.listen(inject(MqttReadingsIngest), {port: 0, host: "127.0.0.1"});
     const tenant = newTenant("mqlim");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
   });
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.destroy();

@@ -7,10 +7,10 @@ import mqtt, {type MqttClient} from "mqtt";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {MqttReadingsIngest} from "../../src/modules/device-clients/mqtt-readings-ingest.js";
 import {MqttServer} from "../../src/platform/mqtt/mqtt-server.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
-import {bearer, newTenant} from "../helpers/tokens.js";
+import {newTenant} from "../helpers/tokens.js";
 
 /**
  * A certificate authority and a server certificate it signs (for 127.0.0.1 and localhost), made
@@ -73,8 +73,7 @@ describe("MQTT over TLS", () => {
     expect(server.tlsPort).toBe(tlsPort);
     expect(server.port).toBeUndefined();
     const tenant = newTenant("mqtls");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    const auth = await provisionedBearer(api, tenant);
     const deviceId = await createDevice(api, auth, "TLS-1");
     const key = (await api.post(`/api/v1/devices/${deviceId}/keys`).set(auth)).body as {id: string; key: string};
 

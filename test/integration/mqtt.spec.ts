@@ -5,7 +5,7 @@ import mqtt, {type MqttClient} from "mqtt";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {MqttReadingsIngest} from "../../src/modules/device-clients/mqtt-readings-ingest.js";
 import {MqttServer} from "../../src/platform/mqtt/mqtt-server.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {minute, TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -78,8 +78,7 @@ describe("MQTT ingestion", () => {
     server = inject(MqttServer);
     port = await server.listen(inject(MqttReadingsIngest), {port: 0, host: "127.0.0.1"});
     tenant = newTenant("mqtt");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth);
+    auth = await provisionedBearer(api, tenant);
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -3,11 +3,11 @@ import {inject} from "@tsed/common";
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
 import {NotificationScan} from "../../src/modules/notifications/notification-scan.service.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
-import {bearer, newTenant} from "../helpers/tokens.js";
+import {newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
 import {WebhookReceiver} from "../helpers/webhook-receiver.js";
 
@@ -76,8 +76,7 @@ describe("after a silence, and reminders", () => {
       notifications: {scanMs: SCAN_MS, outboxRetentionMs: 14 * 86_400_000}
     });
     tenant = newTenant("nsched");
-    admin = await bearer(tenant, {roles: ["admin"]});
-    await api.get("/api/v1/me").set(admin).expect(200);
+    admin = await provisionedBearer(api, tenant, {roles: ["admin"]});
     db = await new TenantDb(tenant).connect();
     receiver = await new WebhookReceiver().start();
   });
@@ -161,8 +160,7 @@ describe("after a silence, and reminders", () => {
 
   it("scans every tenant in one job: a second tenant's ended silence sends its held-back alert too", async () => {
     const other = newTenant("nsched2");
-    const otherAdmin = await bearer(other, {roles: ["admin"]});
-    await api.get("/api/v1/me").set(otherAdmin).expect(200);
+    const otherAdmin = await provisionedBearer(api, other, {roles: ["admin"]});
     // Both tenants have work for the same scan: an ended silence each.
     await endpoint("/first-tenant");
     const mine = await device("MT-1");

@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {loadConfig} from "../../src/config/app-config.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {countStatements} from "../helpers/sql-statements.js";
 import {collectRetries, minute, TenantDb} from "../helpers/tenant-db.js";
 
@@ -23,8 +23,7 @@ describe("readings ingestion", () => {
     // Postgres, where requests to several instances meet (group-commit.spec covers the grouping).
     api = await startTestServer({readings: {...loadConfig().readings, groupCommit: false}});
     tenant = newTenant("read");
-    auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth); // provisions the tenant's schema
+    auth = await provisionedBearer(api, tenant); // provisions the tenant's schema
     db = await new TenantDb(tenant).connect();
   });
   afterAll(async () => {

@@ -13,7 +13,7 @@ import {outboxRelayEvents} from "../../src/platform/observability/metrics.js";
 import {appendEvent, type EventBody} from "../../src/platform/outbox/outbox.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {runAsTenant} from "../../src/platform/tenancy/tenant-scope.js";
-import {createDevice} from "../helpers/factories.js";
+import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {SseClient} from "../helpers/sse-client.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
@@ -65,8 +65,7 @@ describe("live stream", () => {
 
   it("streams the tenant's events with increasing ids, retry first; nothing of other tenants; 401 without a token", async () => {
     const tenant = newTenant("sse");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth).expect(200);
+    const auth = await provisionedBearer(api, tenant);
     expect((await open("", {})).status).toBe(401);
     const client = await open("", auth);
     expect(client.status).toBe(200);
@@ -189,8 +188,7 @@ describe("live stream", () => {
 
   it("filters by deviceId and types", async () => {
     const tenant = newTenant("ssefilter");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth).expect(200);
+    const auth = await provisionedBearer(api, tenant);
     const client = await open(`?deviceId=${DEVICE_B}&types=alert.resolved,reading.*`, auth);
     await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
     await append(tenant, "alert.fired", {device: {id: DEVICE_B}});
@@ -206,8 +204,7 @@ describe("live stream", () => {
 
   it("replays what a client missed after Last-Event-ID, then goes on live; a lost position gets event: reset", async () => {
     const tenant = newTenant("ssereplay");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth).expect(200);
+    const auth = await provisionedBearer(api, tenant);
     const first = await open("", auth);
     await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
     const e1 = await append(tenant, "alert.fired");
@@ -262,8 +259,7 @@ describe("live stream", () => {
 
   it(`refuses a stream beyond STREAM_MAX_PER_TENANT (${MAX}) with 429, and takes one again once a stream closed`, async () => {
     const tenant = newTenant("ssecap");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth).expect(200);
+    const auth = await provisionedBearer(api, tenant);
     const clients = await Promise.all(Array.from({length: MAX}, () => open("", auth)));
     expect(clients.map((c) => c.status)).toEqual(Array(MAX).fill(200));
     await until("the streams to be attached", async () => inject(StreamHub).count(tenant) === MAX);
@@ -282,8 +278,7 @@ describe("live stream", () => {
 
   it("disconnects a client that stops reading", async () => {
     const tenant = newTenant("sseslow");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth).expect(200);
+    const auth = await provisionedBearer(api, tenant);
     const slow = await open("", auth, {paused: true});
     await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
     const padding = "x".repeat(64 * 1024);
@@ -313,8 +308,7 @@ describe("live stream", () => {
 
   it(`relays a burst of events in a few transactions, not one each (a tenant's drains begin at most every ${RELAY_INTERVAL_MS} ms): each once, in order`, async () => {
     const tenant = newTenant("sseburst");
-    const auth = await bearer(tenant);
-    await api.get("/api/v1/me").set(auth).expect(200);
+    const auth = await provisionedBearer(api, tenant);
     const client = await open("", auth);
     await until("the stream to be attached", async () => inject(StreamHub).count(tenant) === 1);
     const before = await relayTransactions();

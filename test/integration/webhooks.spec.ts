@@ -8,6 +8,7 @@ import {runAsTenant} from "../../src/platform/tenancy/tenant-scope.js";
 import {TenantDb} from "../helpers/tenant-db.js";
 import {useOwnDatabases} from "../helpers/own-databases.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
+import {provisionedBearer} from "../helpers/factories.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
 import {until} from "../helpers/wait.js";
 import {WebhookReceiver} from "../helpers/webhook-receiver.js";
@@ -73,8 +74,7 @@ describe("webhooks", () => {
       webhooks: {...loadConfig().webhooks, retryScheduleMs: [0, 150, 150], timeoutMs: 600, allowPrivate: true}
     });
     tenant = newTenant("hooks");
-    admin = await bearer(tenant, {roles: ["admin"]});
-    await api.get("/api/v1/me").set(admin).expect(200);
+    admin = await provisionedBearer(api, tenant, {roles: ["admin"]});
     db = await new TenantDb(tenant).connect();
     receiver = await new WebhookReceiver().start();
   });
