@@ -43,8 +43,9 @@ const MAX_RETRY_MS = 10_000;
  *
  * Why a polling relay and not BullMQ flows or an enqueue after commit: the event must survive a
  * process killed right after the write's commit, and only the database holds it then. The relay
- * is woken at once by the NOTIFY that appendEvent sends on commit (any instance running workers
- * listens), and a scheduled sweep every 10 s catches what no listener heard. At least once:
+ * is woken by the NOTIFY that appendEvent sends on commit (any instance running workers
+ * listens; at once, or in a burst within RELAY_INTERVAL_MS), and a scheduled sweep every 10 s
+ * catches what no listener heard. At least once:
  * a relay killed after XADD but before its commit relays the batch again (stream clients see the
  * event id twice; deliveries are unique per event and endpoint, so no receiver gets a second one).
  *
