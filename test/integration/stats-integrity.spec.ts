@@ -11,10 +11,12 @@ import {DailyStatsRecomputeJobsService} from "../../src/modules/stats/daily-stat
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {DailyStatsVerifyService} from "../../src/modules/stats/daily-stats-verify.service.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
-import {createDevice, postBatch} from "../helpers/factories.js";
+import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
+import {createDevice, createRule, postBatch} from "../helpers/factories.js";
 import {checkProperty, type PropertyBudget, propertyTimeout} from "../helpers/property.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
+import {until} from "../helpers/wait.js";
 
 /** Readings `every` minutes over [start, end), with a deterministic spread of temperatures. */
 function every(startIso: string, endIso: string, minutes: number, offset = 0) {
@@ -250,6 +252,57 @@ describe("DailyStats stay verifiable", () => {
     expect(await marks()).toEqual([]);
     await tenantDb.end();
   });
+
+  it.each([
+    ["the group statement", 20],
+    ["the alert transaction", 150]
+  ] as const)(
+    "marks the local days of a write whose session ended under it (%s), which may have committed, and the repair recomputes them",
+    async (_path, celsius) => {
+      const tenant = newTenant("lost");
+      const admin = await bearer(tenant, {roles: ["user", "admin"]});
+      // Asia/Tokyo: the reading's local day is the UTC day after.
+      expect((await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Asia/Tokyo"})).status).toBe(200);
+      const device = await createDevice(api, admin, "LOST-1");
+      const rule = await createRule(api, admin, device, {condition: "above", thresholdCelsius: 100});
+      const db = new pg.Client({connectionString: process.env.DATABASE_URL});
+      const holder = new pg.Client({connectionString: process.env.DATABASE_URL});
+      await Promise.all([db.connect(), holder.connect()]);
+      const marks = async () =>
+        (
+          await db.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])
+        ).rows.map((r) => r.d);
+      try {
+        // The write waits for the rule's row (the group statement reads it FOR SHARE, the alert
+        // transaction locks it FOR UPDATE), and its session ends under it, as when its connection
+        // breaks or Postgres restarts: the API cannot tell whether it committed.
+        await holder.query("begin");
+        await holder.query(`select 1 from ${quoteTenantSchema(tenant)}."alert_rules" where "id" = $1 for update`, [rule.id]);
+        const {rows} = await holder.query<{pid: number}>("select pg_backend_pid() as pid");
+        const answer = api
+          .post(`/api/v1/devices/${device}/readings`)
+          .set(admin)
+          .send({temperatureCelsius: celsius, recordedAt: "2026-03-10T20:00:00Z"})
+          .then((res) => res);
+        const waiting = await until("the write to wait for the rule", async () => {
+          const blocked = await db.query<{pid: number}>(`select "pid" from pg_stat_activity where $1 = any(pg_blocking_pids("pid"))`, [
+            rows[0]!.pid
+          ]);
+          return blocked.rows[0]?.pid;
+        });
+        await db.query("select pg_terminate_backend($1)", [waiting]);
+        expect((await answer).status).toBe(503);
+      } finally {
+        await holder.query("rollback");
+        await holder.end();
+      }
+      expect(await until("the day to be marked", async () => (await marks()).length > 0 && marks())).toEqual(["2026-03-11"]);
+      await PlatformTest.get<DailyStatsRecomputeJobsService>(DailyStatsRecomputeJobsService).repairDirtyDays();
+      expect(await verify(tenant)).toEqual([]);
+      expect(await marks()).toEqual([]);
+      await db.end();
+    }
+  );
 
   // The oracle itself: a row wrong in any one column is a difference, with both values shown.
   it.each([

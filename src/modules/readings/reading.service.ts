@@ -4,6 +4,7 @@ import {RetryStrategy} from "@tsed/mikro-orm";
 import {ConflictError, NotFoundError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
+import {mayHaveCommitted} from "../../platform/db/lost-connection.js";
 import type {ExponentialBackoffRetryStrategy} from "../../platform/db/exponential-backoff.retry-strategy.js";
 import {alertsOpened, readingDuplicates, readingsIngested} from "../../platform/observability/metrics.js";
 import {LIVE_READINGS_PER_WRITE, LiveReadings} from "../notifications/live-readings.js";
@@ -22,7 +23,7 @@ import {
   transportPolicies,
   type TransportPolicy
 } from "./ingest-batch.js";
-import type {BatchReceipt, ReadingCreated} from "./reading.models.js";
+import type {BatchReceipt, ReadingCreated, ReadingInput} from "./reading.models.js";
 import {type DeviceReadings, FreshReadingsStoredAlready, type IngestResult, ReadingRepository} from "./reading.repository.js";
 import {ReadingRetentionRule} from "../../common/raw-retention.js";
 import {ReadingWriter} from "./reading-writer.js";
@@ -121,7 +122,8 @@ export class ReadingService {
           // Rolled back: stored elsewhere after all. Again, with the statement that skips duplicates.
           if (!(error instanceof FreshReadingsStoredAlready)) throw error;
           return this.writer.withAlerts(batch.tenantId, batch.deviceId, readings, {fresh: false});
-        });
+        })
+        .catch((error: unknown) => this.failedWrite(batch.tenantId, batch.readings, error));
       this.alertPath.remember(device, thresholdsOf(state.rules), leftOpen);
       this.rememberNewest(batch.tenantId, rows);
       written = {ids: claimIds([batch], result.insertedIds)[0]!, createdAt: result.createdAt, alerts, alertsOpened};
@@ -159,9 +161,9 @@ export class ReadingService {
    */
   private async writeGroup(batches: IngestBatch[], policy: TransportPolicy): Promise<Grouped[]> {
     let result: IngestResult;
+    const tenantId = batches[0]!.tenantId;
     try {
       const started = performance.now();
-      const tenantId = batches[0]!.tenantId;
       const rows = statementInput(batches);
       const readings = rows.reduce((sum, row) => sum + row.readings.length, 0);
       // A batch larger than a group is written alone, beside its lane (and without group commit, each one is).
@@ -173,10 +175,11 @@ export class ReadingService {
         rows.filter(({deviceId}) => result.activeDevices.has(deviceId) && !result.alertChangeDevices.has(deviceId))
       );
     } catch (error) {
-      if (this.retryStrategy.retryReason(error) === undefined) throw error;
-      return batches.map(() => "alerts");
+      if (this.retryStrategy.retryReason(error) !== undefined) return batches.map(() => "alerts");
+      const readings = batches.flatMap((batch) => batch.readings);
+      this.failedWrite(tenantId, readings, error);
     }
-    const refreshed = this.refresh(batches[0]!.tenantId, result);
+    const refreshed = this.refresh(tenantId, result);
     const ids = claimIds(batches, result.insertedIds);
     const grouped = batches.map(({tenantId, deviceId}, index): Grouped => {
       if (!result.activeDevices.has(deviceId)) return "missing";
@@ -187,6 +190,16 @@ export class ReadingService {
     // Answered after the refresh, the lane is held through it too: the next group gathers meanwhile (fewer, larger statements).
     if (!policy.answerBeforeRefresh) await refreshed;
     return grouped;
+  }
+
+  /**
+   * A write of `readings` failed: rethrows its error, and when the write may have committed all the
+   * same (its connection lost in flight), hands their days to DailyStats' repair (not awaited: the
+   * answer is an error either way).
+   */
+  private failedWrite(tenantId: string, readings: readonly ReadingInput[], error: unknown): never {
+    if (mayHaveCommitted(error)) void this.dailyStats.outcomeUnknown(tenantId, readings, error);
+    throw error;
   }
 
   /** Whether `rows` (each device's readings in time order) are worth a plain INSERT: enough of them, each newer than its device's newest stored here. */

@@ -128,6 +128,35 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
   }
 
   /**
+   * A write of these readings failed without knowing whether it committed: its connection was lost
+   * or Postgres went away, perhaps once COMMIT had reached it. If it did commit, its readings are
+   * stored and their totals never merged, and the client's retry finds them stored already and
+   * adds nothing. So their local days go to the repair job, which recomputes them from the raw
+   * readings whatever happened (a write that did not commit costs it one recompute). Never throws:
+   * while the database is unreachable the mark fails too, and the days are left to the nightly
+   * recompute of the previous day.
+   */
+  async outcomeUnknown(tenantId: string, readings: readonly {recordedAt: Date}[], error: unknown): Promise<void> {
+    const instants = readings.map((reading) => reading.recordedAt);
+    this.logger.warn({
+      event: "READINGS_WRITE_OUTCOME_UNKNOWN",
+      tenantId,
+      readings: readings.length,
+      error_message: (error as Error)?.message,
+      note: "their local days are marked for the repair job"
+    });
+    await this.dirtyDays.markLocalDaysOf(tenantId, instants).catch((markError: unknown) =>
+      this.logger.error({
+        event: "DAILY_STATS_DIRTY_DAYS_LOST",
+        tenantId,
+        readings: readings.length,
+        error_message: (markError as Error)?.message,
+        note: "left to the nightly recompute of yesterday"
+      })
+    );
+  }
+
+  /**
    * The lane of a stalled merge of the tenant, if one is; else the first lane whose merge, if one
    * runs, has not stalled (the last lane when every one has).
    */

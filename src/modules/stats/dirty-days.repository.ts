@@ -1,11 +1,11 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
-import {queryRows} from "../../platform/db/sql.js";
+import {pgArray, queryRows} from "../../platform/db/sql.js";
 
 /**
- * Local days whose DailyStats a failed merge left behind (`public.daily_stats_dirty_days`, tenant
- * database), until the repair job has recomputed them.
+ * Local days whose DailyStats a failed merge, or a write whose outcome is unknown, left behind
+ * (`public.daily_stats_dirty_days`, tenant database), until the repair job has recomputed them.
  */
 @Injectable()
 export class DirtyDaysRepository {
@@ -19,6 +19,22 @@ export class DirtyDaysRepository {
        select :tenantId, d::date, now() from unnest(:dates::text[]) d
        on conflict ("tenant_id", "date") do update set "marked_at" = now()`,
       {tenantId, dates}
+    );
+  }
+
+  /**
+   * Marks the tenant's local days (in its timezone) of these instants: the days of readings a
+   * write may or may not have stored (DailyStatsRefreshService.outcomeUnknown).
+   */
+  async markLocalDaysOf(tenantId: string, instants: readonly Date[]): Promise<void> {
+    await queryRows(
+      this.orm.em.fork(),
+      `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at")
+       select distinct :tenantId, ((timestamptz 'epoch' + ms * interval '1 millisecond') at time zone tz."name")::date, now()
+         from unnest(:instants::float8[]) ms
+        cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
+       on conflict ("tenant_id", "date") do update set "marked_at" = now()`,
+      {tenantId, instants: pgArray(instants.map((instant) => instant.getTime()))}
     );
   }
 
