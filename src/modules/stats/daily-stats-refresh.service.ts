@@ -137,22 +137,11 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
    * recompute of the previous day.
    */
   async outcomeUnknown(tenantId: string, readings: readonly {recordedAt: Date}[], error: unknown): Promise<void> {
-    const instants = readings.map((reading) => reading.recordedAt);
-    this.logger.warn({
-      event: "READINGS_WRITE_OUTCOME_UNKNOWN",
-      tenantId,
-      readings: readings.length,
-      error_message: (error as Error)?.message,
-      note: "their local days are marked for the repair job"
-    });
-    await this.dirtyDays.markLocalDaysOf(tenantId, instants).catch((markError: unknown) =>
-      this.logger.error({
-        event: "DAILY_STATS_DIRTY_DAYS_LOST",
+    await this.markForRepair({event: "READINGS_WRITE_OUTCOME_UNKNOWN", tenantId, readings: readings.length}, error, () =>
+      this.dirtyDays.markLocalDaysOf(
         tenantId,
-        readings: readings.length,
-        error_message: (markError as Error)?.message,
-        note: "left to the nightly recompute of yesterday"
-      })
+        readings.map((reading) => reading.recordedAt)
+      )
     );
   }
 
@@ -201,19 +190,29 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
   /** A merge failed: the days are left to the repair job. */
   private async markDirty(tenantId: string, totals: WriteDayTotal[], error: unknown): Promise<void> {
     const dates = [...new Set(totals.map((day) => day.date))];
-    this.logger.warn({
-      event: "DAILY_STATS_REFRESH_FAILED",
-      tenantId,
-      dates,
-      readings: totals.reduce((sum, day) => sum + day.readingCount, 0),
-      error_message: (error as Error)?.message,
-      note: "the days are marked for the repair job"
-    });
-    await this.dirtyDays.mark(tenantId, dates).catch((markError: unknown) =>
+    const readings = totals.reduce((sum, day) => sum + day.readingCount, 0);
+    await this.markForRepair({event: "DAILY_STATS_REFRESH_FAILED", tenantId, dates, readings}, error, () =>
+      this.dirtyDays.mark(tenantId, dates)
+    );
+  }
+
+  /**
+   * Logs what went wrong (`what`, with the error's message) and marks the days for the repair job
+   * (`mark`). Never throws: a mark that fails too is logged, and its days are left to the nightly
+   * recompute of the previous day.
+   */
+  private async markForRepair(
+    what: {event: string; tenantId: string} & Record<string, unknown>,
+    error: unknown,
+    mark: () => Promise<void>
+  ) {
+    const {event, ...about} = what;
+    this.logger.warn({...what, error_message: (error as Error)?.message, note: "the days are marked for the repair job"});
+    await mark().catch((markError: unknown) =>
       this.logger.error({
         event: "DAILY_STATS_DIRTY_DAYS_LOST",
-        tenantId,
-        dates,
+        ...about,
+        cause: event,
         error_message: (markError as Error)?.message,
         note: "left to the nightly recompute of yesterday"
       })
