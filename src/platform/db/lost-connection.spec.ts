@@ -15,8 +15,7 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
     ["the session terminated (57P01), as pg raises it", answered("terminating connection due to administrator command", "57P01")],
     ["Postgres crashed (57P02)", driverError("terminating connection because of crash of another server process", "57P02")],
     ["a connection dropped", driverError("Connection terminated unexpectedly")],
-    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})],
-    ["a client that lost its connection earlier", new Error("Client has encountered a connection error and is not queryable")]
+    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})]
   ])("yes for %s", (_label, error) => {
     expect(mayHaveCommitted(error)).toBe(true);
   });
@@ -32,6 +31,10 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
       Object.assign(new Error("Knex: Timeout acquiring a connection. The pool is probably full."), {name: "KnexTimeoutError"})
     ],
     ["too many connections (53300)", answered("sorry, too many clients already", "53300")],
+    [
+      "a client whose connection had failed before: nothing sent",
+      new Error("Client has encountered a connection error and is not queryable")
+    ],
     ["nothing at all", undefined]
   ])("no for %s", (_label, error) => {
     expect(mayHaveCommitted(error)).toBe(false);
