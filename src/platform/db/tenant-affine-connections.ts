@@ -93,7 +93,8 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  * DB_READS_PREPARED_PER_CONNECTION (about 90 kB each); further tenants' statements on that
  * connection run unprepared — correct, only slower. A connection that fails is dropped with what it had in flight
  * (converted as the ORM's errors are: unavailable, 503; a write whose COMMIT was lost in flight may
- * have committed, and its retry is answered as duplicates) and the next statement opens a new one.
+ * have committed, and its retry is answered as duplicates, so ReadingService has its days
+ * recomputed: mayHaveCommitted) and the next statement opens a new one.
  *
  * By hand rather than through a pool: a pool lends a connection to one user at a time, so it can
  * neither pipeline several users' statements nor choose a connection by key.
