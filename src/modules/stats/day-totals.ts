@@ -45,13 +45,22 @@ export function deviceDayTotalsSql(stored: string): string {
   return totalsSql(stored, true);
 }
 
+/**
+ * SQL: the tenant's timezone (UTC when the tenant is not registered) as the one-row relation
+ * `tz` ("name"), to `cross join`. Takes the named parameter `:tenantId`.
+ */
+export const TENANT_ZONE_SQL = `(select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz`;
+
+/** SQL: the local day (a date) of the timestamptz `instant` in TENANT_ZONE_SQL's zone: the day of the DailyStats row that counts it. */
+export const localDaySql = (instant: string) => `(${instant} at time zone tz."name")::date`;
+
 function totalsSql(stored: string, byDevice: boolean): string {
-  return `select ${byDevice ? `st."device_id"::text as "deviceId",\n           ` : ""}((st."recorded_at" at time zone tz."name")::date)::text as "date",
+  return `select ${byDevice ? `st."device_id"::text as "deviceId",\n           ` : ""}(${localDaySql(`st."recorded_at"`)})::text as "date",
            count(*)::int as "readingCount",
            avg(st."temperature_celsius") as "avgTemperatureCelsius",
            min(st."temperature_celsius") as "minTemperatureCelsius",
            max(st."temperature_celsius") as "maxTemperatureCelsius"
       from ${stored} st
-     cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
+     cross join ${TENANT_ZONE_SQL}
      group by ${byDevice ? "1, 2" : "1"}`;
 }

@@ -2,6 +2,7 @@ import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import {pgArray, queryRows} from "../../platform/db/sql.js";
+import {localDaySql, TENANT_ZONE_SQL} from "./day-totals.js";
 
 /**
  * Local days whose DailyStats a failed merge, or a write whose outcome is unknown, left behind
@@ -24,15 +25,16 @@ export class DirtyDaysRepository {
 
   /**
    * Marks the tenant's local days (in its timezone) of these instants: the days of readings a
-   * write may or may not have stored (DailyStatsRefreshService.outcomeUnknown).
+   * write may or may not have stored (DailyStatsRefreshService.outcomeUnknown), each named as the
+   * write's own day totals would have named it (day-totals.ts).
    */
   async markLocalDaysOf(tenantId: string, instants: readonly Date[]): Promise<void> {
     await queryRows(
       this.orm.em.fork(),
       `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at")
-       select distinct :tenantId, ((timestamptz 'epoch' + ms * interval '1 millisecond') at time zone tz."name")::date, now()
+       select distinct :tenantId, ${localDaySql(`(timestamptz 'epoch' + ms * interval '1 millisecond')`)}, now()
          from unnest(:instants::float8[]) ms
-        cross join (select coalesce((select t."timezone" from "public"."tenants" t where t."id" = :tenantId), 'UTC') as "name") tz
+        cross join ${TENANT_ZONE_SQL}
        on conflict ("tenant_id", "date") do update set "marked_at" = now()`,
       {tenantId, instants: pgArray(instants.map((instant) => instant.getTime()))}
     );
