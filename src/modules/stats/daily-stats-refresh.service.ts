@@ -32,6 +32,12 @@ const REFRESH_LANES = 4;
 /** A merge running longer than this waits for a lock: later refreshes take the next lane. */
 const STALLED_AFTER_MS = 50;
 
+/** A lane's merge while it runs: when it started, and the tenants of its writes. */
+interface RunningMerge {
+  startedAt: number;
+  tenants: ReadonlySet<string>;
+}
+
 /** Where a `@Transactional` write's totals wait for its COMMIT: its DI context (request, job or MQTT message), under this key. */
 const PENDING_KEY = Symbol("DailyStatsRefreshService.pending");
 
@@ -70,24 +76,19 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
   /** A few lanes shared by the tenants (laneOf): the merge statement takes several tenants' totals (mergeDailyStatsSql). */
   private readonly refreshes = new GroupCommitLanes<DayTotalsByDevice, void>(
     async (lane, writes) => {
-      this.mergeStartedAt[Number(lane)] = performance.now();
-      this.mergeTenants[Number(lane)] = new Set(writes.map((write) => write.tenantId));
+      this.merging[Number(lane)] = {startedAt: performance.now(), tenants: new Set(writes.map((write) => write.tenantId))};
       try {
         await this.merge(writes);
       } finally {
-        this.mergeStartedAt[Number(lane)] = undefined;
-        this.mergeTenants[Number(lane)] = undefined;
+        this.merging[Number(lane)] = undefined;
       }
       return writes.map(() => undefined);
     },
     {windowMs: 0, maxSize: MAX_WRITES_PER_REFRESH, metricName: "daily_stats_refresh"}
   );
 
-  /** When each lane's running merge started (undefined: none runs). */
-  private readonly mergeStartedAt: (number | undefined)[] = new Array<undefined>(REFRESH_LANES).fill(undefined);
-
-  /** The tenants of each lane's running merge (undefined: none runs). */
-  private readonly mergeTenants: (ReadonlySet<string> | undefined)[] = new Array<undefined>(REFRESH_LANES).fill(undefined);
+  /** Each lane's running merge (undefined: none runs). */
+  private readonly merging: (RunningMerge | undefined)[] = new Array<undefined>(REFRESH_LANES).fill(undefined);
 
   /**
    * Merges readings that are committed. Waits for the refresh that includes them, so a reader
@@ -151,14 +152,11 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
    */
   private laneOf(tenantId: string): string {
     const now = performance.now();
-    const stalled = (lane: number) => {
-      const startedAt = this.mergeStartedAt[lane];
-      return startedAt !== undefined && now - startedAt >= STALLED_AFTER_MS;
-    };
-    const lanes = [...this.mergeStartedAt.keys()];
-    const behind = lanes.find((lane) => stalled(lane) && this.mergeTenants[lane]!.has(tenantId));
-    const free = lanes.find((lane) => !stalled(lane));
-    return String(behind ?? free ?? REFRESH_LANES - 1);
+    const stalled = (merge: RunningMerge | undefined): merge is RunningMerge =>
+      merge !== undefined && now - merge.startedAt >= STALLED_AFTER_MS;
+    const behind = this.merging.findIndex((merge) => stalled(merge) && merge.tenants.has(tenantId));
+    const free = this.merging.findIndex((merge) => !stalled(merge));
+    return String([behind, free].find((lane) => lane !== -1) ?? REFRESH_LANES - 1);
   }
 
   /** Shutdown: resolves once every refresh handed over so far is merged (or given up). */
