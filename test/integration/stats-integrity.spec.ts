@@ -34,10 +34,17 @@ function every(startIso: string, endIso: string, minutes: number, offset = 0) {
 describe("DailyStats stay verifiable", () => {
   let api: Api;
   let analytics: pg.Client;
+  /** The tenants' database (DATABASE_URL), where the repair job's marks are. */
+  let main: pg.Client;
   let events: QueueEvents;
   const verify = (tenant: string) => PlatformTest.get<DailyStatsVerifyService>(DailyStatsVerifyService).verify(tenant);
   const recompute = () => PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
-  /** Waits until `n` backends of the analytics database wait for a lock (advisory or row). */
+  const repairDirtyDays = () => PlatformTest.get<DailyStatsRecomputeJobsService>(DailyStatsRecomputeJobsService).repairDirtyDays();
+  /** The tenant's days marked for the repair job, in order. */
+  const dirtyDays = async (tenant: string): Promise<string[]> =>
+    (
+      await main.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])
+    ).rows.map((r) => r.d);
   /**
    * Waits until `n` backends wait, directly or behind one another, for a lock `holder` holds: only
    * this test's, not those of other files' statements on the shared analytics database.
@@ -66,12 +73,15 @@ describe("DailyStats stay verifiable", () => {
     api = await startTestServer({runWorkers: true, queuePrefix});
     analytics = new pg.Client({connectionString: process.env.ANALYTICS_DATABASE_URL});
     await analytics.connect();
+    main = new pg.Client({connectionString: process.env.DATABASE_URL});
+    await main.connect();
     events = new QueueEvents(AGGREGATION_QUEUE, {connection: redisOptions(loadConfig().redisUrl), prefix: queuePrefix});
     await events.waitUntilReady();
   });
   afterAll(async () => {
     await events?.close();
     await analytics?.end();
+    await main?.end();
     await stopTestServer();
   });
 
@@ -219,12 +229,6 @@ describe("DailyStats stay verifiable", () => {
     const tenant = newTenant("dirty");
     const auth = await bearer(tenant);
     const device = await createDevice(api, auth, "DIRTY-1");
-    const tenantDb = new pg.Client({connectionString: process.env.DATABASE_URL});
-    await tenantDb.connect();
-    const marks = async () =>
-      (
-        await tenantDb.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])
-      ).rows.map((r) => r.d);
     // Merges of this tenant fail: the analytics table refuses its rows (a test-only trigger).
     const trigger = `fail_merge_${tenant}`;
     await analytics.query(
@@ -238,7 +242,7 @@ describe("DailyStats stay verifiable", () => {
         ...every("2025-11-03T10:00:00Z", "2025-11-03T11:00:00Z", 10),
         ...every("2026-02-20T10:00:00Z", "2026-02-20T11:00:00Z", 10)
       ]);
-      expect(await marks()).toEqual(["2025-11-03", "2026-02-20"]);
+      expect(await dirtyDays(tenant)).toEqual(["2025-11-03", "2026-02-20"]);
       expect((await verify(tenant)).map((d) => [d.date, d.stored])).toEqual([
         ["2025-11-03", null],
         ["2026-02-20", null]
@@ -247,10 +251,9 @@ describe("DailyStats stay verifiable", () => {
       await analytics.query(`drop trigger ${trigger} on "daily_stats"`);
       await analytics.query(`drop function ${trigger}()`);
     }
-    await PlatformTest.get<DailyStatsRecomputeJobsService>(DailyStatsRecomputeJobsService).repairDirtyDays();
+    await repairDirtyDays();
     expect(await verify(tenant)).toEqual([]);
-    expect(await marks()).toEqual([]);
-    await tenantDb.end();
+    expect(await dirtyDays(tenant)).toEqual([]);
   });
 
   it.each([
@@ -265,13 +268,8 @@ describe("DailyStats stay verifiable", () => {
       expect((await api.patch("/api/v1/admin/tenant").set(admin).send({timezone: "Asia/Tokyo"})).status).toBe(200);
       const device = await createDevice(api, admin, "LOST-1");
       const rule = await createRule(api, admin, device, {condition: "above", thresholdCelsius: 100});
-      const db = new pg.Client({connectionString: process.env.DATABASE_URL});
       const holder = new pg.Client({connectionString: process.env.DATABASE_URL});
-      await Promise.all([db.connect(), holder.connect()]);
-      const marks = async () =>
-        (
-          await db.query(`select "date"::text as d from "public"."daily_stats_dirty_days" where "tenant_id" = $1 order by 1`, [tenant])
-        ).rows.map((r) => r.d);
+      await holder.connect();
       try {
         // The write waits for the rule's row (the group statement reads it FOR SHARE, the alert
         // transaction locks it FOR UPDATE), and its session ends under it, as when its connection
@@ -285,22 +283,25 @@ describe("DailyStats stay verifiable", () => {
           .send({temperatureCelsius: celsius, recordedAt: "2026-03-10T20:00:00Z"})
           .then((res) => res);
         const waiting = await until("the write to wait for the rule", async () => {
-          const blocked = await db.query<{pid: number}>(`select "pid" from pg_stat_activity where $1 = any(pg_blocking_pids("pid"))`, [
+          const blocked = await main.query<{pid: number}>(`select "pid" from pg_stat_activity where $1 = any(pg_blocking_pids("pid"))`, [
             rows[0]!.pid
           ]);
           return blocked.rows[0]?.pid;
         });
-        await db.query("select pg_terminate_backend($1)", [waiting]);
+        await main.query("select pg_terminate_backend($1)", [waiting]);
         expect((await answer).status).toBe(503);
       } finally {
         await holder.query("rollback");
         await holder.end();
       }
-      expect(await until("the day to be marked", async () => (await marks()).length > 0 && marks())).toEqual(["2026-03-11"]);
-      await PlatformTest.get<DailyStatsRecomputeJobsService>(DailyStatsRecomputeJobsService).repairDirtyDays();
+      const marked = await until("the day to be marked", async () => {
+        const days = await dirtyDays(tenant);
+        return days.length > 0 && days;
+      });
+      expect(marked).toEqual(["2026-03-11"]);
+      await repairDirtyDays();
       expect(await verify(tenant)).toEqual([]);
-      expect(await marks()).toEqual([]);
-      await db.end();
+      expect(await dirtyDays(tenant)).toEqual([]);
     }
   );
 
