@@ -15,7 +15,8 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
     ["the session terminated (57P01), as pg raises it", answered("terminating connection due to administrator command", "57P01")],
     ["Postgres crashed (57P02)", driverError("terminating connection because of crash of another server process", "57P02")],
     ["a connection dropped", driverError("Connection terminated unexpectedly")],
-    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})]
+    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})],
+    ["no answer in time: pg ended the connection (query_timeout)", driverError("Query read timeout")]
   ])("yes for %s", (_label, error) => {
     expect(mayHaveCommitted(error)).toBe(true);
   });

@@ -2,9 +2,9 @@
 const LOST_SESSION_CODES = new Set(["57P01", "57P02", "08000", "08003", "08006", "ECONNRESET", "EPIPE"]);
 
 /**
- * Whether a failed database call may have done its work all the same: the connection was lost, or
- * Postgres ended the session, while the call was in flight, so a COMMIT may have reached Postgres
- * and only its answer was lost. Not so for an error Postgres answered on a live session (the
+ * Whether a failed database call may have done its work all the same: the connection was lost,
+ * Postgres ended the session, or the answer did not come in time, while the call was in flight, so
+ * a COMMIT may have reached Postgres and only its answer was lost. Not so for an error Postgres answered on a live session (the
  * statement failed and its transaction rolled back: a timeout, a constraint, a deadlock) nor for
  * one raised before anything was sent (no connection to be had, or a client whose connection had
  * failed before). Errors as pg raises them or as MikroORM converts them (which keeps `code` and
@@ -13,5 +13,6 @@ const LOST_SESSION_CODES = new Set(["57P01", "57P02", "08000", "08003", "08006",
 export function mayHaveCommitted(error: unknown): boolean {
   const {code, sqlState, message} = (error ?? {}) as {code?: unknown; sqlState?: unknown; message?: unknown};
   if (LOST_SESSION_CODES.has(String(code ?? sqlState))) return true;
-  return /Connection terminated|terminating connection/i.test(String(message ?? ""));
+  // "Query read timeout": no answer came in time, and pg ended the connection (TenantAffineConnections).
+  return /Connection terminated|terminating connection|Query read timeout/i.test(String(message ?? ""));
 }

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import {describe, expect, it} from "vitest";
-import {spreadHash} from "./tenant-affine-connections.js";
+import {ANSWER_GRACE_MS, answerDeadlineMs, spreadHash} from "./tenant-affine-connections.js";
 
 describe("spreadHash (which connection a tenant's statements take)", () => {
   it("spreads ids evenly over any number of connections, however alike the ids are", () => {
@@ -26,6 +26,20 @@ describe("spreadHash (which connection a tenant's statements take)", () => {
         const hash = spreadHash(id);
         expect(Number.isInteger(hash) && hash >= 0 && hash < 2 ** 32).toBe(true);
         expect(spreadHash(id)).toBe(hash);
+      })
+    );
+  });
+});
+
+describe("answerDeadlineMs (when a connection that stopped answering is given up)", () => {
+  it("tells a silent connection by its first unanswered statement, a grace after the statement timeout", () => {
+    expect(answerDeadlineMs(30_000, 0)).toBe(30_000 + ANSWER_GRACE_MS);
+  });
+
+  it("never cuts off a live server whose statements ahead each ran to their timeout", () => {
+    fc.assert(
+      fc.property(fc.integer({min: 100, max: 3_600_000}), fc.nat(64), (timeout, ahead) => {
+        expect(answerDeadlineMs(timeout, ahead)).toBeGreaterThan((ahead + 1) * timeout);
       })
     );
   });

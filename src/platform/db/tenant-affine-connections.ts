@@ -27,6 +27,8 @@ interface Connection {
   budget: number;
   /** Takes it out of its slot: the next statement opens a new one. */
   forget: () => void;
+  /** Statements sent on it and not answered yet (pipelined: each is answered after those before it). */
+  inFlight: number;
 }
 
 /** One of the connections: open, being opened, or to be opened by the next statement. */
@@ -49,11 +51,34 @@ interface Statement {
   prepare: boolean;
 }
 
+/** A query with its own deadline for an answer (pg's per-query `query_timeout`, missing from its typings). */
+type TimedQuery = pg.QueryConfig & {query_timeout: number};
+
 /** A statement's own outcome within its group: a failing neighbour does not fail it. */
 type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
 
 /** Statements one transaction of a connection carries at most. */
 const MAX_STATEMENTS_PER_TRANSACTION = 64;
+
+/**
+ * Beyond what Postgres may spend on the statements ahead of a statement and on it (each cut off by
+ * DB_STATEMENT_TIMEOUT_MS), how long its answer may take to come back before the connection is
+ * taken for dead (answerDeadlineMs).
+ */
+export const ANSWER_GRACE_MS = 5_000;
+
+/** A connection idle this long gets its first TCP keepalive probe. */
+const KEEPALIVE_IDLE_MS = 30_000;
+
+/**
+ * How long a statement's answer may take, counted from when it is sent, with `ahead` statements
+ * sent on its connection before it and not answered yet: Postgres runs them one after the other,
+ * each within the statement timeout, and then this one. A slow but live server (a statement
+ * waiting for a lock up to its timeout) never reaches it.
+ */
+export function answerDeadlineMs(statementTimeoutMs: number, ahead: number): number {
+  return (ahead + 1) * statementTimeoutMs + ANSWER_GRACE_MS;
+}
 
 /**
  * A few connections of their own (DB_INGEST_CONNECTIONS) for the group ingest statement — an
@@ -91,10 +116,11 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  * Each ingest connection prepares at most DB_INGEST_PREPARED_PER_CONNECTION texts (a prepared
  * ingest statement holds about 0.6 MB of its backend), each read connection
  * DB_READS_PREPARED_PER_CONNECTION (about 90 kB each); further tenants' statements on that
- * connection run unprepared — correct, only slower. A connection that fails is dropped with what it had in flight
- * (converted as the ORM's errors are: unavailable, 503; a write whose COMMIT was lost in flight may
- * have committed, and its retry is answered as duplicates, so ReadingService has its days
- * recomputed: mayHaveCommitted) and the next statement opens a new one.
+ * connection run unprepared — correct, only slower. A connection that fails, or stops answering
+ * (answerDeadlineMs), is dropped with what it had in flight (converted as the ORM's errors are:
+ * unavailable, 503; a write whose COMMIT was lost in flight may have committed, and its retry is
+ * answered as duplicates, so ReadingService has its days recomputed: mayHaveCommitted) and the next
+ * statement opens a new one.
  *
  * By hand rather than through a pool: a pool lends a connection to one user at a time, so it can
  * neither pipeline several users' statements nor choose a connection by key.
@@ -267,20 +293,27 @@ export class TenantAffineConnections {
   }
 
   private async run(connection: Connection, statement: Statement | "begin" | "commit"): Promise<Outcome> {
+    // Without a deadline, a connection whose answers stop coming (the network partitioned, the
+    // database's host gone) would hold its statements, and every later one of its tenants, until
+    // TCP gives up a quarter of an hour later. pg ends a pipelined connection whose query outlives
+    // its query_timeout: all it had in flight fails (503) and the next statement opens a new
+    // connection. The first unanswered statement's deadline is the tightest.
+    const deadline = {query_timeout: answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight)};
+    connection.inFlight++;
     try {
-      if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
-      const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
-      const result = await connection.client.query({
-        text: statement.native.text,
-        values: statement.values,
-        ...(name ? {name} : {}),
-        types: ROW_TYPES
-      });
-      return {rows: result.rows};
+      let query: TimedQuery;
+      if (typeof statement === "string") query = {text: statement, ...deadline};
+      else {
+        const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
+        query = {text: statement.native.text, values: statement.values, ...(name ? {name} : {}), types: ROW_TYPES, ...deadline};
+      }
+      return {rows: (await connection.client.query(query)).rows};
     } catch (error) {
       // The connection failed, or Postgres is ending it (admin shutdown, crash recovery): the next statement opens another.
       if (!(error instanceof pg.DatabaseError) || /^(57P|08)/.test(error.code ?? "")) this.drop(connection);
       return {error};
+    } finally {
+      connection.inFlight--;
     }
   }
 
@@ -297,10 +330,15 @@ export class TenantAffineConnections {
       // against 0.05 ms to reuse the generic one); it was measured as fast as the custom plans
       // for 1 and for 1,000 readings.
       options: "-c plan_cache_mode=force_generic_plan",
-      pipeline: true
+      pipeline: true,
+      // These connections live as long as the process: probes keep them through idle spells (a
+      // firewall or NAT that forgets idle flows would cut them silently) and, minutes later, tell
+      // an idle connection whose peer is gone.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS
     });
     const opening: Promise<Connection> = client.connect().then(
-      () => ({client, prepared: new Set<string>(), budget, forget}),
+      () => ({client, prepared: new Set<string>(), budget, forget, inFlight: 0}),
       (error: unknown) => {
         if (slot.connection === opening) slot.connection = undefined;
         throw new ServiceUnavailableError("The database is unreachable; retry later", 5, {cause: error});
