@@ -14,7 +14,6 @@ describe("error mapping of unavailable backing services", () => {
     ["a refused connection", Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), {code: "ECONNREFUSED"})],
     ["Postgres shutting down (57P01)", driverError("terminating connection due to administrator command", "57P01")],
     ["a dropped connection", driverError("Connection terminated unexpectedly")],
-    ["no answer within the connection's deadline", driverError("Query read timeout")],
     [
       "a query on a transaction whose BEGIN failed with the connection",
       driverError("Transaction query already complete, run with DEBUG=knex:tx for more info")

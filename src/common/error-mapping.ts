@@ -130,8 +130,7 @@ function isNoPartition(error: Error): boolean {
 }
 
 /**
- * Postgres down, restarting, out of connections, or the pool timing out waiting for one; or no
- * answer within a connection's deadline ("Query read timeout", pg's: the connection is ended).
+ * Postgres down, restarting, out of connections, or the pool timing out waiting for one.
  *
  * "Transaction query already complete" is knex's answer to a query on a transaction whose BEGIN
  * already failed because the connection died (seen under a Postgres restart): nothing was
@@ -145,7 +144,7 @@ export function isUnavailable(error: unknown): boolean {
   const message = String(candidate?.message ?? "");
   return (
     candidate?.name === "KnexTimeoutError" ||
-    /Timeout acquiring a connection|Connection terminated|Query read timeout|Transaction query already complete|terminating connection|the database system is (starting up|shutting down)|Client has encountered a connection error/i.test(
+    /Timeout acquiring a connection|Connection terminated|Transaction query already complete|terminating connection|the database system is (starting up|shutting down)|Client has encountered a connection error/i.test(
       message
     )
   );

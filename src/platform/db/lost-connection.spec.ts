@@ -1,7 +1,7 @@
 import {DriverException} from "@mikro-orm/core";
 import pg from "pg";
 import {describe, expect, it} from "vitest";
-import {mayHaveCommitted} from "./lost-connection.js";
+import {commitPossibleUntil, mayHaveCommitted, withCommitPossibleUntil} from "./lost-connection.js";
 
 /** A driver error as MikroORM wraps it, carrying the underlying code or message. */
 const driverError = (message: string, code?: string) => new DriverException(Object.assign(new Error(message), code ? {code} : {}));
@@ -15,8 +15,7 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
     ["the session terminated (57P01), as pg raises it", answered("terminating connection due to administrator command", "57P01")],
     ["Postgres crashed (57P02)", driverError("terminating connection because of crash of another server process", "57P02")],
     ["a connection dropped", driverError("Connection terminated unexpectedly")],
-    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})],
-    ["no answer in time: pg ended the connection (query_timeout)", driverError("Query read timeout")]
+    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})]
   ])("yes for %s", (_label, error) => {
     expect(mayHaveCommitted(error)).toBe(true);
   });
@@ -39,5 +38,14 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
     ["nothing at all", undefined]
   ])("no for %s", (_label, error) => {
     expect(mayHaveCommitted(error)).toBe(false);
+  });
+});
+
+describe("commitPossibleUntil: how long a given-up call may still commit", () => {
+  it("survives MikroORM's conversion of the error, and is absent otherwise", () => {
+    const lost = withCommitPossibleUntil(new Error("Connection terminated unexpectedly"), 1_750_000_000_000);
+    expect(commitPossibleUntil(new DriverException(lost))).toBe(1_750_000_000_000);
+    expect(commitPossibleUntil(driverError("Connection terminated unexpectedly"))).toBeUndefined();
+    expect(commitPossibleUntil(undefined)).toBeUndefined();
   });
 });

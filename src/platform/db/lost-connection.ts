@@ -13,6 +13,21 @@ const LOST_SESSION_CODES = new Set(["57P01", "57P02", "08000", "08003", "08006",
 export function mayHaveCommitted(error: unknown): boolean {
   const {code, sqlState, message} = (error ?? {}) as {code?: unknown; sqlState?: unknown; message?: unknown};
   if (LOST_SESSION_CODES.has(String(code ?? sqlState))) return true;
-  // "Query read timeout": no answer came in time, and pg ended the connection (TenantAffineConnections).
-  return /Connection terminated|terminating connection|Query read timeout/i.test(String(message ?? ""));
+  return /Connection terminated|terminating connection/i.test(String(message ?? ""));
+}
+
+/**
+ * Marks the error of a call on a connection given up for want of an answer (TenantAffineConnections):
+ * what Postgres received of it may still commit until `until` (epoch ms). Kept on the error
+ * itself, whose own properties MikroORM's conversion copies.
+ */
+export function withCommitPossibleUntil<E>(error: E, until: number): E {
+  if (typeof error === "object" && error !== null) Object.assign(error, {commitPossibleUntil: until});
+  return error;
+}
+
+/** Until when (epoch ms) the failed call may still commit, when its connection was given up while it ran; undefined: not after it failed. */
+export function commitPossibleUntil(error: unknown): number | undefined {
+  const until = (error as {commitPossibleUntil?: unknown} | null)?.commitPossibleUntil;
+  return typeof until === "number" ? until : undefined;
 }

@@ -1,4 +1,4 @@
-import type {Duplex} from "node:stream";
+import type {Socket} from "node:net";
 import {Inject, Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
@@ -7,6 +7,7 @@ import pg from "pg";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
+import {withCommitPossibleUntil} from "./lost-connection.js";
 import {type Bindings, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
@@ -29,6 +30,8 @@ interface Connection {
   forget: () => void;
   /** Statements sent on it and not answered yet (pipelined: each is answered after those before it). */
   inFlight: number;
+  /** Set when it was given up for want of an answer: until when what Postgres received of it may still commit (epoch ms). */
+  mayCommitUntil?: number;
 }
 
 /** One of the connections: open, being opened, or to be opened by the next statement. */
@@ -50,9 +53,6 @@ interface Statement {
   values: unknown[];
   prepare: boolean;
 }
-
-/** A query with its own deadline for an answer (pg's per-query `query_timeout`, missing from its typings). */
-type TimedQuery = pg.QueryConfig & {query_timeout: number};
 
 /** A statement's own outcome within its group: a failing neighbour does not fail it. */
 type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
@@ -295,26 +295,45 @@ export class TenantAffineConnections {
   private async run(connection: Connection, statement: Statement | "begin" | "commit"): Promise<Outcome> {
     // Without a deadline, a connection whose answers stop coming (the network partitioned, the
     // database's host gone) would hold its statements, and every later one of its tenants, until
-    // TCP gives up a quarter of an hour later. pg ends a pipelined connection whose query outlives
-    // its query_timeout: all it had in flight fails (503) and the next statement opens a new
-    // connection. The first unanswered statement's deadline is the tightest.
-    const deadline = {query_timeout: answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight)};
+    // TCP gives up a quarter of an hour later. Past it the connection is given up: all it had in
+    // flight fails (503) and the next statement opens a new one. The first unanswered statement's
+    // deadline is the tightest. (pg's own query_timeout is not used: it closes the socket
+    // gracefully, and the kernel would go on sending what was unsent, to run whenever the network
+    // heals, after the write's days were repaired.)
+    const deadline = setTimeout(() => this.giveUp(connection), answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight));
     connection.inFlight++;
     try {
-      let query: TimedQuery;
-      if (typeof statement === "string") query = {text: statement, ...deadline};
-      else {
-        const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
-        query = {text: statement.native.text, values: statement.values, ...(name ? {name} : {}), types: ROW_TYPES, ...deadline};
-      }
-      return {rows: (await connection.client.query(query)).rows};
+      if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
+      const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
+      const result = await connection.client.query({
+        text: statement.native.text,
+        values: statement.values,
+        ...(name ? {name} : {}),
+        types: ROW_TYPES
+      });
+      return {rows: result.rows};
     } catch (error) {
+      if (connection.mayCommitUntil !== undefined) return {error: withCommitPossibleUntil(error, connection.mayCommitUntil)};
       // The connection failed, or Postgres is ending it (admin shutdown, crash recovery): the next statement opens another.
       if (!(error instanceof pg.DatabaseError) || /^(57P|08)/.test(error.code ?? "")) this.drop(connection);
       return {error};
     } finally {
+      clearTimeout(deadline);
       connection.inFlight--;
     }
+  }
+
+  /**
+   * No answer within its deadline: the connection is dropped with what it had in flight. What
+   * Postgres received of it may still be running: at most the statements in flight, one after the
+   * other, each within the statement timeout (the first has had its time already), and nothing
+   * more arrives (drop resets the connection). Their errors say until when a write among them may
+   * commit, so that its days are repaired after that (mayHaveCommitted, commitPossibleUntil).
+   */
+  private giveUp(connection: Connection): void {
+    if (connection.mayCommitUntil !== undefined) return;
+    connection.mayCommitUntil = Date.now() + connection.inFlight * this.config.db.statementTimeoutMs;
+    this.drop(connection);
   }
 
   /** The slot's open connection, opening it first when it has none. */
@@ -329,7 +348,9 @@ export class TenantAffineConnections {
       // A prepared statement's generic plan at once, not after five custom plans (each 1–2 ms,
       // against 0.05 ms to reuse the generic one); it was measured as fast as the custom plans
       // for 1 and for 1,000 readings.
-      options: "-c plan_cache_mode=force_generic_plan",
+      // And a transaction whose COMMIT never comes (its connection given up, the reset lost in a
+      // partition) is rolled back by Postgres, not left holding its row locks for hours.
+      options: `-c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=${this.config.db.statementTimeoutMs}`,
       pipeline: true,
       // These connections live as long as the process: probes keep them through idle spells (a
       // firewall or NAT that forgets idle flows would cut them silently) and, minutes later, tell
@@ -356,8 +377,9 @@ export class TenantAffineConnections {
 
   private drop(connection: Connection): void {
     connection.forget();
-    // Destroys the socket: whatever else was in flight on it fails now rather than hangs.
-    socketOf(connection).destroy();
+    // Resets the socket: whatever else was in flight on it fails now rather than hangs, and what
+    // the kernel had not sent yet is discarded instead of delivered later.
+    socketOf(connection).resetAndDestroy();
   }
 
   /** `name` if this connection prepares it (it has, or its budget allows one more), else undefined. */
@@ -382,8 +404,8 @@ export class TenantAffineConnections {
 }
 
 /** The connection's socket (pg's own, not in its typings). */
-function socketOf(connection: Connection): Duplex {
-  return (connection.client as unknown as {connection: {stream: Duplex}}).connection.stream;
+function socketOf(connection: Connection): Socket {
+  return (connection.client as unknown as {connection: {stream: Socket}}).connection.stream;
 }
 
 /**
