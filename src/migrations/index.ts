@@ -7,7 +7,7 @@ import {Migration20261202000000_tenant_raw_retention} from "./platform/Migration
 import {Migration20261203100000_device_keys} from "./platform/Migration20261203100000_device_keys.js";
 import {Migration20261206090100_tenant_raw_retention_grace} from "./platform/Migration20261206090100_tenant_raw_retention_grace.js";
 import {Migration20261206200000_user_changes} from "./platform/Migration20261206200000_user_changes.js";
-import {Migration20261207180000_daily_stats_dirty_days_repair_after} from "./platform/Migration20261207180000_daily_stats_dirty_days_repair_after.js";
+import {Migration20261207180000_daily_stats_dirty_days_lost_backends} from "./platform/Migration20261207180000_daily_stats_dirty_days_lost_backends.js";
 import {Migration20261122000100_tenant_base} from "./tenant/Migration20261122000100_tenant_base.js";
 import {Migration20261122010000_readings_recorded_at_brin} from "./tenant/Migration20261122010000_readings_recorded_at_brin.js";
 import {Migration20261122020000_readings_without_device_fk} from "./tenant/Migration20261122020000_readings_without_device_fk.js";
@@ -33,8 +33,8 @@ export const platformMigrations: MigrationObject[] = [
   {name: "Migration20261206090100_tenant_raw_retention_grace", class: Migration20261206090100_tenant_raw_retention_grace},
   {name: "Migration20261206200000_user_changes", class: Migration20261206200000_user_changes},
   {
-    name: "Migration20261207180000_daily_stats_dirty_days_repair_after",
-    class: Migration20261207180000_daily_stats_dirty_days_repair_after
+    name: "Migration20261207180000_daily_stats_dirty_days_lost_backends",
+    class: Migration20261207180000_daily_stats_dirty_days_lost_backends
   }
 ];
 

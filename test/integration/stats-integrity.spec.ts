@@ -10,6 +10,7 @@ import {AGGREGATION_QUEUE} from "../../src/modules/stats/daily-stats-recompute.q
 import {DailyStatsRecomputeJobsService} from "../../src/modules/stats/daily-stats-recompute-jobs.service.js";
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {DailyStatsVerifyService} from "../../src/modules/stats/daily-stats-verify.service.js";
+import {DirtyDaysRepository} from "../../src/modules/stats/dirty-days.repository.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {createDevice, createRule, postBatch} from "../helpers/factories.js";
@@ -304,6 +305,41 @@ describe("DailyStats stay verifiable", () => {
       expect(await dirtyDays(tenant)).toEqual([]);
     }
   );
+
+  it("ends the lost backend of a write before it recomputes the write's day: what it had not committed never will be", async () => {
+    const tenant = newTenant("lost_backend");
+    const auth = await bearer(tenant);
+    const device = await createDevice(api, auth, "FENCE-1");
+    await postBatch(api, auth, device, every("2026-03-12T00:00:00Z", "2026-03-12T01:00:00Z", 15));
+    // A backend that received a write and has not committed it yet, as one whose client gave up on
+    // it for want of an answer: the write's day is marked with that backend.
+    const lost = new pg.Client({connectionString: process.env.DATABASE_URL});
+    await lost.connect();
+    lost.on("error", () => undefined);
+    try {
+      await lost.query("begin");
+      await lost.query(
+        `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at") values ($1, 30, '2026-03-12T02:00:00Z')`,
+        [device]
+      );
+      const {rows} = await lost.query<{pid: number; startedAt: string}>(
+        `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`
+      );
+      const dirty = PlatformTest.get<DirtyDaysRepository>(DirtyDaysRepository);
+      await dirty.markLocalDaysOf(tenant, [new Date("2026-03-12T02:00:00Z")], rows[0]);
+      // Marked again by a failed merge of the same day: the lost backend stays on the mark.
+      await dirty.mark(tenant, ["2026-03-12"]);
+      expect(await dirtyDays(tenant)).toEqual(["2026-03-12"]);
+
+      await repairDirtyDays();
+      // Ended before the recompute: its COMMIT can no longer land after it, behind the day's back.
+      await expect(lost.query("commit")).rejects.toThrow();
+    } finally {
+      await lost.end().catch(() => undefined);
+    }
+    expect(await dirtyDays(tenant)).toEqual([]);
+    expect(await verify(tenant)).toEqual([]);
+  });
 
   // The oracle itself: a row wrong in any one column is a difference, with both values shown.
   it.each([

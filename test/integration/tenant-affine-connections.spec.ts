@@ -11,6 +11,7 @@ import {
   TENANT_READS_APPLICATION_NAME,
   TenantAffineConnections
 } from "../../src/platform/db/tenant-affine-connections.js";
+import {lostBackendOf, mayHaveCommitted} from "../../src/platform/db/lost-connection.js";
 import {DEFAULT_CONTEXT} from "../../src/platform/db/orm-contexts.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
@@ -313,6 +314,27 @@ describe("tenant-affine ingest connections", () => {
       expect(outcomes.map((outcome) => outcome.status)).toEqual(tenants.map((tenant) => (tenant === failing ? "rejected" : "fulfilled")));
       expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(DriverException);
       expect(await committed(tenants)).toBe(3);
+    });
+
+    it("fails every statement of a transaction whose connection is lost under it as of unknown outcome, naming its backend", async () => {
+      const tenants = await tenantsOnOneConnection(4);
+      const backend = await backendOf(tenants[0]!);
+      const killer = tenants[2]!;
+      const outcomes = await Promise.allSettled(
+        tenants.map((tenant) =>
+          tenant === killer
+            ? asTenant(tenant, () => inject(TenantAffineConnections).queryRows(tenant, `select pg_terminate_backend(pg_backend_pid())`, {}))
+            : probe(tenant)
+        )
+      );
+      // Those answered before the session ended too: whether their transaction committed is unknown.
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(tenants.map(() => "rejected"));
+      for (const outcome of outcomes) {
+        const reason = (outcome as PromiseRejectedResult).reason;
+        expect(mayHaveCommitted(reason), String(reason)).toBe(true);
+        expect(lostBackendOf(reason)?.pid).toBe(backend);
+      }
+      expect(await committed(tenants)).toBe(0);
     });
   });
 

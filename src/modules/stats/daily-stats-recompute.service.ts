@@ -132,14 +132,20 @@ export class DailyStatsRecomputeService {
     return results;
   }
 
-  /** The days failed merges left behind (oldest first, at most `limit`): recomputed, then unmarked. */
+  /**
+   * The days failed merges, and writes whose outcome is unknown, left behind (oldest first, at
+   * most `limit`): recomputed, then unmarked. A day whose write lost its backend waits for that
+   * backend to end first (it may still commit): when it will not, the day waits for the next run.
+   */
   async repairDirtyDays(limit = 100): Promise<{repaired: number}> {
-    const marks = await this.dirtyDays.list(limit);
-    for (const {tenantId, date, markedAt} of marks) {
+    let repaired = 0;
+    for (const {tenantId, date, markedAt, lostBackends} of await this.dirtyDays.list(limit)) {
+      if (!(await this.dirtyDays.endBackends(lostBackends))) continue;
       await this.recomputeDay(tenantId, date); // a day past the raw retention is left as it is
       await this.dirtyDays.clear(tenantId, date, markedAt);
+      repaired++;
     }
-    return {repaired: marks.length};
+    return {repaired};
   }
 
   /** What deciding a tenant's days needs: its timezone and the last day past its raw retention. */

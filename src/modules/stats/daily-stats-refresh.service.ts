@@ -3,7 +3,7 @@ import {context, Inject, Injectable, Logger} from "@tsed/common";
 import type {AfterTransactionCommit} from "@tsed/mikro-orm";
 import {GroupCommitLanes} from "../../platform/async/group-commit-lanes.js";
 import {withTimeout} from "../../platform/async/with-timeout.js";
-import {commitPossibleUntil} from "../../platform/db/lost-connection.js";
+import {lostBackendOf} from "../../platform/db/lost-connection.js";
 import {DEFAULT_CONTEXT} from "../../platform/db/orm-contexts.js";
 import type {DayTotalsByDevice} from "./day-totals.js";
 import {DailyStatsRepository, type WriteDayTotal} from "./daily-stats.repository.js";
@@ -134,19 +134,18 @@ export class DailyStatsRefreshService implements AfterTransactionCommit {
    * or Postgres went away, perhaps once COMMIT had reached it. If it did commit, its readings are
    * stored and their totals never merged, and the client's retry finds them stored already and
    * adds nothing. So their local days go to the repair job, which recomputes them from the raw
-   * readings whatever happened (a write that did not commit costs it one recompute), once nothing
-   * of the write can still commit (commitPossibleUntil: a connection given up for want of an
-   * answer). Never throws: while the database is unreachable the mark fails too, and the days are
+   * readings whatever happened (a write that did not commit costs it one recompute), once the
+   * backend that served the write, if known (lostBackendOf), has ended: until then it may still
+   * commit. Never throws: while the database is unreachable the mark fails too, and the days are
    * left to the nightly recompute of the previous day.
    */
   async outcomeUnknown(tenantId: string, readings: readonly {recordedAt: Date}[], error: unknown): Promise<void> {
-    const until = commitPossibleUntil(error);
-    const settleMs = until === undefined ? 0 : Math.max(0, until - Date.now());
-    await this.markForRepair({event: "READINGS_WRITE_OUTCOME_UNKNOWN", tenantId, readings: readings.length, settleMs}, error, () =>
+    const backend = lostBackendOf(error);
+    await this.markForRepair({event: "READINGS_WRITE_OUTCOME_UNKNOWN", tenantId, readings: readings.length, backend}, error, () =>
       this.dirtyDays.markLocalDaysOf(
         tenantId,
         readings.map((reading) => reading.recordedAt),
-        settleMs
+        backend
       )
     );
   }

@@ -1,15 +1,16 @@
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
+import type {Backend} from "../../platform/db/lost-connection.js";
 import {pgArray, queryRows} from "../../platform/db/sql.js";
 import {localDaySql, TENANT_ZONE_SQL} from "./day-totals.js";
 
-/**
- * A day marked again: the new mark (a recompute that began before it may not have seen its
- * readings), repaired no earlier than either mark allows.
- */
+/** A day marked again: the new mark (a recompute that began before it may not have seen its readings), with every lost backend of both. */
 const ON_MARKED_AGAIN = `on conflict ("tenant_id", "date") do update
-   set "marked_at" = now(), "repair_after" = greatest("daily_stats_dirty_days"."repair_after", excluded."repair_after")`;
+   set "marked_at" = now(), "lost_backends" = "daily_stats_dirty_days"."lost_backends" || excluded."lost_backends"`;
+
+/** How long the repair waits for a lost backend it ended to be gone; past it, the day waits for the next run. */
+const BACKEND_END_WAIT_MS = 5_000;
 
 /**
  * Local days whose DailyStats a failed merge, or a write whose outcome is unknown, left behind
@@ -20,12 +21,12 @@ export class DirtyDaysRepository {
   @Orm()
   private orm!: MikroORM;
 
-  /** Marks days a failed merge left behind: the repair may recompute them at once (unless a mark already waits for later). */
+  /** Marks days a failed merge left behind. */
   async mark(tenantId: string, dates: readonly string[]): Promise<void> {
     await queryRows(
       this.orm.em.fork(),
-      `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at", "repair_after")
-       select :tenantId, d::date, now(), now() from unnest(:dates::text[]) d
+      `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at")
+       select :tenantId, d::date, now() from unnest(:dates::text[]) d
        ${ON_MARKED_AGAIN}`,
       {tenantId, dates}
     );
@@ -35,31 +36,50 @@ export class DirtyDaysRepository {
    * Marks the tenant's local days (in its timezone) of these instants: the days of readings a
    * write may or may not have stored (DailyStatsRefreshService.outcomeUnknown), each named as the
    * write's own day totals would have named it (day-totals.ts).
-   * @param settleMs how long the write may still commit: the repair waits that long, or its
-   *   recompute could run before the write's readings are there
+   * @param lostBackend the backend that served the write, when known: the repair ends it first
    */
-  async markLocalDaysOf(tenantId: string, instants: readonly Date[], settleMs: number): Promise<void> {
+  async markLocalDaysOf(tenantId: string, instants: readonly Date[], lostBackend: Backend | undefined): Promise<void> {
     await queryRows(
       this.orm.em.fork(),
-      `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at", "repair_after")
-       select distinct :tenantId, ${localDaySql(`(timestamptz 'epoch' + ms * interval '1 millisecond')`)}, now(), now() + :settleMs * interval '1 millisecond'
+      `insert into "public"."daily_stats_dirty_days" ("tenant_id", "date", "marked_at", "lost_backends")
+       select distinct :tenantId, ${localDaySql(`(timestamptz 'epoch' + ms * interval '1 millisecond')`)}, now(), :lostBackends::jsonb
          from unnest(:instants::float8[]) ms
         cross join ${TENANT_ZONE_SQL}
        ${ON_MARKED_AGAIN}`,
-      {tenantId, instants: pgArray(instants.map((instant) => instant.getTime())), settleMs: Math.ceil(settleMs)}
+      {
+        tenantId,
+        instants: pgArray(instants.map((instant) => instant.getTime())),
+        lostBackends: JSON.stringify(lostBackend ? [lostBackend] : [])
+      }
     );
   }
 
-  /** The oldest marks the repair may take now, at most `limit`. `markedAt` is Postgres' text (microseconds: a Date would round it). */
-  list(limit: number): Promise<{tenantId: string; date: string; markedAt: string}[]> {
+  /** The oldest marks first, at most `limit`. `markedAt` is Postgres' text (microseconds: a Date would round it). */
+  list(limit: number): Promise<{tenantId: string; date: string; markedAt: string; lostBackends: Backend[]}[]> {
     return queryRows(
       this.orm.em.fork(),
-      `select "tenant_id" as "tenantId", "date"::text as "date", "marked_at"::text as "markedAt" from "public"."daily_stats_dirty_days"
-        where "repair_after" <= now() order by "marked_at" limit :limit`,
+      `select "tenant_id" as "tenantId", "date"::text as "date", "marked_at"::text as "markedAt", "lost_backends" as "lostBackends"
+         from "public"."daily_stats_dirty_days" order by "marked_at" limit :limit`,
       {limit}
     );
   }
 
+  /**
+   * Ends those of these backends still running (the same process id and start), and waits for them
+   * to be gone: once one is, whatever it received has committed or never will. Whether all are.
+   */
+  async endBackends(backends: readonly Backend[]): Promise<boolean> {
+    if (backends.length === 0) return true;
+    const [row] = await queryRows<{ended: boolean}>(
+      this.orm.em.fork(),
+      `select coalesce(bool_and(pg_terminate_backend(a."pid", :waitMs)), true) as "ended"
+         from pg_stat_activity a
+         join jsonb_to_recordset(:backends::jsonb) b("pid" int, "startedAt" timestamptz)
+           on a."pid" = b."pid" and a."backend_start" = b."startedAt"`,
+      {backends: JSON.stringify(backends), waitMs: BACKEND_END_WAIT_MS}
+    );
+    return row!.ended;
+  }
   /** Clears a mark, unless the day was marked again after `markedAt` (a newer failure the recompute may not have seen). */
   async clear(tenantId: string, date: string, markedAt: string): Promise<void> {
     await queryRows(

@@ -1,7 +1,7 @@
 import {DriverException} from "@mikro-orm/core";
 import pg from "pg";
 import {describe, expect, it} from "vitest";
-import {commitPossibleUntil, mayHaveCommitted, withCommitPossibleUntil} from "./lost-connection.js";
+import {lostBackendOf, mayHaveCommitted, withLostBackend} from "./lost-connection.js";
 
 /** A driver error as MikroORM wraps it, carrying the underlying code or message. */
 const driverError = (message: string, code?: string) => new DriverException(Object.assign(new Error(message), code ? {code} : {}));
@@ -41,11 +41,12 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
   });
 });
 
-describe("commitPossibleUntil: how long a given-up call may still commit", () => {
+describe("lostBackendOf: the backend of a lost connection, on its error", () => {
   it("survives MikroORM's conversion of the error, and is absent otherwise", () => {
-    const lost = withCommitPossibleUntil(new Error("Connection terminated unexpectedly"), 1_750_000_000_000);
-    expect(commitPossibleUntil(new DriverException(lost))).toBe(1_750_000_000_000);
-    expect(commitPossibleUntil(driverError("Connection terminated unexpectedly"))).toBeUndefined();
-    expect(commitPossibleUntil(undefined)).toBeUndefined();
+    const backend = {pid: 4242, startedAt: "2026-12-07 18:00:00.123456+00"};
+    const lost = withLostBackend(new Error("Connection terminated unexpectedly"), backend);
+    expect(lostBackendOf(new DriverException(lost))).toEqual(backend);
+    expect(lostBackendOf(driverError("Connection terminated unexpectedly"))).toBeUndefined();
+    expect(lostBackendOf(undefined)).toBeUndefined();
   });
 });

@@ -17,17 +17,26 @@ export function mayHaveCommitted(error: unknown): boolean {
 }
 
 /**
- * Marks the error of a call on a connection given up for want of an answer (TenantAffineConnections):
- * what Postgres received of it may still commit until `until` (epoch ms). Kept on the error
- * itself, whose own properties MikroORM's conversion copies.
+ * A Postgres backend, told apart from a later one with the same process id by when it started
+ * (`backend_start`, as Postgres' text: microseconds).
  */
-export function withCommitPossibleUntil<E>(error: E, until: number): E {
-  if (typeof error === "object" && error !== null) Object.assign(error, {commitPossibleUntil: until});
+export interface Backend {
+  pid: number;
+  startedAt: string;
+}
+
+/**
+ * Marks the error of a call whose connection was lost with the backend that served it
+ * (TenantAffineConnections): that backend may not know yet, and what it received may still commit
+ * until it has ended. Kept on the error itself, whose own properties MikroORM's conversion copies.
+ */
+export function withLostBackend<E>(error: E, backend: Backend | undefined): E {
+  if (backend && typeof error === "object" && error !== null) Object.assign(error, {lostBackend: backend});
   return error;
 }
 
-/** Until when (epoch ms) the failed call may still commit, when its connection was given up while it ran; undefined: not after it failed. */
-export function commitPossibleUntil(error: unknown): number | undefined {
-  const until = (error as {commitPossibleUntil?: unknown} | null)?.commitPossibleUntil;
-  return typeof until === "number" ? until : undefined;
+/** The backend of the failed call's lost connection, when known (withLostBackend). */
+export function lostBackendOf(error: unknown): Backend | undefined {
+  const backend = (error as {lostBackend?: Backend} | null)?.lostBackend;
+  return typeof backend?.pid === "number" && typeof backend.startedAt === "string" ? backend : undefined;
 }

@@ -1,4 +1,5 @@
-import type {Socket} from "node:net";
+import {Socket} from "node:net";
+import type {Duplex} from "node:stream";
 import {Inject, Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
 import type {MikroORM} from "@mikro-orm/postgresql";
@@ -7,7 +8,7 @@ import pg from "pg";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
-import {withCommitPossibleUntil} from "./lost-connection.js";
+import {type Backend, withLostBackend} from "./lost-connection.js";
 import {type Bindings, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
@@ -28,10 +29,14 @@ interface Connection {
   budget: number;
   /** Takes it out of its slot: the next statement opens a new one. */
   forget: () => void;
+  /** Its TCP socket (under TLS, the one TLS runs over): what a drop resets. */
+  socket: Socket;
+  /** The backend serving it. */
+  backend: Backend;
   /** Statements sent on it and not answered yet (pipelined: each is answered after those before it). */
   inFlight: number;
-  /** Set when it was given up for want of an answer: until when what Postgres received of it may still commit (epoch ms). */
-  mayCommitUntil?: number;
+  /** Dropped: failed, or given up for want of an answer. */
+  dropped: boolean;
 }
 
 /** One of the connections: open, being opened, or to be opened by the next statement. */
@@ -57,15 +62,23 @@ interface Statement {
 /** A statement's own outcome within its group: a failing neighbour does not fail it. */
 type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
 
+/** The backend of a new connection, so that a write on it whose outcome is lost can wait for it to end (withLostBackend). */
+const BACKEND_SQL = `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`;
+
 /** Statements one transaction of a connection carries at most. */
 const MAX_STATEMENTS_PER_TRANSACTION = 64;
 
 /**
  * Beyond what Postgres may spend on the statements ahead of a statement and on it (each cut off by
  * DB_STATEMENT_TIMEOUT_MS), how long its answer may take to come back before the connection is
- * taken for dead (answerDeadlineMs).
+ * taken for dead (answerDeadlineMs). Also the least idle_in_transaction_session_timeout of these
+ * connections: a group's BEGIN and COMMIT are sent together, so only a stalled network leaves one
+ * idle in its transaction, and not for a retransmission's fraction of a second.
  */
 export const ANSWER_GRACE_MS = 5_000;
+
+/** The longest delay setTimeout keeps (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A connection idle this long gets its first TCP keepalive probe. */
 const KEEPALIVE_IDLE_MS = 30_000;
@@ -77,7 +90,7 @@ const KEEPALIVE_IDLE_MS = 30_000;
  * waiting for a lock up to its timeout) never reaches it.
  */
 export function answerDeadlineMs(statementTimeoutMs: number, ahead: number): number {
-  return (ahead + 1) * statementTimeoutMs + ANSWER_GRACE_MS;
+  return Math.min((ahead + 1) * statementTimeoutMs + ANSWER_GRACE_MS, MAX_TIMER_MS);
 }
 
 /**
@@ -281,9 +294,17 @@ export class TenantAffineConnections {
     const settled = await Promise.all(pending);
     order.forEach((i, k) => (outcomes[i] = settled[k]!));
     const [begun, committed] = await Promise.all([begin, commit]);
-    // A statement failed (the rest then failed as "transaction aborted", and COMMIT rolled back) or the transaction did.
-    if ("error" in begun || "error" in committed || settled.some((outcome) => "error" in outcome))
+    if ("error" in begun || "error" in committed || settled.some((outcome) => "error" in outcome)) {
+      // The connection was lost: whether the transaction committed is unknown, for every statement
+      // of it, those answered before too. Each fails with the COMMIT's error (which names the lost
+      // backend); run again alone on a dead connection, they would fail as never sent.
+      if (connection.dropped) {
+        const lost = [committed, begun, ...settled].find((outcome) => "error" in outcome)!;
+        return statements.map(() => lost);
+      }
+      // A statement failed (the rest then failed as "transaction aborted", and COMMIT rolled back).
       return this.runAlone(connection, statements);
+    }
     return outcomes;
   }
 
@@ -292,15 +313,14 @@ export class TenantAffineConnections {
     return Promise.all(statements.map((statement) => this.run(connection, statement)));
   }
 
-  private async run(connection: Connection, statement: Statement | "begin" | "commit"): Promise<Outcome> {
+  private async run(connection: Connection, statement: Statement | string): Promise<Outcome> {
     // Without a deadline, a connection whose answers stop coming (the network partitioned, the
     // database's host gone) would hold its statements, and every later one of its tenants, until
-    // TCP gives up a quarter of an hour later. Past it the connection is given up: all it had in
+    // TCP gives up a quarter of an hour later. Past it the connection is dropped: all it had in
     // flight fails (503) and the next statement opens a new one. The first unanswered statement's
-    // deadline is the tightest. (pg's own query_timeout is not used: it closes the socket
-    // gracefully, and the kernel would go on sending what was unsent, to run whenever the network
-    // heals, after the write's days were repaired.)
-    const deadline = setTimeout(() => this.giveUp(connection), answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight));
+    // deadline is the tightest. (Not pg's query_timeout: it closes the socket gracefully, and the
+    // kernel would go on sending what was unsent, to run whenever the network heals.)
+    const deadline = setTimeout(() => this.drop(connection), answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight));
     connection.inFlight++;
     try {
       if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
@@ -313,44 +333,35 @@ export class TenantAffineConnections {
       });
       return {rows: result.rows};
     } catch (error) {
-      if (connection.mayCommitUntil !== undefined) return {error: withCommitPossibleUntil(error, connection.mayCommitUntil)};
       // The connection failed, or Postgres is ending it (admin shutdown, crash recovery): the next statement opens another.
       if (!(error instanceof pg.DatabaseError) || /^(57P|08)/.test(error.code ?? "")) this.drop(connection);
-      return {error};
+      // Its backend may not know yet, and may still commit what it received: the DailyStats
+      // repair of a write that failed so waits until that backend has ended (DirtyDaysRepository).
+      return {error: connection.dropped ? withLostBackend(error, connection.backend) : error};
     } finally {
       clearTimeout(deadline);
       connection.inFlight--;
     }
   }
 
-  /**
-   * No answer within its deadline: the connection is dropped with what it had in flight. What
-   * Postgres received of it may still be running: at most the statements in flight, one after the
-   * other, each within the statement timeout (the first has had its time already), and nothing
-   * more arrives (drop resets the connection). Their errors say until when a write among them may
-   * commit, so that its days are repaired after that (mayHaveCommitted, commitPossibleUntil).
-   */
-  private giveUp(connection: Connection): void {
-    if (connection.mayCommitUntil !== undefined) return;
-    connection.mayCommitUntil = Date.now() + connection.inFlight * this.config.db.statementTimeoutMs;
-    this.drop(connection);
-  }
-
   /** The slot's open connection, opening it first when it has none. */
   private connectionOf(slot: Slot, kind: ConnectionKind): Promise<Connection> {
     if (slot.connection) return slot.connection;
     const {budget, applicationName} = this.settingsOf(kind);
+    let socket: Socket | undefined;
     const client = new pg.Client({
       connectionString: this.config.databaseUrl,
+      // Made here to be kept: under TLS, pg's stream is the TLS socket, which cannot be reset.
+      stream: () => (socket = new Socket()),
       connectionTimeoutMillis: 5_000,
       application_name: applicationName,
       statement_timeout: this.config.db.statementTimeoutMs,
       // A prepared statement's generic plan at once, not after five custom plans (each 1–2 ms,
       // against 0.05 ms to reuse the generic one); it was measured as fast as the custom plans
       // for 1 and for 1,000 readings.
-      // And a transaction whose COMMIT never comes (its connection given up, the reset lost in a
+      // And a transaction whose COMMIT never comes (its connection dropped, the reset lost in a
       // partition) is rolled back by Postgres, not left holding its row locks for hours.
-      options: `-c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=${this.config.db.statementTimeoutMs}`,
+      options: `-c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=${Math.max(this.config.db.statementTimeoutMs, ANSWER_GRACE_MS)}`,
       pipeline: true,
       // These connections live as long as the process: probes keep them through idle spells (a
       // firewall or NAT that forgets idle flows would cut them silently) and, minutes later, tell
@@ -358,13 +369,29 @@ export class TenantAffineConnections {
       keepAlive: true,
       keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS
     });
-    const opening: Promise<Connection> = client.connect().then(
-      () => ({client, prepared: new Set<string>(), budget, forget, inFlight: 0}),
-      (error: unknown) => {
+    const opening: Promise<Connection> = client
+      .connect()
+      .then(async () => {
+        const connection: Connection = {
+          client,
+          socket: socket!,
+          backend: {pid: 0, startedAt: ""},
+          prepared: new Set(),
+          budget,
+          forget,
+          inFlight: 0,
+          dropped: false
+        };
+        const outcome = await this.run(connection, BACKEND_SQL);
+        if ("error" in outcome) throw outcome.error;
+        connection.backend = outcome.rows[0] as Backend;
+        return connection;
+      })
+      .catch((error: unknown) => {
         if (slot.connection === opening) slot.connection = undefined;
+        void client.end().catch(() => undefined);
         throw new ServiceUnavailableError("The database is unreachable; retry later", 5, {cause: error});
-      }
-    );
+      });
     // A connection that dies (Postgres restarted, the backend terminated) must not crash the process.
     const forget = () => {
       if (slot.connection === opening) slot.connection = undefined;
@@ -376,10 +403,17 @@ export class TenantAffineConnections {
   }
 
   private drop(connection: Connection): void {
+    if (connection.dropped) return;
+    connection.dropped = true;
     connection.forget();
     // Resets the socket: whatever else was in flight on it fails now rather than hangs, and what
     // the kernel had not sent yet is discarded instead of delivered later.
-    socketOf(connection).resetAndDestroy();
+    try {
+      connection.socket.resetAndDestroy();
+    } catch {
+      // Not TCP (a Unix socket, to a Postgres on this host: nothing in between to hold bytes back).
+      connection.socket.destroy();
+    }
   }
 
   /** `name` if this connection prepares it (it has, or its budget allows one more), else undefined. */
@@ -403,9 +437,9 @@ export class TenantAffineConnections {
   }
 }
 
-/** The connection's socket (pg's own, not in its typings). */
-function socketOf(connection: Connection): Socket {
-  return (connection.client as unknown as {connection: {stream: Socket}}).connection.stream;
+/** The socket pg writes a connection's messages to (the TLS socket under TLS; pg's own, not in its typings). */
+function socketOf(connection: Connection): Duplex {
+  return (connection.client as unknown as {connection: {stream: Duplex}}).connection.stream;
 }
 
 /**
