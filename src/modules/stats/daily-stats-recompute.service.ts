@@ -1,4 +1,5 @@
-import {Inject, Injectable} from "@tsed/common";
+import {Inject, Injectable, Logger} from "@tsed/common";
+import type {Backend} from "../../platform/db/lost-connection.js";
 import {TenantRegistry} from "../../platform/tenancy/tenant-registry.repository.js";
 import {DailyStatsRepository} from "./daily-stats.repository.js";
 import {DirtyDaysRepository} from "./dirty-days.repository.js";
@@ -57,6 +58,9 @@ export class DailyStatsRecomputeService {
 
   @Inject()
   private tenants!: TenantRegistry;
+
+  @Inject()
+  private logger!: Logger;
 
   /**
    * One local day of a tenant for all of its devices: one GROUP BY in the tenant schema (readings
@@ -139,13 +143,39 @@ export class DailyStatsRecomputeService {
    */
   async repairDirtyDays(limit = 100): Promise<{repaired: number}> {
     let repaired = 0;
+    const notEnded = new Set<string>();
     for (const {tenantId, date, markedAt, lostBackends} of await this.dirtyDays.list(limit)) {
-      if (!(await this.dirtyDays.endBackends(lostBackends))) continue;
+      if (!(await this.lostBackendsEnded(lostBackends, notEnded))) continue;
       await this.recomputeDay(tenantId, date); // a day past the raw retention is left as it is
       await this.dirtyDays.clear(tenantId, date, markedAt);
       repaired++;
     }
     return {repaired};
+  }
+
+  /**
+   * Whether these lost backends are gone, ended now when they still ran. One that did not end is
+   * not waited for again in this run (`notEnded`): the other days it marked wait for the next.
+   */
+  private async lostBackendsEnded(backends: readonly Backend[], notEnded: Set<string>): Promise<boolean> {
+    const key = ({pid, startedAt}: Backend) => `${pid}@${startedAt}`;
+    if (backends.some((backend) => notEnded.has(key(backend)))) return false;
+    try {
+      const running = await this.dirtyDays.endBackends(backends);
+      for (const backend of running) notEnded.add(key(backend));
+      if (running.length)
+        this.logger.warn({event: "DAILY_STATS_LOST_BACKEND_RUNNING", backends: running, note: "its days wait for the next repair"});
+      return running.length === 0;
+    } catch (error) {
+      for (const backend of backends) notEnded.add(key(backend));
+      this.logger.warn({
+        event: "DAILY_STATS_LOST_BACKEND_RUNNING",
+        backends,
+        error_message: (error as Error)?.message,
+        note: "its days wait for the next repair"
+      });
+      return false;
+    }
   }
 
   /** What deciding a tenant's days needs: its timezone and the last day past its raw retention. */

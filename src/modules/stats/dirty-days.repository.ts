@@ -1,3 +1,4 @@
+import {setTimeout as sleep} from "node:timers/promises";
 import type {MikroORM} from "@mikro-orm/postgresql";
 import {Injectable} from "@tsed/common";
 import {Orm} from "@tsed/mikro-orm";
@@ -65,21 +66,27 @@ export class DirtyDaysRepository {
   }
 
   /**
-   * Ends those of these backends still running (the same process id and start), and waits for them
-   * to be gone: once one is, whatever it received has committed or never will. Whether all are.
+   * Ends those of these backends still running (the same process id and start) and waits, up to
+   * BACKEND_END_WAIT_MS, for them to be gone: once one is, whatever it received has committed or
+   * never will. Returns those still running.
    */
-  async endBackends(backends: readonly Backend[]): Promise<boolean> {
-    if (backends.length === 0) return true;
-    const [row] = await queryRows<{ended: boolean}>(
-      this.orm.em.fork(),
-      `select coalesce(bool_and(pg_terminate_backend(a."pid", :waitMs)), true) as "ended"
-         from pg_stat_activity a
-         join jsonb_to_recordset(:backends::jsonb) b("pid" int, "startedAt" timestamptz)
-           on a."pid" = b."pid" and a."backend_start" = b."startedAt"`,
-      {backends: JSON.stringify(backends), waitMs: BACKEND_END_WAIT_MS}
-    );
-    return row!.ended;
+  async endBackends(backends: readonly Backend[]): Promise<Backend[]> {
+    if (backends.length === 0) return [];
+    const em = this.orm.em.fork();
+    const matching = `from pg_stat_activity a
+      join (select distinct b."pid", b."startedAt" from jsonb_to_recordset(:backends::jsonb) b("pid" int, "startedAt" timestamptz)) b
+        on a."pid" = b."pid" and a."backend_start" = b."startedAt"`;
+    const bindings = {backends: JSON.stringify(backends)};
+    // Without pg_terminate_backend's own wait: that would count against the statement timeout.
+    await queryRows(em, `select pg_terminate_backend(a."pid") ${matching}`, bindings);
+    const deadline = Date.now() + BACKEND_END_WAIT_MS;
+    for (;;) {
+      const running = new Set((await queryRows<{pid: number}>(em, `select a."pid" ${matching}`, bindings)).map((row) => row.pid));
+      if (running.size === 0 || Date.now() >= deadline) return backends.filter((backend) => running.has(backend.pid));
+      await sleep(100);
+    }
   }
+
   /** Clears a mark, unless the day was marked again after `markedAt` (a newer failure the recompute may not have seen). */
   async clear(tenantId: string, date: string, markedAt: string): Promise<void> {
     await queryRows(

@@ -15,7 +15,11 @@ describe("mayHaveCommitted: a failed call whose work may be done all the same", 
     ["the session terminated (57P01), as pg raises it", answered("terminating connection due to administrator command", "57P01")],
     ["Postgres crashed (57P02)", driverError("terminating connection because of crash of another server process", "57P02")],
     ["a connection dropped", driverError("Connection terminated unexpectedly")],
-    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})]
+    ["a socket reset", Object.assign(new Error("read ECONNRESET"), {code: "ECONNRESET"})],
+    [
+      "any error of a call on a connection dropped with its backend",
+      withLostBackend(Object.assign(new Error("read ETIMEDOUT"), {code: "ETIMEDOUT"}), {pid: 1, startedAt: "2026-12-07 18:00:00+00"})
+    ]
   ])("yes for %s", (_label, error) => {
     expect(mayHaveCommitted(error)).toBe(true);
   });

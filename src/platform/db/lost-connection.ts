@@ -12,7 +12,9 @@ const LOST_SESSION_CODES = new Set(["57P01", "57P02", "08000", "08003", "08006",
  */
 export function mayHaveCommitted(error: unknown): boolean {
   const {code, sqlState, message} = (error ?? {}) as {code?: unknown; sqlState?: unknown; message?: unknown};
-  if (LOST_SESSION_CODES.has(String(code ?? sqlState))) return true;
+  // Whatever the socket said (a keepalive's timeout, an unreachable host), a call on a connection
+  // dropped with its backend was in flight on it.
+  if (LOST_SESSION_CODES.has(String(code ?? sqlState)) || lostBackendOf(error)) return true;
   return /Connection terminated|terminating connection/i.test(String(message ?? ""));
 }
 

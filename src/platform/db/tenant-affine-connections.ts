@@ -62,6 +62,9 @@ interface Statement {
 /** A statement's own outcome within its group: a failing neighbour does not fail it. */
 type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
 
+/** How long opening a connection may take, its backend's query included; then 503. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 /** The backend of a new connection, so that a write on it whose outcome is lost can wait for it to end (withLostBackend). */
 const BACKEND_SQL = `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`;
 
@@ -117,7 +120,8 @@ export function answerDeadlineMs(statementTimeoutMs: number, ahead: number): num
  *   flush for all of them (GroupCommitLanes, one lane per connection). Ordered by tenant, so two
  *   processes' transactions take their locks in one order. When one of them fails, the
  *   transaction is rolled back and each statement runs again alone, so each gets its own result or
- *   error, as if it had never been grouped.
+ *   error, as if it had never been grouped. When the connection is lost under it, every statement
+ *   fails alike: whether the transaction committed is unknown.
  * - **Reads.** GET latest, the read dashboards poll most, is planned once per tenant on its read
  *   connection too: its generic plan (the partitions chosen when it runs) costs Postgres 10–25 µs a
  *   call, where planning it costs 230 µs for one tenant's text and 550 µs when every call names
@@ -266,7 +270,7 @@ export class TenantAffineConnections {
 
   /**
    * A connection's next transaction: its statements pipelined between BEGIN and COMMIT (a lone
-   * statement without them); after a failure, each statement again on its own.
+   * statement without them); after a statement's failure, each statement again on its own.
    */
   private async commitTogether(index: number, statements: Statement[]): Promise<Outcome[]> {
     let connection: Connection;
@@ -313,14 +317,18 @@ export class TenantAffineConnections {
     return Promise.all(statements.map((statement) => this.run(connection, statement)));
   }
 
-  private async run(connection: Connection, statement: Statement | string): Promise<Outcome> {
+  private async run(
+    connection: Connection,
+    statement: Statement | string,
+    deadlineMs = answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight)
+  ): Promise<Outcome> {
     // Without a deadline, a connection whose answers stop coming (the network partitioned, the
     // database's host gone) would hold its statements, and every later one of its tenants, until
     // TCP gives up a quarter of an hour later. Past it the connection is dropped: all it had in
     // flight fails (503) and the next statement opens a new one. The first unanswered statement's
     // deadline is the tightest. (Not pg's query_timeout: it closes the socket gracefully, and the
     // kernel would go on sending what was unsent, to run whenever the network heals.)
-    const deadline = setTimeout(() => this.drop(connection), answerDeadlineMs(this.config.db.statementTimeoutMs, connection.inFlight));
+    const deadline = setTimeout(() => this.drop(connection), deadlineMs);
     connection.inFlight++;
     try {
       if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
@@ -353,7 +361,7 @@ export class TenantAffineConnections {
       connectionString: this.config.databaseUrl,
       // Made here to be kept: under TLS, pg's stream is the TLS socket, which cannot be reset.
       stream: () => (socket = new Socket()),
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       application_name: applicationName,
       statement_timeout: this.config.db.statementTimeoutMs,
       // A prepared statement's generic plan at once, not after five custom plans (each 1–2 ms,
@@ -382,7 +390,7 @@ export class TenantAffineConnections {
           inFlight: 0,
           dropped: false
         };
-        const outcome = await this.run(connection, BACKEND_SQL);
+        const outcome = await this.run(connection, BACKEND_SQL, CONNECT_TIMEOUT_MS);
         if ("error" in outcome) throw outcome.error;
         connection.backend = outcome.rows[0] as Backend;
         return connection;
