@@ -4,10 +4,10 @@ const LOST_SESSION_CODES = new Set(["57P01", "57P02", "08000", "08003", "08006",
 /**
  * Whether a failed database call may have done its work all the same: the connection was lost,
  * Postgres ended the session, or the answer did not come in time, while the call was in flight, so
- * a COMMIT may have reached Postgres and only its answer was lost. Not so for an error Postgres answered on a live session (the
- * statement failed and its transaction rolled back: a timeout, a constraint, a deadlock) nor for
- * one raised before anything was sent (no connection to be had, or a client whose connection had
- * failed before). Errors as pg raises them or as MikroORM converts them (which keeps `code` and
+ * a COMMIT may have reached Postgres and only its answer was lost. Not so for an error Postgres
+ * answered on a live session (the statement failed and its transaction rolled back: a timeout, a
+ * constraint, a deadlock) nor for one raised before anything was sent (no connection to be had, or
+ * a client whose connection had failed before). Errors as pg raises them or as MikroORM converts them (which keeps `code` and
  * the message).
  */
 export function mayHaveCommitted(error: unknown): boolean {

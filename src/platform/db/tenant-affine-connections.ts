@@ -89,8 +89,10 @@ const KEEPALIVE_IDLE_MS = 30_000;
 /**
  * How long a statement's answer may take, counted from when it is sent, with `ahead` statements
  * sent on its connection before it and not answered yet: Postgres runs them one after the other,
- * each within the statement timeout, and then this one. A slow but live server (a statement
- * waiting for a lock up to its timeout) never reaches it.
+ * each within the statement timeout, and then this one. A server slow within its timeouts (a
+ * statement waiting for a lock up to its timeout) never reaches it; one stalled past them (a
+ * paused host, a disk that stopped) is taken for dead like a silent network, and a write lost so
+ * is repaired only once its backend has ended (DirtyDaysRepository.endBackends).
  */
 export function answerDeadlineMs(statementTimeoutMs: number, ahead: number): number {
   return Math.min((ahead + 1) * statementTimeoutMs + ANSWER_GRACE_MS, MAX_TIMER_MS);
