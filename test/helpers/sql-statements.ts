@@ -1,10 +1,12 @@
 import pg from "pg";
+import {BACKEND_SQL} from "../../src/platform/db/tenant-affine-connections.js";
 
 /**
  * The SQL every pg client of this process sends while `task` runs (both MikroORM contexts,
  * entity queries, raw and prepared statements alike: they all end in pg's Client.query). BEGIN,
- * COMMIT, ROLLBACK and savepoints are left out unless `transactionControl` is set, so counts
- * say how much work a request does, not how it is wrapped.
+ * COMMIT, ROLLBACK and savepoints are left out unless `transactionControl` is set, and so is the
+ * query a tenant-affine connection opens with (BACKEND_SQL, when the task happens to open one), so
+ * counts say how much work a request does, not how it is wrapped.
  */
 export async function countStatements<T>(
   task: () => Promise<T>,
@@ -15,7 +17,7 @@ export async function countStatements<T>(
   const original = proto.query;
   proto.query = function (config, ...rest) {
     const text = (typeof config === "string" ? config : String((config as {text?: unknown} | null)?.text ?? "")).trim();
-    if (options.transactionControl || !TRANSACTION_CONTROL.test(text)) statements.push(text);
+    if (text !== BACKEND_SQL && (options.transactionControl || !TRANSACTION_CONTROL.test(text))) statements.push(text);
     return original.call(this, config, ...rest);
   };
   try {

@@ -66,7 +66,7 @@ type Outcome = {rows: pg.QueryResultRow[]} | {error: unknown};
 const CONNECT_TIMEOUT_MS = 5_000;
 
 /** The backend of a new connection, so that a write on it whose outcome is lost can wait for it to end (withLostBackend). */
-const BACKEND_SQL = `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`;
+export const BACKEND_SQL = `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`;
 
 /** Statements one transaction of a connection carries at most. */
 const MAX_STATEMENTS_PER_TRANSACTION = 64;
