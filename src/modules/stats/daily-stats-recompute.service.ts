@@ -160,22 +160,23 @@ export class DailyStatsRecomputeService {
   private async lostBackendsEnded(backends: readonly Backend[], notEnded: Set<string>): Promise<boolean> {
     const key = ({pid, startedAt}: Backend) => `${pid}@${startedAt}`;
     if (backends.some((backend) => notEnded.has(key(backend)))) return false;
+    let running: readonly Backend[];
+    let failure: string | undefined;
     try {
-      const running = await this.dirtyDays.endBackends(backends);
-      for (const backend of running) notEnded.add(key(backend));
-      if (running.length)
-        this.logger.warn({event: "DAILY_STATS_LOST_BACKEND_RUNNING", backends: running, note: "its days wait for the next repair"});
-      return running.length === 0;
+      running = await this.dirtyDays.endBackends(backends);
     } catch (error) {
-      for (const backend of backends) notEnded.add(key(backend));
-      this.logger.warn({
-        event: "DAILY_STATS_LOST_BACKEND_RUNNING",
-        backends,
-        error_message: (error as Error)?.message,
-        note: "its days wait for the next repair"
-      });
-      return false;
+      // Could not tell: taken as still running.
+      [running, failure] = [backends, (error as Error)?.message];
     }
+    if (running.length === 0) return true;
+    for (const backend of running) notEnded.add(key(backend));
+    this.logger.warn({
+      event: "DAILY_STATS_LOST_BACKEND_RUNNING",
+      backends: running,
+      error_message: failure,
+      note: "its days wait for the next repair"
+    });
+    return false;
   }
 
   /** What deciding a tenant's days needs: its timezone and the last day past its raw retention. */
