@@ -11,6 +11,8 @@ import {DailyStatsRecomputeJobsService} from "../../src/modules/stats/daily-stat
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
 import {DailyStatsVerifyService} from "../../src/modules/stats/daily-stats-verify.service.js";
 import {DirtyDaysRepository} from "../../src/modules/stats/dirty-days.repository.js";
+import type {Backend} from "../../src/platform/db/lost-connection.js";
+import {BACKEND_SQL} from "../../src/platform/db/tenant-affine-connections.js";
 import {redisOptions} from "../../src/platform/cache/redis.provider.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {createDevice, createRule, postBatch} from "../helpers/factories.js";
@@ -322,9 +324,7 @@ describe("DailyStats stay verifiable", () => {
         `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at") values ($1, 30, '2026-03-12T02:00:00Z')`,
         [device]
       );
-      const {rows} = await lost.query<{pid: number; startedAt: string}>(
-        `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`
-      );
+      const {rows} = await lost.query<Backend>(BACKEND_SQL);
       const dirty = PlatformTest.get<DirtyDaysRepository>(DirtyDaysRepository);
       await dirty.markLocalDaysOf(tenant, [new Date("2026-03-12T02:00:00Z")], rows[0]);
       // Marked again by a failed merge of the same day: the lost backend stays on the mark.

@@ -3,7 +3,8 @@ import {inject} from "@tsed/common";
 import pg from "pg";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {loadConfig} from "../../src/config/app-config.js";
-import {ANSWER_GRACE_MS, TenantAffineConnections} from "../../src/platform/db/tenant-affine-connections.js";
+import type {Backend} from "../../src/platform/db/lost-connection.js";
+import {ANSWER_GRACE_MS, BACKEND_SQL, TenantAffineConnections} from "../../src/platform/db/tenant-affine-connections.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {createDevice, provisionedBearer} from "../helpers/factories.js";
 import {asTenant} from "../helpers/service-context.js";
@@ -61,12 +62,7 @@ describe("tenant-affine connections across a network partition", () => {
     expect((await api.get(`/api/v1/devices/${deviceId}/readings/latest`).set(auth)).status).toBe(200);
 
     const [givenUp] = await asTenant(tenant, () =>
-      inject(TenantAffineConnections).queryRows<{pid: number; startedAt: string}>(
-        tenant,
-        `select pg_backend_pid() as "pid", backend_start::text as "startedAt" from pg_stat_activity where pid = pg_backend_pid()`,
-        {},
-        {prepare: false}
-      )
+      inject(TenantAffineConnections).queryRows<Backend>(tenant, BACKEND_SQL, {}, {prepare: false})
     );
 
     proxy.partition();
@@ -99,7 +95,7 @@ describe("tenant-affine connections across a network partition", () => {
     // the tenants' database is reachable again, with the backend it was sent to, which the repair
     // ends first (it may still commit what it received).
     const mark = await until("the unanswered write's day marked for repair", async () => {
-      const {rows} = await main.query<{lostBackends: {pid: number; startedAt: string}[]}>(
+      const {rows} = await main.query<{lostBackends: Backend[]}>(
         `select "lost_backends" as "lostBackends" from "public"."daily_stats_dirty_days" where "tenant_id" = $1 and "date" = '2026-03-10'`,
         [tenant]
       );

@@ -7,8 +7,8 @@ const LOST_SESSION_CODES = new Set(["57P01", "57P02", "08000", "08003", "08006",
  * a COMMIT may have reached Postgres and only its answer was lost. Not so for an error Postgres
  * answered on a live session (the statement failed and its transaction rolled back: a timeout, a
  * constraint, a deadlock) nor for one raised before anything was sent (no connection to be had, or
- * a client whose connection had failed before). Errors as pg raises them or as MikroORM converts them (which keeps `code` and
- * the message).
+ * a client whose connection had failed before). Errors as pg raises them or as MikroORM converts
+ * them (which keeps `code` and the message).
  */
 export function mayHaveCommitted(error: unknown): boolean {
   const {code, sqlState, message} = (error ?? {}) as {code?: unknown; sqlState?: unknown; message?: unknown};
@@ -32,8 +32,8 @@ export interface Backend {
  * (TenantAffineConnections): that backend may not know yet, and what it received may still commit
  * until it has ended. Kept on the error itself, whose own properties MikroORM's conversion copies.
  */
-export function withLostBackend<E>(error: E, backend: Backend | undefined): E {
-  if (backend && typeof error === "object" && error !== null) Object.assign(error, {lostBackend: backend});
+export function withLostBackend<E>(error: E, backend: Backend): E {
+  if (typeof error === "object" && error !== null) Object.assign(error, {lostBackend: backend});
   return error;
 }
 
