@@ -199,7 +199,7 @@ describe("nightly aggregation (BullMQ)", () => {
     );
     const progress: {devicesDone: number; devicesTotal: number}[] = [];
     const refresher = PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService);
-    const result = await refresher.recomputeDay(tenant, "2026-02-10", async (p) => void progress.push(p));
+    const result = await refresher.recomputeDay(tenant, "2026-02-10", {onProgress: async (p) => void progress.push(p)});
     expect(result).toEqual({tenantId: tenant, date: "2026-02-10", devices: 1666, readings: 3332, statsWritten: 1666, statsDeleted: 834});
     expect(progress.map((p) => p.devicesDone)).toEqual([0, 1000, 1666]);
     const {rows} = await analyticsDb().query(

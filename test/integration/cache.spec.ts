@@ -2,6 +2,7 @@ import {PlatformTest} from "@tsed/common";
 import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {DirtyDaysRepository} from "../../src/modules/stats/dirty-days.repository.js";
 import {addDays} from "../../src/common/local-time.js";
 import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
@@ -108,6 +109,25 @@ describe("weekly stats cache (Redis)", () => {
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
     const weekly = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
     expect(weekly.body.summary).toMatchObject({readingCount: 2, maxTemperatureCelsius: 30, avgTemperatureCelsius: 25});
+  });
+
+  it("is invalidated by the repair of a marked day even when the day's rows were right: a merge that committed but answered an error", async () => {
+    const {tenant, auth, device, today, at, post} = await setup("repair");
+    await post(20, at(0, 2));
+    await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    // What such a merge leaves: its rows committed, its invalidation never sent, so the cached
+    // summary is older than the rows (here: one that counts a reading the rows do not have).
+    const cached = JSON.parse((await redis.get(weeklyKey(tenant, device)))!);
+    cached.body.summary.readingCount = 2;
+    await redis.set(weeklyKey(tenant, device), JSON.stringify(cached), "KEEPTTL");
+    await PlatformTest.get<DirtyDaysRepository>(DirtyDaysRepository).mark(tenant, [today]);
+
+    const {repaired} = await PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService).repairDirtyDays();
+
+    expect(repaired).toBeGreaterThanOrEqual(1);
+    expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
+    const weekly = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
+    expect(weekly.body.summary).toMatchObject({readingCount: 1, maxTemperatureCelsius: 20});
   });
 
   it("is invalidated by a reading posted through the ingestion API", async () => {

@@ -262,9 +262,9 @@ export class DailyStatsRecomputeJobsService {
     if (pastRetention) throw new UnrecoverableError(pastRetention);
     const report = this.progressReporter(job, {tenantId, date});
     const result = await this.failingSafely(job, () =>
-      this.recompute.recomputeDay(tenantId, date, (progress) =>
-        report({...progress, percent: percentOf(progress.devicesDone, progress.devicesTotal)})
-      )
+      this.recompute.recomputeDay(tenantId, date, {
+        onProgress: (progress) => report({...progress, percent: percentOf(progress.devicesDone, progress.devicesTotal)})
+      })
     );
     this.logger.info({event: "AGGREGATION_COMPLETED", jobId: job.id, ...result, durationMs: Date.now() - job.processedOn!});
     return {...result, days: 1};

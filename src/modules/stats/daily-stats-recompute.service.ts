@@ -33,6 +33,19 @@ export interface RecomputeResult {
   statsDeleted: number;
 }
 
+/** How recomputeDay runs, beyond its day. */
+export interface RecomputeDayOptions {
+  /** Told after each chunk of devices (a job's progress). */
+  onProgress?: (progress: RecomputeProgress) => Promise<void>;
+  /** The tenant's timezone and retention, when the caller read them already (recomputeTenant). */
+  settings?: TenantDaySettings;
+  /**
+   * Invalidate the cached weekly summaries of every device with readings that day, not only of
+   * those whose rows changed (the repair of a marked day).
+   */
+  invalidateEveryDevice?: boolean;
+}
+
 /**
  * Recomputes whole local days of a tenant from the raw readings (the nightly job, an admin's
  * request, a timezone change, the repair of days a merge missed). Exact whatever runs meanwhile:
@@ -68,15 +81,12 @@ export class DailyStatsRecomputeService {
    * 1,000 rows per statement into analytics, each with a sweep of the rows of devices that have
    * no readings that day any more. Identical rows are not touched, so a second run changes nothing.
    */
-  async recomputeDay(
-    tenantId: string,
-    date: string,
-    onProgress?: (progress: RecomputeProgress) => Promise<void>,
-    settings?: TenantDaySettings
-  ): Promise<RecomputeResult> {
+  async recomputeDay(tenantId: string, date: string, options: RecomputeDayOptions = {}): Promise<RecomputeResult> {
+    const {onProgress, settings, invalidateEveryDevice = false} = options;
     const {timezone: zone, pastRetention} = settings ?? (await this.daySettings(tenantId));
     if (pastRetention !== null && date <= pastRetention) return {tenantId, date, devices: 0, readings: 0, statsWritten: 0, statsDeleted: 0};
-    const changed = new Set<string>();
+    /** The devices whose cached weekly summaries the recompute leaves stale. */
+    const stale = new Set<string>();
     const result = await this.dailyStats.withDayLocked(tenantId, date, async (tx) => {
       const {snapshot, rows} = await this.aggregates.forDay(tenantId, date, zone);
       const outcome: RecomputeResult = {tenantId, date, devices: rows.length, readings: 0, statsWritten: 0, statsDeleted: 0};
@@ -96,7 +106,8 @@ export class DailyStatsRecomputeService {
           {after, upTo},
           chunk.map((row) => row.deviceId)
         );
-        for (const deviceId of [...written, ...deleted]) changed.add(deviceId);
+        for (const deviceId of [...written, ...deleted]) stale.add(deviceId);
+        if (invalidateEveryDevice) for (const row of chunk) stale.add(row.deviceId);
         outcome.readings += chunk.reduce((sum, row) => sum + row.readingCount, 0);
         outcome.statsWritten += written.length;
         outcome.statsDeleted += deleted.length;
@@ -106,7 +117,7 @@ export class DailyStatsRecomputeService {
       return outcome;
     });
     // After the commit: a reader that refilled the cache before it would keep the old rows.
-    await this.cache.invalidate(tenantId, changed);
+    await this.cache.invalidate(tenantId, stale);
     return result;
   }
 
@@ -128,7 +139,7 @@ export class DailyStatsRecomputeService {
     for (let day = from; day !== null && to !== null && day <= to; day = addDays(day, 1)) days.push(day);
     const results: RecomputeResult[] = [];
     for (const [index, day] of days.entries()) {
-      results.push(await this.recomputeDay(tenantId, day, undefined, settings));
+      results.push(await this.recomputeDay(tenantId, day, {settings}));
       await onProgress?.({daysDone: index + 1, daysTotal: days.length, devicesDone: 0, devicesTotal: 0});
     }
     await this.cache.invalidate(tenantId, await this.dailyStats.removeOutside(tenantId, from, to, settings.pastRetention));
@@ -146,7 +157,11 @@ export class DailyStatsRecomputeService {
     const notEnded = new Set<string>();
     for (const {tenantId, date, markedAt, lostBackends} of await this.dirtyDays.list(limit)) {
       if (!(await this.lostBackendsEnded(lostBackends, notEnded))) continue;
-      await this.recomputeDay(tenantId, date); // a day past the raw retention is left as it is
+      // Every device of the day, changed or not: a merge that committed but answered an error
+      // (its connection lost after COMMIT) left its rows right and its devices' cached weekly
+      // summaries stale, and finding the rows right, the recompute alone would invalidate none.
+      // A day past the raw retention is left as it is.
+      await this.recomputeDay(tenantId, date, {invalidateEveryDevice: true});
       await this.dirtyDays.clear(tenantId, date, markedAt);
       repaired++;
     }
