@@ -2,10 +2,12 @@ import {PlatformTest} from "@tsed/common";
 import {Redis} from "ioredis";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
 import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-recompute.service.js";
+import {DailyStatsRepository} from "../../src/modules/stats/daily-stats.repository.js";
 import {DirtyDaysRepository} from "../../src/modules/stats/dirty-days.repository.js";
 import {addDays} from "../../src/common/local-time.js";
 import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
+import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
@@ -16,6 +18,7 @@ import {
   createDevice,
   postReadings,
   setTimezone,
+  tenantDb,
   withDailyStatsTrigger
 } from "../helpers/stats-fixtures.js";
 
@@ -115,19 +118,32 @@ describe("weekly stats cache (Redis)", () => {
     const {tenant, auth, device, today, at, post} = await setup("repair");
     await post(20, at(0, 2));
     await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
-    // What such a merge leaves: its rows committed, its invalidation never sent, so the cached
-    // summary is older than the rows (here: one that counts a reading the rows do not have).
-    const cached = JSON.parse((await redis.get(weeklyKey(tenant, device)))!);
-    cached.body.summary.readingCount = 2;
-    await redis.set(weeklyKey(tenant, device), JSON.stringify(cached), "KEEPTTL");
+    // What such a write leaves: a reading stored and merged into its day's row, both committed,
+    // and the invalidation that follows the merge never sent; its day marked for the repair.
+    const {rows} = await tenantDb().query<{xid: string}>(
+      `insert into ${quoteTenantSchema(tenant)}."temperature_readings" ("device_id", "temperature_celsius", "recorded_at")
+       values ($1, 30, $2) returning pg_current_xact_id()::text as "xid"`,
+      [device, at(0, 1)]
+    );
+    const merged = {
+      deviceId: device,
+      xid: rows[0]!.xid,
+      date: today,
+      readingCount: 1,
+      avgTemperatureCelsius: 30,
+      minTemperatureCelsius: 30,
+      maxTemperatureCelsius: 30
+    };
+    await PlatformTest.get<DailyStatsRepository>(DailyStatsRepository).merge(new Map([[tenant, [merged]]]));
     await PlatformTest.get<DirtyDaysRepository>(DirtyDaysRepository).mark(tenant, [today]);
+    expect((await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth)).body.summary).toMatchObject({readingCount: 1});
 
-    const {repaired} = await PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService).repairDirtyDays();
+    const repair = await PlatformTest.get<DailyStatsRecomputeService>(DailyStatsRecomputeService).repairDirtyDays();
 
-    expect(repaired).toBeGreaterThanOrEqual(1);
+    expect(repair.repaired).toBeGreaterThanOrEqual(1);
     expect(await redis.exists(weeklyKey(tenant, device))).toBe(0);
     const weekly = await api.get(`/api/v1/devices/${device}/stats/weekly`).set(auth);
-    expect(weekly.body.summary).toMatchObject({readingCount: 1, maxTemperatureCelsius: 20});
+    expect(weekly.body.summary).toMatchObject({readingCount: 2, maxTemperatureCelsius: 30});
   });
 
   it("is invalidated by a reading posted through the ingestion API", async () => {
