@@ -1,5 +1,6 @@
 import {inject} from "@tsed/common";
 import {DriverException} from "@mikro-orm/core";
+import type {EntityManager} from "@mikro-orm/postgresql";
 import {MikroOrmRegistry} from "@tsed/mikro-orm";
 import type pg from "pg";
 import {Socket} from "node:net";
@@ -12,6 +13,7 @@ import {
   TenantAffineConnections
 } from "../../src/platform/db/tenant-affine-connections.js";
 import {lostBackendOf, mayHaveCommitted} from "../../src/platform/db/lost-connection.js";
+import {isStalePreparedPlan, queryRows} from "../../src/platform/db/sql.js";
 import {DEFAULT_CONTEXT} from "../../src/platform/db/orm-contexts.js";
 import {TenantContext} from "../../src/platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
@@ -151,6 +153,48 @@ describe("tenant-affine ingest connections", () => {
       [TENANT_READS_APPLICATION_NAME, [...byBackend.keys()]]
     );
     expect(rows).toHaveLength(READ_CONNECTIONS);
+  });
+
+  it("runs prepared statements again at once after a migration changed the type of a column they return (prepared anew)", async () => {
+    const tenant = newTenant("affine_retype");
+    const auth = await bearer(tenant);
+    const deviceId = await createDevice(api, auth, "AFFINE-RETYPE");
+    const recordedAt = new Date(Date.now() - 60_000);
+    await asTenant(tenant, () =>
+      inject(ReadingService).ingest({
+        tenantId: tenant,
+        deviceId,
+        readings: [{temperatureCelsius: 4.5, humidity: 40, batteryLevel: null, recordedAt}],
+        single: true
+      })
+    );
+    const latest = () => api.get(`/api/v1/devices/${deviceId}/readings/latest`).set(auth);
+    // The same text on the tenant's ingest connection, and on the ORM's pool (queryRows): each prepared.
+    const humiditySql = `select "humidity" from ${quoteTenantSchema(tenant)}."temperature_readings" where "device_id" = :deviceId`;
+    const onIngestConnection = () =>
+      asTenant(tenant, () => inject(TenantAffineConnections).queryRows<{humidity: number}>(tenant, humiditySql, {deviceId}));
+    const orm = inject(MikroOrmRegistry).get(DEFAULT_CONTEXT)!;
+    const onPool = (em = orm.em.fork()) => queryRows<{humidity: number}>(em as EntityManager, humiditySql, {deviceId}, {prepare: true});
+    expect((await latest()).status).toBe(200);
+    expect(await onIngestConnection()).toEqual([{humidity: 40}]);
+    expect(await onPool()).toEqual([{humidity: 40}]);
+
+    // Postgres refuses to run a prepared statement whose result's row type changed: "cached plan
+    // must not change result type" (0A000), on every execution, until the statement is made anew.
+    await tenantDb().query(`alter table ${quoteTenantSchema(tenant)}."temperature_readings" alter column "humidity" type real`);
+
+    for (let i = 0; i < 2; i++) {
+      const response = await latest();
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      expect(response.body).toMatchObject({deviceId, temperatureCelsius: 4.5, humidity: 40});
+      expect(await onIngestConnection()).toEqual([{humidity: 40}]);
+    }
+    // On the pool, inside a transaction, the transaction fails once (for the RetryStrategy to run it again); then it runs.
+    await expect(orm.em.fork().transactional((em) => onPool(em))).rejects.toSatisfy(isStalePreparedPlan);
+    expect(await orm.em.fork().transactional((em) => onPool(em))).toEqual([{humidity: 40}]);
+    await tenantDb().query(`alter table ${quoteTenantSchema(tenant)}."temperature_readings" alter column "humidity" type float8`);
+    expect(await onPool()).toEqual([{humidity: 40}]);
+    expect(await onPool()).toEqual([{humidity: 40}]);
   });
 
   it("is bypassed inside a transaction, where a statement must see what the transaction wrote (TenantContext.inTransaction)", async () => {

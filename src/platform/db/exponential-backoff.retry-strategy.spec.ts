@@ -1,4 +1,9 @@
-import {DeadlockException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException} from "@mikro-orm/core";
+import {
+  DeadlockException,
+  DriverException,
+  ForeignKeyConstraintViolationException,
+  UniqueConstraintViolationException
+} from "@mikro-orm/core";
 import {describe, expect, it} from "vitest";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {
@@ -110,5 +115,12 @@ describe("ExponentialBackoffRetryStrategy", () => {
     );
     expect(retryReason(pgError("23505", {constraint: "temperature_readings_device_recorded_at_unique"}), retryable)).toBeUndefined();
     expect(retryReason(undefined, retryable)).toBeUndefined();
+  });
+
+  it("retries a transaction whose prepared plan a migration made stale, raw or converted, and no other 0A000", () => {
+    const stale = () => pgError("0A000", {message: "cached plan must not change result type"});
+    expect(retryReason(stale(), retryable)).toBe("stale_prepared_plan");
+    expect(retryReason(new DriverException(stale()), retryable)).toBe("stale_prepared_plan");
+    expect(retryReason(pgError("0A000", {message: "cannot update view"}), retryable)).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@ import {Inject, Injectable, Logger} from "@tsed/common";
 import type {RetryStrategy} from "@tsed/mikro-orm";
 import {ServiceUnavailableError} from "../../common/errors.js";
 import {RETRYABLE_UNIQUE_CONSTRAINT} from "./retryable-constraint.js";
-import {isUniqueViolation} from "./sql.js";
+import {isStalePreparedPlan, isUniqueViolation} from "./sql.js";
 
 export interface RetryPolicy {
   /** Ceiling of the first retry's delay; it doubles with each further attempt. */
@@ -17,7 +17,7 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {baseDelayMs: 20, maxDelayMs: 1_000, maxAttempts: 5};
 
-export type RetryReason = "serialization_failure" | "deadlock" | `unique_violation:${string}`;
+export type RetryReason = "serialization_failure" | "deadlock" | "stale_prepared_plan" | `unique_violation:${string}`;
 
 export interface RetryEvent {
   event: "TRANSACTION_RETRY";
@@ -42,6 +42,9 @@ export function retryReason(error: unknown, retryableConstraints: ReadonlySet<st
   if (code === "40001") return "serialization_failure";
   if (code === "40P01") return "deadlock";
   if (error instanceof DeadlockException) return "deadlock";
+  // A migration retyped a column a prepared statement returns: queryRows named it anew, and the
+  // next attempt prepares it afresh.
+  if (isStalePreparedPlan(error)) return "stale_prepared_plan";
   if (isUniqueViolation(error) && typeof constraint === "string" && retryableConstraints.has(constraint)) {
     return `unique_violation:${constraint}`;
   }
@@ -62,8 +65,8 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
 
 /**
  * The RetryStrategy of `@Transactional({retry: true})`: re-runs the whole transaction on
- * serialization failures, deadlocks and the unique violations the features declared retryable
- * (retryableUniqueConstraint), with exponential,
+ * serialization failures, deadlocks, the unique violations the features declared retryable
+ * (retryableUniqueConstraint) and a prepared plan a migration made stale, with exponential,
  * jittered backoff and a bounded number of attempts. Anything else fails at once. When the
  * attempts run out the caller gets a 503 with Retry-After (the write may well succeed a moment
  * later), never a 500.

@@ -23,18 +23,48 @@ export type Bindings = Readonly<Record<string, unknown>>;
  */
 export async function queryRows<T>(em: EntityManager, sql: string, bindings: Bindings, options: QueryOptions = {}): Promise<T[]> {
   assertBindable(sql, bindings);
-  const query = em.getKnex().raw(sql, valueDict(bindings));
+  const trx = em.getTransactionContext<Knex.Transaction>();
   const name = options.prepare ? preparedStatementName(sql) : undefined;
+  try {
+    return await runRaw<T>(em, sql, bindings, name, trx);
+  } catch (error) {
+    if (!(name && isStalePreparedPlan(error))) throw em.getDriver().convertException(error as Error);
+    // A migration changed the type of a column it returns: prepared anew under another name on
+    // every connection, and run again at once when no transaction was aborted by it (inside one,
+    // the RetryStrategy runs the transaction again: retryReason).
+    const renamed = renamePrepared(sql, name);
+    if (trx) throw em.getDriver().convertException(error as Error);
+    try {
+      return await runRaw<T>(em, sql, bindings, renamed, undefined);
+    } catch (again) {
+      throw em.getDriver().convertException(again as Error);
+    }
+  }
+}
+
+async function runRaw<T>(
+  em: EntityManager,
+  sql: string,
+  bindings: Bindings,
+  name: string | undefined,
+  trx: Knex.Transaction | undefined
+): Promise<T[]> {
+  const query = em.getKnex().raw(sql, valueDict(bindings));
   // knex hands `options` to pg's query config, where `name` makes it a prepared statement.
   query.options(name ? {name, types: ROW_TYPES} : {types: ROW_TYPES});
-  const trx = em.getTransactionContext<Knex.Transaction>();
   if (trx) query.transacting(trx);
-  try {
-    const result = (await query) as {rows: T[]};
-    return result.rows;
-  } catch (error) {
-    throw em.getDriver().convertException(error as Error);
-  }
+  const result = (await query) as {rows: T[]};
+  return result.rows;
+}
+
+/**
+ * Whether Postgres refused a prepared statement because the row type its plan returns changed
+ * (a migration altered a column's type): it refuses it on every execution, on every connection
+ * that prepared it, until it is prepared anew (freshStatementName). Raw or converted by the ORM.
+ */
+export function isStalePreparedPlan(error: unknown): boolean {
+  const {code, message} = (error ?? {}) as {code?: unknown; message?: unknown};
+  return code === "0A000" && typeof message === "string" && message.includes("cached plan must not change result type");
 }
 
 /** A unique violation, as queryRows converts it (the ORM's exception) or as pg raised it (SQLSTATE 23505). */
@@ -115,12 +145,34 @@ export function preparedStatementName(sql: string): string | undefined {
   return name;
 }
 
+/** `name`, the text's prepared name, replaced by a new one (freshStatementName) unless that was done already. */
+function renamePrepared(sql: string, name: string): string {
+  const current = preparedNames.get(sql);
+  if (current !== name) return current ?? name;
+  const renamed = freshStatementName(sql);
+  preparedNames.set(sql, renamed);
+  return renamed;
+}
+
 /**
  * A prepared statement's name for a text: a digest of it, since pg refuses one name for two
  * texts, and Postgres truncates names at 63 bytes (so a tenant id in the name could collide).
  */
 export function statementName(sql: string): string {
   return `st_${createHash("sha256").update(sql).digest("hex").slice(0, 40)}`;
+}
+
+/** Names given so far to texts prepared anew. */
+let renames = 0;
+
+/**
+ * A name for a text whose prepared plan Postgres refused (isStalePreparedPlan), new to every
+ * connection: each prepares it afresh. (A connection cannot be told to forget the old one: pg
+ * keeps the names it has prepared to itself. The old statement stays in its backend until the
+ * connection closes; migrations that retype columns are rare.)
+ */
+export function freshStatementName(sql: string): string {
+  return `${statementName(sql)}_${++renames}`;
 }
 
 /**

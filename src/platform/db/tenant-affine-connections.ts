@@ -9,7 +9,7 @@ import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
 import {type Backend, withLostBackend} from "./lost-connection.js";
-import {type Bindings, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
+import {type Bindings, freshStatementName, isStalePreparedPlan, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
 export const TENANT_AFFINE_APPLICATION_NAME = "smart-thermo-ingest";
@@ -212,7 +212,7 @@ export class TenantAffineConnections {
     const slots = this.slotsOf("reads");
     let outcome: Outcome;
     try {
-      outcome = await this.run(await this.connectionOf(slots[this.slotOf(tenantId, slots.length)]!, "reads"), statement);
+      outcome = await this.runAgainIfStale(await this.connectionOf(slots[this.slotOf(tenantId, slots.length)]!, "reads"), statement);
     } catch (error) {
       outcome = {error};
     }
@@ -316,7 +316,16 @@ export class TenantAffineConnections {
 
   /** Each statement autocommitted on its own (pipelined still): its own result or error. */
   private runAlone(connection: Connection, statements: Statement[]): Promise<Outcome[]> {
-    return Promise.all(statements.map((statement) => this.run(connection, statement)));
+    return Promise.all(statements.map((statement) => this.runAgainIfStale(connection, statement)));
+  }
+
+  /**
+   * A statement outside a transaction, run once more when Postgres refused its prepared plan (a
+   * migration retyped a column it returns; `run` has named it anew): it did nothing the first time.
+   */
+  private async runAgainIfStale(connection: Connection, statement: Statement): Promise<Outcome> {
+    const outcome = await this.run(connection, statement);
+    return "error" in outcome && isStalePreparedPlan(outcome.error) ? this.run(connection, statement) : outcome;
   }
 
   private async run(
@@ -332,9 +341,10 @@ export class TenantAffineConnections {
     // kernel would go on sending what was unsent, to run whenever the network heals.)
     const deadline = setTimeout(() => this.drop(connection), deadlineMs);
     connection.inFlight++;
+    let name: string | undefined;
     try {
       if (typeof statement === "string") return {rows: (await connection.client.query(statement)).rows};
-      const name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
+      name = statement.prepare ? this.nameOn(connection, statement.native.name) : undefined;
       const result = await connection.client.query({
         text: statement.native.text,
         values: statement.values,
@@ -343,6 +353,9 @@ export class TenantAffineConnections {
       });
       return {rows: result.rows};
     } catch (error) {
+      // Its prepared plan is stale on every connection that prepared it: the text is prepared anew
+      // under another name, and the old name's place in this connection's budget is freed.
+      if (name && typeof statement !== "string" && isStalePreparedPlan(error)) this.renamePrepared(connection, statement.native, name);
       // The connection failed, or Postgres is ending it (admin shutdown, crash recovery): the next statement opens another.
       if (!(error instanceof pg.DatabaseError) || /^(57P|08)/.test(error.code ?? "")) this.drop(connection);
       // Its backend may not know yet, and may still commit what it received: the DailyStats
@@ -424,6 +437,12 @@ export class TenantAffineConnections {
       // Not TCP (a Unix socket, to a Postgres on this host: nothing in between to hold bytes back).
       connection.socket.destroy();
     }
+  }
+
+  /** The text named anew, once however many connections refused the `stale` name meanwhile. */
+  private renamePrepared(connection: Connection, native: NativeText, stale: string): void {
+    connection.prepared.delete(stale);
+    if (native.name === stale) native.name = freshStatementName(native.text);
   }
 
   /** `name` if this connection prepares it (it has, or its budget allows one more), else undefined. */
