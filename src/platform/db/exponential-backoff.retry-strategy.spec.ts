@@ -121,6 +121,13 @@ describe("ExponentialBackoffRetryStrategy", () => {
     const stale = () => pgError("0A000", {message: "cached plan must not change result type"});
     expect(retryReason(stale(), retryable)).toBe("stale_prepared_plan");
     expect(retryReason(new DriverException(stale()), retryable)).toBe("stale_prepared_plan");
+    // In the server's language, told by the routine that raised it.
+    expect(
+      retryReason(
+        pgError("0A000", {message: "le plan en cache ne doit pas modifier le type en résultat", routine: "RevalidateCachedQuery"}),
+        retryable
+      )
+    ).toBe("stale_prepared_plan");
     expect(retryReason(pgError("0A000", {message: "cannot update view"}), retryable)).toBeUndefined();
   });
 });

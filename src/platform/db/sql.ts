@@ -61,10 +61,16 @@ async function runRaw<T>(
  * Whether Postgres refused a prepared statement because the row type its plan returns changed
  * (a migration altered a column's type): it refuses it on every execution, on every connection
  * that prepared it, until it is prepared anew (freshStatementName). Raw or converted by the ORM.
+ * Told from other 0A000 errors (feature_not_supported) by the routine that raises it, whatever
+ * the server's language, or else by its English message: a wider test would name statements
+ * anew on every call of one that always fails so, each new name another plan in every backend.
  */
 export function isStalePreparedPlan(error: unknown): boolean {
-  const {code, message} = (error ?? {}) as {code?: unknown; message?: unknown};
-  return code === "0A000" && typeof message === "string" && message.includes("cached plan must not change result type");
+  const {code, routine, message} = (error ?? {}) as {code?: unknown; routine?: unknown; message?: unknown};
+  return (
+    code === "0A000" &&
+    (routine === "RevalidateCachedQuery" || (typeof message === "string" && message.includes("cached plan must not change result type")))
+  );
 }
 
 /** A unique violation, as queryRows converts it (the ORM's exception) or as pg raised it (SQLSTATE 23505). */
