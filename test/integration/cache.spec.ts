@@ -5,12 +5,13 @@ import {DailyStatsRecomputeService} from "../../src/modules/stats/daily-stats-re
 import {DailyStatsRepository} from "../../src/modules/stats/daily-stats.repository.js";
 import {DirtyDaysRepository} from "../../src/modules/stats/dirty-days.repository.js";
 import {addDays} from "../../src/common/local-time.js";
-import {WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
+import {BUMP_PER_COMMAND, WeeklyStatsCache, weeklyKey} from "../../src/modules/stats/weekly-stats.cache.js";
 import {RedisClient} from "../../src/platform/cache/redis.provider.js";
 import {quoteTenantSchema} from "../../src/platform/tenancy/tenant-id.js";
 import {zoneFarFromMidnight} from "../helpers/clock.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
+import {until} from "../helpers/wait.js";
 import {
   analyticsDb,
   closeDbs,
@@ -215,6 +216,27 @@ describe("weekly stats cache (Redis)", () => {
       expect(ttl).toBeGreaterThan(23 * 3600);
       expect(ttl).toBeLessThanOrEqual(24 * 3600);
     }
+  });
+
+  it("invalidates many devices in scripts of at most BUMP_PER_COMMAND each (Redis is not held for all of them), every one bumped", async () => {
+    const cache = PlatformTest.get<WeeklyStatsCache>(WeeklyStatsCache);
+    const tenant = newTenant("many_chunks");
+    const devices = Array.from({length: BUMP_PER_COMMAND + 1}, (_, i) => `6b1f3c1e-0000-4000-8000-${String(i).padStart(12, "0")}`);
+    const monitor = await redis.monitor();
+    const keysPerScript: number[] = [];
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      if (/^evalsha$/i.test(args[0] ?? "") && args.some((arg) => arg.startsWith(`stats:weekly-gen:${tenant}:`)))
+        keysPerScript.push(Number(args[2]));
+    });
+    try {
+      await cache.invalidate(tenant, devices);
+      await until("both scripts seen by MONITOR", async () => keysPerScript.length >= 2, 5_000);
+    } finally {
+      monitor.disconnect();
+    }
+    expect(keysPerScript).toEqual([2 * BUMP_PER_COMMAND, 2]);
+    const generations = await redis.mget(devices.map((device) => `stats:weekly-gen:${tenant}:${device}`));
+    expect(generations.filter((gen) => gen !== "1")).toEqual([]);
   });
 
   it("replays an invalidation lost while Redis was unreachable before trusting the cache again", async () => {

@@ -4,6 +4,8 @@ import {RedisClient} from "../../platform/cache/redis.provider.js";
 export const WEEKLY_TTL_SECONDS = 10 * 60;
 /** Outlives every cached value (refreshed on each write), so a generation never restarts under a live value. */
 const GENERATION_TTL_SECONDS = 24 * 60 * 60;
+/** Devices per invalidation script (WeeklyStatsCache.bump). */
+export const BUMP_PER_COMMAND = 1_000;
 /** Invalidations that failed while Redis was down, retried before the cache is trusted again. */
 const MAX_PENDING = 10_000;
 
@@ -114,14 +116,20 @@ export class WeeklyStatsCache {
     }
   }
 
-  /** One command for every device of a refresh, however many (BUMP_GENERATIONS_LUA). */
+  /**
+   * One command for every device of a refresh (BUMP_GENERATIONS_LUA), up to BUMP_PER_COMMAND of
+   * them: a recompute of a day of a large tenant names every device, and one script over all of
+   * them would hold Redis for every other client meanwhile.
+   */
   private async bump(keys: string[]) {
-    const redisKeys: string[] = [];
-    for (const key of keys) {
-      const [tenantId, deviceId] = key.split(":") as [string, string];
-      redisKeys.push(generationKey(tenantId, deviceId), weeklyKey(tenantId, deviceId));
+    for (let from = 0; from < keys.length; from += BUMP_PER_COMMAND) {
+      const redisKeys: string[] = [];
+      for (const key of keys.slice(from, from + BUMP_PER_COMMAND)) {
+        const [tenantId, deviceId] = key.split(":") as [string, string];
+        redisKeys.push(generationKey(tenantId, deviceId), weeklyKey(tenantId, deviceId));
+      }
+      await this.bumpCommand().bumpWeeklyGenerations(redisKeys.length, ...redisKeys, GENERATION_TTL_SECONDS);
     }
-    await this.bumpCommand().bumpWeeklyGenerations(redisKeys.length, ...redisKeys, GENERATION_TTL_SECONDS);
   }
 
   /** The client with the script defined (ioredis sends it by EVALSHA, loading it once per server). */

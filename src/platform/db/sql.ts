@@ -173,9 +173,10 @@ let renames = 0;
 
 /**
  * A name for a text whose prepared plan Postgres refused (isStalePreparedPlan), new to every
- * connection: each prepares it afresh. (A connection cannot be told to forget the old one: pg
- * keeps the names it has prepared to itself. The old statement stays in its backend until the
- * connection closes; migrations that retype columns are rare.)
+ * pooled connection: each prepares it afresh. The refused statement stays in each backend that
+ * prepared it until its connection closes: at most MAX_PREPARED_STATEMENTS more per migration
+ * that retypes what they return. (Not DEALLOCATE on each: the pool lends its connections one at
+ * a time, and pg keeps its own record of the names it has parsed on each.)
  */
 export function freshStatementName(sql: string): string {
   return `${statementName(sql)}_${++renames}`;

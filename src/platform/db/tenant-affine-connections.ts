@@ -9,7 +9,7 @@ import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
 import {type Backend, withLostBackend} from "./lost-connection.js";
-import {type Bindings, freshStatementName, isStalePreparedPlan, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
+import {type Bindings, isStalePreparedPlan, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
 export const TENANT_AFFINE_APPLICATION_NAME = "smart-thermo-ingest";
@@ -37,6 +37,8 @@ interface Connection {
   inFlight: number;
   /** Dropped: failed, or given up for want of an answer. */
   dropped: boolean;
+  /** Retired: closed once its statements in flight are answered, for a plan Postgres refused (retire). */
+  retired: boolean;
 }
 
 /** One of the connections: open, being opened, or to be opened by the next statement. */
@@ -210,9 +212,13 @@ export class TenantAffineConnections {
   async readRows<T>(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions = {prepare: true}): Promise<T[]> {
     const statement = this.statementOf(tenantId, sql, bindings, options);
     const slots = this.slotsOf("reads");
+    const slot = slots[this.slotOf(tenantId, slots.length)]!;
     let outcome: Outcome;
     try {
-      outcome = await this.runAgainIfStale(await this.connectionOf(slots[this.slotOf(tenantId, slots.length)]!, "reads"), statement);
+      outcome = await this.run(await this.connectionOf(slot, "reads"), statement);
+      // Its connection was retired for it (run): again on the next, where nothing is prepared yet.
+      if ("error" in outcome && isStalePreparedPlan(outcome.error))
+        outcome = await this.run(await this.connectionOf(slot, "reads"), statement);
     } catch (error) {
       outcome = {error};
     }
@@ -281,7 +287,7 @@ export class TenantAffineConnections {
     } catch (error) {
       return statements.map(() => ({error}));
     }
-    if (statements.length === 1) return this.runAlone(connection, statements);
+    if (statements.length === 1) return this.runAlone(index, statements);
     const tenantOf = (i: number) => statements[i]!.tenantId;
     const order = statements.map((_, i) => i).sort((a, b) => (tenantOf(a) < tenantOf(b) ? -1 : tenantOf(a) > tenantOf(b) ? 1 : a - b));
     // All written now, in pipeline mode: one round trip, and one write to the socket (pg corks each
@@ -309,23 +315,31 @@ export class TenantAffineConnections {
         return statements.map(() => lost);
       }
       // A statement failed (the rest then failed as "transaction aborted", and COMMIT rolled back).
-      return this.runAlone(connection, statements);
+      return this.runAlone(index, statements);
     }
     return outcomes;
   }
 
-  /** Each statement autocommitted on its own (pipelined still): its own result or error. */
-  private runAlone(connection: Connection, statements: Statement[]): Promise<Outcome[]> {
-    return Promise.all(statements.map((statement) => this.runAgainIfStale(connection, statement)));
-  }
-
   /**
-   * A statement outside a transaction, run once more when Postgres refused its prepared plan (a
-   * migration retyped a column it returns; `run` has named it anew): it did nothing the first time.
+   * Each statement autocommitted on its own (pipelined still), on the slot's connection: its own
+   * result or error. One whose prepared plan Postgres refused did nothing, and its connection was
+   * retired for it (run): it runs again on the slot's next connection.
    */
-  private async runAgainIfStale(connection: Connection, statement: Statement): Promise<Outcome> {
-    const outcome = await this.run(connection, statement);
-    return "error" in outcome && isStalePreparedPlan(outcome.error) ? this.run(connection, statement) : outcome;
+  private runAlone(index: number, statements: Statement[]): Promise<Outcome[]> {
+    const slot = this.slotsOf("ingest")[index]!;
+    const onSlot = async (statement: Statement): Promise<Outcome> => {
+      try {
+        return await this.run(await this.connectionOf(slot, "ingest"), statement);
+      } catch (error) {
+        return {error};
+      }
+    };
+    return Promise.all(
+      statements.map(async (statement) => {
+        const outcome = await onSlot(statement);
+        return "error" in outcome && isStalePreparedPlan(outcome.error) ? onSlot(statement) : outcome;
+      })
+    );
   }
 
   private async run(
@@ -353,9 +367,7 @@ export class TenantAffineConnections {
       });
       return {rows: result.rows};
     } catch (error) {
-      // Its prepared plan is stale on every connection that prepared it: the text is prepared anew
-      // under another name, and the old name's place in this connection's budget is freed.
-      if (name && typeof statement !== "string" && isStalePreparedPlan(error)) this.renamePrepared(connection, statement.native, name);
+      if (name && isStalePreparedPlan(error)) this.retire(connection);
       // The connection failed, or Postgres is ending it (admin shutdown, crash recovery): the next statement opens another.
       if (!(error instanceof pg.DatabaseError) || /^(57P|08)/.test(error.code ?? "")) this.drop(connection);
       // Its backend may not know yet, and may still commit what it received: the DailyStats
@@ -403,7 +415,8 @@ export class TenantAffineConnections {
           budget,
           forget,
           inFlight: 0,
-          dropped: false
+          dropped: false,
+          retired: false
         };
         const outcome = await this.run(connection, BACKEND_SQL, CONNECT_TIMEOUT_MS);
         if ("error" in outcome) throw outcome.error;
@@ -439,10 +452,20 @@ export class TenantAffineConnections {
     }
   }
 
-  /** The text named anew, once however many connections refused the `stale` name meanwhile. */
-  private renamePrepared(connection: Connection, native: NativeText, stale: string): void {
-    connection.prepared.delete(stale);
-    if (native.name === stale) native.name = freshStatementName(native.text);
+  /**
+   * Postgres refused a statement prepared on this connection because a migration retyped a column
+   * it returns (isStalePreparedPlan), and will refuse it, and likely the other tenants' statements
+   * prepared here, on every execution. The next statement opens a new connection, where each is
+   * prepared afresh; this one is closed once what it has in flight is answered. (Rather than
+   * DEALLOCATE and pg's record of parsed names edited under pipelined statements; or new names,
+   * which would leave the refused plans in the backend, outside the budget: a retyping migration
+   * costs one new connection each.)
+   */
+  private retire(connection: Connection): void {
+    if (connection.dropped || connection.retired) return;
+    connection.retired = true;
+    connection.forget();
+    void connection.client.end().catch(() => undefined);
   }
 
   /** `name` if this connection prepares it (it has, or its budget allows one more), else undefined. */
