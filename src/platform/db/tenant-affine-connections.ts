@@ -212,17 +212,7 @@ export class TenantAffineConnections {
   async readRows<T>(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions = {prepare: true}): Promise<T[]> {
     const statement = this.statementOf(tenantId, sql, bindings, options);
     const slots = this.slotsOf("reads");
-    const slot = slots[this.slotOf(tenantId, slots.length)]!;
-    let outcome: Outcome;
-    try {
-      outcome = await this.run(await this.connectionOf(slot, "reads"), statement);
-      // Its connection was retired for it (run): again on the next, where nothing is prepared yet.
-      if ("error" in outcome && isStalePreparedPlan(outcome.error))
-        outcome = await this.run(await this.connectionOf(slot, "reads"), statement);
-    } catch (error) {
-      outcome = {error};
-    }
-    return this.rowsOf<T>(outcome);
+    return this.rowsOf<T>(await this.runOnSlot(slots[this.slotOf(tenantId, slots.length)]!, "reads", statement));
   }
 
   private statementOf(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions): Statement {
@@ -320,26 +310,27 @@ export class TenantAffineConnections {
     return outcomes;
   }
 
-  /**
-   * Each statement autocommitted on its own (pipelined still), on the slot's connection: its own
-   * result or error. One whose prepared plan Postgres refused did nothing, and its connection was
-   * retired for it (run): it runs again on the slot's next connection.
-   */
+  /** Each statement autocommitted on its own (pipelined still), on the slot's connection: its own result or error. */
   private runAlone(index: number, statements: Statement[]): Promise<Outcome[]> {
     const slot = this.slotsOf("ingest")[index]!;
-    const onSlot = async (statement: Statement): Promise<Outcome> => {
+    return Promise.all(statements.map((statement) => this.runOnSlot(slot, "ingest", statement)));
+  }
+
+  /**
+   * A statement outside a transaction, on the slot's connection. One whose prepared plan Postgres
+   * refused did nothing, and its connection was retired for it (run): it runs again on the slot's
+   * next connection, where nothing is prepared yet.
+   */
+  private async runOnSlot(slot: Slot, kind: ConnectionKind, statement: Statement): Promise<Outcome> {
+    const once = async (): Promise<Outcome> => {
       try {
-        return await this.run(await this.connectionOf(slot, "ingest"), statement);
+        return await this.run(await this.connectionOf(slot, kind), statement);
       } catch (error) {
         return {error};
       }
     };
-    return Promise.all(
-      statements.map(async (statement) => {
-        const outcome = await onSlot(statement);
-        return "error" in outcome && isStalePreparedPlan(outcome.error) ? onSlot(statement) : outcome;
-      })
-    );
+    const outcome = await once();
+    return "error" in outcome && isStalePreparedPlan(outcome.error) ? once() : outcome;
   }
 
   private async run(
