@@ -60,7 +60,7 @@ async function runRaw<T>(
 /**
  * Whether Postgres refused a prepared statement because the row type its plan returns changed
  * (a migration altered a column's type): it refuses it on every execution, on every connection
- * that prepared it, until it is prepared anew (freshStatementName). Raw or converted by the ORM.
+ * that prepared it, until it is prepared anew (renamePrepared). Raw or converted by the ORM.
  * Told from other 0A000 errors (feature_not_supported) by the routine that raises it, whatever
  * the server's language, or else by its English message: a wider test would name statements
  * anew on every call of one that always fails so, each new name another plan in every backend.
@@ -151,15 +151,6 @@ export function preparedStatementName(sql: string): string | undefined {
   return name;
 }
 
-/** `name`, the text's prepared name, replaced by a new one (freshStatementName) unless that was done already. */
-function renamePrepared(sql: string, name: string): string {
-  const current = preparedNames.get(sql);
-  if (current !== name) return current ?? name;
-  const renamed = freshStatementName(sql);
-  preparedNames.set(sql, renamed);
-  return renamed;
-}
-
 /**
  * A prepared statement's name for a text: a digest of it, since pg refuses one name for two
  * texts, and Postgres truncates names at 63 bytes (so a tenant id in the name could collide).
@@ -172,14 +163,19 @@ export function statementName(sql: string): string {
 let renames = 0;
 
 /**
- * A name for a text whose prepared plan Postgres refused (isStalePreparedPlan), new to every
- * pooled connection: each prepares it afresh. The refused statement stays in each backend that
- * prepared it until its connection closes: at most MAX_PREPARED_STATEMENTS more per migration
- * that retypes what they return. (Not DEALLOCATE on each: the pool lends its connections one at
- * a time, and pg keeps its own record of the names it has parsed on each.)
+ * `name`, the prepared name of a text whose plan Postgres refused (isStalePreparedPlan), replaced
+ * by a name new to every pooled connection, unless another call replaced it already: each
+ * connection prepares the text afresh. The refused statement stays in each backend that prepared
+ * it until its connection closes: at most MAX_PREPARED_STATEMENTS more per migration that retypes
+ * what they return. (Not DEALLOCATE on each: the pool lends its connections one at a time, and pg
+ * keeps its own record of the names it has parsed on each.)
  */
-export function freshStatementName(sql: string): string {
-  return `${statementName(sql)}_${++renames}`;
+function renamePrepared(sql: string, name: string): string {
+  const current = preparedNames.get(sql);
+  if (current !== name) return current ?? name;
+  const renamed = `${statementName(sql)}_${++renames}`;
+  preparedNames.set(sql, renamed);
+  return renamed;
 }
 
 /**
