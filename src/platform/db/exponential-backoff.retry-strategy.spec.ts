@@ -95,6 +95,19 @@ describe("ExponentialBackoffRetryStrategy", () => {
     expect((error as ServiceUnavailableError).cause).toBe(last);
     expect(task.calls).toBe(DEFAULT_RETRY_POLICY.maxAttempts);
     expect(slept).toHaveLength(DEFAULT_RETRY_POLICY.maxAttempts - 1);
+    expect((error as Error).message).toBe(
+      "The write kept conflicting with concurrent writes (serialization_failure, 5 attempts); retry later"
+    );
+  });
+
+  it("says, when it gives up on a stale prepared plan, that the database refused the statements, not that writes conflicted", async () => {
+    const {s} = strategy();
+    const stale = () => pgError("0A000", {routine: "RevalidateCachedQuery"});
+    const error = await s.acquire(failing(stale(), stale(), stale(), stale(), stale())).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    expect((error as Error).message).toBe(
+      "The database kept refusing the write's prepared statements (stale_prepared_plan, 5 attempts); retry later"
+    );
   });
 
   it("keeps every delay between half its ceiling and the ceiling, and caps the ceiling", () => {

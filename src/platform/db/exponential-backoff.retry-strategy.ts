@@ -121,10 +121,12 @@ export class ExponentialBackoffRetryStrategy implements RetryStrategy {
 }
 
 function exhausted(error: unknown, attempts: number, reason: RetryReason): ServiceUnavailableError {
-  const unavailable = new ServiceUnavailableError(
-    `The write kept conflicting with concurrent writes (${reason}, ${attempts} attempts); retry later`,
-    1
-  );
+  // A stale plan is no conflict: it outlasting every attempt means the schema kept changing under the write (a migration running).
+  const what =
+    reason === "stale_prepared_plan"
+      ? "The database kept refusing the write's prepared statements"
+      : "The write kept conflicting with concurrent writes";
+  const unavailable = new ServiceUnavailableError(`${what} (${reason}, ${attempts} attempts); retry later`, 1);
   unavailable.cause = error;
   return unavailable;
 }
