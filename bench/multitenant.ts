@@ -26,8 +26,10 @@
  * With each operation it prints the CPU time per request of the API process (and how many read
  * and write system calls it made: each costs tens of µs on a small virtual machine; and how long its
  * main thread, runnable, waited for a core held by Postgres or the load itself) and of
- * Postgres, spread and aimed at one tenant: on a small machine the two share the cores, and which
- * side the spread load costs more says where to cut. And the items per write of each group commit lane
+ * Postgres and Redis, spread and aimed at one tenant: on a small machine they share the cores, and
+ * which side the spread load costs more says where to cut. From those, the ratio the server's
+ * cores would give were they the bound instead of the API's one event loop (several API processes):
+ * one tenant's server-side CPU per request over a spread one's. And the items per write of each group commit lane
  * (`group_commit_items`): what the requests of each side shared (a statement, a transaction, a
  * DailyStats merge), 1.00 where nothing was.
  * Targets (docs/scaling.md): at 200 tenants single POST >= 0.80 and GET latest >= 0.90; at 1,000
@@ -49,7 +51,8 @@ import {
   mainThreadWaitSeconds,
   postgresCpuSeconds,
   processCpuSeconds,
-  processSyscalls
+  processSyscalls,
+  redisCpuSeconds
 } from "./lib/ingest.js";
 
 const COUNTS = (process.env.BENCH_TENANTS ?? "200,1000").split(",").map(Number);
@@ -107,11 +110,20 @@ interface CpuTally {
   /** Its main thread's wait for a CPU (mainThreadWaitSeconds). */
   apiWaitSeconds: number;
   postgresSeconds: number;
+  redisSeconds: number;
   requests: number;
   groups: Map<string, {writes: number; items: number}>;
 }
 
-const newTally = (): CpuTally => ({apiSeconds: 0, apiSyscalls: 0, apiWaitSeconds: 0, postgresSeconds: 0, requests: 0, groups: new Map()});
+const newTally = (): CpuTally => ({
+  apiSeconds: 0,
+  apiSyscalls: 0,
+  apiWaitSeconds: 0,
+  postgresSeconds: 0,
+  redisSeconds: 0,
+  requests: 0,
+  groups: new Map()
+});
 
 /** `group_commit_items` of a metrics text: writes and items so far, by lanes. */
 function groupCommitTotals(metrics: string): Map<string, {writes: number; items: number}> {
@@ -135,11 +147,13 @@ async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: numb
   const syscalls0 = processSyscalls(api.child.pid!) ?? 0;
   const wait0 = mainThreadWaitSeconds(api.child.pid!) ?? 0;
   const pg0 = postgresCpuSeconds() ?? 0;
+  const redis0 = redisCpuSeconds() ?? 0;
   const {rate, requests} = await run();
   tally.apiSeconds += (processCpuSeconds(api.child.pid!) ?? 0) - api0;
   tally.apiSyscalls += (processSyscalls(api.child.pid!) ?? 0) - syscalls0;
   tally.apiWaitSeconds += (mainThreadWaitSeconds(api.child.pid!) ?? 0) - wait0;
   tally.postgresSeconds += (postgresCpuSeconds() ?? 0) - pg0;
+  tally.redisSeconds += (redisCpuSeconds() ?? 0) - redis0;
   tally.requests += requests;
   for (const [lanes, {writes, items}] of groupCommitTotals(await api.metrics())) {
     const before = groups0.get(lanes) ?? {writes: 0, items: 0};
@@ -152,7 +166,18 @@ async function tallied(tally: CpuTally, api: Api, run: () => Promise<{rate: numb
 const perRequest = (tally: CpuTally) =>
   `API ${((tally.apiSeconds * 1e6) / tally.requests).toFixed(0)} µs (${(tally.apiSyscalls / tally.requests).toFixed(2)} read/write system calls, ` +
   `its main thread ${((tally.apiWaitSeconds * 1e6) / tally.requests).toFixed(0)} µs waiting for a core), ` +
-  `Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs`;
+  `Postgres ${((tally.postgresSeconds * 1e6) / tally.requests).toFixed(0)} µs, Redis ${((tally.redisSeconds * 1e6) / tally.requests).toFixed(0)} µs; ` +
+  `the server side in all ${serverMicros(tally).toFixed(0)} µs`;
+
+/** The CPU a request cost the server side in all (the API, Postgres and Redis; not the load generator), µs. */
+const serverMicros = (tally: CpuTally) => ((tally.apiSeconds + tally.postgresSeconds + tally.redisSeconds) * 1e6) / tally.requests;
+
+/**
+ * The ratio were the server's cores, not the API's one event loop, the bound of both sides (several
+ * API processes on a machine with cores to spare): one tenant's server-side CPU per request over a
+ * spread one's. An estimate from the CPU counted, printed beside the measured ratio.
+ */
+const serverBoundRatio = (spread: CpuTally, baseline: CpuTally) => (serverMicros(baseline) / serverMicros(spread)).toFixed(3);
 
 /** Items per write of each group commit lane that wrote in the rounds (1.0: nothing shared). */
 const itemsPerWrite = (tally: CpuTally) =>
@@ -309,7 +334,9 @@ async function main() {
                 "CPU per request, spread over tenants": perRequest(spreadCpu),
                 "CPU per request, baseline": perRequest(baselineCpu),
                 "items per group commit write, spread over tenants": itemsPerWrite(spreadCpu),
-                "items per group commit write, baseline": itemsPerWrite(baselineCpu)
+                "items per group commit write, baseline": itemsPerWrite(baselineCpu),
+                "ratio were the server's cores the bound, not the API's event loop (server-side CPU per request, baseline / spread)":
+                  serverBoundRatio(spreadCpu, baselineCpu)
               })
             });
           }

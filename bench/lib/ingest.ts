@@ -293,13 +293,23 @@ export function mainThreadWaitSeconds(pid: number): number | undefined {
  * time to its postmaster's count of reaped children, not out of the sum.
  */
 export function postgresCpuSeconds(): number | undefined {
+  return commandCpuSeconds("postgres");
+}
+
+/** CPU seconds of every `redis-server` process (the one the API and the benches share). */
+export function redisCpuSeconds(): number | undefined {
+  return commandCpuSeconds("redis-server");
+}
+
+/** CPU seconds of every process whose command is `command`, with the children each has reaped. */
+function commandCpuSeconds(command: string): number | undefined {
   let total = 0;
   try {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         // comm, not the command line: backends rewrite theirs ("postgres: …"), the postmaster's is a path.
-        if (readFileSync(`/proc/${entry}/comm`, "utf8") === "postgres\n")
+        if (readFileSync(`/proc/${entry}/comm`, "utf8") === `${command}\n`)
           total += processCpuSeconds(Number(entry), {reapedChildren: true}) ?? 0;
       } catch {
         // the process ended meanwhile
