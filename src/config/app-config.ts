@@ -68,6 +68,12 @@ export class AppConfig {
     ingestConnections: number;
     /** Tenants' ingest statements each of those connections prepares (DB_INGEST_PREPARED_PER_CONNECTION, about 0.6 MB of its backend each). */
     ingestPreparedPerConnection: number;
+    /**
+     * How long a statement on those connections may wait for a lock before it is run on the ORM's
+     * pool instead (DB_INGEST_LOCK_TIMEOUT_MS, default 50; 0: as long as the statement timeout).
+     * See TenantAffineConnections.
+     */
+    ingestLockTimeoutMs: number;
     /** Connections of their own for GET latest's read, each tenant always on the same one (DB_READ_CONNECTIONS, default 2; 0: the ORM's pool). */
     readConnections: number;
     /** Tenants' GET latest statements each of those connections prepares (DB_READS_PREPARED_PER_CONNECTION, about 90 kB of its backend each). */
@@ -310,6 +316,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   const statementTimeoutMs = int("DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
   const ingestConnections = int("DB_INGEST_CONNECTIONS", 4, 0, 100);
   const ingestPreparedPerConnection = int("DB_INGEST_PREPARED_PER_CONNECTION", 256, 0, 10_000);
+  const ingestLockTimeoutMs = int("DB_INGEST_LOCK_TIMEOUT_MS", 50, 0, 60_000);
   const readConnections = int("DB_READ_CONNECTIONS", 2, 0, 100);
   const readsPreparedPerConnection = int("DB_READS_PREPARED_PER_CONNECTION", 1_024, 0, 10_000);
 
@@ -406,6 +413,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
       allowSuperuser: bool("DB_ALLOW_SUPERUSER", false),
       ingestConnections,
       ingestPreparedPerConnection,
+      ingestLockTimeoutMs,
       readConnections,
       readsPreparedPerConnection
     },

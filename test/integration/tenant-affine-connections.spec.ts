@@ -44,6 +44,9 @@ describe("tenant-affine ingest connections", () => {
         ...loadConfig().db,
         ingestConnections: CONNECTIONS,
         ingestPreparedPerConnection: PREPARED_PER_CONNECTION,
+        // Tests below tell where a write runs by the connection on which it waits for a lock: there
+        // it waits, rather than moving to the ORM's pool (tenant-connections-lock-wait.spec.ts).
+        ingestLockTimeoutMs: 0,
         readConnections: READ_CONNECTIONS,
         readsPreparedPerConnection: READS_PREPARED_PER_CONNECTION
       }

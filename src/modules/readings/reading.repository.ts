@@ -1,7 +1,7 @@
 import {Inject, Injectable} from "@tsed/common";
 import {LRUCache} from "lru-cache";
 import {type Bindings, isUniqueViolation, pgArray, queryRows} from "../../platform/db/sql.js";
-import {TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
+import {isLockTimeout, TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EpisodeReading, EpisodeState, Threshold} from "../alerts/alert-episodes.js";
@@ -309,10 +309,16 @@ export class ReadingRepository {
   private async runIngest(tenantId: string, sql: string, bindings: Bindings, options: {onTenantConnection?: boolean}): Promise<IngestRow> {
     // Planning this statement costs Postgres more than running it for one reading: prepared (on
     // the tenant's own connection, where its plan is reused however many tenants there are).
+    const onPool = () => queryRows<IngestRow>(this.tenant.em, sql, bindings, {prepare: true});
     const [row] =
       options.onTenantConnection && this.affine.enabled && !this.tenant.inTransaction
-        ? await this.affine.queryRows<IngestRow>(tenantId, sql, bindings)
-        : await queryRows<IngestRow>(this.tenant.em, sql, bindings, {prepare: true});
+        ? await this.affine.queryRows<IngestRow>(tenantId, sql, bindings).catch((error: unknown) => {
+            // The rules were held (a rule being edited, the device's episode-changing write): it did
+            // nothing, and waits for them on the pool rather than in front of its connection's other tenants.
+            if (isLockTimeout(error)) return onPool();
+            throw error;
+          })
+        : await onPool();
     return row!;
   }
 

@@ -82,6 +82,11 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  */
 export const ANSWER_GRACE_MS = 5_000;
 
+/** Whether Postgres cancelled a statement that waited for a lock longer than its lock_timeout (lock_not_available), raw or converted by the ORM. */
+export function isLockTimeout(error: unknown): boolean {
+  return (error as {code?: unknown} | null)?.code === "55P03";
+}
+
 /** The longest delay setTimeout keeps (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -141,7 +146,10 @@ export function answerDeadlineMs(statementTimeoutMs: number, ahead: number): num
  * (answerDeadlineMs), is dropped with what it had in flight (converted as the ORM's errors are:
  * unavailable, 503; a write whose COMMIT was lost in flight may have committed, and its retry is
  * answered as duplicates, so ReadingService has its days recomputed: mayHaveCommitted) and the next
- * statement opens a new one.
+ * statement opens a new one. An ingest statement waits for a lock (a rule being edited, or the
+ * device's episode-changing transaction, holds its rules) at most DB_INGEST_LOCK_TIMEOUT_MS, since
+ * every later statement of its connection, whatever its tenant, waits as long behind it; then it
+ * fails (isLockTimeout) and its caller runs it on the ORM's pool, where waiting holds nobody else up.
  *
  * By hand rather than through a pool: a pool lends a connection to one user at a time, so it can
  * neither pipeline several users' statements nor choose a connection by key.
@@ -197,6 +205,8 @@ export class TenantAffineConnections {
    * RetryStrategy and the error filter). Prepared (`options.prepare`, the default) while the
    * connection's budget lasts.
    * @throws ServiceUnavailableError when the tenant's connection cannot be opened within 5 s
+   * @throws DriverException with code 55P03 (isLockTimeout) when it waited for a lock longer than
+   *   DB_INGEST_LOCK_TIMEOUT_MS: it did nothing; run it on the ORM's pool
    */
   async queryRows<T>(tenantId: string, sql: string, bindings: Bindings, options: QueryOptions = {prepare: true}): Promise<T[]> {
     const statement = this.statementOf(tenantId, sql, bindings, options);
@@ -304,8 +314,15 @@ export class TenantAffineConnections {
         const lost = [committed, begun, ...settled].find((outcome) => "error" in outcome)!;
         return statements.map(() => lost);
       }
-      // A statement failed (the rest then failed as "transaction aborted", and COMMIT rolled back).
-      return this.runAlone(index, statements);
+      // A statement failed (the rest then failed as "transaction aborted", and COMMIT rolled back):
+      // each again alone, but one that gave up waiting for a lock, which would wait again in front
+      // of the others: its caller runs it elsewhere (DB_INGEST_LOCK_TIMEOUT_MS).
+      const gaveUp = (outcome: Outcome) => "error" in outcome && isLockTimeout(outcome.error);
+      const alone = await this.runAlone(
+        index,
+        statements.filter((_, i) => !gaveUp(outcomes[i]!))
+      );
+      return outcomes.map((outcome) => (gaveUp(outcome) ? outcome : alone.shift()!));
     }
     return outcomes;
   }
@@ -387,7 +404,9 @@ export class TenantAffineConnections {
       // for 1 and for 1,000 readings.
       // And a transaction whose COMMIT never comes (its connection dropped, the reset lost in a
       // partition) is rolled back by Postgres, not left holding its row locks for hours.
-      options: `-c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=${Math.max(this.config.db.statementTimeoutMs, ANSWER_GRACE_MS)}`,
+      options:
+        `-c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=${Math.max(this.config.db.statementTimeoutMs, ANSWER_GRACE_MS)}` +
+        (kind === "ingest" ? ` -c lock_timeout=${this.config.db.ingestLockTimeoutMs}` : ""),
       pipeline: true,
       // These connections live as long as the process: probes keep them through idle spells (a
       // firewall or NAT that forgets idle flows would cut them silently) and, minutes later, tell
