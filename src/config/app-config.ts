@@ -62,7 +62,7 @@ export class AppConfig {
     allowSuperuser: boolean;
     /**
      * Connections of their own for the group-commit ingest statement, each tenant always on the same
-     * one and the statements meeting there committed together (DB_INGEST_CONNECTIONS, default 4; 0:
+     * one and the statements meeting there committed together (DB_INGEST_CONNECTIONS, default 1; 0:
      * the ORM's pool takes it, as any statement). See TenantAffineConnections.
      */
     ingestConnections: number;
@@ -314,8 +314,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   const poolMax = int("DB_POOL_MAX", 10, 1, 1000);
   if (poolMin > poolMax) problems.push(`DB_POOL_MIN (${poolMin}) must not exceed DB_POOL_MAX (${poolMax})`);
   const statementTimeoutMs = int("DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
-  const ingestConnections = int("DB_INGEST_CONNECTIONS", 4, 0, 100);
-  const ingestPreparedPerConnection = int("DB_INGEST_PREPARED_PER_CONNECTION", 256, 0, 10_000);
+  const ingestConnections = int("DB_INGEST_CONNECTIONS", 1, 0, 100);
+  const ingestPreparedPerConnection = int("DB_INGEST_PREPARED_PER_CONNECTION", 1_024, 0, 10_000);
   const ingestLockTimeoutMs = int("DB_INGEST_LOCK_TIMEOUT_MS", 50, 0, 60_000);
   const readConnections = int("DB_READ_CONNECTIONS", 2, 0, 100);
   const readsPreparedPerConnection = int("DB_READS_PREPARED_PER_CONNECTION", 1_024, 0, 10_000);
