@@ -313,8 +313,9 @@ export class ReadingRepository {
     const [row] =
       options.onTenantConnection && this.affine.enabled && !this.tenant.inTransaction
         ? await this.affine.queryRows<IngestRow>(tenantId, sql, bindings).catch((error: unknown) => {
-            // The rules were held (a rule being edited, the device's episode-changing write): it did
-            // nothing, and waits for them on the pool rather than in front of its connection's other tenants.
+            // A lock it needs was held (say its device's rules, by a rule being edited or the device's
+            // episode-changing write): it did nothing, and waits on the pool rather than in front of
+            // its connection's other tenants.
             if (isLockTimeout(error)) return onPool();
             throw error;
           })
