@@ -58,7 +58,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const MAX_TENANTS = Math.max(...COUNTS);
 const GROUP = Number(process.env.BENCH_GROUP ?? 4);
-/** The group variants' connections: as many as the API's ingest connections (DB_INGEST_CONNECTIONS' default). */
+/** The group variants' connections: as many as the API's ingest connections had by default when this bench was written (DB_INGEST_CONNECTIONS' default is 1 since). */
 const INGEST_CONNECTIONS = 4;
 
 interface Tenant {

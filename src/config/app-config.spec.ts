@@ -16,6 +16,15 @@ describe("parseConfig", () => {
     });
   });
 
+  it("divides the ingest connections' 1,024 prepared statements among them unless told otherwise, and bounds a lock wait there", () => {
+    expect(parseConfig({}).db).toMatchObject({ingestConnections: 1, ingestPreparedPerConnection: 1024, ingestLockTimeoutMs: 50});
+    expect(parseConfig({DB_INGEST_CONNECTIONS: "4"}).db).toMatchObject({ingestConnections: 4, ingestPreparedPerConnection: 256});
+    expect(parseConfig({DB_INGEST_CONNECTIONS: "3"}).db.ingestPreparedPerConnection).toBe(342);
+    expect(parseConfig({DB_INGEST_CONNECTIONS: "4", DB_INGEST_PREPARED_PER_CONNECTION: "500"}).db.ingestPreparedPerConnection).toBe(500);
+    expect(parseConfig({DB_INGEST_CONNECTIONS: "0"}).db.ingestPreparedPerConnection).toBe(1024);
+    expect(parseConfig({DB_INGEST_LOCK_TIMEOUT_MS: "0"}).db.ingestLockTimeoutMs).toBe(0);
+  });
+
   it("fails closed: the development issuer only with an explicit NODE_ENV=development and no AUTH_ISSUER", () => {
     expect(parseConfig({NODE_ENV: "development"}).auth).toMatchObject({
       devIssuer: true,

@@ -66,7 +66,10 @@ export class AppConfig {
      * the ORM's pool takes it, as any statement). See TenantAffineConnections.
      */
     ingestConnections: number;
-    /** Tenants' ingest statements each of those connections prepares (DB_INGEST_PREPARED_PER_CONNECTION, about 0.6 MB of its backend each). */
+    /**
+     * Tenants' ingest statements each of those connections prepares (DB_INGEST_PREPARED_PER_CONNECTION,
+     * about 0.6 MB of its backend each; default 1,024 divided among the connections).
+     */
     ingestPreparedPerConnection: number;
     /**
      * How long a statement on those connections may wait for a lock before it is run on the ORM's
@@ -227,6 +230,9 @@ export const DEFAULT_AUDIENCE = "smart-thermo-api";
 export const DEV_ISSUER_PATH = "/dev-auth";
 export const DEV_ISSUER = "http://localhost/smart-thermo-dev-issuer";
 
+/** Tenants' ingest statements the ingest connections keep prepared between them by default (DB_INGEST_PREPARED_PER_CONNECTION). */
+const INGEST_PREPARED_IN_ALL = 1_024;
+
 /**
  * @param options.developmentWhenUnset the developer commands (`npm run token`, `seed`, …) run as
  *   development when NODE_ENV is unset, like `npm start`; the server itself fails closed to production
@@ -315,7 +321,14 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env, options: {d
   if (poolMin > poolMax) problems.push(`DB_POOL_MIN (${poolMin}) must not exceed DB_POOL_MAX (${poolMax})`);
   const statementTimeoutMs = int("DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
   const ingestConnections = int("DB_INGEST_CONNECTIONS", 1, 0, 100);
-  const ingestPreparedPerConnection = int("DB_INGEST_PREPARED_PER_CONNECTION", 1_024, 0, 10_000);
+  // By default the ingest connections keep 1,024 tenants prepared between them (~600 MB of Postgres
+  // memory at the bound), however many there are.
+  const ingestPreparedPerConnection = int(
+    "DB_INGEST_PREPARED_PER_CONNECTION",
+    Math.ceil(INGEST_PREPARED_IN_ALL / Math.max(1, ingestConnections)),
+    0,
+    10_000
+  );
   const ingestLockTimeoutMs = int("DB_INGEST_LOCK_TIMEOUT_MS", 50, 0, 60_000);
   const readConnections = int("DB_READ_CONNECTIONS", 2, 0, 100);
   const readsPreparedPerConnection = int("DB_READS_PREPARED_PER_CONNECTION", 1_024, 0, 10_000);

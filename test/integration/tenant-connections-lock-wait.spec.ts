@@ -124,6 +124,8 @@ describe("an ingest statement waiting for a lock on a tenant-affine connection",
       expect(reason).toBeInstanceOf(DriverException);
       expect((reason as Error).message).toMatch(/lock timeout/);
       expect(isLockTimeout(reason)).toBe(true);
+      // One transaction for both (one BEGIN), which the lock timeout aborted.
+      expect(sent.mock.calls.filter(([config]) => config === "begin").length).toBe(1);
       // Sent once: not again alone, where it would have held the connection as long once more.
       expect(sent.mock.calls.filter(([config]) => JSON.stringify(config).includes("for share")).length).toBe(1);
       const {rows} = await tenantDb().query(`select count(*)::int as "n" from ${quoteTenantSchema(other.tenant)}."temperature_readings"`);
