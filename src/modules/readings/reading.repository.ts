@@ -1,7 +1,7 @@
 import {Inject, Injectable} from "@tsed/common";
 import {LRUCache} from "lru-cache";
-import {type Bindings, isUniqueViolation, pgArray, queryRows} from "../../platform/db/sql.js";
-import {isLockTimeout, TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
+import {type Bindings, isLockTimeout, isUniqueViolation, pgArray, queryRows} from "../../platform/db/sql.js";
+import {TenantAffineConnections} from "../../platform/db/tenant-affine-connections.js";
 import {TenantContext} from "../../platform/tenancy/tenant-context.js";
 import {quoteTenantSchema} from "../../platform/tenancy/tenant-id.js";
 import type {EpisodeReading, EpisodeState, Threshold} from "../alerts/alert-episodes.js";

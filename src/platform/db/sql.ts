@@ -73,6 +73,11 @@ export function isStalePreparedPlan(error: unknown): boolean {
   );
 }
 
+/** Whether Postgres cancelled a statement that waited for a lock longer than its lock_timeout (lock_not_available), raw or converted by the ORM (MikroORM keeps the SQLSTATE in `code`). */
+export function isLockTimeout(error: unknown): boolean {
+  return (error as {code?: unknown} | null)?.code === "55P03";
+}
+
 /** A unique violation, as queryRows converts it (the ORM's exception) or as pg raised it (SQLSTATE 23505). */
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof UniqueConstraintViolationException || (error as {code?: unknown} | null)?.code === "23505";

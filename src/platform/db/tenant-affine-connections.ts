@@ -9,7 +9,7 @@ import {ServiceUnavailableError} from "../../common/errors.js";
 import {AppConfig} from "../../config/app-config.js";
 import {GroupCommitLanes} from "../async/group-commit-lanes.js";
 import {type Backend, withLostBackend} from "./lost-connection.js";
-import {type Bindings, isStalePreparedPlan, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
+import {type Bindings, isLockTimeout, isStalePreparedPlan, type QueryOptions, ROW_TYPES, statementName, toNativeSql} from "./sql.js";
 
 /** How the ingest connections show in pg_stat_activity. */
 export const TENANT_AFFINE_APPLICATION_NAME = "smart-thermo-ingest";
@@ -81,11 +81,6 @@ const MAX_STATEMENTS_PER_TRANSACTION = 64;
  * idle in its transaction, and not for a retransmission's fraction of a second.
  */
 export const ANSWER_GRACE_MS = 5_000;
-
-/** Whether Postgres cancelled a statement that waited for a lock longer than its lock_timeout (lock_not_available), raw or converted by the ORM. */
-export function isLockTimeout(error: unknown): boolean {
-  return (error as {code?: unknown} | null)?.code === "55P03";
-}
 
 /** The longest delay setTimeout keeps (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
