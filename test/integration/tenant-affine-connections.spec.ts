@@ -22,6 +22,7 @@ import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
 import {asTenant} from "../helpers/service-context.js";
 import {startTestServer, stopTestServer, type Api} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
+import {lockWaitersOf} from "../helpers/lock-waiters.js";
 import {until} from "../helpers/wait.js";
 
 const CONNECTIONS = 3;
@@ -260,17 +261,7 @@ describe("tenant-affine ingest connections", () => {
 
   /** The connection (its application_name) on which a statement of the tenant waits for a lock on its rules, once one does. */
   const lockWaiterOf = (db: pg.PoolClient, tenant: string) =>
-    until("a statement of the tenant waiting for a lock", async () => {
-      // pg_stat_activity is read once per transaction unless told to read it again.
-      await db.query("select pg_stat_clear_snapshot()");
-      const {rows} = await db.query<{application: string}>(
-        `select application_name as "application" from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock' and query like $1`,
-        // This tenant's statement only: other files' writes may wait on their own rules meanwhile.
-        [`%${quoteTenantSchema(tenant)}."alert_rules"%`]
-      );
-      return rows[0]?.application;
-    });
+    until("a statement of the tenant waiting for a lock", async () => (await lockWaitersOf(db, tenant))[0]);
 
   it("takes a group there, but a batch larger than a group to the ORM's pool (one tenant's big batches run side by side)", async () => {
     const tenant = newTenant("affine_route");

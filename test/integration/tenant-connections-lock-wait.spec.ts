@@ -11,6 +11,7 @@ import {asTenant} from "../helpers/service-context.js";
 import {closeDbs, tenantDb} from "../helpers/stats-fixtures.js";
 import {type Api, startTestServer, stopTestServer} from "../helpers/test-server.js";
 import {bearer, newTenant} from "../helpers/tokens.js";
+import {lockWaitersOf} from "../helpers/lock-waiters.js";
 import {until} from "../helpers/wait.js";
 
 /** The ORM's pool, as pg_stat_activity names its connections. */
@@ -57,18 +58,6 @@ describe("an ingest statement waiting for a lock on a tenant-affine connection",
       await db.query("rollback").catch(() => undefined);
       db.release();
     }
-  }
-
-  /** The application names of the connections on which a statement of the tenant waits for a lock on its rules. */
-  async function lockWaitersOf(db: pg.PoolClient, tenant: string): Promise<string[]> {
-    // pg_stat_activity is read once per transaction unless told to read it again.
-    await db.query("select pg_stat_clear_snapshot()");
-    const {rows} = await db.query<{application: string}>(
-      `select application_name as "application" from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock' and query like $1`,
-      [`%${quoteTenantSchema(tenant)}."alert_rules"%`]
-    );
-    return rows.map((row) => row.application);
   }
 
   it("serves the other tenants of its connection meanwhile, and stores the reading once the lock is released", async () => {
