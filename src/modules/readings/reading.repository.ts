@@ -210,8 +210,9 @@ export const runStartSql = (schema: string) => `with "cut" as (
 
 /**
  * Ingest texts kept built (a tenant has up to four, one per variant): more than the ingest
- * connections keep prepared between them by default (1,024), and as many as TenantAffineConnections keeps
- * converted at the least. A text past it is only built again, never wrong.
+ * connections keep prepared between them by default (1,024), and as many as
+ * TenantAffineConnections keeps converted at the least. A text past it is only built again, never
+ * wrong.
  */
 const INGEST_TEXTS_KEPT = 2_000;
 
